@@ -1,0 +1,1 @@
+"""Pix2Pix depth networks and training (installed as ``pybokeh.nets``; needs PyTorch)."""
