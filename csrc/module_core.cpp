@@ -1,7 +1,82 @@
-// pybind11 bindings for the CPU renderer (placeholder until the renderer lands).
+// pybind11 bindings of the CPU renderer: pybokeh._core.
+//
+// The Python layer (pybokeh/renderer/) validates user input, computes the CoC
+// map and the aperture table; this module re-checks shapes and dtypes so that a
+// direct call can raise but never crash.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "bokeh_math.h"
+#include "render_cpu.h"
+
 namespace py = pybind11;
+using namespace pybokeh;
+
+namespace {
+
+template <typename T>
+py::array_t<T> render_typed(py::array_t<T, py::array::c_style> image, py::array_t<float, py::array::c_style> coc,
+                            const RenderParams& params) {
+  const int H = (int)image.shape(0), W = (int)image.shape(1);
+  py::array_t<T> out({(py::ssize_t)H, (py::ssize_t)W, (py::ssize_t)3});
+  const T* src = image.data();
+  const float* c = coc.data();
+  T* dst = out.mutable_data();
+  {
+    py::gil_scoped_release release;
+    render_cpu<T>(src, c, dst, H, W, params);
+  }
+  return out;
+}
+
+py::array render(py::array image, py::array coc, int blades, py::array aperture_lut, float ext_lo, float ext_hi,
+                 float highlight_gain, float highlight_threshold, int threads) {
+  if (image.ndim() != 3 || image.shape(2) != 3)
+    throw std::invalid_argument("image must be an H x W x 3 array");
+  if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
+    throw std::invalid_argument("coc must be an H x W array matching the image");
+  if (!py::isinstance<py::array_t<float>>(coc) || !(coc.flags() & py::array::c_style))
+    throw std::invalid_argument("coc must be a C-contiguous float32 array");
+  if (!(image.flags() & py::array::c_style)) throw std::invalid_argument("image must be C-contiguous");
+  if (image.shape(0) > (1 << 30) / 4 || image.shape(1) > (1 << 30) / 4)
+    throw std::invalid_argument("image is too large");
+  if (blades != 0 && (blades < 3 || blades > 16)) throw std::invalid_argument("blades must be 0 or 3..16");
+  if (threads < 1) throw std::invalid_argument("threads must be >= 1");
+
+  RenderParams p;
+  p.blades = blades;
+  p.ext_lo = ext_lo;
+  p.ext_hi = ext_hi;
+  p.highlight_gain = highlight_gain;
+  p.highlight_threshold = highlight_threshold;
+  p.threads = threads;
+  py::array_t<float, py::array::c_style> lut;
+  if (blades) {
+    lut = py::array_t<float, py::array::c_style>::ensure(aperture_lut);
+    if (!lut || lut.ndim() != 2 || lut.shape(0) != kApertureLutSize + 1 || lut.shape(1) != 2)
+      throw std::invalid_argument("aperture_lut must be a (" + std::to_string(kApertureLutSize + 1) +
+                                  ", 2) float32 array");
+    p.aperture_lut = lut.data();
+  }
+  auto cf = py::array_t<float, py::array::c_style>::ensure(coc);
+  if (py::isinstance<py::array_t<uint8_t>>(image)) return render_typed<uint8_t>(image, cf, p);
+  if (py::isinstance<py::array_t<uint16_t>>(image)) return render_typed<uint16_t>(image, cf, p);
+  if (py::isinstance<py::array_t<float>>(image)) return render_typed<float>(image, cf, p);
+  throw std::invalid_argument("image dtype must be uint8, uint16 or float32");
+}
+
+}  // namespace
+
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "pybokeh compiled CPU kernels";
-  m.def("abi_version", []() { return 1; });
+  m.doc() = "pybokeh compiled CPU kernels (occlusion-aware layered scatter renderer)";
+  m.def("render", &render, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_lut"),
+        py::arg("ext_lo"), py::arg("ext_hi"), py::arg("highlight_gain"), py::arg("highlight_threshold"),
+        py::arg("threads"),
+        "Render lens blur. image: HxWx3 uint8/uint16/float32 sRGB; coc: HxW float32 signed CoC radius (px).");
+  m.attr("APERTURE_LUT_SIZE") = kApertureLutSize;
+  m.attr("IN_FOCUS_RADIUS") = kInFocusRadius;
+  m.attr("MAX_GRID_RADIUS") = kMaxGridRadius;
 }

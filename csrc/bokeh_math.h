@@ -1,0 +1,234 @@
+// Per-pixel maths of the pybokeh renderer, shared by the C++ and CUDA backends.
+//
+// Everything here is a small inline function usable from host and device code,
+// so the CPU test-suite exercises exactly the formulas the GPU runs.  The
+// Numba backend (pybokeh/renderer/numba_backend.py) and the NumPy reference
+// (pybokeh/renderer/reference.py) transcribe these functions one to one;
+// keep the three in step.
+//
+// Conventions
+//   * coordinates are pixel centres: pixel i covers [i - 0.5, i + 0.5];
+//   * y grows downwards (image rows);
+//   * the circle of confusion (CoC) is a signed radius in pixels, positive in
+//     front of the focus plane (nearer), negative behind it;
+//   * colours are linear-light RGB, premultiplied by the coverage weight.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#if defined(__CUDACC__)
+#define PB_HD __host__ __device__ __forceinline__
+#else
+#define PB_HD inline
+#endif
+
+namespace pybokeh {
+
+// ----------------------------------------------------------------- constants
+
+// |CoC| below this radius (px) is in focus: the pixel is copied through.
+constexpr float kInFocusRadius = 0.5f;
+// Depth layers are bins of |CoC| growing by sqrt(2): [0.5, 0.71), [0.71, 1), ...
+// Bin j covers [layer_edge(j), layer_edge(j + 1)).
+constexpr int kMaxBinsPerSide = 40;  // up to |CoC| = 0.5 * 2^20 px
+// A layer whose largest radius exceeds kMaxGridRadius * 2^k pixels is splatted
+// on a grid 2^k times coarser, so that no splat is wider than
+// 2 * kMaxGridRadius + 1 grid rows: this is what keeps the cost O(N) in the
+// blur radius instead of O(N r) or O(N r^2).
+constexpr float kMaxGridRadius = 8.0f;
+// Samples of the polygon aperture span table (see aperture_span).
+constexpr int kApertureLutSize = 1024;
+
+// -------------------------------------------------------------------- sRGB
+
+PB_HD float srgb_to_linear(float v) {
+  return v <= 0.04045f ? v * (1.0f / 12.92f) : powf((v + 0.055f) * (1.0f / 1.055f), 2.4f);
+}
+
+PB_HD float linear_to_srgb(float x) {
+  return x <= 0.0031308f ? 12.92f * x : 1.055f * powf(x, 1.0f / 2.4f) - 0.055f;
+}
+
+// Piecewise-linear table lookup of a function sampled at n + 1 equidistant
+// points on [0, 1]; t is clamped to [0, 1].
+PB_HD float lut_lerp(const float* lut, int n, float t) {
+  t = fminf(fmaxf(t, 0.0f), 1.0f) * (float)n;
+  int i = (int)t;
+  if (i >= n) return lut[n];
+  float f = t - (float)i;
+  return lut[i] + f * (lut[i + 1] - lut[i]);
+}
+
+// Encoding table: sRGB(u^2) sampled on u in [0, 1] (square-root spacing keeps
+// the steep part of the curve near black accurate); look up with u = sqrt(x).
+PB_HD float encode_lut_value(int i, int n) {
+  float u = (float)i / (float)n;
+  return linear_to_srgb(u * u);
+}
+
+// --------------------------------------------------------- highlight boost
+
+// Clipped highlights lost their energy in the photo.  A pixel whose brightest
+// channel approaches the clip level gets its linear value multiplied by
+// (1 + gain * m * d), m = smoothstep(threshold, 1, max channel) and
+// d = clamp(|CoC| - 0.5, 0, 1): pixels in focus are never boosted, so they
+// come out unchanged.
+PB_HD float highlight_gain(float max_channel_srgb, float abs_coc, float gain, float threshold) {
+  if (gain <= 0.0f || max_channel_srgb <= threshold) return 1.0f;
+  float t = fminf((max_channel_srgb - threshold) / (1.0f - threshold), 1.0f);
+  float m = t * t * (3.0f - 2.0f * t);
+  float d = fminf(fmaxf(abs_coc - kInFocusRadius, 0.0f), 1.0f);
+  return 1.0f + gain * m * d;
+}
+
+// ------------------------------------------------------------------ layers
+
+// Lower edge of |CoC| bin j: 0.5 * sqrt(2)^j.  Computed in double and rounded
+// once, so that every backend bins a radius identically.
+PB_HD float layer_edge(int j) { return (float)(0.5 * exp2(0.5 * (double)j)); }
+
+// Bin of a radius abs_r >= kInFocusRadius, clamped to [0, nbins - 1].
+PB_HD int radius_bin(float abs_r, int nbins) {
+  int j = (int)floorf(2.0f * log2f(abs_r * 2.0f));
+  if (j < 0) j = 0;
+  // log2f may be off by an ulp: settle against the exact edges.
+  while (j > 0 && abs_r < layer_edge(j)) --j;
+  while (j + 1 < kMaxBinsPerSide && abs_r >= layer_edge(j + 1)) ++j;
+  return j < nbins ? j : nbins - 1;
+}
+
+// Composite order of the layers, far to near: far bins (CoC < 0) from the
+// largest radius down, then the in-focus layer, then near bins upwards.
+// nbins bins per side give 2 * nbins + 1 layers; the in-focus layer is nbins.
+PB_HD int layer_index(float coc, int nbins) {
+  float a = fabsf(coc);
+  if (!(a >= kInFocusRadius)) return nbins;  // also catches NaN defensively
+  int j = radius_bin(a, nbins);
+  return coc < 0.0f ? nbins - 1 - j : nbins + 1 + j;
+}
+
+// Grid level of a layer: splats of bin j are done on a grid 2^level coarser.
+PB_HD int layer_level(int layer, int nbins) {
+  if (layer == nbins) return 0;
+  int j = layer < nbins ? nbins - 1 - layer : layer - nbins - 1;
+  float r_hi = layer_edge(j + 1);
+  int k = 0;
+  while (r_hi > kMaxGridRadius * (float)(1 << k) && k < 30) ++k;
+  return k;
+}
+
+// --------------------------------------------------------------- aperture
+
+// Horizontal extent [*xl, *xr] of the unit aperture (circumradius 1) at height
+// v (y down, in units of the radius).  blades == 0 is the exact disk; otherwise
+// lut holds (kApertureLutSize + 1) pairs (xl, xr) sampled at
+// v = -1 + 2 i / kApertureLutSize.  Returns false where the row misses the shape.
+PB_HD bool aperture_span(int blades, const float* lut, float v, float* xl, float* xr) {
+  if (blades == 0) {
+    float h = 1.0f - v * v;
+    if (h <= 0.0f) return false;
+    float w = sqrtf(h);
+    *xl = -w;
+    *xr = w;
+    return true;
+  }
+  float t = (v + 1.0f) * (0.5f * (float)kApertureLutSize);
+  if (!(t >= 0.0f && t <= (float)kApertureLutSize)) return false;
+  int i = (int)t;
+  if (i >= kApertureLutSize) i = kApertureLutSize - 1;
+  float f = t - (float)i;
+  const float* a = lut + 2 * i;
+  *xl = a[0] + f * (a[2] - a[0]);
+  *xr = a[1] + f * (a[3] - a[1]);
+  return *xr > *xl;
+}
+
+// One row of a splat: the part of the aperture of radius r centred at
+// (cx, cy) that falls in grid row `row`.  Gives the horizontal span [*xa, *xb]
+// and the row's vertical coverage *vy in (0, 1].  ext_lo/ext_hi are the unit
+// shape's vertical extent (-1 and 1 for the disk).
+PB_HD bool splat_row(int blades, const float* lut, float ext_lo, float ext_hi, float cx, float cy,
+                     float r, int row, float* xa, float* xb, float* vy) {
+  float a = fmaxf(cy + r * ext_lo, (float)row - 0.5f);
+  float b = fminf(cy + r * ext_hi, (float)row + 0.5f);
+  if (!(b > a)) return false;
+  float xl, xr;
+  // The chord at the middle of the covered part of the row.
+  if (!aperture_span(blades, lut, (0.5f * (a + b) - cy) / r, &xl, &xr)) return false;
+  *xa = cx + r * xl;
+  *xb = cx + r * xr;
+  *vy = b - a;
+  return true;
+}
+
+// First and last grid rows a splat of radius r centred at cy can touch.
+PB_HD void splat_rows(float cy, float r, float ext_lo, float ext_hi, int* row0, int* row1) {
+  *row0 = (int)floorf(cy + r * ext_lo + 0.5f);
+  *row1 = (int)floorf(cy + r * ext_hi + 0.5f);
+}
+
+// Total weight of a splat (sum over rows of vertical coverage x span width):
+// depositing value / total per unit of coverage conserves energy exactly.
+PB_HD float splat_total(int blades, const float* lut, float ext_lo, float ext_hi, float cx, float cy,
+                        float r) {
+  int r0, r1;
+  splat_rows(cy, r, ext_lo, ext_hi, &r0, &r1);
+  float total = 0.0f;
+  for (int row = r0; row <= r1; ++row) {
+    float xa, xb, vy;
+    if (splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, row, &xa, &xb, &vy)) total += vy * (xb - xa);
+  }
+  return total;
+}
+
+// Antialiased box [xa, xb] on a row of `width` cells as at most four
+// difference markers: after a running sum along the row, cell i holds the
+// length of [xa, xb] ∩ [i - 0.5, i + 0.5].  The span is first clipped to the
+// row (what falls outside the image is lost; the final normalisation by the
+// accumulated coverage compensates).  Writes (index, weight) pairs and returns
+// how many; indices lie in [0, width].
+PB_HD int span_markers(float xa, float xb, int width, int* idx, float* wgt) {
+  xa = fmaxf(xa, -0.5f);
+  xb = fminf(xb, (float)width - 0.5f);
+  if (!(xb > xa)) return 0;
+  int ia = (int)floorf(xa + 0.5f);
+  int ib = (int)floorf(xb + 0.5f);
+  if (ia > width - 1) ia = width - 1;
+  if (ib > width - 1) ib = width - 1;
+  if (ia == ib) {
+    float len = xb - xa;
+    idx[0] = ia; wgt[0] = len;
+    idx[1] = ia + 1; wgt[1] = -len;
+    return 2;
+  }
+  float fa = ((float)ia + 0.5f) - xa;  // covered part of the first cell
+  float fb = xb - ((float)ib - 0.5f);  // covered part of the last cell
+  idx[0] = ia; wgt[0] = fa;
+  idx[1] = ia + 1; wgt[1] = 1.0f - fa;
+  idx[2] = ib; wgt[2] = fb - 1.0f;
+  idx[3] = ib + 1; wgt[3] = -fb;
+  return 4;
+}
+
+// ------------------------------------------------------------- compositing
+
+// "Over" of one layer sample (premultiplied colour c, coverage a) onto the
+// accumulator (premultiplied rgb + alpha), back to front.  Coverage above 1
+// (overlapping splats of one layer) is normalised, not clipped, so the
+// layer's colour stays its weighted mean.
+PB_HD void composite_over(float c0, float c1, float c2, float a, float* acc) {
+  if (!(a > 1e-7f)) return;
+  if (a > 1.0f) {
+    float inv = 1.0f / a;
+    c0 *= inv; c1 *= inv; c2 *= inv;
+    a = 1.0f;
+  }
+  float t = 1.0f - a;
+  acc[0] = c0 + t * acc[0];
+  acc[1] = c1 + t * acc[1];
+  acc[2] = c2 + t * acc[2];
+  acc[3] = a + t * acc[3];
+}
+
+}  // namespace pybokeh

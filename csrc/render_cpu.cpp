@@ -1,0 +1,524 @@
+// Occlusion-aware layered scatter renderer, CPU implementation.
+//
+// Algorithm (the NumPy reference in pybokeh/renderer/reference.py is the plain
+// transcription of the same steps):
+//   1. decode sRGB to linear light, boost clipped highlights, and assign every
+//      pixel to a depth layer by its signed CoC (bins growing by sqrt(2); one
+//      in-focus layer for |CoC| < 0.5 px);
+//   2. every out-of-focus pixel is splatted with the aperture of its own
+//      radius, as an antialiased, energy-normalised shape, into its layer's
+//      buffer.  A splat is written as difference markers at both ends of each
+//      row it covers and the rows are integrated afterwards, so a splat costs
+//      O(r), not O(r^2).  Layers with large radii are splatted on a grid 2^k
+//      times coarser (pixels aggregated per coarse cell), which bounds the
+//      splat size by kMaxGridRadius grid cells: the cost no longer grows with
+//      the blur radius;
+//   3. layers are composited back to front with the "over" operator (premultiplied
+//      colour, coverage as alpha), coarse layers upsampled bilinearly; the
+//      in-focus layer is copied in with coverage 1, so nothing behind it can
+//      bleed into it (no halo), while blurred foreground layers spread their
+//      partial coverage over whatever lies behind them (partial occlusion);
+//   4. the result is divided by the accumulated coverage (which fills the
+//      occlusion holes of each layer with the nearest content and undoes the
+//      energy lost at the image border), re-encoded to sRGB and quantised.
+//
+// Work is split into bands of output rows; each thread renders whole bands,
+// with per-band scratch buffers that stay in cache.
+
+#include "render_cpu.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "bokeh_math.h"
+
+namespace pybokeh {
+namespace {
+
+constexpr int kBandRows = 16;
+constexpr int kEncodeLutSize = 4096;
+constexpr int kDecodeLutSize = 4096;  // for float input
+constexpr int kMaxSplatRows = 64;
+
+// A splat on a grid: centre (x, y) and radius r in grid cells, coverage weight
+// w (1 for a pixel; covered fraction of a coarse cell), linear colour c.
+struct Splat {
+  float x, y, r, w;
+  float c[3];
+};
+
+template <typename F>
+void parallel_for(int n, int threads, F&& body) {
+  threads = std::max(1, std::min(threads, n));
+  if (threads == 1) {
+    for (int i = 0; i < n; ++i) body(i);
+    return;
+  }
+  std::atomic<int> next{0};
+  std::vector<std::thread> pool;
+  pool.reserve(threads);
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&]() {
+      for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) body(i);
+    });
+  }
+  for (auto& th : pool) th.join();
+}
+
+// Pixel type traits: decoding to [0, 1] sRGB float and quantising back.
+template <typename T>
+struct Pixel;
+template <>
+struct Pixel<uint8_t> {
+  static float to_unit(uint8_t v) { return (float)v * (1.0f / 255.0f); }
+  static uint8_t from_unit(float v) { return (uint8_t)(v * 255.0f + 0.5f); }
+};
+template <>
+struct Pixel<uint16_t> {
+  static float to_unit(uint16_t v) { return (float)v * (1.0f / 65535.0f); }
+  static uint16_t from_unit(float v) { return (uint16_t)(v * 65535.0f + 0.5f); }
+};
+template <>
+struct Pixel<float> {
+  static float to_unit(float v) { return v; }
+  static float from_unit(float v) { return v; }
+};
+
+// sRGB -> linear: an exact table for integer input, an interpolated one for float.
+template <typename T>
+struct Decoder {
+  std::vector<float> lut;
+  Decoder() {
+    const int n = std::is_same<T, float>::value ? kDecodeLutSize + 1 : (1 << (8 * sizeof(T)));
+    lut.resize(n);
+    for (int i = 0; i < n; ++i) {
+      float v = std::is_same<T, float>::value ? (float)i / kDecodeLutSize : Pixel<T>::to_unit((T)i);
+      lut[i] = srgb_to_linear(v);
+    }
+  }
+  float operator()(T v) const {
+    if constexpr (std::is_same<T, float>::value) {
+      return lut_lerp(lut.data(), kDecodeLutSize, v);
+    } else {
+      return lut[v];
+    }
+  }
+};
+
+struct Layer {
+  int count = 0;
+  int ymin = 1 << 30, ymax = -1, xmin = 1 << 30, xmax = -1;
+  int level = 0;
+  float r_hi = 0.0f;  // largest radius of the layer's bin (fine px)
+  // Coarse layers only: splats grouped by grid row.
+  int grid_h = 0, grid_w = 0;
+  std::vector<Splat> splats;
+  std::vector<int> row_start;  // grid_h + 1
+};
+
+class Renderer {
+ public:
+  Renderer(int h, int w, const RenderParams& p) : H(h), W(w), P(p) {}
+
+  template <typename T>
+  void run(const T* image, const float* coc, T* out);
+
+ private:
+  int H, W;
+  RenderParams P;
+  int nbins = 0, nlayers = 1, focus = 0;
+  std::vector<float> lin;          // H x W x 3 linear colour (boosted)
+  std::vector<uint8_t> layer_of;   // H x W
+  std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
+  std::vector<int> xs;             // column of every pixel, grouped by (layer, row)
+  std::vector<Layer> layers;
+  std::vector<float> encode_lut;
+
+  void build_coarse(int l, const float* coc);
+  template <typename T>
+  void render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
+                   std::vector<int>& touched) const;
+};
+
+template <typename T>
+void Renderer::run(const T* image, const float* coc, T* out) {
+  const int threads = std::max(1, P.threads);
+  const size_t N = (size_t)H * W;
+
+  // Largest radius -> number of bins per side.
+  std::vector<float> row_max(H, 0.0f);
+  parallel_for(H, threads, [&](int y) {
+    float m = 0.0f;
+    for (int x = 0; x < W; ++x) m = std::max(m, std::fabs(coc[(size_t)y * W + x]));
+    row_max[y] = m;
+  });
+  float max_r = *std::max_element(row_max.begin(), row_max.end());
+  nbins = max_r >= kInFocusRadius ? radius_bin(max_r, kMaxBinsPerSide) + 1 : 0;
+  nlayers = 2 * nbins + 1;
+  focus = nbins;
+
+  // Pass 1: decode + boost, layer of every pixel, bucket sizes per (layer, row).
+  Decoder<T> decode;
+  lin.resize(N * 3);
+  layer_of.resize(N);
+  std::vector<int> counts((size_t)nlayers * H, 0);
+  parallel_for(H, threads, [&](int y) {
+    for (int x = 0; x < W; ++x) {
+      size_t i = (size_t)y * W + x;
+      const T* px = image + 3 * i;
+      float r = coc[i];
+      float vmax = std::max({Pixel<T>::to_unit(px[0]), Pixel<T>::to_unit(px[1]), Pixel<T>::to_unit(px[2])});
+      float g = highlight_gain(vmax, std::fabs(r), P.highlight_gain, P.highlight_threshold);
+      for (int c = 0; c < 3; ++c) lin[3 * i + c] = decode(px[c]) * g;
+      int l = layer_index(r, nbins);
+      layer_of[i] = (uint8_t)l;
+      counts[(size_t)l * H + y]++;
+    }
+  });
+
+  // Bucket offsets, layer-major so each layer's pixels are sorted by row.
+  offsets.assign((size_t)nlayers * (H + 1), 0);
+  layers.assign(nlayers, Layer());
+  int total = 0;
+  for (int l = 0; l < nlayers; ++l) {
+    Layer& L = layers[l];
+    for (int y = 0; y < H; ++y) {
+      offsets[(size_t)l * (H + 1) + y] = total;
+      int c = counts[(size_t)l * H + y];
+      if (c) {
+        L.ymin = std::min(L.ymin, y);
+        L.ymax = y;
+      }
+      L.count += c;
+      total += c;
+    }
+    offsets[(size_t)l * (H + 1) + H] = total;
+    L.level = layer_level(l, nbins);
+    L.r_hi = l == focus ? 0.0f : layer_edge((l < nbins ? nbins - 1 - l : l - nbins - 1) + 1);
+  }
+  xs.resize(N);
+  std::vector<int> xmin_rows((size_t)nlayers * H, 1 << 30), xmax_rows((size_t)nlayers * H, -1);
+  parallel_for(H, threads, [&](int y) {
+    std::vector<int> cursor(nlayers);
+    for (int l = 0; l < nlayers; ++l) cursor[l] = offsets[(size_t)l * (H + 1) + y];
+    for (int x = 0; x < W; ++x) {
+      int l = layer_of[(size_t)y * W + x];
+      xs[cursor[l]++] = x;
+      size_t k = (size_t)l * H + y;
+      xmin_rows[k] = std::min(xmin_rows[k], x);
+      xmax_rows[k] = std::max(xmax_rows[k], x);
+    }
+  });
+  for (int l = 0; l < nlayers; ++l) {
+    for (int y = 0; y < H; ++y) {
+      layers[l].xmin = std::min(layers[l].xmin, xmin_rows[(size_t)l * H + y]);
+      layers[l].xmax = std::max(layers[l].xmax, xmax_rows[(size_t)l * H + y]);
+    }
+  }
+
+  // Pass 2: aggregate coarse layers into per-cell splats.
+  std::vector<int> coarse;
+  for (int l = 0; l < nlayers; ++l)
+    if (layers[l].count && layers[l].level > 0) coarse.push_back(l);
+  parallel_for((int)coarse.size(), threads, [&](int i) { build_coarse(coarse[i], coc); });
+
+  // Encoding table.
+  encode_lut.resize(kEncodeLutSize + 1);
+  for (int i = 0; i <= kEncodeLutSize; ++i) encode_lut[i] = encode_lut_value(i, kEncodeLutSize);
+
+  // Pass 3: bands of output rows.
+  const int nbands = (H + kBandRows - 1) / kBandRows;
+  std::vector<std::vector<float>> accs(threads), bufs(threads);
+  std::vector<std::vector<int>> touched(threads);
+  std::atomic<int> next{0};
+  auto worker = [&](int t) {
+    for (int b = next.fetch_add(1); b < nbands; b = next.fetch_add(1))
+      render_band(b, coc, out, accs[t], bufs[t], touched[t]);
+  };
+  int nt = std::min(threads, nbands);
+  if (nt <= 1) {
+    worker(0);
+  } else {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < nt; ++t) pool.emplace_back(worker, t);
+    for (auto& th : pool) th.join();
+  }
+}
+
+void Renderer::build_coarse(int l, const float* coc) {
+  Layer& L = layers[l];
+  const int s = 1 << L.level;
+  L.grid_h = (H + s - 1) / s;
+  L.grid_w = (W + s - 1) / s;
+  L.row_start.assign(L.grid_h + 1, 0);
+  std::vector<double> acc((size_t)L.grid_w * 7);
+  std::vector<int> used;
+  const float inv_s = 1.0f / (float)s;
+  for (int gy = 0; gy < L.grid_h; ++gy) {
+    L.row_start[gy] = (int)L.splats.size();
+    int y0 = gy * s, y1 = std::min(H, y0 + s);
+    if (y1 <= L.ymin || y0 > L.ymax) continue;
+    std::fill(acc.begin(), acc.end(), 0.0);
+    used.clear();
+    for (int y = y0; y < y1; ++y) {
+      const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+      const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+      for (; b != e; ++b) {
+        int x = *b;
+        size_t i = (size_t)y * W + x;
+        double* a = acc.data() + 7 * (x / s);
+        if (a[3] == 0.0) used.push_back(x / s);
+        a[0] += lin[3 * i];
+        a[1] += lin[3 * i + 1];
+        a[2] += lin[3 * i + 2];
+        a[3] += 1.0;
+        a[4] += std::fabs(coc[i]);
+        a[5] += ((float)x + 0.5f) * inv_s - 0.5f;
+        a[6] += ((float)y + 0.5f) * inv_s - 0.5f;
+      }
+    }
+    std::sort(used.begin(), used.end());
+    for (int gx : used) {
+      const double* a = acc.data() + 7 * gx;
+      double n = a[3];
+      int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
+      Splat sp;
+      sp.x = (float)(a[5] / n);
+      sp.y = (float)(a[6] / n);
+      sp.r = (float)(a[4] / n) * inv_s;
+      sp.w = (float)(n / ((double)cell_w * cell_h));
+      for (int c = 0; c < 3; ++c) sp.c[c] = (float)(a[c] / n);
+      L.splats.push_back(sp);
+    }
+  }
+  L.row_start[L.grid_h] = (int)L.splats.size();
+}
+
+// Deposit one splat into the band's layer buffer (rows [row0, row1] of a grid
+// `gw` cells wide, rows stored from row0).  touched[2*(row-row0)] / [+1] track
+// the cells each row writes so the integration, compositing and clearing only
+// visit those.
+struct SplatWriter {
+  const RenderParams& P;
+  float* buf;
+  int row0, row1, gw;
+  int* touched;
+
+  void operator()(float cx, float cy, float r, float w, const float* c) const {
+    int r0, r1;
+    splat_rows(cy, r, P.ext_lo, P.ext_hi, &r0, &r1);
+    if (r1 < row0 || r0 > row1) return;
+    float xa[kMaxSplatRows], xb[kMaxSplatRows], vy[kMaxSplatRows];
+    int n = std::min(r1 - r0 + 1, kMaxSplatRows);
+    float total = 0.0f;
+    for (int k = 0; k < n; ++k) {
+      if (splat_row(P.blades, P.aperture_lut, P.ext_lo, P.ext_hi, cx, cy, r, r0 + k, &xa[k], &xb[k], &vy[k]))
+        total += vy[k] * (xb[k] - xa[k]);
+      else
+        vy[k] = 0.0f;
+    }
+    if (!(total > 0.0f)) return;
+    const float scale = w / total;
+    int k0 = std::max(r0, row0) - r0, k1 = std::min(r1, row1) - r0;
+    if (k1 >= n) k1 = n - 1;
+    for (int k = k0; k <= k1; ++k) {
+      if (vy[k] <= 0.0f) continue;
+      int idx[4];
+      float wgt[4];
+      int m = span_markers(xa[k], xb[k], gw, idx, wgt);
+      if (!m) continue;
+      int row = r0 + k - row0;
+      float* dst = buf + (size_t)row * (gw + 1) * 4;
+      float a = scale * vy[k];
+      float v0 = a * c[0], v1 = a * c[1], v2 = a * c[2];
+      for (int q = 0; q < m; ++q) {
+        float* d = dst + 4 * idx[q];
+        float f = wgt[q];
+        d[0] += f * v0;
+        d[1] += f * v1;
+        d[2] += f * v2;
+        d[3] += f * a;
+      }
+      int* t = touched + 2 * row;
+      t[0] = std::min(t[0], idx[0]);
+      t[1] = std::max(t[1], idx[m - 1]);
+    }
+  }
+};
+
+template <typename T>
+void Renderer::render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
+                           std::vector<int>& touched) const {
+  const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
+  const int rows = y1 - y0;
+  acc.assign((size_t)rows * W * 4, 0.0f);
+
+  for (int l = 0; l < nlayers; ++l) {
+    const Layer& L = layers[l];
+    if (!L.count) continue;
+    const float reach = L.r_hi * std::max(-P.ext_lo, P.ext_hi) + 2.0f;
+    if (L.ymin - reach > y1 || L.ymax + reach < y0) continue;
+
+    if (l == focus) {  // in focus: copied through with full coverage
+      for (int y = y0; y < y1; ++y) {
+        const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+        const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+        for (; b != e; ++b) {
+          size_t i = (size_t)y * W + *b;
+          float* a = acc.data() + ((size_t)(y - y0) * W + *b) * 4;
+          a[0] = lin[3 * i];
+          a[1] = lin[3 * i + 1];
+          a[2] = lin[3 * i + 2];
+          a[3] = 1.0f;
+        }
+      }
+      continue;
+    }
+
+    const int s = 1 << L.level;
+    const int gw = L.level ? L.grid_w : W;
+    const int gh = L.level ? L.grid_h : H;
+    int row0, row1;  // grid rows needed by this band
+    if (L.level == 0) {
+      row0 = y0;
+      row1 = y1 - 1;
+    } else {
+      row0 = std::max(0, (int)std::floor((y0 + 0.5f) / s - 0.5f));
+      row1 = std::min(gh - 1, (int)std::floor((y1 - 0.5f) / s - 0.5f) + 1);
+    }
+    const int nrows = row1 - row0 + 1;
+    const size_t need = (size_t)nrows * (gw + 1) * 4;
+    if (buf.size() < need) buf.assign(need, 0.0f);  // invariant: buf is all zero here
+    touched.assign(2 * nrows, 0);
+    for (int k = 0; k < nrows; ++k) {
+      touched[2 * k] = 1 << 30;
+      touched[2 * k + 1] = -1;
+    }
+    SplatWriter write{P, buf.data(), row0, row1, gw, touched.data()};
+
+    const float grid_reach = L.level ? (reach / s + 2.0f) : reach;
+    const int src0 = std::max(0, (int)std::floor(row0 - grid_reach));
+    const int src1 = std::min(gh - 1, (int)std::ceil(row1 + grid_reach));
+    if (L.level == 0) {
+      for (int y = src0; y <= src1; ++y) {
+        const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+        const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+        for (; b != e; ++b) {
+          size_t i = (size_t)y * W + *b;
+          write((float)*b, (float)y, std::fabs(coc[i]), 1.0f, &lin[3 * i]);
+        }
+      }
+    } else {
+      for (int k = L.row_start[src0]; k < L.row_start[src1 + 1]; ++k) {
+        const Splat& sp = L.splats[k];
+        write(sp.x, sp.y, sp.r, sp.w, sp.c);
+      }
+    }
+
+    // Integrate the markers along each touched row (double running sum).
+    for (int k = 0; k < nrows; ++k) {
+      int c0 = touched[2 * k], c1 = touched[2 * k + 1];
+      if (c1 < c0) continue;
+      float* row = buf.data() + (size_t)k * (gw + 1) * 4;
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      for (int x = c0; x <= c1; ++x) {
+        float* d = row + 4 * x;
+        s0 += d[0]; s1 += d[1]; s2 += d[2]; s3 += d[3];
+        d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2; d[3] = (float)s3;
+      }
+    }
+
+    // Composite this layer over the band.
+    if (L.level == 0) {
+      for (int k = 0; k < nrows; ++k) {
+        int c0 = touched[2 * k], c1 = std::min(touched[2 * k + 1], W - 1);
+        const float* row = buf.data() + (size_t)k * (gw + 1) * 4;
+        float* a = acc.data() + (size_t)k * W * 4;
+        for (int x = c0; x <= c1; ++x) {
+          const float* d = row + 4 * x;
+          composite_over(d[0], d[1], d[2], d[3], a + 4 * x);
+        }
+      }
+    } else {
+      const float inv_s = 1.0f / s;
+      for (int y = y0; y < y1; ++y) {
+        float v = (y + 0.5f) * inv_s - 0.5f;
+        int iy = (int)std::floor(v);
+        float fy = v - iy;
+        int ya = std::min(std::max(iy, 0), gh - 1), yb = std::min(std::max(iy + 1, 0), gh - 1);
+        int ka = ya - row0, kb = yb - row0;
+        int c0 = std::min(touched[2 * ka], touched[2 * kb]);
+        int c1 = std::max(touched[2 * ka + 1], touched[2 * kb + 1]);
+        if (c1 < c0) continue;
+        // Fine columns whose bilinear footprint reaches a touched cell.
+        int x0 = std::max(0, (c0 - 1) * s), x1 = std::min(W - 1, (c1 + 2) * s);
+        const float* ra = buf.data() + (size_t)ka * (gw + 1) * 4;
+        const float* rb = buf.data() + (size_t)kb * (gw + 1) * 4;
+        float* a = acc.data() + (size_t)(y - y0) * W * 4;
+        for (int x = x0; x <= x1; ++x) {
+          float u = (x + 0.5f) * inv_s - 0.5f;
+          int ix = (int)std::floor(u);
+          float fx = u - ix;
+          int xa_ = std::min(std::max(ix, 0), gw - 1), xb_ = std::min(std::max(ix + 1, 0), gw - 1);
+          float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+          float s4[4];
+          for (int c = 0; c < 4; ++c) {
+            // Cells outside a row's touched range hold no data (possibly stale
+            // zeros), which is exactly their value: buf stays zero there.
+            s4[c] = w00 * ra[4 * xa_ + c] + w01 * ra[4 * xb_ + c] + w10 * rb[4 * xa_ + c] + w11 * rb[4 * xb_ + c];
+          }
+          composite_over(s4[0], s4[1], s4[2], s4[3], a + 4 * x);
+        }
+      }
+    }
+
+    // Restore the all-zero invariant of buf.
+    for (int k = 0; k < nrows; ++k) {
+      int c0 = touched[2 * k], c1 = touched[2 * k + 1];
+      if (c1 < c0) continue;
+      std::memset(buf.data() + ((size_t)k * (gw + 1) + c0) * 4, 0, sizeof(float) * 4 * (c1 - c0 + 1));
+    }
+  }
+
+  // Normalise by coverage, encode, quantise.
+  for (int y = y0; y < y1; ++y) {
+    const float* a = acc.data() + (size_t)(y - y0) * W * 4;
+    for (int x = 0; x < W; ++x) {
+      size_t i = (size_t)y * W + x;
+      const float* p = a + 4 * x;
+      float rgb[3];
+      if (p[3] > 1e-12f) {
+        float inv = 1.0f / p[3];
+        rgb[0] = p[0] * inv; rgb[1] = p[1] * inv; rgb[2] = p[2] * inv;
+      } else {
+        rgb[0] = lin[3 * i]; rgb[1] = lin[3 * i + 1]; rgb[2] = lin[3 * i + 2];
+      }
+      for (int c = 0; c < 3; ++c) {
+        float xl = std::min(std::max(rgb[c], 0.0f), 1.0f);
+        float e = lut_lerp(encode_lut.data(), kEncodeLutSize, std::sqrt(xl));
+        out[3 * i + c] = Pixel<T>::from_unit(std::min(std::max(e, 0.0f), 1.0f));
+      }
+    }
+  }
+  (void)coc;
+}
+
+}  // namespace
+
+template <typename T>
+void render_cpu(const T* image, const float* coc, T* out, int height, int width, const RenderParams& p) {
+  if (height <= 0 || width <= 0) return;
+  Renderer r(height, width, p);
+  r.run(image, coc, out);
+}
+
+template void render_cpu<uint8_t>(const uint8_t*, const float*, uint8_t*, int, int, const RenderParams&);
+template void render_cpu<uint16_t>(const uint16_t*, const float*, uint16_t*, int, int, const RenderParams&);
+template void render_cpu<float>(const float*, const float*, float*, int, int, const RenderParams&);
+
+}  // namespace pybokeh

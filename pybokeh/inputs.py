@@ -1,0 +1,144 @@
+"""Conversion and validation of user inputs (images and depth maps).
+
+Images arrive as NumPy arrays, PIL images or CPU torch tensors; the renderer
+works on C-contiguous, native-endian NumPy arrays and hands the result back
+in the caller's container, dtype and shape.  Inputs are never modified.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+#: Image dtypes the kernels process natively; float64 is computed in float32.
+KERNEL_DTYPES = (np.uint8, np.uint16, np.float32)
+
+
+def _torch_tensor(x: Any) -> bool:
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
+def _pil_image(x: Any) -> bool:
+    pil = sys.modules.get("PIL.Image")
+    return pil is not None and isinstance(x, pil.Image)
+
+
+def as_image(image: Any, name: str = "image") -> tuple[np.ndarray, Callable[[np.ndarray], Any]]:
+    """Validate a photo and return it as an H×W×3 kernel array plus a restorer.
+
+    Parameters
+    ----------
+    image : numpy.ndarray, PIL.Image.Image or torch.Tensor
+        H×W×3 sRGB photo: uint8 (0–255), uint16 (0–65535) or float32/float64
+        in [0, 1]. PIL images must be in mode ``"RGB"``; torch tensors must be
+        on the CPU, channels last.
+
+    Returns
+    -------
+    array : numpy.ndarray
+        C-contiguous, native-endian H×W×3 array of dtype uint8, uint16 or float32
+        (a copy where the input was not already in that form).
+    restore : callable
+        Turns a kernel result (same dtype as ``array``) back into the caller's
+        type, dtype and shape.
+    """
+    if _pil_image(image):
+        if image.mode != "RGB":
+            raise ValueError(
+                f"{name}: PIL images must be in mode 'RGB', got {image.mode!r}; "
+                f"use {name}.convert('RGB')")
+        arr = np.asarray(image, dtype=np.uint8)
+        pil = sys.modules["PIL.Image"]
+        return _checked(arr, name), lambda out: pil.fromarray(out, mode="RGB")
+    if _torch_tensor(image):
+        torch = sys.modules["torch"]
+        if image.device.type != "cpu":
+            raise ValueError(f"{name}: torch tensor on {image.device} needs backend='cuda'; "
+                             f"this backend takes CPU tensors")
+        if image.requires_grad:
+            image = image.detach()
+        src_dtype = image.dtype
+        try:
+            arr = image.numpy()  # shares memory; never written
+        except TypeError as exc:
+            raise TypeError(f"{name} dtype {src_dtype} is not supported; use uint8, uint16 or float32") from exc
+        checked = _checked(arr, name)
+
+        def restore_torch(out: np.ndarray):
+            t = torch.from_numpy(np.ascontiguousarray(out))
+            return t if t.dtype == src_dtype else t.to(src_dtype)
+
+        return checked, restore_torch
+    if isinstance(image, np.ndarray):
+        src_dtype = image.dtype
+        checked = _checked(image, name)
+        if checked.dtype == src_dtype.newbyteorder("="):
+            return checked, lambda out: out.astype(src_dtype, copy=False)
+        return checked, lambda out: out.astype(src_dtype)
+    raise TypeError(f"{name} must be a numpy array, PIL image or torch tensor, got {type(image).__name__}")
+
+
+def _checked(arr: np.ndarray, name: str) -> np.ndarray:
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        hint = ""
+        if arr.ndim == 3 and arr.shape[0] == 3:
+            hint = " (channels first? move the channel axis last)"
+        elif arr.ndim == 3 and arr.shape[2] == 4:
+            hint = " (RGBA? drop the alpha channel)"
+        raise ValueError(f"{name} must have shape H×W×3, got {arr.shape}{hint}")
+    h, w = arr.shape[:2]
+    if h == 0 or w == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if h * w < 2:
+        raise ValueError(f"{name} must have at least 2 pixels, got {h}×{w}")
+    kind = arr.dtype.kind
+    if arr.dtype == np.bool_ or kind not in "uf":
+        raise TypeError(f"{name} dtype must be uint8, uint16 or float32 in [0, 1], got {arr.dtype}")
+    if kind == "u" and arr.dtype.itemsize not in (1, 2):
+        raise TypeError(f"{name} dtype must be uint8, uint16 or float32 in [0, 1], got {arr.dtype}")
+    if kind == "f":
+        if arr.dtype.itemsize not in (2, 4, 8):
+            raise TypeError(f"{name} dtype {arr.dtype} is not supported")
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+        lo, hi = float(arr.min()), float(arr.max())
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if lo < 0.0 or hi > 1.0:
+            raise ValueError(f"{name}: float images must lie in [0, 1] (sRGB), got range [{lo:g}, {hi:g}]")
+        return arr
+    return np.ascontiguousarray(arr, dtype=np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
+
+
+def as_depth(depth: Any, name: str = "depth") -> np.ndarray:
+    """Validate a depth or disparity map and return it as a float32 H×W copy.
+
+    Accepts NumPy arrays, PIL images (modes ``L``, ``I;16``, ``I``, ``F``) and
+    CPU torch tensors of any real dtype.  Values are not interpreted here (see
+    :func:`pybokeh.lens.coc_map`).
+    """
+    if _pil_image(depth):
+        if depth.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "F"):
+            raise ValueError(f"{name}: PIL depth maps must be single-channel (mode L, I;16, I or F), "
+                             f"got {depth.mode!r}")
+        arr = np.asarray(depth)
+    elif _torch_tensor(depth):
+        if depth.device.type != "cpu":
+            depth = depth.detach().cpu()
+        try:
+            arr = depth.detach().numpy()
+        except TypeError as exc:
+            raise TypeError(f"{name} dtype {depth.dtype} is not supported") from exc
+    elif isinstance(depth, np.ndarray):
+        arr = depth
+    else:
+        raise TypeError(f"{name} must be a numpy array, PIL image or torch tensor, got {type(depth).__name__}")
+    if arr.dtype == np.bool_ or arr.dtype.kind not in "uif":
+        raise TypeError(f"{name} dtype must be integer or floating point, got {arr.dtype}")
+    if arr.ndim != 2:
+        hint = " (squeeze the singleton axis)" if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]) else ""
+        raise ValueError(f"{name} must have shape H×W, got {arr.shape}{hint}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    return np.array(arr, dtype=np.float32, order="C", copy=True)

@@ -1,0 +1,265 @@
+"""The lens model: from a depth map and a focus setting to the circle of confusion.
+
+Two conventions for the depth map:
+
+``depth_kind="disparity"`` (default)
+    Relative inverse depth, brighter = nearer, as monocular estimators output
+    it.  The map is min–max normalised to [0, 1] (the BokehMe / BLB convention)
+    and the signed CoC radius in pixels is ``r = K * (d - d_focus)`` with
+    ``K = max_blur`` (pixels per unit of normalised disparity).
+
+``depth_kind="depth"``
+    Metric depth in metres along the optical axis.  The thin lens gives
+    ``r = f² / (2 N (z_f - f)) * (z_f / z - 1) / (sensor_width / W)`` pixels
+    (f and sensor width in mm, N the f-number, W the image width in pixels),
+    computed in the equivalent form ``f² / (2 N p) * (q - q_f) / (1 - f q_f)``
+    with inverse depths ``q = 1/z`` so that ``z = inf`` (sky) is exact.
+
+Both give a signed radius: positive in front of the focus plane, negative
+behind it; the renderer composites layers in this order.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Sequence
+
+import numpy as np
+
+from .inputs import as_depth
+
+#: f-number used in depth mode when none is given.
+DEFAULT_F_NUMBER = 1.8
+#: Disparity mode: default ``max_blur`` as a fraction of the image diagonal.
+DEFAULT_MAX_BLUR_FRACTION = 0.025
+#: Largest |CoC| radius the renderer accepts, in pixels.
+MAX_COC_RADIUS = 4096.0
+DEPTH_KINDS = ("disparity", "depth")
+
+
+def coc_map(
+    depth: Any,
+    focus: float | Sequence[float],
+    *,
+    depth_kind: str = "disparity",
+    max_blur: float | None = None,
+    f_number: float | None = None,
+    focal_length_mm: float = 50.0,
+    sensor_width_mm: float = 36.0,
+    focus_range: float = 0.0,
+    image_shape: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Signed circle-of-confusion radius per pixel.
+
+    Parameters
+    ----------
+    depth : array_like, shape (H', W')
+        Disparity (``depth_kind="disparity"``, any real dtype, brighter =
+        nearer) or metric depth in metres (``depth_kind="depth"``).  Invalid
+        values are filled from their valid neighbours (push–pull
+        interpolation) before use: NaN and ±inf disparities, negative
+        disparities; NaN, zero, negative and -inf depths.  ``+inf`` depth is
+        valid (infinitely far).  A map whose shape differs from
+        ``image_shape`` is resampled bilinearly (antialiased when shrinking,
+        in inverse depth for metric maps); its aspect ratio must match the
+        image's within 5 %.
+    focus : float or (x, y)
+        The focus: a value in the depth map's own units (disparity value, or
+        metres), or an image pixel ``(x, y)`` (column, row), in which case the
+        focus is the median depth in a window of ``2 * max(1, round(0.01 *
+        min(H, W))) + 1`` pixels around it.
+    depth_kind : {"disparity", "depth"}
+    max_blur : float, optional
+        Disparity mode: ``K``, the CoC radius in pixels per unit of normalised
+        disparity (default 2.5 % of the image diagonal).  Depth mode: an
+        optional cap on ``|CoC|`` in pixels.
+    f_number : float, optional
+        Depth mode only: the f-number N (default 1.8).
+    focal_length_mm, sensor_width_mm : float
+        Depth mode only: focal length and sensor width in millimetres
+        (defaults: a 50 mm lens on a 36 mm full-frame sensor).
+    focus_range : float
+        Width of a band around the focus, in the units of a focus value
+        (disparity units, or metres), kept perfectly sharp; outside it the
+        CoC grows from the nearer band edge, so the map stays continuous.
+    image_shape : (H, W), optional
+        Size of the photo the map is for (default: the depth map's size).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W)`` float32, signed CoC radius in pixels: positive in front of
+        the focus plane (nearer), negative behind it.
+    """
+    if depth_kind not in DEPTH_KINDS:
+        raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {depth_kind!r}")
+    raw = as_depth(depth)
+    if image_shape is None:
+        height, width = raw.shape
+    else:
+        height, width = _shape(image_shape)
+    focus_range = _nonnegative(focus_range, "focus_range")
+    cap = None if max_blur is None else _nonnegative(max_blur, "max_blur")
+
+    if depth_kind == "disparity":
+        if f_number is not None:
+            raise ValueError("f_number applies to depth_kind='depth' only; "
+                             "set the blur with max_blur in disparity mode")
+        valid = np.isfinite(raw) & (raw >= 0)
+        values = fill_invalid(raw, valid, "depth")
+        values = resample(values, (height, width), "depth")
+        focus_value = _focus_value(focus, values, (height, width))
+        lo, hi = float(values.min()), float(values.max())
+        span = hi - lo if hi > lo else 1.0
+        k = cap if cap is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(height, width)
+        d = (values - lo) / span
+        f = (focus_value - lo) / span
+        half = 0.5 * focus_range / span
+        edge = np.clip(d, f - half, f + half)
+        coc = k * (d - edge)
+    else:
+        n = DEFAULT_F_NUMBER if f_number is None else _positive(f_number, "f_number")
+        flen = _positive(focal_length_mm, "focal_length_mm")
+        sensor = _positive(sensor_width_mm, "sensor_width_mm")
+        # Work in inverse depth q = 1/z (1/m): +inf depth is exactly q = 0, and
+        # the CoC is linear in q.
+        valid = (raw > 0) & ~np.isnan(raw)
+        with np.errstate(divide="ignore"):
+            q = np.where(valid, 1.0 / np.where(valid, raw, 1.0), 0.0).astype(np.float32)
+        q = fill_invalid(q, valid, "depth")
+        q = resample(q, (height, width), "depth")
+        if _is_pixel(focus):
+            q_focus = _focus_value(focus, q, (height, width))
+        else:
+            z_focus = _real(focus, "focus")
+            if not z_focus > 0:
+                raise ValueError(f"focus must be a positive distance in metres in depth mode, got {z_focus!r}")
+            q_focus = 0.0 if math.isinf(z_focus) else 1.0 / z_focus
+        f_m = flen / 1000.0
+        if q_focus * f_m >= 1.0:
+            raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length "
+                             f"({flen:g} mm)")
+        z_focus = math.inf if q_focus == 0 else 1.0 / q_focus
+        half = focus_range / 2
+        if math.isinf(z_focus):
+            q_lo = q_hi = 0.0
+        else:
+            q_lo = 1.0 / (z_focus + half)
+            q_hi = math.inf if z_focus - half <= 0 else 1.0 / (z_focus - half)
+        q_edge = np.clip(q.astype(np.float64), q_lo, min(q_hi, 0.999 / f_m))
+        pitch_mm = sensor / width
+        # r = f^2 / (2 N p) * (q - q_e) / (1 - f q_e), f in mm and q in 1/mm.
+        q_mm, qe_mm = q.astype(np.float64) / 1000.0, q_edge / 1000.0
+        coc = flen * flen / (2.0 * n * pitch_mm) * (q_mm - qe_mm) / (1.0 - flen * qe_mm)
+        if cap is not None:
+            coc = np.clip(coc, -cap, cap)
+    coc = np.asarray(coc, dtype=np.float32)
+    if not np.isfinite(coc).all() or float(np.abs(coc).max()) > MAX_COC_RADIUS:
+        raise ValueError(f"the lens settings give a circle of confusion over {MAX_COC_RADIUS:g} px; "
+                         f"check max_blur, f_number, focal_length_mm and the depth units")
+    return coc
+
+
+# ----------------------------------------------------------------- helpers
+
+def fill_invalid(values: np.ndarray, valid: np.ndarray, name: str) -> np.ndarray:
+    """Replace invalid pixels by push–pull interpolation of the valid ones.
+
+    Valid pixels are kept exactly; each hole takes the mean of the valid
+    pixels in the smallest enclosing block of a 2×2 pyramid.  Raises
+    ``ValueError`` naming ``name`` when no pixel is valid.
+    """
+    if valid.all():
+        return values.astype(np.float32, copy=False)
+    if not valid.any():
+        raise ValueError(f"{name} has no valid values (all NaN, infinite or out of range)")
+    return _push_pull(np.where(valid, values, 0).astype(np.float64), valid.astype(np.float64)).astype(np.float32)
+
+
+def _push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    h, w = values.shape
+    if (weight > 0).all() or (h == 1 and w == 1):
+        return values
+    ph, pw = h % 2, w % 2
+    vw = np.pad(values * weight, ((0, ph), (0, pw)))
+    ww = np.pad(weight, ((0, ph), (0, pw)))
+    hh, wh = vw.shape[0] // 2, vw.shape[1] // 2
+    vs = vw.reshape(hh, 2, wh, 2).sum(axis=(1, 3))
+    ws = ww.reshape(hh, 2, wh, 2).sum(axis=(1, 3))
+    coarse = np.where(ws > 0, vs / np.where(ws > 0, ws, 1), 0.0)
+    coarse = _push_pull(coarse, (ws > 0).astype(np.float64))
+    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
+    return np.where(weight > 0, values, up)
+
+
+def resample(values: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
+    """Bilinear resampling of a float32 map to ``shape`` (antialiased when shrinking)."""
+    h, w = values.shape
+    if (h, w) == tuple(shape):
+        return values
+    th, tw = shape
+    if abs((w / h) / (tw / th) - 1.0) > 0.05:
+        raise ValueError(f"{name} has aspect ratio {w}/{h} but the image is {tw}/{th}; "
+                         f"resize or crop the depth map to the photo's framing first")
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32), mode="F")
+    return np.asarray(img.resize((tw, th), Image.BILINEAR), dtype=np.float32)
+
+
+def focus_window_radius(shape: tuple[int, int]) -> int:
+    """Half-size of the window whose median depth a focus pixel selects."""
+    return max(1, int(round(0.01 * min(shape))))
+
+
+def _is_pixel(focus: Any) -> bool:
+    return isinstance(focus, (tuple, list, np.ndarray)) and not np.isscalar(focus)
+
+
+def _focus_value(focus: Any, values: np.ndarray, shape: tuple[int, int]) -> float:
+    if not _is_pixel(focus):
+        return _real(focus, "focus")
+    pos = np.asarray(focus)
+    if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
+        raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")
+    x, y = float(pos[0]), float(pos[1])
+    h, w = shape
+    if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < w and 0 <= y < h):
+        raise ValueError(f"focus pixel {tuple(focus)} lies outside the {w}×{h} image (x in [0, {w}), y in [0, {h}))")
+    xi, yi = int(x), int(y)
+    r = focus_window_radius(shape)
+    window = values[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1]
+    return float(np.median(window))
+
+
+def _real(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
+    value = float(value)
+    if math.isnan(value):
+        raise ValueError(f"{name} must not be NaN")
+    return value
+
+
+def _positive(value: Any, name: str) -> float:
+    value = _real(value, name)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
+    return value
+
+
+def _nonnegative(value: Any, name: str) -> float:
+    value = _real(value, name)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
+    return value
+
+
+def _shape(shape: Any) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"image_shape must be (H, W), got {shape!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"image_shape must be positive, got {shape!r}")
+    return h, w

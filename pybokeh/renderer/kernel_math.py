@@ -1,0 +1,129 @@
+"""Python transcription of the shared per-pixel maths in ``csrc/bokeh_math.h``.
+
+Used by the NumPy reference renderer and the Numba backend; every function
+mirrors its C++ namesake (same float32 constants), so a change there must be
+made here too.  The functions are plain Python on scalars, valid both as
+NumPy code and inside ``numba.njit``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+IN_FOCUS_RADIUS = np.float32(0.5)
+MAX_BINS_PER_SIDE = 40
+MAX_GRID_RADIUS = np.float32(8.0)
+APERTURE_LUT_SIZE = 1024
+
+#: Lower edge of |CoC| bin j: 0.5 * sqrt(2)^j, computed in double and rounded once.
+LAYER_EDGES = np.array([0.5 * 2.0 ** (0.5 * j) for j in range(MAX_BINS_PER_SIDE + 2)], dtype=np.float32)
+
+
+def radius_bin(abs_r, nbins, edges):
+    """Bin of a radius ``abs_r >= 0.5``, clamped to ``[0, nbins - 1]``."""
+    j = int(math.floor(2.0 * math.log2(abs_r * 2.0)))
+    if j < 0:
+        j = 0
+    while j > 0 and abs_r < edges[j]:
+        j -= 1
+    while j + 1 < MAX_BINS_PER_SIDE and abs_r >= edges[j + 1]:
+        j += 1
+    return j if j < nbins else nbins - 1
+
+
+def layer_index(coc, nbins, edges):
+    """Composite position of a pixel's layer, far (0) to near (2 * nbins)."""
+    a = abs(coc)
+    if not a >= 0.5:
+        return nbins
+    j = radius_bin(a, nbins, edges)
+    return nbins - 1 - j if coc < 0.0 else nbins + 1 + j
+
+
+def layer_bin(layer, nbins):
+    """Radius bin of a non-focus layer."""
+    return nbins - 1 - layer if layer < nbins else layer - nbins - 1
+
+
+def layer_level(layer, nbins, edges):
+    """Grid level (splats on a grid 2^level coarser) of a layer."""
+    if layer == nbins:
+        return 0
+    r_hi = edges[layer_bin(layer, nbins) + 1]
+    k = 0
+    while r_hi > 8.0 * (1 << k) and k < 30:
+        k += 1
+    return k
+
+
+def highlight_gain(max_channel, abs_coc, gain, threshold):
+    """Boost factor of a pixel's linear colour (see ``highlight_gain`` in C++)."""
+    if gain <= 0.0 or max_channel <= threshold:
+        return 1.0
+    t = min((max_channel - threshold) / (1.0 - threshold), 1.0)
+    m = t * t * (3.0 - 2.0 * t)
+    d = min(max(abs_coc - 0.5, 0.0), 1.0)
+    return 1.0 + gain * m * d
+
+
+def aperture_span(blades, lut, v):
+    """Horizontal extent ``(ok, xl, xr)`` of the unit aperture at height ``v`` (y down)."""
+    if blades == 0:
+        h = 1.0 - v * v
+        if h <= 0.0:
+            return False, 0.0, 0.0
+        w = math.sqrt(h)
+        return True, -w, w
+    t = (v + 1.0) * (0.5 * APERTURE_LUT_SIZE)
+    if not (t >= 0.0 and t <= APERTURE_LUT_SIZE):
+        return False, 0.0, 0.0
+    i = int(t)
+    if i >= APERTURE_LUT_SIZE:
+        i = APERTURE_LUT_SIZE - 1
+    f = t - i
+    xl = lut[i, 0] + f * (lut[i + 1, 0] - lut[i, 0])
+    xr = lut[i, 1] + f * (lut[i + 1, 1] - lut[i, 1])
+    return xr > xl, xl, xr
+
+
+def splat_rows(cy, r, ext_lo, ext_hi):
+    """First and last grid rows a splat can touch."""
+    return int(math.floor(cy + r * ext_lo + 0.5)), int(math.floor(cy + r * ext_hi + 0.5))
+
+
+def splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, row):
+    """Span ``(ok, xa, xb, vy)`` of a splat in grid row ``row``: horizontal extent and vertical coverage."""
+    a = max(cy + r * ext_lo, row - 0.5)
+    b = min(cy + r * ext_hi, row + 0.5)
+    if not b > a:
+        return False, 0.0, 0.0, 0.0
+    ok, xl, xr = aperture_span(blades, lut, (0.5 * (a + b) - cy) / r)
+    if not ok:
+        return False, 0.0, 0.0, 0.0
+    return True, cx + r * xl, cx + r * xr, b - a
+
+
+def span_markers(xa, xb, width):
+    """Difference markers of the antialiased box ``[xa, xb]`` on a row of ``width`` cells.
+
+    Returns ``(m, i0, w0, i1, w1, i2, w2, i3, w3)``: ``m`` markers (0, 2 or 4)
+    of index ``i`` and weight ``w``; a running sum along the row gives each
+    cell's covered length.
+    """
+    xa = max(xa, -0.5)
+    xb = min(xb, width - 0.5)
+    if not xb > xa:
+        return 0, 0, 0.0, 0, 0.0, 0, 0.0, 0, 0.0
+    ia = int(math.floor(xa + 0.5))
+    ib = int(math.floor(xb + 0.5))
+    if ia > width - 1:
+        ia = width - 1
+    if ib > width - 1:
+        ib = width - 1
+    if ia == ib:
+        ln = xb - xa
+        return 2, ia, ln, ia + 1, -ln, 0, 0.0, 0, 0.0
+    fa = (ia + 0.5) - xa
+    fb = xb - (ib - 0.5)
+    return 4, ia, fa, ia + 1, 1.0 - fa, ib, fb - 1.0, ib + 1, -fb

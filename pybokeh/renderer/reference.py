@@ -1,0 +1,175 @@
+"""Plain NumPy reference of the layered scatter renderer.
+
+A direct, unoptimised transcription of the algorithm in
+``csrc/render_cpu.cpp`` (whole-image layer buffers in float64, no bands, no
+threads, no lookup tables): the compiled and Numba backends are tested
+against it.  It is slow (Python loop over splats); use it on small images.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..aperture import Aperture
+from ..color import linear_to_srgb, srgb_to_linear
+from . import kernel_math as km
+
+
+def unit_range(image: np.ndarray) -> np.ndarray:
+    """Image values as float32 sRGB in [0, 1]."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255.0)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / np.float32(65535.0)
+    return image.astype(np.float32)
+
+
+def quantize(unit: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Inverse of :func:`unit_range` (round half up, like the kernels)."""
+    unit = np.clip(unit, 0.0, 1.0)
+    if dtype == np.uint8:
+        return np.floor(unit * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
+    if dtype == np.uint16:
+        return np.floor(unit * np.float32(65535.0) + np.float32(0.5)).astype(np.uint16)
+    return unit.astype(np.float32)
+
+
+def linear_colors(image: np.ndarray, coc: np.ndarray, highlight_gain: float,
+                  highlight_threshold: float) -> np.ndarray:
+    """Decoded, highlight-boosted linear colour of every pixel, H×W×3 float64."""
+    unit = unit_range(image)
+    lin = srgb_to_linear(unit).astype(np.float64)
+    vmax = unit.max(axis=2)
+    gain = np.ones(coc.shape)
+    if highlight_gain > 0:
+        t = np.clip((vmax - highlight_threshold) / (1.0 - highlight_threshold), 0.0, 1.0)
+        m = np.where(vmax > highlight_threshold, t * t * (3.0 - 2.0 * t), 0.0)
+        d = np.clip(np.abs(coc) - 0.5, 0.0, 1.0)
+        gain = 1.0 + highlight_gain * m * d
+    return lin * gain[..., None]
+
+
+def layer_map(coc: np.ndarray) -> tuple[np.ndarray, int]:
+    """Layer index of every pixel and the number of bins per side."""
+    edges = km.LAYER_EDGES
+    max_r = float(np.abs(coc).max())
+    nbins = km.radius_bin(max_r, km.MAX_BINS_PER_SIDE, edges) + 1 if max_r >= 0.5 else 0
+    layers = np.array([km.layer_index(float(c), nbins, edges) for c in coc.ravel()],
+                      dtype=np.int32).reshape(coc.shape)
+    return layers, nbins
+
+
+def layer_splats(mask, lin, coc, level):
+    """Splats ``(x, y, r, w, rgb)`` of one layer on its grid (pixels, or coarse-cell aggregates)."""
+    ys, xs = np.nonzero(mask)
+    if level == 0:
+        return [(float(x), float(y), abs(float(coc[y, x])), 1.0, lin[y, x]) for y, x in zip(ys, xs)]
+    s = 1 << level
+    h, w = mask.shape
+    cells: dict[tuple[int, int], list] = {}
+    for y, x in zip(ys, xs):
+        cells.setdefault((y // s, x // s), []).append((y, x))
+    splats = []
+    for (gy, gx), pix in sorted(cells.items()):
+        py = np.array([p[0] for p in pix])
+        px = np.array([p[1] for p in pix])
+        area = min(s, w - gx * s) * min(s, h - gy * s)
+        splats.append((
+            float(np.mean((px + 0.5) / s - 0.5)),
+            float(np.mean((py + 0.5) / s - 0.5)),
+            float(np.mean(np.abs(coc[py, px]))) / s,
+            len(pix) / area,
+            lin[py, px].mean(axis=0),
+        ))
+    return splats
+
+
+def splat_layer(splats, grid_h, grid_w, aperture: Aperture) -> np.ndarray:
+    """Accumulate splats on a ``grid_h × grid_w`` grid: premultiplied RGB + coverage."""
+    diff = np.zeros((grid_h, grid_w + 1, 4))
+    blades, lut, lo, hi = aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi
+    for cx, cy, r, w, rgb in splats:
+        r0, r1 = km.splat_rows(cy, r, lo, hi)
+        rows = []
+        total = 0.0
+        for row in range(r0, r1 + 1):
+            ok, xa, xb, vy = km.splat_row(blades, lut, lo, hi, cx, cy, r, row)
+            if ok:
+                rows.append((row, xa, xb, vy))
+                total += vy * (xb - xa)
+        if not total > 0:
+            continue
+        value = np.concatenate([np.asarray(rgb, dtype=np.float64), [1.0]])
+        for row, xa, xb, vy in rows:
+            if not 0 <= row < grid_h:
+                continue
+            m, *marks = km.span_markers(xa, xb, grid_w)
+            for q in range(m):
+                diff[row, marks[2 * q]] += marks[2 * q + 1] * (w * vy / total) * value
+    return np.cumsum(diff, axis=1)[:, :grid_w]
+
+
+def upsample(grid: np.ndarray, level: int, height: int, width: int) -> np.ndarray:
+    """Bilinear upsampling of a coarse layer grid to the image (edge cells clamped)."""
+    s = 1 << level
+    gh, gw = grid.shape[:2]
+    v = (np.arange(height) + 0.5) / s - 0.5
+    u = (np.arange(width) + 0.5) / s - 0.5
+    iy, ix = np.floor(v).astype(int), np.floor(u).astype(int)
+    fy, fx = (v - iy)[:, None, None], (u - ix)[None, :, None]
+    ya, yb = np.clip(iy, 0, gh - 1), np.clip(iy + 1, 0, gh - 1)
+    xa, xb = np.clip(ix, 0, gw - 1), np.clip(ix + 1, 0, gw - 1)
+    return ((1 - fx) * (1 - fy) * grid[ya][:, xa] + fx * (1 - fy) * grid[ya][:, xb]
+            + (1 - fx) * fy * grid[yb][:, xa] + fx * fy * grid[yb][:, xb])
+
+
+def composite_over(acc: np.ndarray, layer: np.ndarray) -> None:
+    """Back-to-front "over" of a premultiplied layer onto ``acc`` (in place)."""
+    a = layer[..., 3]
+    live = a > 1e-7
+    scale = np.where(a > 1.0, 1.0 / np.maximum(a, 1e-30), 1.0)
+    premult = layer * scale[..., None]
+    t = 1.0 - premult[..., 3:4]
+    acc[live] = premult[live] + t[live] * acc[live]
+
+
+def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture, highlight_gain: float = 0.0,
+                     highlight_threshold: float = 0.9) -> np.ndarray:
+    """Render lens blur with the reference algorithm.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 sRGB, uint8, uint16 or float32 in [0, 1].
+    coc : numpy.ndarray
+        H×W float32 signed CoC radius in pixels.
+    aperture : Aperture
+    highlight_gain, highlight_threshold : float
+        Highlight boost gain and the sRGB level where it starts.
+
+    Returns
+    -------
+    numpy.ndarray
+        H×W×3, the image's dtype.
+    """
+    height, width = coc.shape
+    lin = linear_colors(image, coc, highlight_gain, highlight_threshold)
+    layers, nbins = layer_map(coc)
+    acc = np.zeros((height, width, 4))
+    for layer in range(2 * nbins + 1):
+        mask = layers == layer
+        if not mask.any():
+            continue
+        if layer == nbins:
+            acc[mask, :3] = lin[mask]
+            acc[mask, 3] = 1.0
+            continue
+        level = km.layer_level(layer, nbins, km.LAYER_EDGES)
+        s = 1 << level
+        gh, gw = math.ceil(height / s), math.ceil(width / s)
+        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, aperture)
+        composite_over(acc, grid if level == 0 else upsample(grid, level, height, width))
+    alpha = acc[..., 3:4]
+    rgb = np.where(alpha > 1e-12, acc[..., :3] / np.maximum(alpha, 1e-30), lin)
+    return quantize(linear_to_srgb(rgb.astype(np.float32)), image.dtype)
