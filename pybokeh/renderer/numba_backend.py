@@ -1,0 +1,415 @@
+"""Numba backend: the layered scatter renderer for machines without the compiled module.
+
+A transcription of ``csrc/render_cpu.cpp`` (same bands, grids, splats and
+compositing; see that file for the algorithm).  Compiled on first use;
+compiled code is cached on disk when the package or the user cache directory
+is writable and silently recompiled otherwise.
+"""
+from __future__ import annotations
+
+import math
+import types
+
+import numba
+import numpy as np
+from numba import prange
+
+from ..aperture import Aperture
+from . import kernel_math as km
+
+BAND_ROWS = 16
+ENCODE_LUT_SIZE = 4096
+DECODE_LUT_SIZE = 4096
+MAX_SPLAT_ROWS = 64
+
+
+def _jit(fn=None, *, parallel=False):
+    """``numba.njit`` with on-disk caching where a cache directory is writable."""
+
+    def wrap(f):
+        try:
+            return numba.njit(cache=True, parallel=parallel, error_model="numpy")(f)
+        except RuntimeError:  # no writable cache locator: compile per process
+            return numba.njit(cache=False, parallel=parallel, error_model="numpy")(f)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _jit_kernel_math():
+    """Jit the shared scalar maths of :mod:`kernel_math`.
+
+    The functions call each other by global name, so each is rebuilt over a
+    namespace where those names are the jitted versions (Numba resolves
+    globals when it compiles, on first call).
+    """
+    namespace = dict(vars(km))
+    names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "aperture_span",
+             "splat_rows", "splat_row", "span_markers")
+    for name in names:
+        fn = getattr(km, name)
+        namespace[name] = _jit(types.FunctionType(fn.__code__, namespace, name, fn.__defaults__))
+    return [namespace[name] for name in names]
+
+
+(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, aperture_span, splat_rows, splat_row,
+ span_markers) = _jit_kernel_math()
+
+
+@_jit
+def _lut_lerp(lut, n, t):
+    t = min(max(t, 0.0), 1.0) * n
+    i = int(t)
+    if i >= n:
+        return lut[n]
+    f = t - i
+    return lut[i] + f * (lut[i + 1] - lut[i])
+
+
+@_jit(parallel=True)
+def _prepare(unit, decoded, coc, gain, threshold, nbins, edges, lin, layer_of, counts):
+    """Decode + boost into ``lin``, layer of each pixel, bucket sizes per (layer, row)."""
+    height, width = coc.shape
+    for y in prange(height):
+        for x in range(width):
+            vmax = max(unit[y, x, 0], max(unit[y, x, 1], unit[y, x, 2]))
+            r = coc[y, x]
+            g = highlight_gain(vmax, abs(r), gain, threshold)
+            for c in range(3):
+                lin[y, x, c] = decoded[y, x, c] * g
+            layer = layer_index(r, nbins, edges)
+            layer_of[y, x] = layer
+            counts[layer, y] += 1
+
+
+@_jit(parallel=True)
+def _fill_buckets(layer_of, offsets, xs):
+    height, width = layer_of.shape
+    nlayers = offsets.shape[0]
+    for y in prange(height):
+        cursor = np.empty(nlayers, np.int64)
+        for layer in range(nlayers):
+            cursor[layer] = offsets[layer, y]
+        for x in range(width):
+            layer = layer_of[y, x]
+            xs[cursor[layer]] = x
+            cursor[layer] += 1
+
+
+@_jit
+def _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, out_count):
+    """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (7 values per cell)."""
+    height, width = coc.shape
+    acc[:] = 0.0
+    y0, y1 = gy * s, min(height, gy * s + s)
+    inv_s = 1.0 / s
+    for y in range(y0, y1):
+        for k in range(offsets[layer, y], offsets[layer, y + 1]):
+            x = xs[k]
+            a = acc[x // s]
+            a[0] += lin[y, x, 0]
+            a[1] += lin[y, x, 1]
+            a[2] += lin[y, x, 2]
+            a[3] += 1.0
+            a[4] += abs(coc[y, x])
+            a[5] += np.float32((x + 0.5) * inv_s - 0.5)
+            a[6] += np.float32((y + 0.5) * inv_s - 0.5)
+    n = 0
+    for gx in range(acc.shape[0]):
+        if acc[gx, 3] > 0:
+            n += 1
+    out_count[0] = n
+
+
+@_jit(parallel=True)
+def _count_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_counts):
+    height, width = coc.shape
+    for i in prange(coarse_layers.shape[0]):
+        layer = coarse_layers[i]
+        s = 1 << levels[layer]
+        gh, gw = (height + s - 1) // s, (width + s - 1) // s
+        acc = np.zeros((gw, 7))
+        n = np.zeros(1, np.int64)
+        for gy in range(gh):
+            _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, n)
+            grid_counts[layer, gy] = n[0]
+
+
+@_jit(parallel=True)
+def _build_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_start, splats):
+    height, width = coc.shape
+    for i in prange(coarse_layers.shape[0]):
+        layer = coarse_layers[i]
+        s = 1 << levels[layer]
+        gh, gw = (height + s - 1) // s, (width + s - 1) // s
+        acc = np.zeros((gw, 7))
+        n = np.zeros(1, np.int64)
+        for gy in range(gh):
+            _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, n)
+            k = grid_start[layer, gy]
+            for gx in range(gw):
+                a = acc[gx]
+                cnt = a[3]
+                if cnt > 0:
+                    cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
+                    splats[k, 0] = a[5] / cnt
+                    splats[k, 1] = a[6] / cnt
+                    splats[k, 2] = np.float32(a[4] / cnt) * np.float32(1.0 / s)
+                    splats[k, 3] = cnt / cell
+                    splats[k, 4] = a[0] / cnt
+                    splats[k, 5] = a[1] / cnt
+                    splats[k, 6] = a[2] / cnt
+                    k += 1
+
+
+@_jit
+def _splat(cx, cy, r, w, c0, c1, c2, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched):
+    r0, r1 = splat_rows(cy, r, ext_lo, ext_hi)
+    if r1 < row0 or r0 > row1:
+        return
+    n = min(r1 - r0 + 1, MAX_SPLAT_ROWS)
+    xa = np.empty(MAX_SPLAT_ROWS, np.float32)
+    xb = np.empty(MAX_SPLAT_ROWS, np.float32)
+    vy = np.empty(MAX_SPLAT_ROWS, np.float32)
+    total = np.float32(0.0)
+    for k in range(n):
+        ok, a, b, v = splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, r0 + k)
+        if ok:
+            xa[k], xb[k], vy[k] = a, b, v
+            total += vy[k] * (xb[k] - xa[k])
+        else:
+            vy[k] = 0.0
+    if not total > 0.0:
+        return
+    scale = w / total
+    k0 = max(r0, row0) - r0
+    k1 = min(min(r1, row1) - r0, n - 1)
+    for k in range(k0, k1 + 1):
+        if vy[k] <= 0.0:
+            continue
+        m, i0, w0, i1, w1, i2, w2, i3, w3 = span_markers(xa[k], xb[k], gw)
+        if m == 0:
+            continue
+        row = r0 + k - row0
+        a = scale * vy[k]
+        v0, v1, v2 = a * c0, a * c1, a * c2
+        for q in range(m):
+            if q == 0:
+                idx, f = i0, w0
+            elif q == 1:
+                idx, f = i1, w1
+            elif q == 2:
+                idx, f = i2, w2
+            else:
+                idx, f = i3, w3
+            buf[row, idx, 0] += f * v0
+            buf[row, idx, 1] += f * v1
+            buf[row, idx, 2] += f * v2
+            buf[row, idx, 3] += f * a
+        touched[row, 0] = min(touched[row, 0], i0)
+        touched[row, 1] = max(touched[row, 1], i3 if m == 4 else i1)
+
+
+@_jit
+def _composite(c0, c1, c2, a, acc):
+    if not a > 1e-7:
+        return
+    if a > 1.0:
+        inv = 1.0 / a
+        c0 *= inv
+        c1 *= inv
+        c2 *= inv
+        a = 1.0
+    t = 1.0 - a
+    acc[0] = c0 + t * acc[0]
+    acc[1] = c1 + t * acc[1]
+    acc[2] = c2 + t * acc[2]
+    acc[3] = a + t * acc[3]
+
+
+@_jit(parallel=True)
+def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
+                  splats, focus, blades, lut, ext_lo, ext_hi, encode_lut, out_unit):
+    height, width = coc.shape
+    nlayers = layer_count.shape[0]
+    nbands = (height + BAND_ROWS - 1) // BAND_ROWS
+    ext = max(-ext_lo, ext_hi)
+    for band in prange(nbands):
+        y0 = band * BAND_ROWS
+        y1 = min(height, y0 + BAND_ROWS)
+        rows = y1 - y0
+        acc = np.zeros((rows, width, 4), np.float32)
+        for layer in range(nlayers):
+            if layer_count[layer] == 0:
+                continue
+            reach = r_his[layer] * ext + 2.0
+            if layer_ymin[layer] - reach > y1 or layer_ymax[layer] + reach < y0:
+                continue
+            if layer == focus:
+                for y in range(y0, y1):
+                    for k in range(offsets[layer, y], offsets[layer, y + 1]):
+                        x = xs[k]
+                        acc[y - y0, x, 0] = lin[y, x, 0]
+                        acc[y - y0, x, 1] = lin[y, x, 1]
+                        acc[y - y0, x, 2] = lin[y, x, 2]
+                        acc[y - y0, x, 3] = 1.0
+                continue
+            level = levels[layer]
+            s = 1 << level
+            gw = (width + s - 1) // s
+            gh = (height + s - 1) // s
+            if level == 0:
+                row0, row1 = y0, y1 - 1
+            else:
+                row0 = max(0, int(math.floor((y0 + 0.5) / s - 0.5)))
+                row1 = min(gh - 1, int(math.floor((y1 - 0.5) / s - 0.5)) + 1)
+            nrows = row1 - row0 + 1
+            buf = np.zeros((nrows, gw + 1, 4), np.float32)
+            touched = np.empty((nrows, 2), np.int64)
+            touched[:, 0] = 1 << 30
+            touched[:, 1] = -1
+            grid_reach = reach / s + 2.0 if level else reach
+            src0 = max(0, int(math.floor(row0 - grid_reach)))
+            src1 = min(gh - 1, int(math.ceil(row1 + grid_reach)))
+            if level == 0:
+                for y in range(src0, src1 + 1):
+                    for k in range(offsets[layer, y], offsets[layer, y + 1]):
+                        x = xs[k]
+                        _splat(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
+                               lin[y, x, 1], lin[y, x, 2], blades, lut, ext_lo, ext_hi, buf, row0, row1, gw,
+                               touched)
+            else:
+                for k in range(grid_start[layer, src0], grid_start[layer, src1 + 1]):
+                    _splat(splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3], splats[k, 4], splats[k, 5],
+                           splats[k, 6], blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+            for k in range(nrows):
+                s0 = 0.0
+                s1 = 0.0
+                s2 = 0.0
+                s3 = 0.0
+                for x in range(touched[k, 0], touched[k, 1] + 1):
+                    s0 += buf[k, x, 0]
+                    s1 += buf[k, x, 1]
+                    s2 += buf[k, x, 2]
+                    s3 += buf[k, x, 3]
+                    buf[k, x, 0] = s0
+                    buf[k, x, 1] = s1
+                    buf[k, x, 2] = s2
+                    buf[k, x, 3] = s3
+            if level == 0:
+                for k in range(nrows):
+                    for x in range(touched[k, 0], min(touched[k, 1], width - 1) + 1):
+                        _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], acc[k, x])
+            else:
+                inv_s = np.float32(1.0 / s)
+                for y in range(y0, y1):
+                    v = (y + 0.5) * inv_s - 0.5
+                    iy = int(math.floor(v))
+                    fy = v - iy
+                    ka = min(max(iy, 0), gh - 1) - row0
+                    kb = min(max(iy + 1, 0), gh - 1) - row0
+                    c0 = min(touched[ka, 0], touched[kb, 0])
+                    c1 = max(touched[ka, 1], touched[kb, 1])
+                    if c1 < c0:
+                        continue
+                    x0 = max(0, (c0 - 1) * s)
+                    x1 = min(width - 1, (c1 + 2) * s)
+                    for x in range(x0, x1 + 1):
+                        u = (x + 0.5) * inv_s - 0.5
+                        ix = int(math.floor(u))
+                        fx = u - ix
+                        xa_ = min(max(ix, 0), gw - 1)
+                        xb_ = min(max(ix + 1, 0), gw - 1)
+                        w00 = (1 - fx) * (1 - fy)
+                        w01 = fx * (1 - fy)
+                        w10 = (1 - fx) * fy
+                        w11 = fx * fy
+                        s4 = np.empty(4, np.float32)
+                        for c in range(4):
+                            s4[c] = (w00 * buf[ka, xa_, c] + w01 * buf[ka, xb_, c] + w10 * buf[kb, xa_, c]
+                                     + w11 * buf[kb, xb_, c])
+                        _composite(s4[0], s4[1], s4[2], s4[3], acc[y - y0, x])
+        for y in range(y0, y1):
+            for x in range(width):
+                a = acc[y - y0, x]
+                for c in range(3):
+                    if a[3] > 1e-12:
+                        v = a[c] / a[3]
+                    else:
+                        v = lin[y, x, c]
+                    v = min(max(v, 0.0), 1.0)
+                    e = _lut_lerp(encode_lut, ENCODE_LUT_SIZE, math.sqrt(v))
+                    out_unit[y, x, c] = min(max(e, 0.0), 1.0)
+
+
+def _decode(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sRGB in [0, 1], linear) as float32 H×W×3, with the kernels' tables."""
+    from ..color import srgb_to_linear
+
+    if image.dtype == np.uint8:
+        lut = srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255.0))
+        return image.astype(np.float32) / np.float32(255.0), lut[image]
+    if image.dtype == np.uint16:
+        lut = srgb_to_linear(np.arange(65536, dtype=np.float32) / np.float32(65535.0))
+        return image.astype(np.float32) / np.float32(65535.0), lut[image]
+    lut = srgb_to_linear(np.arange(DECODE_LUT_SIZE + 1, dtype=np.float32) / np.float32(DECODE_LUT_SIZE))
+    t = np.clip(image, 0.0, 1.0) * DECODE_LUT_SIZE
+    i = np.minimum(t.astype(np.int64), DECODE_LUT_SIZE - 1)
+    f = (t - i).astype(np.float32)
+    return image.astype(np.float32), (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
+
+
+def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: float, threshold: float,
+                 threads: int) -> np.ndarray:
+    """Render with the Numba kernels; same contract as the ``cpp`` backend."""
+    from ..color import linear_to_srgb
+    from .reference import quantize
+
+    height, width = coc.shape
+    edges = km.LAYER_EDGES
+    max_r = float(np.abs(coc).max())
+    nbins = km.radius_bin(max_r, km.MAX_BINS_PER_SIDE, edges) + 1 if max_r >= 0.5 else 0
+    nlayers = 2 * nbins + 1
+    unit, decoded = _decode(image)
+    lin = np.empty((height, width, 3), np.float32)
+    layer_of = np.empty((height, width), np.int64)
+    counts = np.zeros((nlayers, height), np.int64)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    try:
+        _prepare(unit, decoded, coc, np.float32(gain), np.float32(threshold), nbins, edges, lin, layer_of, counts)
+        starts = np.concatenate([[0], np.cumsum(counts.ravel())[:-1]]).reshape(nlayers, height)
+        offsets = np.empty((nlayers, height + 1), np.int64)
+        offsets[:, :height] = starts
+        offsets[:, height] = starts[:, -1] + counts[:, -1]
+        xs = np.empty(height * width, np.int32)
+        _fill_buckets(layer_of, offsets, xs)
+
+        layer_count = counts.sum(axis=1)
+        rows_present = counts > 0
+        layer_ymin = np.where(rows_present.any(axis=1), rows_present.argmax(axis=1), 1 << 30)
+        layer_ymax = np.where(rows_present.any(axis=1), height - 1 - rows_present[:, ::-1].argmax(axis=1), -1)
+        levels = np.array([km.layer_level(l, nbins, edges) for l in range(nlayers)], np.int64)
+        r_his = np.array([0.0 if l == nbins else edges[km.layer_bin(l, nbins) + 1] for l in range(nlayers)],
+                         np.float32)
+        coarse = np.array([l for l in range(nlayers) if layer_count[l] and levels[l] > 0], np.int64)
+        max_gh = height + 1
+        grid_counts = np.zeros((nlayers, max_gh), np.int64)
+        if coarse.size:
+            _count_coarse(coarse, levels, lin, coc, offsets, xs, grid_counts)
+        flat = np.concatenate([[0], np.cumsum(grid_counts.ravel())])
+        grid_start = np.empty((nlayers, max_gh + 1), np.int64)
+        grid_start[:, :max_gh] = flat[:-1].reshape(nlayers, max_gh)
+        grid_start[:, max_gh] = grid_start[:, max_gh - 1] + grid_counts[:, -1]
+        splats = np.empty((int(flat[-1]), 7), np.float32)
+        if coarse.size:
+            _build_coarse(coarse, levels, lin, coc, offsets, xs, grid_start, splats)
+        encode_lut = linear_to_srgb(np.square(np.arange(ENCODE_LUT_SIZE + 1, dtype=np.float32)
+                                              / np.float32(ENCODE_LUT_SIZE)))
+        out_unit = np.empty((height, width, 3), np.float32)
+        lut = aperture.lut if aperture.blades else np.zeros((2, 2), np.float32)
+        _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
+                      splats, nbins, aperture.blades, lut, np.float32(aperture.ext_lo), np.float32(aperture.ext_hi),
+                      encode_lut, out_unit)
+    finally:
+        numba.set_num_threads(previous)
+    return quantize(out_unit, image.dtype)
