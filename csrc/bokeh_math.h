@@ -69,17 +69,16 @@ PB_HD float encode_lut_value(int i, int n) {
 
 // --------------------------------------------------------- highlight boost
 
-// Clipped highlights lost their energy in the photo.  A pixel whose brightest
-// channel approaches the clip level gets its linear value multiplied by
-// (1 + gain * m * d), m = smoothstep(threshold, 1, max channel) and
-// d = clamp(|CoC| - 0.5, 0, 1): pixels in focus are never boosted, so they
-// come out unchanged.
-PB_HD float highlight_gain(float max_channel_srgb, float abs_coc, float gain, float threshold) {
-  if (gain <= 0.0f || max_channel_srgb <= threshold) return 1.0f;
-  float t = fminf((max_channel_srgb - threshold) / (1.0f - threshold), 1.0f);
-  float m = t * t * (3.0f - 2.0f * t);
+// Clipped highlights lost their energy in the photo.  A clipped channel (at
+// the top of the range) of an out-of-focus pixel gets its linear value
+// multiplied by 1 + gain * d, d = clamp(|CoC| - 0.5, 0, 1).  Unclipped
+// channels were measured correctly and are left alone; pixels in focus are
+// never boosted, so they come out unchanged; and a constant image stays
+// constant (a boosted clipped channel still encodes to the top of the range).
+PB_HD float highlight_gain(float channel_srgb, float abs_coc, float gain) {
+  if (!(gain > 0.0f) || !(channel_srgb >= 1.0f)) return 1.0f;
   float d = fminf(fmaxf(abs_coc - kInFocusRadius, 0.0f), 1.0f);
-  return 1.0f + gain * m * d;
+  return 1.0f + gain * d;
 }
 
 // ------------------------------------------------------------------ layers
@@ -210,6 +209,10 @@ PB_HD int span_markers(float xa, float xb, int width, int* idx, float* wgt) {
   idx[3] = ib + 1; wgt[3] = -fb;
   return 4;
 }
+
+// Weight of a pixel in the position of a coarse splat: its brightness, plus a
+// floor so that dark cells fall back to the plain centroid.
+PB_HD float centroid_weight(float r, float g, float b) { return r + g + b + 1e-3f; }
 
 // ------------------------------------------------------------- compositing
 

@@ -33,7 +33,7 @@ py::array_t<T> render_typed(py::array_t<T, py::array::c_style> image, py::array_
 }
 
 py::array render(py::array image, py::array coc, int blades, py::array aperture_lut, float ext_lo, float ext_hi,
-                 float highlight_gain, float highlight_threshold, int threads) {
+                 float highlight_gain, int threads) {
   if (image.ndim() != 3 || image.shape(2) != 3)
     throw std::invalid_argument("image must be an H x W x 3 array");
   if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
@@ -51,7 +51,6 @@ py::array render(py::array image, py::array coc, int blades, py::array aperture_
   p.ext_lo = ext_lo;
   p.ext_hi = ext_hi;
   p.highlight_gain = highlight_gain;
-  p.highlight_threshold = highlight_threshold;
   p.threads = threads;
   py::array_t<float, py::array::c_style> lut;
   if (blades) {
@@ -73,7 +72,7 @@ py::array render(py::array image, py::array coc, int blades, py::array aperture_
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pybokeh compiled CPU kernels (occlusion-aware layered scatter renderer)";
   m.def("render", &render, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_lut"),
-        py::arg("ext_lo"), py::arg("ext_hi"), py::arg("highlight_gain"), py::arg("highlight_threshold"),
+        py::arg("ext_lo"), py::arg("ext_hi"), py::arg("highlight_gain"),
         py::arg("threads"),
         "Render lens blur. image: HxWx3 uint8/uint16/float32 sRGB; coc: HxW float32 signed CoC radius (px).");
   m.attr("APERTURE_LUT_SIZE") = kApertureLutSize;

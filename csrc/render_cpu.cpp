@@ -45,12 +45,18 @@ constexpr int kEncodeLutSize = 4096;
 constexpr int kDecodeLutSize = 4096;  // for float input
 constexpr int kMaxSplatRows = 64;
 
-// A splat on a grid: centre (x, y) and radius r in grid cells, coverage weight
-// w (1 for a pixel; covered fraction of a coarse cell), linear colour c.
+// A coarse splat: an aggregate of a layer's pixels in one grid cell.  Radius
+// r in grid cells, coverage weight w (the covered fraction of the cell), mean
+// linear colour c.  Coverage is splatted at the pixels' centroid (x, y), light
+// at their brightness-weighted centroid (lx, ly), so that a point light keeps
+// its position on the coarse grid while coverage stays exactly uniform over
+// a uniformly covered region.
 struct Splat {
-  float x, y, r, w;
+  float x, y, lx, ly, r, w;
   float c[3];
 };
+
+enum Channels { kLight = 1, kCoverage = 2, kBoth = 3 };
 
 template <typename F>
 void parallel_for(int n, int threads, F&& body) {
@@ -75,12 +81,12 @@ template <typename T>
 struct Pixel;
 template <>
 struct Pixel<uint8_t> {
-  static float to_unit(uint8_t v) { return (float)v * (1.0f / 255.0f); }
+  static float to_unit(uint8_t v) { return (float)v / 255.0f; }  // exact 1.0 at 255
   static uint8_t from_unit(float v) { return (uint8_t)(v * 255.0f + 0.5f); }
 };
 template <>
 struct Pixel<uint16_t> {
-  static float to_unit(uint16_t v) { return (float)v * (1.0f / 65535.0f); }
+  static float to_unit(uint16_t v) { return (float)v / 65535.0f; }
   static uint16_t from_unit(float v) { return (uint16_t)(v * 65535.0f + 0.5f); }
 };
 template <>
@@ -172,9 +178,8 @@ void Renderer::run(const T* image, const float* coc, T* out) {
       size_t i = (size_t)y * W + x;
       const T* px = image + 3 * i;
       float r = coc[i];
-      float vmax = std::max({Pixel<T>::to_unit(px[0]), Pixel<T>::to_unit(px[1]), Pixel<T>::to_unit(px[2])});
-      float g = highlight_gain(vmax, std::fabs(r), P.highlight_gain, P.highlight_threshold);
-      for (int c = 0; c < 3; ++c) lin[3 * i + c] = decode(px[c]) * g;
+      for (int c = 0; c < 3; ++c)
+        lin[3 * i + c] = decode(px[c]) * highlight_gain(Pixel<T>::to_unit(px[c]), std::fabs(r), P.highlight_gain);
       int l = layer_index(r, nbins);
       layer_of[i] = (uint8_t)l;
       counts[(size_t)l * H + y]++;
@@ -256,7 +261,7 @@ void Renderer::build_coarse(int l, const float* coc) {
   L.grid_h = (H + s - 1) / s;
   L.grid_w = (W + s - 1) / s;
   L.row_start.assign(L.grid_h + 1, 0);
-  std::vector<double> acc((size_t)L.grid_w * 7);
+  std::vector<double> acc((size_t)L.grid_w * 10);
   std::vector<int> used;
   const float inv_s = 1.0f / (float)s;
   for (int gy = 0; gy < L.grid_h; ++gy) {
@@ -271,25 +276,32 @@ void Renderer::build_coarse(int l, const float* coc) {
       for (; b != e; ++b) {
         int x = *b;
         size_t i = (size_t)y * W + x;
-        double* a = acc.data() + 7 * (x / s);
+        double* a = acc.data() + 10 * (x / s);
         if (a[3] == 0.0) used.push_back(x / s);
         a[0] += lin[3 * i];
         a[1] += lin[3 * i + 1];
         a[2] += lin[3 * i + 2];
         a[3] += 1.0;
         a[4] += std::fabs(coc[i]);
-        a[5] += ((float)x + 0.5f) * inv_s - 0.5f;
-        a[6] += ((float)y + 0.5f) * inv_s - 0.5f;
+        const float u = ((float)x + 0.5f) * inv_s - 0.5f, v = ((float)y + 0.5f) * inv_s - 0.5f;
+        const double wgt = centroid_weight(lin[3 * i], lin[3 * i + 1], lin[3 * i + 2]);
+        a[5] += u;
+        a[6] += v;
+        a[7] += wgt * u;
+        a[8] += wgt * v;
+        a[9] += wgt;
       }
     }
     std::sort(used.begin(), used.end());
     for (int gx : used) {
-      const double* a = acc.data() + 7 * gx;
+      const double* a = acc.data() + 10 * gx;
       double n = a[3];
       int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
       Splat sp;
       sp.x = (float)(a[5] / n);
       sp.y = (float)(a[6] / n);
+      sp.lx = (float)(a[7] / a[9]);
+      sp.ly = (float)(a[8] / a[9]);
       sp.r = (float)(a[4] / n) * inv_s;
       sp.w = (float)(n / ((double)cell_w * cell_h));
       for (int c = 0; c < 3; ++c) sp.c[c] = (float)(a[c] / n);
@@ -309,7 +321,8 @@ struct SplatWriter {
   int row0, row1, gw;
   int* touched;
 
-  void operator()(float cx, float cy, float r, float w, const float* c) const {
+  template <int CH>
+  void splat(float cx, float cy, float r, float w, const float* c) const {
     int r0, r1;
     splat_rows(cy, r, P.ext_lo, P.ext_hi, &r0, &r1);
     if (r1 < row0 || r0 > row1) return;
@@ -335,14 +348,21 @@ struct SplatWriter {
       int row = r0 + k - row0;
       float* dst = buf + (size_t)row * (gw + 1) * 4;
       float a = scale * vy[k];
-      float v0 = a * c[0], v1 = a * c[1], v2 = a * c[2];
+      float v0 = 0, v1 = 0, v2 = 0;
+      if (CH & kLight) {
+        v0 = a * c[0];
+        v1 = a * c[1];
+        v2 = a * c[2];
+      }
       for (int q = 0; q < m; ++q) {
         float* d = dst + 4 * idx[q];
         float f = wgt[q];
-        d[0] += f * v0;
-        d[1] += f * v1;
-        d[2] += f * v2;
-        d[3] += f * a;
+        if (CH & kLight) {
+          d[0] += f * v0;
+          d[1] += f * v1;
+          d[2] += f * v2;
+        }
+        if (CH & kCoverage) d[3] += f * a;
       }
       int* t = touched + 2 * row;
       t[0] = std::min(t[0], idx[0]);
@@ -410,13 +430,18 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
         for (; b != e; ++b) {
           size_t i = (size_t)y * W + *b;
-          write((float)*b, (float)y, std::fabs(coc[i]), 1.0f, &lin[3 * i]);
+          write.splat<kBoth>((float)*b, (float)y, std::fabs(coc[i]), 1.0f, &lin[3 * i]);
         }
       }
     } else {
       for (int k = L.row_start[src0]; k < L.row_start[src1 + 1]; ++k) {
         const Splat& sp = L.splats[k];
-        write(sp.x, sp.y, sp.r, sp.w, sp.c);
+        if (sp.lx == sp.x && sp.ly == sp.y) {
+          write.splat<kBoth>(sp.x, sp.y, sp.r, sp.w, sp.c);
+        } else {
+          write.splat<kLight>(sp.lx, sp.ly, sp.r, sp.w, sp.c);
+          write.splat<kCoverage>(sp.x, sp.y, sp.r, sp.w, sp.c);
+        }
       }
     }
 

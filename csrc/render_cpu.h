@@ -10,7 +10,6 @@ struct RenderParams {
   const float* aperture_lut = nullptr; // (kApertureLutSize + 1) x 2 for polygons
   float ext_lo = -1.0f, ext_hi = 1.0f; // vertical extent of the unit aperture
   float highlight_gain = 0.0f;         // see highlight_gain() in bokeh_math.h
-  float highlight_threshold = 0.9f;    // sRGB level where the boost starts
   int threads = 1;
 };
 

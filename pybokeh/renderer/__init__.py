@@ -19,10 +19,7 @@ from .dispatch import BackendUnavailableError, backends, default_threads, get_ba
 
 #: Default highlight boost, chosen on the reference scenes (see README, "Quality").
 DEFAULT_HIGHLIGHT_BOOST = 2.0
-#: sRGB level of a pixel's brightest channel above which the boost starts.
-HIGHLIGHT_THRESHOLD = 0.9
-
-__all__ = ["render", "backends", "BackendUnavailableError", "DEFAULT_HIGHLIGHT_BOOST", "HIGHLIGHT_THRESHOLD"]
+__all__ = ["render", "backends", "BackendUnavailableError", "DEFAULT_HIGHLIGHT_BOOST"]
 
 
 def render(
@@ -73,11 +70,12 @@ def render(
     rotation_deg : float
         Counter-clockwise rotation of the polygon, degrees (0: a vertex up).
     highlight_boost : float
-        Gain ≥ 0 given back to clipped highlights of out-of-focus pixels so
-        they bloom into bright discs of the aperture's shape: a pixel whose
-        brightest channel is at the clip level has its linear value multiplied
-        by ``1 + highlight_boost`` (smoothly from the sRGB level 0.9 up).  0
-        turns it off.
+        Gain ≥ 0 given back to clipped highlights so that out-of-focus lights
+        bloom into bright discs of the aperture's shape: every clipped channel
+        (at the top of the range: 255, 65535 or 1.0) of an out-of-focus pixel
+        has its linear value multiplied by ``1 + highlight_boost`` before the
+        blur (ramped in over |CoC| 0.5–1.5 px, so in-focus pixels are never
+        changed).  0 turns it off.
     focus_range : float
         Width of a depth band around the focus (focus units) kept perfectly sharp.
     backend : {"auto", "cuda", "cpp", "numba", "numpy"}
@@ -110,7 +108,7 @@ def render(
     coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                   focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,
                   focus_range=focus_range, image_shape=array.shape[:2])
-    out = kernel(array, coc, aperture, gain, HIGHLIGHT_THRESHOLD, threads)
+    out = kernel(array, coc, aperture, gain, threads)
     return restore(out)
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..aperture import Aperture
 
-#: Signature of a backend: (image, coc, aperture, highlight_gain, highlight_threshold, threads) -> image
-Backend = Callable[[np.ndarray, np.ndarray, Aperture, float, float, int], np.ndarray]
+#: Signature of a backend: (image, coc, aperture, highlight_gain, threads) -> image
+Backend = Callable[[np.ndarray, np.ndarray, Aperture, float, int], np.ndarray]
 
 ORDER = ("cuda", "cpp", "numba", "numpy")
 
@@ -33,8 +33,8 @@ def _probe(name: str) -> tuple[Backend | None, str]:
     if name == "numpy":
         from .reference import render_reference
 
-        def run_numpy(image, coc, aperture, gain, threshold, threads):
-            return render_reference(image, coc, aperture, gain, threshold)
+        def run_numpy(image, coc, aperture, gain, threads):
+            return render_reference(image, coc, aperture, gain)
 
         return run_numpy, ""
     if name == "cpp":
@@ -43,9 +43,9 @@ def _probe(name: str) -> tuple[Backend | None, str]:
         except ImportError as exc:
             return None, f"the compiled module pybokeh._core is missing ({exc})"
 
-        def run_cpp(image, coc, aperture, gain, threshold, threads):
+        def run_cpp(image, coc, aperture, gain, threads):
             return core.render(image, coc, aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi,
-                               gain, threshold, threads)
+                               gain, threads)
 
         return run_cpp, ""
     if name == "numba":

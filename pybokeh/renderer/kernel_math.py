@@ -57,14 +57,17 @@ def layer_level(layer, nbins, edges):
     return k
 
 
-def highlight_gain(max_channel, abs_coc, gain, threshold):
-    """Boost factor of a pixel's linear colour (see ``highlight_gain`` in C++)."""
-    if gain <= 0.0 or max_channel <= threshold:
+def highlight_gain(channel, abs_coc, gain):
+    """Boost factor of one channel: ``1 + gain * clamp(|CoC| - 0.5, 0, 1)`` if it is clipped (>= 1)."""
+    if not (gain > 0.0 and channel >= 1.0):
         return 1.0
-    t = min((max_channel - threshold) / (1.0 - threshold), 1.0)
-    m = t * t * (3.0 - 2.0 * t)
     d = min(max(abs_coc - 0.5, 0.0), 1.0)
-    return 1.0 + gain * m * d
+    return 1.0 + gain * d
+
+
+def centroid_weight(r, g, b):
+    """Weight of a pixel in the position of a coarse splat (brightness plus a floor)."""
+    return r + g + b + 1e-3
 
 
 def aperture_span(blades, lut, v):

@@ -43,16 +43,16 @@ def _jit_kernel_math():
     globals when it compiles, on first call).
     """
     namespace = dict(vars(km))
-    names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "aperture_span",
-             "splat_rows", "splat_row", "span_markers")
+    names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "centroid_weight",
+             "aperture_span", "splat_rows", "splat_row", "span_markers")
     for name in names:
         fn = getattr(km, name)
         namespace[name] = _jit(types.FunctionType(fn.__code__, namespace, name, fn.__defaults__))
     return [namespace[name] for name in names]
 
 
-(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, aperture_span, splat_rows, splat_row,
- span_markers) = _jit_kernel_math()
+(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, aperture_span, splat_rows,
+ splat_row, span_markers) = _jit_kernel_math()
 
 
 @_jit
@@ -66,16 +66,14 @@ def _lut_lerp(lut, n, t):
 
 
 @_jit(parallel=True)
-def _prepare(unit, decoded, coc, gain, threshold, nbins, edges, lin, layer_of, counts):
+def _prepare(unit, decoded, coc, gain, nbins, edges, lin, layer_of, counts):
     """Decode + boost into ``lin``, layer of each pixel, bucket sizes per (layer, row)."""
     height, width = coc.shape
     for y in prange(height):
         for x in range(width):
-            vmax = max(unit[y, x, 0], max(unit[y, x, 1], unit[y, x, 2]))
             r = coc[y, x]
-            g = highlight_gain(vmax, abs(r), gain, threshold)
             for c in range(3):
-                lin[y, x, c] = decoded[y, x, c] * g
+                lin[y, x, c] = decoded[y, x, c] * highlight_gain(unit[y, x, c], abs(r), gain)
             layer = layer_index(r, nbins, edges)
             layer_of[y, x] = layer
             counts[layer, y] += 1
@@ -97,7 +95,7 @@ def _fill_buckets(layer_of, offsets, xs):
 
 @_jit
 def _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, out_count):
-    """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (7 values per cell)."""
+    """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (10 values per cell)."""
     height, width = coc.shape
     acc[:] = 0.0
     y0, y1 = gy * s, min(height, gy * s + s)
@@ -111,8 +109,14 @@ def _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, out_count):
             a[2] += lin[y, x, 2]
             a[3] += 1.0
             a[4] += abs(coc[y, x])
-            a[5] += np.float32((x + 0.5) * inv_s - 0.5)
-            a[6] += np.float32((y + 0.5) * inv_s - 0.5)
+            u = np.float32((x + 0.5) * inv_s - 0.5)
+            v = np.float32((y + 0.5) * inv_s - 0.5)
+            wgt = centroid_weight(lin[y, x, 0], lin[y, x, 1], lin[y, x, 2])
+            a[5] += u
+            a[6] += v
+            a[7] += wgt * u
+            a[8] += wgt * v
+            a[9] += wgt
     n = 0
     for gx in range(acc.shape[0]):
         if acc[gx, 3] > 0:
@@ -127,7 +131,7 @@ def _count_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_counts):
         layer = coarse_layers[i]
         s = 1 << levels[layer]
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
-        acc = np.zeros((gw, 7))
+        acc = np.zeros((gw, 10))
         n = np.zeros(1, np.int64)
         for gy in range(gh):
             _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, n)
@@ -141,7 +145,7 @@ def _build_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_start, spla
         layer = coarse_layers[i]
         s = 1 << levels[layer]
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
-        acc = np.zeros((gw, 7))
+        acc = np.zeros((gw, 10))
         n = np.zeros(1, np.int64)
         for gy in range(gh):
             _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, n)
@@ -158,11 +162,14 @@ def _build_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_start, spla
                     splats[k, 4] = a[0] / cnt
                     splats[k, 5] = a[1] / cnt
                     splats[k, 6] = a[2] / cnt
+                    splats[k, 7] = a[7] / a[9]
+                    splats[k, 8] = a[8] / a[9]
                     k += 1
 
 
 @_jit
-def _splat(cx, cy, r, w, c0, c1, c2, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched):
+def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched):
+    """Splat one aperture; ``channels``: 1 light (RGB), 2 coverage, 3 both (see SplatWriter in C++)."""
     r0, r1 = splat_rows(cy, r, ext_lo, ext_hi)
     if r1 < row0 or r0 > row1:
         return
@@ -201,10 +208,12 @@ def _splat(cx, cy, r, w, c0, c1, c2, blades, lut, ext_lo, ext_hi, buf, row0, row
                 idx, f = i2, w2
             else:
                 idx, f = i3, w3
-            buf[row, idx, 0] += f * v0
-            buf[row, idx, 1] += f * v1
-            buf[row, idx, 2] += f * v2
-            buf[row, idx, 3] += f * a
+            if channels & 1:
+                buf[row, idx, 0] += f * v0
+                buf[row, idx, 1] += f * v1
+                buf[row, idx, 2] += f * v2
+            if channels & 2:
+                buf[row, idx, 3] += f * a
         touched[row, 0] = min(touched[row, 0], i0)
         touched[row, 1] = max(touched[row, 1], i3 if m == 4 else i1)
 
@@ -275,12 +284,20 @@ def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, 
                     for k in range(offsets[layer, y], offsets[layer, y + 1]):
                         x = xs[k]
                         _splat(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
-                               lin[y, x, 1], lin[y, x, 2], blades, lut, ext_lo, ext_hi, buf, row0, row1, gw,
+                               lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw,
                                touched)
             else:
                 for k in range(grid_start[layer, src0], grid_start[layer, src1 + 1]):
-                    _splat(splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3], splats[k, 4], splats[k, 5],
-                           splats[k, 6], blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+                    x_, y_, r_, w_ = splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3]
+                    lx, ly = splats[k, 7], splats[k, 8]
+                    if lx == x_ and ly == y_:
+                        _splat(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 3, blades, lut, ext_lo,
+                               ext_hi, buf, row0, row1, gw, touched)
+                    else:
+                        _splat(lx, ly, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 1, blades, lut, ext_lo,
+                               ext_hi, buf, row0, row1, gw, touched)
+                        _splat(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 2, blades, lut, ext_lo,
+                               ext_hi, buf, row0, row1, gw, touched)
             for k in range(nrows):
                 s0 = 0.0
                 s1 = 0.0
@@ -358,8 +375,7 @@ def _decode(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image.astype(np.float32), (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
 
 
-def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: float, threshold: float,
-                 threads: int) -> np.ndarray:
+def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: float, threads: int) -> np.ndarray:
     """Render with the Numba kernels; same contract as the ``cpp`` backend."""
     from ..color import linear_to_srgb
     from .reference import quantize
@@ -376,7 +392,7 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: f
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
-        _prepare(unit, decoded, coc, np.float32(gain), np.float32(threshold), nbins, edges, lin, layer_of, counts)
+        _prepare(unit, decoded, coc, np.float32(gain), nbins, edges, lin, layer_of, counts)
         starts = np.concatenate([[0], np.cumsum(counts.ravel())[:-1]]).reshape(nlayers, height)
         offsets = np.empty((nlayers, height + 1), np.int64)
         offsets[:, :height] = starts
@@ -400,7 +416,7 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: f
         grid_start = np.empty((nlayers, max_gh + 1), np.int64)
         grid_start[:, :max_gh] = flat[:-1].reshape(nlayers, max_gh)
         grid_start[:, max_gh] = grid_start[:, max_gh - 1] + grid_counts[:, -1]
-        splats = np.empty((int(flat[-1]), 7), np.float32)
+        splats = np.empty((int(flat[-1]), 9), np.float32)
         if coarse.size:
             _build_coarse(coarse, levels, lin, coc, offsets, xs, grid_start, splats)
         encode_lut = linear_to_srgb(np.square(np.arange(ENCODE_LUT_SIZE + 1, dtype=np.float32)

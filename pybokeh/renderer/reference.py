@@ -35,19 +35,17 @@ def quantize(unit: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return unit.astype(np.float32)
 
 
-def linear_colors(image: np.ndarray, coc: np.ndarray, highlight_gain: float,
-                  highlight_threshold: float) -> np.ndarray:
-    """Decoded, highlight-boosted linear colour of every pixel, H×W×3 float64."""
+def linear_colors(image: np.ndarray, coc: np.ndarray, highlight_gain: float) -> np.ndarray:
+    """Decoded, highlight-boosted linear colour of every pixel, H×W×3 float64.
+
+    Clipped channels (at the top of the range) of out-of-focus pixels are
+    multiplied by ``1 + highlight_gain * clamp(|CoC| - 0.5, 0, 1)``.
+    """
     unit = unit_range(image)
     lin = srgb_to_linear(unit).astype(np.float64)
-    vmax = unit.max(axis=2)
-    gain = np.ones(coc.shape)
-    if highlight_gain > 0:
-        t = np.clip((vmax - highlight_threshold) / (1.0 - highlight_threshold), 0.0, 1.0)
-        m = np.where(vmax > highlight_threshold, t * t * (3.0 - 2.0 * t), 0.0)
-        d = np.clip(np.abs(coc) - 0.5, 0.0, 1.0)
-        gain = 1.0 + highlight_gain * m * d
-    return lin * gain[..., None]
+    d = np.clip(np.abs(coc) - 0.5, 0.0, 1.0)[..., None]
+    gain = np.where((unit >= 1.0) & (highlight_gain > 0), 1.0 + highlight_gain * d, 1.0)
+    return lin * gain
 
 
 def layer_map(coc: np.ndarray) -> tuple[np.ndarray, int]:
@@ -61,10 +59,15 @@ def layer_map(coc: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def layer_splats(mask, lin, coc, level):
-    """Splats ``(x, y, r, w, rgb)`` of one layer on its grid (pixels, or coarse-cell aggregates)."""
+    """Splats ``(x, y, r, w, rgb, channels)`` of one layer on its grid (pixels, or coarse-cell aggregates).
+
+    ``channels`` says what a splat carries: "both" (a pixel), or for a coarse
+    cell one "coverage" splat at the pixels' centroid and one "light" splat at
+    their brightness-weighted centroid.
+    """
     ys, xs = np.nonzero(mask)
     if level == 0:
-        return [(float(x), float(y), abs(float(coc[y, x])), 1.0, lin[y, x]) for y, x in zip(ys, xs)]
+        return [(float(x), float(y), abs(float(coc[y, x])), 1.0, lin[y, x], "both") for y, x in zip(ys, xs)]
     s = 1 << level
     h, w = mask.shape
     cells: dict[tuple[int, int], list] = {}
@@ -75,13 +78,14 @@ def layer_splats(mask, lin, coc, level):
         py = np.array([p[0] for p in pix])
         px = np.array([p[1] for p in pix])
         area = min(s, w - gx * s) * min(s, h - gy * s)
-        splats.append((
-            float(np.mean((px + 0.5) / s - 0.5)),
-            float(np.mean((py + 0.5) / s - 0.5)),
-            float(np.mean(np.abs(coc[py, px]))) / s,
-            len(pix) / area,
-            lin[py, px].mean(axis=0),
-        ))
+        u, v = (px + 0.5) / s - 0.5, (py + 0.5) / s - 0.5
+        weight = lin[py, px].sum(axis=1) + 1e-3  # km.centroid_weight
+        radius = float(np.mean(np.abs(coc[py, px]))) / s
+        cover, rgb = len(pix) / area, lin[py, px].mean(axis=0)
+        # Coverage at the centroid, light at the brightness-weighted centroid.
+        splats.append((float(u.mean()), float(v.mean()), radius, cover, rgb, "coverage"))
+        splats.append((float(np.average(u, weights=weight)), float(np.average(v, weights=weight)), radius, cover,
+                       rgb, "light"))
     return splats
 
 
@@ -89,7 +93,7 @@ def splat_layer(splats, grid_h, grid_w, aperture: Aperture) -> np.ndarray:
     """Accumulate splats on a ``grid_h × grid_w`` grid: premultiplied RGB + coverage."""
     diff = np.zeros((grid_h, grid_w + 1, 4))
     blades, lut, lo, hi = aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi
-    for cx, cy, r, w, rgb in splats:
+    for cx, cy, r, w, rgb, channels in splats:
         r0, r1 = km.splat_rows(cy, r, lo, hi)
         rows = []
         total = 0.0
@@ -101,6 +105,10 @@ def splat_layer(splats, grid_h, grid_w, aperture: Aperture) -> np.ndarray:
         if not total > 0:
             continue
         value = np.concatenate([np.asarray(rgb, dtype=np.float64), [1.0]])
+        if channels == "light":
+            value[3] = 0.0
+        elif channels == "coverage":
+            value[:3] = 0.0
         for row, xa, xb, vy in rows:
             if not 0 <= row < grid_h:
                 continue
@@ -134,8 +142,8 @@ def composite_over(acc: np.ndarray, layer: np.ndarray) -> None:
     acc[live] = premult[live] + t[live] * acc[live]
 
 
-def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture, highlight_gain: float = 0.0,
-                     highlight_threshold: float = 0.9) -> np.ndarray:
+def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
+                     highlight_gain: float = 0.0) -> np.ndarray:
     """Render lens blur with the reference algorithm.
 
     Parameters
@@ -145,8 +153,8 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture, hig
     coc : numpy.ndarray
         H×W float32 signed CoC radius in pixels.
     aperture : Aperture
-    highlight_gain, highlight_threshold : float
-        Highlight boost gain and the sRGB level where it starts.
+    highlight_gain : float
+        Highlight boost gain (see :func:`linear_colors`).
 
     Returns
     -------
@@ -154,7 +162,7 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture, hig
         H×W×3, the image's dtype.
     """
     height, width = coc.shape
-    lin = linear_colors(image, coc, highlight_gain, highlight_threshold)
+    lin = linear_colors(image, coc, highlight_gain)
     layers, nbins = layer_map(coc)
     acc = np.zeros((height, width, 4))
     for layer in range(2 * nbins + 1):

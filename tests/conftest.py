@@ -1,0 +1,65 @@
+"""Shared fixtures: data location, backends, random inputs."""
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def shared_data_dir() -> pathlib.Path | None:
+    """``../shared/data`` beside the checkout (CI has the same layout), or None."""
+    for base in (REPO.parent, REPO.parent.parent):
+        candidate = base / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> pathlib.Path:
+    path = shared_data_dir()
+    if path is None:
+        pytest.skip("../shared/data is not present beside the checkout")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(12345)
+
+
+def random_image(rng: np.random.Generator, shape: tuple[int, int], dtype=np.uint8) -> np.ndarray:
+    """Random sRGB image of the given dtype (uint8, uint16 or float32 in [0, 1])."""
+    unit = rng.random((*shape, 3))
+    if dtype == np.float32:
+        return unit.astype(np.float32)
+    return np.round(unit * np.iinfo(dtype).max).astype(dtype)
+
+
+def blocky_coc(rng: np.random.Generator, shape: tuple[int, int], max_radius: float) -> np.ndarray:
+    """A CoC map with both smooth regions and hard edges: random rectangles on a ramp."""
+    h, w = shape
+    coc = np.linspace(-max_radius, max_radius, h, dtype=np.float32)[:, None].repeat(w, axis=1)
+    for _ in range(4):
+        y0, x0 = rng.integers(0, h), rng.integers(0, w)
+        coc[y0:y0 + rng.integers(1, h // 2 + 2), x0:x0 + rng.integers(1, w // 2 + 2)] = rng.uniform(-max_radius,
+                                                                                                   max_radius)
+    return coc.astype(np.float32)
+
+
+def pytest_configure(config):
+    # `python -m pytest` from the repository root puts the source tree first on
+    # sys.path, which shadows the installed package and its compiled module.
+    import importlib.util
+
+    import pybokeh
+
+    here = pathlib.Path(pybokeh.__file__).resolve().parent
+    if here == REPO / "pybokeh" and importlib.util.find_spec("pybokeh._core") is None:
+        raise pytest.UsageError(
+            "the tests import pybokeh from the source tree, which has no compiled module: "
+            "install the package (pip install '.[depth,test]') and run `pytest` "
+            "(not `python -m pytest`) from the repository root")

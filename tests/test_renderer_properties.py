@@ -1,0 +1,141 @@
+"""Invariants of the renderer, checked on random inputs (hypothesis) for every CPU backend.
+
+- pixels whose |CoC| < 0.5 px and that nothing in front covers come out unchanged;
+- a constant image stays constant, whatever the depth map and aperture;
+- brightness (linear-light energy) is conserved;
+- a point light spreads into the aperture's shape at the CoC radius.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pybokeh.aperture import Aperture
+from pybokeh.color import srgb_to_linear
+from pybokeh.renderer import kernel_math as km
+from pybokeh.renderer.dispatch import get_backend
+
+from conftest import blocky_coc, random_image
+
+BACKENDS = ["cpp", "numba"]
+DTYPES = [np.uint8, np.uint16, np.float32]
+blades_st = st.sampled_from([0, 3, 5, 6, 8, 16])
+
+
+def kernel(name):
+    return get_backend(name)[1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), dtype=st.sampled_from(DTYPES), blades=blades_st, gain=st.floats(0, 10))
+def test_all_in_focus_is_identity(backend, seed, dtype, blades, gain):
+    rng = np.random.default_rng(seed)
+    shape = tuple(rng.integers(2, 60, size=2))
+    image = random_image(rng, shape, dtype)
+    image[rng.random(shape) < 0.1] = np.iinfo(dtype).max if dtype != np.float32 else 1.0
+    coc = rng.uniform(-0.499, 0.499, shape).astype(np.float32)
+    out = kernel(backend)(image, coc, Aperture(blades, 10.0), gain, 2)
+    if dtype == np.float32:
+        np.testing.assert_allclose(out, image, atol=2e-6)  # decode/encode tables
+    else:
+        np.testing.assert_array_equal(out, image)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), blades=blades_st, radius=st.floats(1.0, 40.0))
+def test_in_focus_subject_untouched_by_background(backend, seed, blades, radius):
+    # Everything behind the focus plane: no background colour may reach the subject.
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(20, 70)), int(rng.integers(20, 70)))
+    image = random_image(rng, shape)
+    coc = -np.abs(blocky_coc(rng, shape, radius)) - 0.6
+    y0, x0 = rng.integers(0, shape[0] - 5), rng.integers(0, shape[1] - 5)
+    subject = np.zeros(shape, bool)
+    subject[y0:y0 + rng.integers(3, 20), x0:x0 + rng.integers(3, 20)] = True
+    coc[subject] = rng.uniform(-0.49, 0.49, subject.sum())
+    out = kernel(backend)(image, coc.astype(np.float32), Aperture(blades), 2.0, 2)
+    np.testing.assert_array_equal(out[subject], image[subject])
+    assert not np.array_equal(out[~subject], image[~subject])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**31), dtype=st.sampled_from(DTYPES), blades=blades_st,
+       radius=st.floats(0.0, 100.0), gain=st.floats(0, 10))
+def test_constant_image_stays_constant(backend, seed, dtype, blades, radius, gain):
+    rng = np.random.default_rng(seed)
+    shape = (int(rng.integers(2, 80)), int(rng.integers(2, 80)))
+    top = np.iinfo(dtype).max if dtype != np.float32 else 1.0
+    colour = rng.random(3) * top
+    if rng.random() < 0.3:
+        colour[rng.integers(3)] = top  # clipped: boosted everywhere, still constant
+    image = np.empty((*shape, 3), dtype)
+    image[...] = colour.astype(dtype) if dtype == np.float32 else np.round(colour).astype(dtype)
+    coc = blocky_coc(rng, shape, radius)
+    out = kernel(backend)(image, coc, Aperture(blades, 33.0), gain, 2)
+    if dtype == np.float32:
+        np.testing.assert_allclose(out, image, atol=2e-6)
+    else:
+        np.testing.assert_array_equal(out, image)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 2**31), blades=blades_st, radius=st.floats(0.6, 30.0), rotation=st.floats(0, 360))
+def test_brightness_is_conserved(backend, seed, blades, radius, rotation):
+    # One depth layer over a black frame wide enough that no light reaches the
+    # band within one radius of the border (where coverage, truncated by the
+    # frame, is renormalised): the linear-light sum must not change (float32
+    # output, no boost).
+    rng = np.random.default_rng(seed)
+    cell = 2 ** km.layer_level(km.MAX_BINS_PER_SIDE + 1 + km.radius_bin(radius, km.MAX_BINS_PER_SIDE, km.LAYER_EDGES),
+                               km.MAX_BINS_PER_SIDE, km.LAYER_EDGES)
+    pad = 2 * int(np.ceil(radius)) + 3 + 2 * cell  # coarse grids reach one cell further each way
+    inner = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
+    shape = (inner[0] + 2 * pad, inner[1] + 2 * pad)
+    image = np.zeros((*shape, 3), np.float32)
+    image[pad:-pad, pad:-pad] = rng.random((*inner, 3)) * 0.99
+    coc = np.full(shape, radius * (1 if rng.random() < 0.5 else -1), np.float32)
+    out = kernel(backend)(image, coc, Aperture(blades, rotation), 0.0, 2)
+    before = srgb_to_linear(image).sum(dtype=np.float64)
+    after = srgb_to_linear(out).sum(dtype=np.float64)
+    assert after == pytest.approx(before, rel=2e-4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("blades,rotation", [(0, 0.0), (6, 0.0), (5, 36.0), (3, 0.0)])
+@pytest.mark.parametrize("radius", [3.3, 12.0, 21.7])
+def test_point_light_takes_the_aperture_shape(backend, blades, rotation, radius):
+    size = 2 * int(radius) + 21
+    c = size // 2
+    image = np.zeros((size, size, 3), np.float32)
+    image[c, c] = 1.0
+    coc = np.full((size, size), -radius, np.float32)
+    out = kernel(backend)(image, coc, Aperture(blades, rotation), 0.0, 2)
+    lit = srgb_to_linear(out)[..., 0]
+    # Light stays within the CoC circle, plus 1 px of antialiasing or, for
+    # radii splatted on a coarser grid, half a cell of antialiasing and one of
+    # bilinear upsampling (float residue of the row integration, ~1e-8 of the
+    # peak, is not light) ...
+    cell = 2 ** km.layer_level(km.MAX_BINS_PER_SIDE + 1 + km.radius_bin(radius, km.MAX_BINS_PER_SIDE, km.LAYER_EDGES),
+                               km.MAX_BINS_PER_SIDE, km.LAYER_EDGES)
+    ys, xs = np.nonzero(lit > 1e-5 * lit.max())
+    assert np.hypot(ys - c, xs - c).max() <= radius + (1.0 if cell == 1 else 1.5 * cell)
+    # ... fills the aperture: the lit area matches the shape's area.
+    if blades == 0:
+        area = np.pi * radius**2
+    else:
+        area = 0.5 * blades * radius**2 * np.sin(2 * np.pi / blades)
+    assert (lit > 0.5 * lit.max()).sum() == pytest.approx(area, rel=0.12 if radius > 10 else 0.35)
+    # ... and is uniform inside (a flat disc, not a Gaussian).
+    inscribed = radius * (np.cos(np.pi / blades) if blades else 1.0)
+    yy, xx = np.mgrid[:size, :size]
+    core = lit[np.hypot(yy - c, xx - c) <= inscribed - 1.5 - (cell if cell > 1 else 0)]
+    assert core.size and core.max() <= 1.05 * core.min()
+    if blades == 3 and rotation == 0.0:
+        # A vertex points up: the top half holds less light than the bottom half.
+        assert lit[:c].sum() < 0.8 * lit[c + 1:].sum()
