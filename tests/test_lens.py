@@ -1,0 +1,118 @@
+"""The lens model: CoC maps from disparity or metric depth, focus selection, invalid depth."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import pybokeh
+from pybokeh.lens import DEFAULT_MAX_BLUR_FRACTION, coc_map, fill_invalid
+
+
+def thin_lens_radius(z, z_f, n, f_mm, sensor_mm, width):
+    """The issue's formula, literally: r = f²/(2N(z_f − f)) · (z_f/z − 1) / (sensor_width/W)."""
+    f = f_mm / 1000.0
+    return f * f / (2 * n * (z_f - f)) * (z_f / z - 1) / (sensor_mm / 1000.0 / width)
+
+
+def test_disparity_is_linear_in_normalised_disparity():
+    d = np.tile(np.linspace(10.0, 50.0, 9, dtype=np.float32), (4, 1))   # arbitrary units
+    coc = coc_map(d, 30.0, max_blur=20.0)
+    expected = 20.0 * ((d - 10) / 40 - 0.5)
+    np.testing.assert_allclose(coc, expected, atol=1e-5)
+    assert coc[0, -1] > 0 > coc[0, 0]          # nearer (brighter) = positive
+
+
+def test_default_max_blur_follows_the_image_diagonal():
+    d = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (30, 1))
+    coc = coc_map(d, 0.0)
+    assert coc.max() == pytest.approx(DEFAULT_MAX_BLUR_FRACTION * math.hypot(30, 40), rel=1e-5)
+
+
+def test_focus_pixel_takes_the_window_median():
+    d = np.zeros((50, 60), np.float32)
+    d[20:31, 25:36] = 0.8
+    d[25, 30] = 0.0                              # an outlier in the window is ignored
+    coc = coc_map(d, (30, 25), max_blur=10)
+    assert coc[25, 31] == 0.0 and coc[0, 0] == pytest.approx(-10 * 1.0)
+
+
+def test_focus_range_keeps_a_band_sharp_and_the_map_continuous():
+    d = np.linspace(0, 1, 101, dtype=np.float32)[None, :]
+    coc = coc_map(d, 0.5, max_blur=10, focus_range=0.2)
+    band = (d >= 0.4 + 1e-6) & (d <= 0.6 - 1e-6)
+    assert np.all(coc[band] == 0)
+    np.testing.assert_allclose(coc[d > 0.6], 10 * (d[d > 0.6] - 0.6), atol=1e-5)
+    assert np.abs(np.diff(coc)).max() <= 10 * 0.01 + 1e-5
+
+
+@pytest.mark.parametrize("n,f_mm,sensor", [(1.8, 50.0, 36.0), (4.0, 85.0, 23.5), (1.4, 24.0, 36.0)])
+def test_thin_lens_matches_the_formula(n, f_mm, sensor):
+    rng = np.random.default_rng(0)
+    z = rng.uniform(0.3, 30.0, (16, 24)).astype(np.float32)
+    coc = coc_map(z, 2.5, depth_kind="depth", f_number=n, focal_length_mm=f_mm, sensor_width_mm=sensor)
+    np.testing.assert_allclose(coc, thin_lens_radius(z.astype(np.float64), 2.5, n, f_mm, sensor, 24), rtol=1e-4)
+
+
+def test_thin_lens_at_infinity():
+    z = np.array([[np.inf, 2.0, 1.0, 0.5]], np.float32)
+    coc = coc_map(z, 1.0, depth_kind="depth", f_number=2.0)
+    assert coc[0, 0] == pytest.approx(thin_lens_radius(1e30, 1.0, 2.0, 50.0, 36.0, 4), rel=1e-4)
+    # Focused at infinity: everything nearer is in front (positive), the sky is sharp.
+    coc_inf = coc_map(z, math.inf, depth_kind="depth", f_number=2.0)
+    assert coc_inf[0, 0] == 0 and np.all(coc_inf[0, 1:] > 0)
+
+
+def test_depth_mode_cap():
+    z = np.repeat(np.array([[0.2, 1.0, 100.0]], np.float32), 1000, axis=1)   # 3000 px wide
+    assert np.abs(coc_map(z, 1.0, depth_kind="depth")).max() > 10
+    assert np.abs(coc_map(z, 1.0, depth_kind="depth", max_blur=3.0)).max() == pytest.approx(3.0)
+
+
+def test_invalid_values_are_filled_from_neighbours():
+    d = np.full((40, 40), 0.25, np.float32)
+    d[:, 20:] = 0.75
+    holes = np.zeros_like(d, bool)
+    holes[5:9, 2:6] = holes[30:34, 30:35] = True
+    filled = fill_invalid(np.where(holes, np.nan, d), ~holes, "depth")
+    np.testing.assert_array_equal(filled[~holes], d[~holes])
+    np.testing.assert_allclose(filled[5:9, 2:6], 0.25)
+    np.testing.assert_allclose(filled[30:34, 30:35], 0.75)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, -1.0])
+def test_invalid_disparity_is_treated_as_missing(bad):
+    d = np.tile(np.linspace(0, 1, 32, dtype=np.float32), (32, 1))
+    broken = d.copy()
+    broken[10:12, 10:12] = bad
+    coc = coc_map(broken, 0.5, max_blur=10)
+    assert np.isfinite(coc).all()
+    np.testing.assert_allclose(coc[20:], coc_map(d, 0.5, max_blur=10)[20:], atol=1e-4)
+
+
+@pytest.mark.parametrize("bad", [np.nan, 0.0, -2.0, -np.inf])
+def test_invalid_depth_is_treated_as_missing(bad):
+    z = np.full((20, 20), 3.0, np.float32)
+    z[:, 10:] = 1.5
+    broken = z.copy()
+    broken[2:4, 2:4] = bad
+    coc = coc_map(broken, 1.5, depth_kind="depth")
+    np.testing.assert_allclose(coc, coc_map(z, 1.5, depth_kind="depth"), rtol=1e-5)
+
+
+def test_all_invalid_depth_raises():
+    with pytest.raises(ValueError, match="depth"):
+        coc_map(np.full((8, 8), np.nan, np.float32), 0.5)
+
+
+def test_depth_map_of_another_size_is_resampled():
+    big = np.tile(np.linspace(0, 1, 64, dtype=np.float32), (48, 1))
+    small = big[::2, ::2]
+    coc = coc_map(small, 0.5, max_blur=10, image_shape=(48, 64))
+    assert coc.shape == (48, 64)
+    np.testing.assert_allclose(coc, coc_map(big, 0.5, max_blur=10), atol=0.35)
+
+
+def test_public_coc_map_is_the_renderers():
+    assert pybokeh.coc_map is coc_map
