@@ -1,13 +1,105 @@
-"""The ``pybokeh`` command line: ``render``, ``depth``, ``demo``, ``train``, ``eval-depth``."""
+"""The ``pybokeh`` command line.
+
+``pybokeh render``      photo + depth map → portrait-mode photo
+``pybokeh train``       train the Pix2Pix depth model (needs the ``depth`` extra)
+``pybokeh eval-depth``  depth metrics of a trained model on an eval split
+"""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+
+
+class _Progress:
+    """Stage messages with timings on stderr (quiet with ``-q``)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.start = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            print(f"[{time.perf_counter() - self.start:6.2f}s] {message}", file=sys.stderr, flush=True)
+
+
+def _pixel(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y (e.g. 640,360), got {text!r}") from None
+    return x, y
+
+
+def add_render_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("photo", help="input photo (JPEG, PNG, ...)")
+    p.add_argument("-o", "--output", required=True, help="output image; format from the suffix")
+    p.add_argument("--depth", required=True,
+                   help="depth map: 8/16-bit grey PNG (read at full precision), float TIFF or .npy")
+    p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
+                   help="disparity: relative inverse depth, brighter = nearer (default); "
+                        "depth: metric depth along the optical axis (see --depth-scale)")
+    p.add_argument("--depth-scale", type=float, default=1.0,
+                   help="multiply depth-map values by this to get metres in --depth-kind depth "
+                        "(e.g. 0.001 for 16-bit PNGs in millimetres)")
+    focus = p.add_mutually_exclusive_group()
+    focus.add_argument("--focus", type=float,
+                       help="focus as a value in the depth map's units (metres in depth mode, after --depth-scale)")
+    focus.add_argument("--focus-xy", type=_pixel, metavar="X,Y",
+                       help="focus on the depth at this pixel (column,row); default: the image centre")
+    p.add_argument("--max-blur", type=float,
+                   help="disparity mode: CoC radius in px per unit of normalised disparity "
+                        "(default 2.5%% of the diagonal); depth mode: cap on the CoC radius in px")
+    p.add_argument("--f-number", type=float, help="depth mode: f-number (default 1.8)")
+    p.add_argument("--focal-length", type=float, default=50.0, help="depth mode: focal length in mm (50)")
+    p.add_argument("--sensor-width", type=float, default=36.0, help="depth mode: sensor width in mm (36)")
+    p.add_argument("--blades", type=int, default=0, help="aperture blades: 0 = round (default), 3..16 = polygon")
+    p.add_argument("--rotation", type=float, default=0.0, help="polygon rotation in degrees, counter-clockwise")
+    p.add_argument("--highlight-boost", type=float, help="gain for clipped highlights (default: the library's)")
+    p.add_argument("--focus-range", type=float, default=0.0,
+                   help="width of the depth band kept sharp, in focus units")
+    p.add_argument("--backend", default="auto", help="auto, cuda, cpp, numba or numpy")
+    p.add_argument("--threads", type=int, help="CPU threads (default: all available)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+
+def run_render(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import io, render
+    from .renderer import DEFAULT_HIGHLIGHT_BOOST
+
+    progress = _Progress(not args.quiet)
+    progress(f"reading {args.photo}")
+    photo = io.read_photo(args.photo)
+    depth = io.read_depth(args.depth)
+    if args.depth_scale != 1.0:
+        depth = depth.astype(np.float32) * np.float32(args.depth_scale)
+    h, w = photo.shape[:2]
+    if args.focus is not None:
+        focus = args.focus
+    else:
+        focus = args.focus_xy if args.focus_xy is not None else (w // 2, h // 2)
+    progress(f"rendering {w}×{h} ({w * h / 1e6:.1f} MP), depth {depth.shape[1]}×{depth.shape[0]} "
+             f"{depth.dtype}, focus {focus}")
+    out = render(photo, depth, focus, depth_kind=args.depth_kind, max_blur=args.max_blur,
+                 f_number=args.f_number, focal_length_mm=args.focal_length, sensor_width_mm=args.sensor_width,
+                 blades=args.blades, rotation_deg=args.rotation,
+                 highlight_boost=DEFAULT_HIGHLIGHT_BOOST if args.highlight_boost is None else args.highlight_boost,
+                 focus_range=args.focus_range, backend=args.backend, threads=args.threads)
+    progress(f"writing {args.output}")
+    io.write_image(args.output, out, quality=args.quality)
+    progress("done")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pybokeh", description=__doc__)
+    parser = argparse.ArgumentParser(prog="pybokeh", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
+    add_render_arguments(sub.add_parser("render", help="render lens blur from a photo and its depth map"))
 
     # Training and evaluation live with the networks; their argument definitions
     # import no torch, so `pybokeh --help` stays fast and torch-free.
@@ -19,15 +111,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "train":
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "render":
+            return run_render(args)
         from pybokeh.nets import cli as nets_cli
 
-        return nets_cli.run_train(args)
-    if args.command == "eval-depth":
-        from pybokeh.nets import cli as nets_cli
-
-        return nets_cli.run_eval(args)
+        if args.command == "train":
+            return nets_cli.run_train(args)
+        if args.command == "eval-depth":
+            return nets_cli.run_eval(args)
+    except (ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
+        # User-facing errors (unreadable files, bad values, missing extras):
+        # one clear line, no traceback (PYBOKEH_DEBUG=1 shows it).
+        if os.environ.get("PYBOKEH_DEBUG"):
+            raise
+        print(f"pybokeh {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     raise AssertionError(args.command)
 
 

@@ -51,7 +51,7 @@ def as_image(image: Any, name: str = "image") -> tuple[np.ndarray, Callable[[np.
                 f"use {name}.convert('RGB')")
         arr = np.asarray(image, dtype=np.uint8)
         pil = sys.modules["PIL.Image"]
-        return _checked(arr, name), lambda out: pil.fromarray(out, mode="RGB")
+        return _checked(arr, name), lambda out: pil.fromarray(out)  # H×W×3 uint8 -> mode RGB
     if _torch_tensor(image):
         torch = sys.modules["torch"]
         if image.device.type != "cpu":

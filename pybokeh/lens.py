@@ -203,7 +203,7 @@ def resample(values: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarra
                          f"resize or crop the depth map to the photo's framing first")
     from PIL import Image
 
-    img = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32), mode="F")
+    img = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32))  # mode F
     return np.asarray(img.resize((tw, th), Image.BILINEAR), dtype=np.float32)
 
 

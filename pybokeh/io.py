@@ -1,0 +1,93 @@
+"""Reading photos and depth maps from files, writing results (used by the CLI)."""
+from __future__ import annotations
+
+import os
+import pathlib
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+class ImageFileError(ValueError):
+    """A file could not be read or written as an image."""
+
+
+def read_photo(path: str | os.PathLike) -> np.ndarray:
+    """Read a photo as H×W×3 uint8 sRGB.
+
+    EXIF orientation is applied (the photo comes out the way viewers show
+    it); grey, palette and alpha images are converted to RGB (alpha dropped).
+    """
+    img = _open(path, "photo")
+    try:
+        img = ImageOps.exif_transpose(img)
+        if img.mode != "RGB":
+            img = img.convert("RGB")
+        return np.asarray(img, dtype=np.uint8).copy()
+    except OSError as exc:  # truncated or corrupt data surfaces on decode
+        raise ImageFileError(f"cannot decode photo {str(path)!r}: {exc}") from exc
+
+
+def read_depth(path: str | os.PathLike) -> np.ndarray:
+    """Read a depth or disparity map at full precision.
+
+    16-bit PNGs come back as uint16, 8-bit images as uint8, 32-bit float TIFFs
+    as float32 and ``.npy`` files as stored.  Colour images are rejected
+    (a depth map has one channel).
+    """
+    p = pathlib.Path(path)
+    if p.suffix.lower() == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ImageFileError(f"cannot read depth map {str(path)!r}: {exc}") from exc
+        if arr.ndim != 2:
+            raise ImageFileError(f"depth map {str(path)!r} must be 2-D, got shape {arr.shape}")
+        return arr
+    img = _open(path, "depth map")
+    try:
+        if img.mode in ("I;16", "I;16B", "I;16L"):
+            return np.asarray(img, dtype=np.uint16).copy()
+        if img.mode in ("L", "I", "F"):
+            return np.asarray(img).copy()
+        if img.mode == "LA":
+            return np.asarray(img.getchannel(0)).copy()
+        if img.mode in ("RGB", "RGBA", "P"):
+            rgb = np.asarray(img.convert("RGB"))
+            if np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 0], rgb[..., 2]):
+                return rgb[..., 0].copy()  # grey stored as RGB (common for JPEG disparity maps)
+            raise ImageFileError(f"depth map {str(path)!r} is a colour image; expected one channel "
+                                 f"(8- or 16-bit grey PNG, float TIFF or .npy)")
+        raise ImageFileError(f"depth map {str(path)!r} has unsupported mode {img.mode!r}")
+    except OSError as exc:
+        raise ImageFileError(f"cannot decode depth map {str(path)!r}: {exc}") from exc
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> None:
+    """Write an H×W×3 uint8 image or an H×W uint8/uint16 map; format from the file suffix."""
+    p = pathlib.Path(path)
+    img = Image.fromarray(np.ascontiguousarray(array))  # uint16 H×W -> mode I;16
+    try:
+        if p.suffix.lower() in (".jpg", ".jpeg"):
+            img.save(p, quality=quality, subsampling=0)
+        else:
+            img.save(p)
+    except (OSError, ValueError, KeyError) as exc:
+        raise ImageFileError(f"cannot write {str(path)!r}: {exc}") from exc
+
+
+def _open(path: str | os.PathLike, what: str) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except FileNotFoundError:
+        raise ImageFileError(f"{what} {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ImageFileError(f"{what} {str(path)!r} is a directory") from None
+    except PermissionError:
+        raise ImageFileError(f"{what} {str(path)!r} is not readable (permission denied)") from None
+    except UnidentifiedImageError:
+        raise ImageFileError(f"{what} {str(path)!r} is not an image file PIL can read") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageFileError(f"cannot read {what} {str(path)!r}: {exc}") from exc

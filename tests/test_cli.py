@@ -1,0 +1,112 @@
+"""The ``pybokeh render`` command."""
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pybokeh
+from pybokeh import io
+from pybokeh.cli import main
+
+from conftest import random_image
+
+
+@pytest.fixture
+def files(tmp_path, rng):
+    photo = random_image(rng, (60, 80))
+    Image.fromarray(photo).save(tmp_path / "photo.png")
+    # 16-bit disparity whose low byte matters: an 8-bit read would lose it.
+    depth = (np.tile(np.linspace(0, 65535, 80), (60, 1)) + rng.integers(0, 200, (60, 80))).clip(0, 65535)
+    depth = depth.astype(np.uint16)
+    Image.fromarray(depth).save(tmp_path / "depth.png")
+    return tmp_path, photo, depth
+
+
+def test_sixteen_bit_depth_is_read_at_full_precision(files):
+    tmp, _, depth = files
+    got = io.read_depth(tmp / "depth.png")
+    assert got.dtype == np.uint16
+    np.testing.assert_array_equal(got, depth)
+
+
+def test_render_command_matches_the_library(files, capsys):
+    tmp, photo, depth = files
+    out = tmp / "out.png"
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus", "30000",
+                 "--max-blur", "9", "--blades", "6", "-o", str(out)]) == 0
+    expected = pybokeh.render(photo, depth, 30000.0, max_blur=9.0, blades=6)
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
+    assert "rendering 80×60" in capsys.readouterr().err          # progress on stderr
+
+
+def test_focus_xy_and_metric_depth_in_millimetres(files):
+    tmp, photo, _ = files
+    depth_mm = np.full((60, 80), 3000, np.uint16)
+    depth_mm[20:40, 30:50] = 1200
+    Image.fromarray(depth_mm).save(tmp / "depth_mm.png")
+    out = tmp / "out.png"
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth_mm.png"), "--depth-kind", "depth",
+                 "--depth-scale", "0.001", "--focus-xy", "40,30", "--f-number", "2", "-q", "-o", str(out)]) == 0
+    expected = pybokeh.render(photo, depth_mm * np.float32(0.001), (40.0, 30.0), depth_kind="depth", f_number=2.0)
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
+    np.testing.assert_array_equal(expected[25:35, 35:45], photo[25:35, 35:45])   # the subject is in focus
+
+
+def _write(path: pathlib.Path, data: bytes) -> pathlib.Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda t: t / "missing.jpg", "does not exist"),
+    (lambda t: t, "is a directory"),
+    (lambda t: _write(t / "junk.png", b"not an image at all"), "not an image file"),
+    (lambda t: _write(t / "cut.png", (t / "photo.png").read_bytes()[:200]), "photo"),
+])
+def test_unreadable_photo_gives_a_clear_message(files, capsys, make, match):
+    tmp = files[0]
+    code = main(["render", str(make(tmp)), "--depth", str(tmp / "depth.png"), "-o", str(tmp / "o.png")])
+    err = capsys.readouterr().err
+    assert code == 1 and match in err and "Traceback" not in err
+
+
+def test_unreadable_depth_and_bad_values(files, capsys):
+    tmp = files[0]
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "nope.png"), "-o", str(tmp / "o.png")]) == 1
+    assert "depth map" in capsys.readouterr().err
+    colour = np.zeros((60, 80, 3), np.uint8)
+    colour[..., 1] = 80
+    Image.fromarray(colour).save(tmp / "colour.png")
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "colour.png"), "-o", str(tmp / "o.png")]) == 1
+    assert "colour image" in capsys.readouterr().err
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--blades", "2",
+                 "-o", str(tmp / "o.png")]) == 1
+    assert "blades" in capsys.readouterr().err
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "-o",
+                 str(tmp / "o.unknownformat")]) == 1
+    assert "cannot write" in capsys.readouterr().err
+
+
+def test_bad_focus_xy_is_a_usage_error(files):
+    tmp = files[0]
+    with pytest.raises(SystemExit) as info:
+        main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus-xy", "12",
+              "-o", str(tmp / "o.png")])
+    assert info.value.code == 2
+
+
+def test_console_script_is_installed(files):
+    tmp = files[0]
+    exe = shutil.which("pybokeh", path=os.path.dirname(sys.executable))
+    assert exe, "the pybokeh console script is not installed beside this Python"
+    result = subprocess.run([exe, "render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"),
+                             "-o", str(tmp / "cli.jpg")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert Image.open(tmp / "cli.jpg").size == (80, 60)
