@@ -40,6 +40,17 @@ constexpr float kMaxGridRadius = 8.0f;
 // Samples of the polygon aperture span table (see aperture_span).
 constexpr int kApertureLutSize = 1024;
 
+// Plain min/max: inputs here are finite, and unlike fminf/fmaxf (which must
+// honour NaN rules) these compile to single instructions without -ffast-math.
+PB_HD float min_f(float a, float b) { return a < b ? a : b; }
+PB_HD float max_f(float a, float b) { return a > b ? a : b; }
+PB_HD float clamp_f(float v, float lo, float hi) { return min_f(max_f(v, lo), hi); }
+// floor() as an int without a libm call (x86-64's baseline SSE2 has no roundss).
+PB_HD int floor_i(float x) {
+  int i = (int)x;
+  return i - (x < (float)i);
+}
+
 // -------------------------------------------------------------------- sRGB
 
 PB_HD float srgb_to_linear(float v) {
@@ -53,7 +64,7 @@ PB_HD float linear_to_srgb(float x) {
 // Piecewise-linear table lookup of a function sampled at n + 1 equidistant
 // points on [0, 1]; t is clamped to [0, 1].
 PB_HD float lut_lerp(const float* lut, int n, float t) {
-  t = fminf(fmaxf(t, 0.0f), 1.0f) * (float)n;
+  t = clamp_f(t, 0.0f, 1.0f) * (float)n;
   int i = (int)t;
   if (i >= n) return lut[n];
   float f = t - (float)i;
@@ -77,19 +88,22 @@ PB_HD float encode_lut_value(int i, int n) {
 // constant (a boosted clipped channel still encodes to the top of the range).
 PB_HD float highlight_gain(float channel_srgb, float abs_coc, float gain) {
   if (!(gain > 0.0f) || !(channel_srgb >= 1.0f)) return 1.0f;
-  float d = fminf(fmaxf(abs_coc - kInFocusRadius, 0.0f), 1.0f);
+  float d = clamp_f(abs_coc - kInFocusRadius, 0.0f, 1.0f);
   return 1.0f + gain * d;
 }
 
 // ------------------------------------------------------------------ layers
 
-// Lower edge of |CoC| bin j: 0.5 * sqrt(2)^j.  Computed in double and rounded
-// once, so that every backend bins a radius identically.
-PB_HD float layer_edge(int j) { return (float)(0.5 * exp2(0.5 * (double)j)); }
+// Lower edge of |CoC| bin j: 0.5 * sqrt(2)^j, i.e. 0.5 or sqrt(1/2) (rounded
+// to float) times a power of two: exact, so every backend bins a radius
+// identically.
+PB_HD float layer_edge(int j) {
+  return ((j & 1) ? 0.70710678118654752f : 0.5f) * (float)(1u << (j >> 1));
+}
 
 // Bin of a radius abs_r >= kInFocusRadius, clamped to [0, nbins - 1].
 PB_HD int radius_bin(float abs_r, int nbins) {
-  int j = (int)floorf(2.0f * log2f(abs_r * 2.0f));
+  int j = floor_i(2.0f * log2f(abs_r * 2.0f));
   if (j < 0) j = 0;
   // log2f may be off by an ulp: settle against the exact edges.
   while (j > 0 && abs_r < layer_edge(j)) --j;
@@ -119,6 +133,17 @@ PB_HD int layer_level(int layer, int nbins) {
 
 // --------------------------------------------------------------- aperture
 
+// The aperture as it images onto the sensor: a disk (blades == 0) or a
+// polygon tabulated in lut (see aperture_span), with vertical extent
+// [ext_lo, ext_hi] in units of the radius.  Points in front of the focus
+// plane image the aperture point-reflected relative to points behind it, so
+// a renderer holds two shapes (RenderParams::shape).
+struct ApertureShape {
+  int blades;
+  const float* lut;
+  float ext_lo, ext_hi;
+};
+
 // Horizontal extent [*xl, *xr] of the unit aperture (circumradius 1) at height
 // v (y down, in units of the radius).  blades == 0 is the exact disk; otherwise
 // lut holds (kApertureLutSize + 1) pairs (xl, xr) sampled at
@@ -145,16 +170,15 @@ PB_HD bool aperture_span(int blades, const float* lut, float v, float* xl, float
 
 // One row of a splat: the part of the aperture of radius r centred at
 // (cx, cy) that falls in grid row `row`.  Gives the horizontal span [*xa, *xb]
-// and the row's vertical coverage *vy in (0, 1].  ext_lo/ext_hi are the unit
-// shape's vertical extent (-1 and 1 for the disk).
-PB_HD bool splat_row(int blades, const float* lut, float ext_lo, float ext_hi, float cx, float cy,
-                     float r, int row, float* xa, float* xb, float* vy) {
-  float a = fmaxf(cy + r * ext_lo, (float)row - 0.5f);
-  float b = fminf(cy + r * ext_hi, (float)row + 0.5f);
+// and the row's vertical coverage *vy in (0, 1].
+PB_HD bool splat_row(const ApertureShape& ap, float cx, float cy, float r, int row, float* xa, float* xb,
+                     float* vy) {
+  float a = max_f(cy + r * ap.ext_lo, (float)row - 0.5f);
+  float b = min_f(cy + r * ap.ext_hi, (float)row + 0.5f);
   if (!(b > a)) return false;
   float xl, xr;
   // The chord at the middle of the covered part of the row.
-  if (!aperture_span(blades, lut, (0.5f * (a + b) - cy) / r, &xl, &xr)) return false;
+  if (!aperture_span(ap.blades, ap.lut, (0.5f * (a + b) - cy) / r, &xl, &xr)) return false;
   *xa = cx + r * xl;
   *xb = cx + r * xr;
   *vy = b - a;
@@ -162,21 +186,20 @@ PB_HD bool splat_row(int blades, const float* lut, float ext_lo, float ext_hi, f
 }
 
 // First and last grid rows a splat of radius r centred at cy can touch.
-PB_HD void splat_rows(float cy, float r, float ext_lo, float ext_hi, int* row0, int* row1) {
-  *row0 = (int)floorf(cy + r * ext_lo + 0.5f);
-  *row1 = (int)floorf(cy + r * ext_hi + 0.5f);
+PB_HD void splat_rows(const ApertureShape& ap, float cy, float r, int* row0, int* row1) {
+  *row0 = floor_i(cy + r * ap.ext_lo + 0.5f);
+  *row1 = floor_i(cy + r * ap.ext_hi + 0.5f);
 }
 
 // Total weight of a splat (sum over rows of vertical coverage x span width):
 // depositing value / total per unit of coverage conserves energy exactly.
-PB_HD float splat_total(int blades, const float* lut, float ext_lo, float ext_hi, float cx, float cy,
-                        float r) {
+PB_HD float splat_total(const ApertureShape& ap, float cx, float cy, float r) {
   int r0, r1;
-  splat_rows(cy, r, ext_lo, ext_hi, &r0, &r1);
+  splat_rows(ap, cy, r, &r0, &r1);
   float total = 0.0f;
   for (int row = r0; row <= r1; ++row) {
     float xa, xb, vy;
-    if (splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, row, &xa, &xb, &vy)) total += vy * (xb - xa);
+    if (splat_row(ap, cx, cy, r, row, &xa, &xb, &vy)) total += vy * (xb - xa);
   }
   return total;
 }
@@ -188,11 +211,11 @@ PB_HD float splat_total(int blades, const float* lut, float ext_lo, float ext_hi
 // accumulated coverage compensates).  Writes (index, weight) pairs and returns
 // how many; indices lie in [0, width].
 PB_HD int span_markers(float xa, float xb, int width, int* idx, float* wgt) {
-  xa = fmaxf(xa, -0.5f);
-  xb = fminf(xb, (float)width - 0.5f);
+  xa = max_f(xa, -0.5f);
+  xb = min_f(xb, (float)width - 0.5f);
   if (!(xb > xa)) return 0;
-  int ia = (int)floorf(xa + 0.5f);
-  int ib = (int)floorf(xb + 0.5f);
+  int ia = (int)(xa + 0.5f);  // xa >= -0.5: truncation is floor
+  int ib = (int)(xb + 0.5f);
   if (ia > width - 1) ia = width - 1;
   if (ib > width - 1) ib = width - 1;
   if (ia == ib) {
@@ -213,6 +236,15 @@ PB_HD int span_markers(float xa, float xb, int width, int* idx, float* wgt) {
 // Weight of a pixel in the position of a coarse splat: its brightness, plus a
 // floor so that dark cells fall back to the plain centroid.
 PB_HD float centroid_weight(float r, float g, float b) { return r + g + b + 1e-3f; }
+
+// A coarse cell's light goes to its brightness-weighted centroid only when
+// that lies more than this (grid cells, per axis) from the plain centroid:
+// a point light in a dark cell moves its light, textured content (offsets of
+// a few hundredths) shares one splat for light and coverage, at half the cost.
+constexpr float kLightCentroidSnap = 0.25f;
+PB_HD bool light_centroid_moves(float x, float y, float lx, float ly) {
+  return fabsf(lx - x) > kLightCentroidSnap || fabsf(ly - y) > kLightCentroidSnap;
+}
 
 // ------------------------------------------------------------- compositing
 

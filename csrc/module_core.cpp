@@ -32,7 +32,7 @@ py::array_t<T> render_typed(py::array_t<T, py::array::c_style> image, py::array_
   return out;
 }
 
-py::array render(py::array image, py::array coc, int blades, py::array aperture_lut, float ext_lo, float ext_hi,
+py::array render(py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
                  float highlight_gain, int threads) {
   if (image.ndim() != 3 || image.shape(2) != 3)
     throw std::invalid_argument("image must be an H x W x 3 array");
@@ -46,20 +46,29 @@ py::array render(py::array image, py::array coc, int blades, py::array aperture_
   if (blades != 0 && (blades < 3 || blades > 16)) throw std::invalid_argument("blades must be 0 or 3..16");
   if (threads < 1) throw std::invalid_argument("threads must be >= 1");
 
+  auto ext = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(aperture_extents);
+  if (!ext || ext.ndim() != 2 || ext.shape(0) != 2 || ext.shape(1) != 2)
+    throw std::invalid_argument("aperture_extents must be a (2, 2) float32 array");
+  py::array_t<float, py::array::c_style> luts;
+  if (blades) {
+    luts = py::array_t<float, py::array::c_style>::ensure(aperture_luts);
+    if (!luts || luts.ndim() != 3 || luts.shape(0) != 2 || luts.shape(1) != kApertureLutSize + 1 ||
+        luts.shape(2) != 2)
+      throw std::invalid_argument("aperture_luts must be a (2, " + std::to_string(kApertureLutSize + 1) +
+                                  ", 2) float32 array");
+  }
   RenderParams p;
-  p.blades = blades;
-  p.ext_lo = ext_lo;
-  p.ext_hi = ext_hi;
+  for (int side = 0; side < 2; ++side) {
+    p.shape[side].blades = blades;
+    p.shape[side].lut = blades ? luts.data() + (size_t)side * (kApertureLutSize + 1) * 2 : nullptr;
+    p.shape[side].ext_lo = ext.at(side, 0);
+    p.shape[side].ext_hi = ext.at(side, 1);
+    if (!(p.shape[side].ext_lo < 0.0f && p.shape[side].ext_hi > 0.0f && p.shape[side].ext_lo >= -1.0f &&
+          p.shape[side].ext_hi <= 1.0f))
+      throw std::invalid_argument("aperture_extents must lie in [-1, 1] around 0");
+  }
   p.highlight_gain = highlight_gain;
   p.threads = threads;
-  py::array_t<float, py::array::c_style> lut;
-  if (blades) {
-    lut = py::array_t<float, py::array::c_style>::ensure(aperture_lut);
-    if (!lut || lut.ndim() != 2 || lut.shape(0) != kApertureLutSize + 1 || lut.shape(1) != 2)
-      throw std::invalid_argument("aperture_lut must be a (" + std::to_string(kApertureLutSize + 1) +
-                                  ", 2) float32 array");
-    p.aperture_lut = lut.data();
-  }
   auto cf = py::array_t<float, py::array::c_style>::ensure(coc);
   if (py::isinstance<py::array_t<uint8_t>>(image)) return render_typed<uint8_t>(image, cf, p);
   if (py::isinstance<py::array_t<uint16_t>>(image)) return render_typed<uint16_t>(image, cf, p);
@@ -71,8 +80,8 @@ py::array render(py::array image, py::array coc, int blades, py::array aperture_
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "pybokeh compiled CPU kernels (occlusion-aware layered scatter renderer)";
-  m.def("render", &render, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_lut"),
-        py::arg("ext_lo"), py::arg("ext_hi"), py::arg("highlight_gain"),
+  m.def("render", &render, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_luts"),
+        py::arg("aperture_extents"), py::arg("highlight_gain"),
         py::arg("threads"),
         "Render lens blur. image: HxWx3 uint8/uint16/float32 sRGB; coc: HxW float32 signed CoC radius (px).");
   m.attr("APERTURE_LUT_SIZE") = kApertureLutSize;

@@ -43,7 +43,6 @@ namespace {
 constexpr int kBandRows = 16;
 constexpr int kEncodeLutSize = 4096;
 constexpr int kDecodeLutSize = 4096;  // for float input
-constexpr int kMaxSplatRows = 64;
 
 // A coarse splat: an aggregate of a layer's pixels in one grid cell.  Radius
 // r in grid cells, coverage weight w (the covered fraction of the cell), mean
@@ -52,11 +51,16 @@ constexpr int kMaxSplatRows = 64;
 // its position on the coarse grid while coverage stays exactly uniform over
 // a uniformly covered region.
 struct Splat {
-  float x, y, lx, ly, r, w;
+  float x, y, lx, ly, r;
+  float cover_scale, light_scale;  // coverage weight / splat total at each centroid
   float c[3];
 };
 
 enum Channels { kLight = 1, kCoverage = 2, kBoth = 3 };
+
+// One RGBA cell as a 4-wide SIMD vector (GCC/Clang vector extension; the
+// buffers are 16-byte aligned, cells are 16 bytes).
+typedef float v4f __attribute__((vector_size(16)));
 
 template <typename F>
 void parallel_for(int n, int threads, F&& body) {
@@ -139,6 +143,7 @@ class Renderer {
   RenderParams P;
   int nbins = 0, nlayers = 1, focus = 0;
   std::vector<float> lin;          // H x W x 3 linear colour (boosted)
+  std::vector<float> inv_total;    // H x W: 1 / splat total of level-0 pixels
   std::vector<uint8_t> layer_of;   // H x W
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
   std::vector<int> xs;             // column of every pixel, grouped by (layer, row)
@@ -226,6 +231,20 @@ void Renderer::run(const T* image, const float* coc, T* out) {
     }
   }
 
+  // Energy normalisation of every level-0 splat, computed once per pixel
+  // (a band visits a pixel's splat up to three times).  Pixel centres are
+  // integers, so the total depends on the radius only.
+  inv_total.resize(N);
+  parallel_for(H, threads, [&](int y) {
+    for (int x = 0; x < W; ++x) {
+      size_t i = (size_t)y * W + x;
+      int l = layer_of[i];
+      if (l == focus || layers[l].level != 0) continue;
+      float t = splat_total(P.shape[l > focus], 0.0f, 0.0f, std::fabs(coc[i]));
+      inv_total[i] = t > 0.0f ? 1.0f / t : 0.0f;
+    }
+  });
+
   // Pass 2: aggregate coarse layers into per-cell splats.
   std::vector<int> coarse;
   for (int l = 0; l < nlayers; ++l)
@@ -258,6 +277,7 @@ void Renderer::run(const T* image, const float* coc, T* out) {
 void Renderer::build_coarse(int l, const float* coc) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
+  const ApertureShape& shape = P.shape[l > focus];
   L.grid_h = (H + s - 1) / s;
   L.grid_w = (W + s - 1) / s;
   L.row_start.assign(L.grid_h + 1, 0);
@@ -302,8 +322,16 @@ void Renderer::build_coarse(int l, const float* coc) {
       sp.y = (float)(a[6] / n);
       sp.lx = (float)(a[7] / a[9]);
       sp.ly = (float)(a[8] / a[9]);
+      if (!light_centroid_moves(sp.x, sp.y, sp.lx, sp.ly)) {
+        sp.lx = sp.x;
+        sp.ly = sp.y;
+      }
       sp.r = (float)(a[4] / n) * inv_s;
-      sp.w = (float)(n / ((double)cell_w * cell_h));
+      const float w = (float)(n / ((double)cell_w * cell_h));
+      const float tc = splat_total(shape, sp.x, sp.y, sp.r);
+      const float tl = splat_total(shape, sp.lx, sp.ly, sp.r);
+      sp.cover_scale = tc > 0.0f ? w / tc : 0.0f;
+      sp.light_scale = tl > 0.0f ? w / tl : 0.0f;
       for (int c = 0; c < 3; ++c) sp.c[c] = (float)(a[c] / n);
       L.splats.push_back(sp);
     }
@@ -316,54 +344,33 @@ void Renderer::build_coarse(int l, const float* coc) {
 // the cells each row writes so the integration, compositing and clearing only
 // visit those.
 struct SplatWriter {
-  const RenderParams& P;
+  const ApertureShape& shape;
   float* buf;
   int row0, row1, gw;
   int* touched;
 
+  // scale = coverage weight / splat total (precomputed): what one unit of
+  // covered area receives.
   template <int CH>
-  void splat(float cx, float cy, float r, float w, const float* c) const {
+  void splat(float cx, float cy, float r, float scale, const float* c) const {
     int r0, r1;
-    splat_rows(cy, r, P.ext_lo, P.ext_hi, &r0, &r1);
-    if (r1 < row0 || r0 > row1) return;
-    float xa[kMaxSplatRows], xb[kMaxSplatRows], vy[kMaxSplatRows];
-    int n = std::min(r1 - r0 + 1, kMaxSplatRows);
-    float total = 0.0f;
-    for (int k = 0; k < n; ++k) {
-      if (splat_row(P.blades, P.aperture_lut, P.ext_lo, P.ext_hi, cx, cy, r, r0 + k, &xa[k], &xb[k], &vy[k]))
-        total += vy[k] * (xb[k] - xa[k]);
-      else
-        vy[k] = 0.0f;
-    }
-    if (!(total > 0.0f)) return;
-    const float scale = w / total;
-    int k0 = std::max(r0, row0) - r0, k1 = std::min(r1, row1) - r0;
-    if (k1 >= n) k1 = n - 1;
-    for (int k = k0; k <= k1; ++k) {
-      if (vy[k] <= 0.0f) continue;
+    splat_rows(shape, cy, r, &r0, &r1);
+    r0 = std::max(r0, row0);
+    r1 = std::min(r1, row1);
+    for (int rr = r0; rr <= r1; ++rr) {
+      float xa, xb, vy;
+      if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
       int idx[4];
       float wgt[4];
-      int m = span_markers(xa[k], xb[k], gw, idx, wgt);
+      int m = span_markers(xa, xb, gw, idx, wgt);
       if (!m) continue;
-      int row = r0 + k - row0;
+      int row = rr - row0;
       float* dst = buf + (size_t)row * (gw + 1) * 4;
-      float a = scale * vy[k];
-      float v0 = 0, v1 = 0, v2 = 0;
-      if (CH & kLight) {
-        v0 = a * c[0];
-        v1 = a * c[1];
-        v2 = a * c[2];
-      }
-      for (int q = 0; q < m; ++q) {
-        float* d = dst + 4 * idx[q];
-        float f = wgt[q];
-        if (CH & kLight) {
-          d[0] += f * v0;
-          d[1] += f * v1;
-          d[2] += f * v2;
-        }
-        if (CH & kCoverage) d[3] += f * a;
-      }
+      const float a = scale * vy;
+      const v4f v = {(CH & kLight) ? a * c[0] : 0.0f, (CH & kLight) ? a * c[1] : 0.0f,
+                     (CH & kLight) ? a * c[2] : 0.0f, (CH & kCoverage) ? a : 0.0f};
+      v4f* cells = reinterpret_cast<v4f*>(dst);
+      for (int q = 0; q < m; ++q) cells[idx[q]] += wgt[q] * v;
       int* t = touched + 2 * row;
       t[0] = std::min(t[0], idx[0]);
       t[1] = std::max(t[1], idx[m - 1]);
@@ -381,7 +388,8 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
   for (int l = 0; l < nlayers; ++l) {
     const Layer& L = layers[l];
     if (!L.count) continue;
-    const float reach = L.r_hi * std::max(-P.ext_lo, P.ext_hi) + 2.0f;
+    const ApertureShape& shape = P.shape[l > focus];
+    const float reach = L.r_hi * std::max(-shape.ext_lo, shape.ext_hi) + 2.0f;
     if (L.ymin - reach > y1 || L.ymax + reach < y0) continue;
 
     if (l == focus) {  // in focus: copied through with full coverage
@@ -419,7 +427,7 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
       touched[2 * k] = 1 << 30;
       touched[2 * k + 1] = -1;
     }
-    SplatWriter write{P, buf.data(), row0, row1, gw, touched.data()};
+    SplatWriter write{shape, buf.data(), row0, row1, gw, touched.data()};
 
     const float grid_reach = L.level ? (reach / s + 2.0f) : reach;
     const int src0 = std::max(0, (int)std::floor(row0 - grid_reach));
@@ -430,17 +438,17 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
         for (; b != e; ++b) {
           size_t i = (size_t)y * W + *b;
-          write.splat<kBoth>((float)*b, (float)y, std::fabs(coc[i]), 1.0f, &lin[3 * i]);
+          write.splat<kBoth>((float)*b, (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
         }
       }
     } else {
       for (int k = L.row_start[src0]; k < L.row_start[src1 + 1]; ++k) {
         const Splat& sp = L.splats[k];
         if (sp.lx == sp.x && sp.ly == sp.y) {
-          write.splat<kBoth>(sp.x, sp.y, sp.r, sp.w, sp.c);
+          write.splat<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
         } else {
-          write.splat<kLight>(sp.lx, sp.ly, sp.r, sp.w, sp.c);
-          write.splat<kCoverage>(sp.x, sp.y, sp.r, sp.w, sp.c);
+          write.splat<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
+          write.splat<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
         }
       }
     }

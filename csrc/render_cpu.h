@@ -3,12 +3,14 @@
 
 #include <cstdint>
 
+#include "bokeh_math.h"
+
 namespace pybokeh {
 
 struct RenderParams {
-  int blades = 0;                      // 0 = disk, else 3..16
-  const float* aperture_lut = nullptr; // (kApertureLutSize + 1) x 2 for polygons
-  float ext_lo = -1.0f, ext_hi = 1.0f; // vertical extent of the unit aperture
+  // Aperture for points behind the focus plane ([0]) and in front of it ([1],
+  // the point reflection of [0]).
+  ApertureShape shape[2] = {{0, nullptr, -1.0f, 1.0f}, {0, nullptr, -1.0f, 1.0f}};
   float highlight_gain = 0.0f;         // see highlight_gain() in bokeh_math.h
   int threads = 1;
 };

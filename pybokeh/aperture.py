@@ -28,7 +28,9 @@ class Aperture:
         circumradius is the CoC radius).
     rotation_deg : float
         Counter-clockwise rotation of the polygon in degrees, as seen in the
-        image. At 0 one vertex points straight up.
+        image for points behind the focus plane. At 0 one vertex points
+        straight up.  In front of the focus plane the shape appears
+        point-reflected (:attr:`reflected`), as with a real lens.
 
     Attributes
     ----------
@@ -60,6 +62,30 @@ class Aperture:
         object.__setattr__(self, "lut", lut)
         object.__setattr__(self, "ext_lo", lo)
         object.__setattr__(self, "ext_hi", hi)
+
+    @property
+    def reflected(self) -> "Aperture":
+        """The point reflection of this aperture (a polygon turned by 180°).
+
+        A real lens images the aperture upright for points behind the focus
+        plane and point-reflected for points in front of it; the renderer
+        uses this shape for the near side.
+        """
+        return Aperture(self.blades, self.rotation_deg + 180.0) if self.blades % 2 else self
+
+    def kernel_tables(self) -> tuple[np.ndarray, np.ndarray]:
+        """Tables the kernels take: ``luts`` (2, LUT_SIZE + 1, 2) and ``extents`` (2, 2), float32.
+
+        Index 0 is the shape behind the focus plane (this aperture), 1 the shape
+        in front of it (:attr:`reflected`).
+        """
+        near = self.reflected
+        if self.blades == 0:
+            luts = np.zeros((2, LUT_SIZE + 1, 2), np.float32)
+        else:
+            luts = np.stack([self.lut, near.lut])
+        extents = np.array([[self.ext_lo, self.ext_hi], [near.ext_lo, near.ext_hi]], np.float32)
+        return luts, extents
 
     def vertices(self) -> np.ndarray:
         """Polygon vertices ``(blades, 2)`` as ``(x, y)`` with y down, unit circumradius."""

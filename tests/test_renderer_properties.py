@@ -141,4 +141,19 @@ def test_point_light_takes_the_aperture_shape(backend, blades, rotation, radius)
     if blades == 3 and rotation == 0.0:
         # A vertex points up: above the centre lies 4/9 of the triangle's area
         # (top/bottom = 0.8); a vertex pointing down would give 1.25.
-        assert 0.7 < lit[:c].sum() / lit[c + 1:].sum() < 0.9
+        assert 0.6 < lit[:c].sum() / lit[c + 1:].sum() < 0.9
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_polygon_flips_across_the_focus_plane(backend):
+    # Behind the focus plane the aperture images upright (vertex up at
+    # rotation 0); in front of it, point-reflected (vertex down), like a lens.
+    size, c, radius = 61, 30, 6.0
+    image = np.zeros((size, size, 3), np.float32)
+    image[c, c] = 1.0
+    ratios = []
+    for sign in (-1, 1):
+        coc = np.full((size, size), sign * radius, np.float32)
+        lit = srgb_to_linear(kernel(backend)(image, coc, Aperture(3), 0.0, 2))[..., 0]
+        ratios.append(lit[:c].sum() / lit[c + 1:].sum())
+    assert ratios[0] < 0.9 and ratios[1] > 1.1

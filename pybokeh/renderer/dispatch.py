@@ -44,8 +44,8 @@ def _probe(name: str) -> tuple[Backend | None, str]:
             return None, f"the compiled module pybokeh._core is missing ({exc})"
 
         def run_cpp(image, coc, aperture, gain, threads):
-            return core.render(image, coc, aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi,
-                               gain, threads)
+            luts, extents = aperture.kernel_tables()
+            return core.render(image, coc, aperture.blades, luts, extents, gain, threads)
 
         return run_cpp, ""
     if name == "numba":

@@ -70,6 +70,14 @@ def centroid_weight(r, g, b):
     return r + g + b + 1e-3
 
 
+LIGHT_CENTROID_SNAP = 0.25
+
+
+def light_centroid_moves(x, y, lx, ly):
+    """Whether a coarse cell's light splat leaves the plain centroid (see C++)."""
+    return abs(lx - x) > LIGHT_CENTROID_SNAP or abs(ly - y) > LIGHT_CENTROID_SNAP
+
+
 def aperture_span(blades, lut, v):
     """Horizontal extent ``(ok, xl, xr)`` of the unit aperture at height ``v`` (y down)."""
     if blades == 0:

@@ -44,15 +44,15 @@ def _jit_kernel_math():
     """
     namespace = dict(vars(km))
     names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "centroid_weight",
-             "aperture_span", "splat_rows", "splat_row", "span_markers")
+             "light_centroid_moves", "aperture_span", "splat_rows", "splat_row", "span_markers")
     for name in names:
         fn = getattr(km, name)
         namespace[name] = _jit(types.FunctionType(fn.__code__, namespace, name, fn.__defaults__))
     return [namespace[name] for name in names]
 
 
-(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, aperture_span, splat_rows,
- splat_row, span_markers) = _jit_kernel_math()
+(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, light_centroid_moves,
+ aperture_span, splat_rows, splat_row, span_markers) = _jit_kernel_math()
 
 
 @_jit
@@ -164,6 +164,9 @@ def _build_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_start, spla
                     splats[k, 6] = a[2] / cnt
                     splats[k, 7] = a[7] / a[9]
                     splats[k, 8] = a[8] / a[9]
+                    if not light_centroid_moves(splats[k, 0], splats[k, 1], splats[k, 7], splats[k, 8]):
+                        splats[k, 7] = splats[k, 0]
+                        splats[k, 8] = splats[k, 1]
                     k += 1
 
 
@@ -237,11 +240,10 @@ def _composite(c0, c1, c2, a, acc):
 
 @_jit(parallel=True)
 def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                  splats, focus, blades, lut, ext_lo, ext_hi, encode_lut, out_unit):
+                  splats, focus, blades, luts, extents, encode_lut, out_unit):
     height, width = coc.shape
     nlayers = layer_count.shape[0]
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
-    ext = max(-ext_lo, ext_hi)
     for band in prange(nbands):
         y0 = band * BAND_ROWS
         y1 = min(height, y0 + BAND_ROWS)
@@ -250,7 +252,11 @@ def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, 
         for layer in range(nlayers):
             if layer_count[layer] == 0:
                 continue
-            reach = r_his[layer] * ext + 2.0
+            side = 1 if layer > focus else 0              # near side: point-reflected aperture
+            lut = luts[side]
+            ext_lo = extents[side, 0]
+            ext_hi = extents[side, 1]
+            reach = r_his[layer] * max(-ext_lo, ext_hi) + 2.0
             if layer_ymin[layer] - reach > y1 or layer_ymax[layer] + reach < y0:
                 continue
             if layer == focus:
@@ -422,10 +428,9 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: f
         encode_lut = linear_to_srgb(np.square(np.arange(ENCODE_LUT_SIZE + 1, dtype=np.float32)
                                               / np.float32(ENCODE_LUT_SIZE)))
         out_unit = np.empty((height, width, 3), np.float32)
-        lut = aperture.lut if aperture.blades else np.zeros((2, 2), np.float32)
+        luts, extents = aperture.kernel_tables()
         _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                      splats, nbins, aperture.blades, lut, np.float32(aperture.ext_lo), np.float32(aperture.ext_hi),
-                      encode_lut, out_unit)
+                      splats, nbins, aperture.blades, luts, extents, encode_lut, out_unit)
     finally:
         numba.set_num_threads(previous)
     return quantize(out_unit, image.dtype)

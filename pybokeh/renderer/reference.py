@@ -82,10 +82,15 @@ def layer_splats(mask, lin, coc, level):
         weight = lin[py, px].sum(axis=1) + 1e-3  # km.centroid_weight
         radius = float(np.mean(np.abs(coc[py, px]))) / s
         cover, rgb = len(pix) / area, lin[py, px].mean(axis=0)
-        # Coverage at the centroid, light at the brightness-weighted centroid.
-        splats.append((float(u.mean()), float(v.mean()), radius, cover, rgb, "coverage"))
-        splats.append((float(np.average(u, weights=weight)), float(np.average(v, weights=weight)), radius, cover,
-                       rgb, "light"))
+        # Coverage at the centroid, light at the brightness-weighted centroid
+        # when that is far enough away to matter.
+        x, y = np.float32(u.mean()), np.float32(v.mean())
+        lx, ly = np.float32(np.average(u, weights=weight)), np.float32(np.average(v, weights=weight))
+        if km.light_centroid_moves(x, y, lx, ly):
+            splats.append((float(x), float(y), radius, cover, rgb, "coverage"))
+            splats.append((float(lx), float(ly), radius, cover, rgb, "light"))
+        else:
+            splats.append((float(x), float(y), radius, cover, rgb, "both"))
     return splats
 
 
@@ -176,7 +181,8 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
         level = km.layer_level(layer, nbins, km.LAYER_EDGES)
         s = 1 << level
         gh, gw = math.ceil(height / s), math.ceil(width / s)
-        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, aperture)
+        shape = aperture.reflected if layer > nbins else aperture   # near side: point-reflected
+        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, shape)
         composite_over(acc, grid if level == 0 else upsample(grid, level, height, width))
     alpha = acc[..., 3:4]
     rgb = np.where(alpha > 1e-12, acc[..., :3] / np.maximum(alpha, 1e-30), lin)
