@@ -97,6 +97,8 @@ __all__ = [
     "psnr",
     "edge_band",
     "evaluate",
+    "Case",
+    "make_case",
 ]
 
 #: Cell size of the aperture quadrature grid, in pixels at the largest |CoC|.
@@ -397,9 +399,7 @@ def render_reference_linear(
     r_max = float(np.abs(coc).max())
     if r_max + cell_px / 2 + 2 > scene.pad:
         raise ValueError(f"scene pad {scene.pad} too small for max |CoC| {r_max:.2f}")
-    if r_max < 1e-9:
-        return pinhole_linear(scene)
-    cell = min(0.5, cell_px / r_max)
+    cell = 0.5 if r_max <= 2.0 * cell_px else cell_px / r_max
     d, w, size = aperture_samples(scene.blades, scene.rotation_deg, cell, offset, rim_levels)
     h, wd, pad = scene.height, scene.width, scene.pad
     acc = np.zeros((h, wd, 3), dtype=np.float64)
@@ -673,6 +673,31 @@ def edge_band(depth: np.ndarray, coc: np.ndarray) -> np.ndarray:
 def evaluate(reference: np.ndarray, outputs: dict, band: np.ndarray) -> dict:
     """``{name: (psnr whole, psnr edge band)}`` of each uint8 output against the reference."""
     return {k: (psnr(v, reference), psnr(v, reference, band)) for k, v in outputs.items()}
+
+
+@dataclass
+class Case:
+    """Everything one comparison needs, computed from a scene."""
+
+    scene: Scene
+    photo: np.ndarray  # uint8 (H, W, 3): what the renderer sees
+    depth: np.ndarray  # float32 (H, W) metres: what the renderer sees
+    coc: np.ndarray  # float32 (H, W) signed px, from ``depth`` by the thin-lens formula
+    band: np.ndarray  # bool (H, W) edge band
+    reference: np.ndarray  # uint8 (H, W, 3)
+    baselines: dict  # name -> uint8 (H, W, 3)
+
+
+def make_case(scene: Scene, cell_px: float = DEFAULT_CELL_PX) -> Case:
+    """Photo, depth, CoC, edge band, reference and both baselines of ``scene``."""
+    photo = pinhole_photo(scene)
+    depth = depth_map(scene)
+    coc = coc_map(scene, depth)
+    return Case(
+        scene=scene, photo=photo, depth=depth, coc=coc, band=edge_band(depth, coc),
+        reference=render_reference(scene, cell_px),
+        baselines={"gaussian": gaussian_stack(photo, coc), "scatter": disk_scatter(photo, coc)},
+    )
 
 
 # ------------------------------------------------------------------- generator
@@ -980,13 +1005,13 @@ def single_layer_scene(
 ) -> Scene:
     """One full-canvas layer placed at the depth whose CoC is ``coc_px`` (signed).
 
-    Lens: f = 50 mm, sensor 36 mm, focus 2 m, and the f-number making the CoC scale
-    ``k = r / (z_f / z - 1)`` four times ``|coc_px|``; the depth is then solved from the
-    thin-lens formula.  ``rgba`` is the padded canvas (premultiplied linear).
+    Lens: f = 100 mm, sensor 8 mm, focus 0.5 m, and the f-number that makes the CoC
+    scale ``k = r / (z_f / z - 1)`` equal to ``2 |coc_px|`` (so the layer sits at
+    z_f / 1.5 or z_f / 0.5); ``rgba`` is the padded canvas (premultiplied linear).
     """
     height, width = rgba.shape[0] - 2 * pad, rgba.shape[1] - 2 * pad
-    focus_m, f, sw = 2.0, 50.0, 36.0
-    k = max(4.0 * abs(coc_px), 1.0)
+    focus_m, f, sw = 0.5, 100.0, 8.0
+    k = max(2.0 * abs(coc_px), 1.0)
     n = f * f / (2.0 * (focus_m * 1000.0 - f)) / (sw / width) / k
     depth_m = focus_m / (coc_px / k + 1.0)
     layer = Layer(float(depth_m), np.asarray(rgba, dtype=np.float32), "single")
