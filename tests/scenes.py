@@ -102,7 +102,7 @@ __all__ = [
 ]
 
 #: Cell size of the aperture quadrature grid, in pixels at the largest |CoC|.
-DEFAULT_CELL_PX = 2.0
+DEFAULT_CELL_PX = 1.0
 
 
 # --------------------------------------------------------------------------- lens
@@ -354,24 +354,23 @@ def _cell_taps(pos: float, width: float):
     return lo + int(nz[0]), (taps / taps.sum()).astype(np.float32)
 
 
-def _cell_view(canvas, pad, height, width, sx, sy, cell_px):
-    """Frame of ``canvas`` displaced by (sx, sy) px and averaged over a ``cell_px`` box.
-
-    out(p) = mean over the box around p - s of the bilinear interpolant of the canvas:
-    the exact integral of one aperture cell for an unoccluded layer.
-    """
+def _cell_view(planes, pad, height, width, sx, sy, cell_px):
+    """Frame of channel-first ``planes`` (C, Hc, Wc) displaced by (sx, sy) px and
+    averaged over a ``cell_px`` box: out(p) = mean over the box around p - s of the
+    bilinear interpolant.  For an unoccluded layer this is the exact integral of
+    one aperture cell.  Returns float32 (C, height, width)."""
     x0, tx = _cell_taps(pad - sx, cell_px)
     y0, ty = _cell_taps(pad - sy, cell_px)
     ny, nx = len(ty), len(tx)
-    if x0 < 0 or y0 < 0 or x0 + width + nx - 1 > canvas.shape[1] or y0 + height + ny - 1 > canvas.shape[0]:
+    if x0 < 0 or y0 < 0 or x0 + width + nx - 1 > planes.shape[2] or y0 + height + ny - 1 > planes.shape[1]:
         raise ValueError("layer shift exceeds the canvas padding; increase Scene.pad")
-    rows = canvas[y0 : y0 + height + ny - 1]
-    tmp = tx[0] * rows[:, x0 : x0 + width]
+    rows = planes[:, y0 : y0 + height + ny - 1]
+    tmp = tx[0] * rows[:, :, x0 : x0 + width]
     for m in range(1, nx):
-        tmp += tx[m] * rows[:, x0 + m : x0 + m + width]
-    out = ty[0] * tmp[0:height]
+        tmp += tx[m] * rows[:, :, x0 + m : x0 + m + width]
+    out = ty[0] * tmp[:, 0:height]
     for n in range(1, ny):
-        out += ty[n] * tmp[n : n + height]
+        out += ty[n] * tmp[:, n : n + height]
     return out
 
 
@@ -402,18 +401,26 @@ def render_reference_linear(
     cell = 0.5 if r_max <= 2.0 * cell_px else cell_px / r_max
     d, w, size = aperture_samples(scene.blades, scene.rotation_deg, cell, offset, rim_levels)
     h, wd, pad = scene.height, scene.width, scene.pad
-    acc = np.zeros((h, wd, 3), dtype=np.float64)
-    front_to_back = [(layer.rgba, r) for layer, r in zip(scene.layers, coc)][::-1]
+    # Channel-first copies: every plane slice below is then contiguous.
+    front_to_back = [
+        (np.ascontiguousarray(layer.rgba.transpose(2, 0, 1), dtype=np.float32), r)
+        for layer, r in zip(scene.layers, coc)
+    ][::-1]
+    acc = np.zeros((3, h, wd), dtype=np.float64)
+    color = np.empty((3, h, wd), dtype=np.float32)
+    trans = np.empty((h, wd), dtype=np.float32)
+    last = len(front_to_back) - 1
     for (dx, dy), weight, c in zip(d, w, size):
-        color = np.zeros((h, wd, 3), dtype=np.float32)
-        trans = np.ones((h, wd, 1), dtype=np.float32)
-        for i, (canvas, r) in enumerate(front_to_back):
-            rgba = _cell_view(canvas, pad, h, wd, dx * r, dy * r, c * abs(r))
-            color += trans * rgba[..., :3]
-            if i + 1 < len(front_to_back):
-                trans *= 1.0 - rgba[..., 3:4]
+        color.fill(0.0)
+        trans.fill(1.0)
+        for i, (planes, r) in enumerate(front_to_back):
+            rgba = _cell_view(planes, pad, h, wd, dx * r, dy * r, c * abs(r))
+            rgba[:3] *= trans
+            color += rgba[:3]
+            if i < last:
+                trans *= 1.0 - rgba[3]
         acc += weight * color
-    return acc.astype(np.float32)
+    return np.ascontiguousarray(acc.transpose(1, 2, 0), dtype=np.float32)
 
 
 def render_reference(

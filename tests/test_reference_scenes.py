@@ -14,8 +14,9 @@ import pytest
 
 import scenes as S
 
-#: The renderer must beat each baseline by at least this much (dB) to count as a win.
-MARGIN_DB = 0.1
+#: The renderer must beat each baseline by at least this much (dB) to count as a win;
+#: the reference's own error moves scores by less than a fifth of it (tested below).
+MARGIN_DB = 0.25
 #: Seeds of the quality scenes (192 x 144, max |CoC| 4-25 px); they cover focus on the
 #: subject, a mid layer and the background, disk and 6/8-blade apertures.
 QUALITY_SEEDS = tuple(range(8))
@@ -70,7 +71,7 @@ def test_all_layers_at_focus_reference_equals_pinhole():
         S.render_reference_linear(in_focus, cell_px=1.0), S.pinhole_linear(in_focus), rtol=1e-6, atol=1e-7
     )
     # ... and the same scene out of focus is far from its pinhole photo.
-    assert S.psnr(S.render_reference(scene), S.pinhole_photo(scene)) < 30.0
+    assert S.psnr(S.render_reference(scene, cell_px=2.0), S.pinhole_photo(scene)) < 30.0
 
 
 @pytest.mark.parametrize("coc", [-9.3, 6.6, 14.2])
@@ -149,7 +150,7 @@ def test_reference_matches_brute_force_monte_carlo():
     # Uniform points in the sampled aperture A = -P, by rejection.
     pts = rng.uniform(-1, 1, (200_000, 2))
     inside = _polygon_plane_distance(-pts[:, 0], -pts[:, 1], 5, scene.rotation_deg, 1.0) <= 0
-    d = pts[inside][:40_000]
+    d = pts[inside][:20_000]
     band = S.edge_band(S.depth_map(scene), S.coc_map(scene))
     ys, xs = np.nonzero(band)
     pick = rng.choice(len(ys), 40, replace=False)
@@ -222,17 +223,18 @@ def test_single_textured_layer_is_a_disk_blur_of_its_texture():
 
 
 def test_reference_error_is_far_below_the_margin():
-    """Two different aperture sample sets (default grid vs a 2x finer, offset grid)
-    agree closely, and swapping them moves baseline scores by far less than MARGIN_DB."""
-    for seed in (5, 1):  # max |CoC| 21 and 24 px, disk and octagon
-        case = S.make_case(S.random_scene(seed))
-        fine = S.render_reference(case.scene, cell_px=1.0, offset=(0.21, 0.67))
-        assert S.psnr(case.reference, fine) > 55.0
-        assert S.psnr(case.reference, fine, case.band) > 55.0
-        for out in case.baselines.values():
-            for mask in (None, case.band):
-                delta = S.psnr(out, case.reference, mask) - S.psnr(out, fine, mask)
-                assert abs(delta) < MARGIN_DB / 10
+    """Two different aperture sample sets (the default grid and a 2x finer, offset
+    one) agree closely, and swapping them moves baseline scores by far less than
+    MARGIN_DB.  Seed 2 is the worst case seen (a light behind a thin bar that moves
+    almost with it); ``bench/quality_scenes.py --mc`` measures every scene."""
+    case = S.make_case(S.random_scene(2))
+    fine = S.render_reference(case.scene, cell_px=S.DEFAULT_CELL_PX / 2, offset=(0.21, 0.67))
+    assert S.psnr(case.reference, fine) > 60.0
+    assert S.psnr(case.reference, fine, case.band) > 60.0
+    for out in case.baselines.values():
+        for mask in (None, case.band):
+            delta = S.psnr(out, case.reference, mask) - S.psnr(out, fine, mask)
+            assert abs(delta) < MARGIN_DB / 5
 
 
 def test_depth_map_takes_the_dominant_layer():
@@ -353,7 +355,8 @@ def test_hidden_content_matters():
     assert np.array_equal(S.pinhole_photo(altered), S.pinhole_photo(scene))
     assert np.allclose(S.pinhole_linear(altered), S.pinhole_linear(scene))
     band = S.edge_band(S.depth_map(scene), S.coc_map(scene))
-    assert S.psnr(S.render_reference(altered), S.render_reference(scene), band) < 40.0
+    coarse = dict(cell_px=2.0)  # accuracy is beside the point here
+    assert S.psnr(S.render_reference(altered, **coarse), S.render_reference(scene, **coarse), band) < 40.0
 
 
 # ----------------------------------------------------------- the renderer's score
@@ -390,3 +393,30 @@ def test_pybokeh_beats_baselines_on_the_mean(quality_scores):
     print("\nmean PSNR (whole, edge band):", {m: tuple(round(float(x), 2) for x in v) for m, v in mean.items()})
     for baseline in ("gaussian", "scatter"):
         assert np.all(mean["pybokeh"] > mean[baseline] + MARGIN_DB), mean
+
+
+@pytest.mark.parametrize("coc", [-12.0, 12.0])
+def test_pybokeh_odd_blade_bokeh_matches_reference_orientation(coc):
+    """Contract for odd blade counts: behind the focus plane a highlight takes the
+    polygon with a vertex up (rotation 0); in front of it, the point reflection (as in a
+    real lens, and as the reference does).  Even counts and disks cannot tell."""
+    import pybokeh
+
+    size, pad, c = 65, 20, 32
+    rgba = np.zeros((size + 2 * pad, size + 2 * pad, 4), np.float32)
+    rgba[..., 3] = 1.0
+    rgba[pad + c - 2 : pad + c + 3, pad + c - 2 : pad + c + 3, :3] = 1.0
+    scene = S.single_layer_scene(rgba, coc, pad, blades=5, rotation_deg=0.0)
+    photo = S.pinhole_photo(scene)
+    out = pybokeh.render(photo, S.depth_map(scene), **scene.render_kwargs())
+    ref = S.render_reference_linear(scene)
+
+    def footprint(lin):
+        lum = lin[..., 1].astype(np.float64)
+        return lum >= 0.5 * np.median(lum[lum > 0.5 * lum.max()])
+
+    got = footprint(S.srgb8_to_linear(out))
+    want = footprint(ref)
+    flipped = want[::-1, ::-1]  # point reflection about the centre pixel (c, c)
+    assert (got != want).sum() < 0.15 * want.sum()
+    assert (got != want).sum() < 0.5 * (got != flipped).sum()
