@@ -153,7 +153,19 @@ class Renderer {
   void build_coarse(int l, const float* coc);
   template <typename T>
   void render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                   std::vector<int>& touched) const;
+                   std::vector<int>& touched, std::vector<float>& behind) const;
+
+  // Farthest-content pyramid: level k (k >= 1) has cells of 2^k pixels
+  // holding the farthest layer present (min index) and the mean colour of
+  // that layer's pixels in the cell.
+  struct FarLevel {
+    int h, w;
+    std::vector<uint8_t> layer;
+    std::vector<float> rgb;
+  };
+  std::vector<FarLevel> far_pyramid;
+  void build_far_pyramid(int threads);
+  bool fill_behind(const float* behind_px, int x, int y, int layer, float abs_coc, float* fill) const;
 };
 
 template <typename T>
@@ -257,12 +269,13 @@ void Renderer::run(const T* image, const float* coc, T* out) {
 
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
-  std::vector<std::vector<float>> accs(threads), bufs(threads);
+  build_far_pyramid(threads);
+  std::vector<std::vector<float>> accs(threads), bufs(threads), behinds(threads);
   std::vector<std::vector<int>> touched(threads);
   std::atomic<int> next{0};
   auto worker = [&](int t) {
     for (int b = next.fetch_add(1); b < nbands; b = next.fetch_add(1))
-      render_band(b, coc, out, accs[t], bufs[t], touched[t]);
+      render_band(b, coc, out, accs[t], bufs[t], touched[t], behinds[t]);
   };
   int nt = std::min(threads, nbands);
   if (nt <= 1) {
@@ -339,6 +352,83 @@ void Renderer::build_coarse(int l, const float* coc) {
   L.row_start[L.grid_h] = (int)L.splats.size();
 }
 
+void Renderer::build_far_pyramid(int threads) {
+  far_pyramid.clear();
+  int h = H, w = W, k = 0;
+  while (h > 1 || w > 1) {
+    const int ph = h, pw = w;
+    h = (h + 1) / 2;
+    w = (w + 1) / 2;
+    ++k;
+    FarLevel lv{h, w, std::vector<uint8_t>((size_t)h * w), std::vector<float>((size_t)h * w * 3)};
+    const FarLevel* prev = far_pyramid.empty() ? nullptr : &far_pyramid.back();
+    parallel_for(h, threads, [&](int cy) {
+      for (int cx = 0; cx < w; ++cx) {
+        int best = 255;
+        double sum[3] = {0, 0, 0}, n = 0;
+        for (int dy = 0; dy < 2; ++dy) {
+          for (int dx = 0; dx < 2; ++dx) {
+            int yy = 2 * cy + dy, xx = 2 * cx + dx;
+            if (yy >= ph || xx >= pw) continue;
+            size_t j = (size_t)yy * pw + xx;
+            int l = prev ? prev->layer[j] : layer_of[j];
+            const float* c = prev ? &prev->rgb[3 * j] : &lin[3 * j];
+            if (l < best) {
+              best = l;
+              sum[0] = sum[1] = sum[2] = n = 0;
+            }
+            if (l == best) {
+              sum[0] += c[0]; sum[1] += c[1]; sum[2] += c[2];
+              n += 1;
+            }
+          }
+        }
+        size_t o = (size_t)cy * w + cx;
+        lv.layer[o] = (uint8_t)best;
+        for (int c = 0; c < 3; ++c) lv.rgb[3 * o + c] = (float)(sum[c] / n);
+      }
+    });
+    far_pyramid.push_back(std::move(lv));
+  }
+}
+
+// Colour to show where nothing covers pixel (x, y) of `layer`: the layers
+// composited behind it if any reach it, else the farthest content within a
+// few blur radii (bilinear over the nearest pyramid cells holding a farther
+// layer).  Returns false when nothing lies behind the pixel.
+bool Renderer::fill_behind(const float* behind_px, int x, int y, int layer, float abs_coc, float* fill) const {
+  if (behind_px[3] > 1e-4f) {
+    const float inv = 1.0f / behind_px[3];
+    for (int c = 0; c < 3; ++c) fill[c] = behind_px[c] * inv;
+    return true;
+  }
+  const float max_cell = 4.0f * std::max(abs_coc, 2.0f);
+  for (size_t k = 0; k < far_pyramid.size(); ++k) {
+    const FarLevel& lv = far_pyramid[k];
+    const float s = (float)(2 << k);
+    if (s > max_cell) break;
+    const float u = (x + 0.5f) / s - 0.5f, v = (y + 0.5f) / s - 0.5f;
+    const int ix = floor_i(u), iy = floor_i(v);
+    const float fx = u - ix, fy = v - iy;
+    float acc[3] = {0, 0, 0}, wsum = 0;
+    for (int dy = 0; dy < 2; ++dy) {
+      for (int dx = 0; dx < 2; ++dx) {
+        const int cx = std::min(std::max(ix + dx, 0), lv.w - 1), cy = std::min(std::max(iy + dy, 0), lv.h - 1);
+        const size_t o = (size_t)cy * lv.w + cx;
+        if (lv.layer[o] >= layer) continue;
+        const float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy) + 1e-6f;
+        for (int c = 0; c < 3; ++c) acc[c] += wgt * lv.rgb[3 * o + c];
+        wsum += wgt;
+      }
+    }
+    if (wsum > 0) {
+      for (int c = 0; c < 3; ++c) fill[c] = acc[c] / wsum;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Deposit one splat into the band's layer buffer (rows [row0, row1] of a grid
 // `gw` cells wide, rows stored from row0).  touched[2*(row-row0)] / [+1] track
 // the cells each row writes so the integration, compositing and clearing only
@@ -348,6 +438,25 @@ struct SplatWriter {
   float* buf;
   int row0, row1, gw;
   int* touched;
+  float edge_x, edge_y;  // right and bottom image edges in grid units (left/top: -0.5)
+
+  // Splat plus its mirror images across the image edges it crosses: the scene
+  // is taken to continue mirrored beyond the frame, so a layer that reaches
+  // the border keeps full coverage there (the shape itself is not mirrored:
+  // one aperture images every point).
+  template <int CH>
+  void splat_mirrored(float cx, float cy, float r, float scale, const float* c) const {
+    const float rx = r, ry0 = r * shape.ext_lo, ry1 = r * shape.ext_hi;
+    const bool left = cx - rx < -0.5f, right = cx + rx > edge_x;
+    const bool top = cy + ry0 < -0.5f, bottom = cy + ry1 > edge_y;
+    splat<CH>(cx, cy, r, scale, c);
+    if (!(left || right || top || bottom)) return;
+    const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
+    const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
+    if (left || right) splat<CH>(mx, cy, r, scale, c);
+    if (top || bottom) splat<CH>(cx, my, r, scale, c);
+    if ((left || right) && (top || bottom)) splat<CH>(mx, my, r, scale, c);
+  }
 
   // scale = coverage weight / splat total (precomputed): what one unit of
   // covered area receives.
@@ -380,14 +489,25 @@ struct SplatWriter {
 
 template <typename T>
 void Renderer::render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                           std::vector<int>& touched) const {
+                           std::vector<int>& touched, std::vector<float>& behind) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   const int rows = y1 - y0;
   acc.assign((size_t)rows * W * 4, 0.0f);
+  behind.assign((size_t)rows * W * 4, 0.0f);
 
   for (int l = 0; l < nlayers; ++l) {
     const Layer& L = layers[l];
     if (!L.count) continue;
+    // What lies behind each pixel of this layer: the farther layers composited
+    // so far (used to fill what stays uncovered at the end, see below).
+    for (int y = y0; y < y1; ++y) {
+      const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+      const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+      for (; b != e; ++b) {
+        size_t k = ((size_t)(y - y0) * W + *b) * 4;
+        std::memcpy(&behind[k], &acc[k], 4 * sizeof(float));
+      }
+    }
     const ApertureShape& shape = P.shape[l > focus];
     const float reach = L.r_hi * std::max(-shape.ext_lo, shape.ext_hi) + 2.0f;
     if (L.ymin - reach > y1 || L.ymax + reach < y0) continue;
@@ -427,7 +547,8 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
       touched[2 * k] = 1 << 30;
       touched[2 * k + 1] = -1;
     }
-    SplatWriter write{shape, buf.data(), row0, row1, gw, touched.data()};
+    SplatWriter write{shape, buf.data(), row0, row1, gw, touched.data(), (float)W / s - 0.5f,
+                      (float)H / s - 0.5f};
 
     const float grid_reach = L.level ? (reach / s + 2.0f) : reach;
     const int src0 = std::max(0, (int)std::floor(row0 - grid_reach));
@@ -438,17 +559,17 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
         for (; b != e; ++b) {
           size_t i = (size_t)y * W + *b;
-          write.splat<kBoth>((float)*b, (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
+          write.splat_mirrored<kBoth>((float)*b, (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
         }
       }
     } else {
       for (int k = L.row_start[src0]; k < L.row_start[src1 + 1]; ++k) {
         const Splat& sp = L.splats[k];
         if (sp.lx == sp.x && sp.ly == sp.y) {
-          write.splat<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+          write.splat_mirrored<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
         } else {
-          write.splat<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
-          write.splat<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+          write.splat_mirrored<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
+          write.splat_mirrored<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
         }
       }
     }
@@ -518,14 +639,23 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
     }
   }
 
-  // Normalise by coverage, encode, quantise.
+  // What no layer covers is what the photo never showed: light from behind
+  // the blurred objects in front.  Fill it with the farther content at the
+  // pixel (the layers behind it, blurred), else with the farthest content
+  // nearby (a sharp background around a blurred foreground), else - nothing
+  // lies behind - with the pixel's own layers, normalised.  Then encode.
   for (int y = y0; y < y1; ++y) {
     const float* a = acc.data() + (size_t)(y - y0) * W * 4;
+    const float* bh = behind.data() + (size_t)(y - y0) * W * 4;
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       const float* p = a + 4 * x;
       float rgb[3];
-      if (p[3] > 1e-12f) {
+      const float hole = 1.0f - p[3];
+      float fill[3];
+      if (hole > 1e-4f && fill_behind(bh + 4 * x, x, y, layer_of[i], std::fabs(coc[i]), fill)) {
+        for (int c = 0; c < 3; ++c) rgb[c] = p[c] + hole * fill[c];
+      } else if (p[3] > 1e-12f) {
         float inv = 1.0f / p[3];
         rgb[0] = p[0] * inv; rgb[1] = p[1] * inv; rgb[2] = p[2] * inv;
       } else {

@@ -222,6 +222,81 @@ def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf,
 
 
 @_jit
+def _splat_mirrored(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched,
+                    edge_x, edge_y):
+    """A splat plus its mirror images across the image edges it crosses (see SplatWriter in C++)."""
+    left = cx - r < -0.5
+    right = cx + r > edge_x
+    top = cy + r * ext_lo < -0.5
+    bottom = cy + r * ext_hi > edge_y
+    _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+    if not (left or right or top or bottom):
+        return
+    mx = -1.0 - cx if left else 2.0 * edge_x - cx
+    my = -1.0 - cy if top else 2.0 * edge_y - cy
+    if left or right:
+        _splat(mx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+    if top or bottom:
+        _splat(cx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+    if (left or right) and (top or bottom):
+        _splat(mx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+
+
+@_jit
+def _fill_behind(behind_px, x, y, layer, abs_coc, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off):
+    """Colour for the uncovered part of a pixel (see ``Renderer::fill_behind`` in C++); ok flag first."""
+    if behind_px[3] > 1e-4:
+        inv = 1.0 / behind_px[3]
+        return True, behind_px[0] * inv, behind_px[1] * inv, behind_px[2] * inv
+    max_cell = 4.0 * max(abs_coc, 2.0)
+    for k in range(pyr_h.shape[0]):
+        s = float(2 << k)
+        if s > max_cell:
+            break
+        u = (x + 0.5) / s - 0.5
+        v = (y + 0.5) / s - 0.5
+        ix = int(math.floor(u))
+        iy = int(math.floor(v))
+        fx = u - ix
+        fy = v - iy
+        a0 = 0.0
+        a1 = 0.0
+        a2 = 0.0
+        wsum = 0.0
+        for dy in range(2):
+            for dx in range(2):
+                cx = min(max(ix + dx, 0), pyr_w[k] - 1)
+                cy = min(max(iy + dy, 0), pyr_h[k] - 1)
+                o = pyr_off[k] + cy * pyr_w[k] + cx
+                if pyr_layer[o] >= layer:
+                    continue
+                wgt = (fx if dx else 1.0 - fx) * (fy if dy else 1.0 - fy) + 1e-6
+                a0 += wgt * pyr_rgb[o, 0]
+                a1 += wgt * pyr_rgb[o, 1]
+                a2 += wgt * pyr_rgb[o, 2]
+                wsum += wgt
+        if wsum > 0:
+            return True, a0 / wsum, a1 / wsum, a2 / wsum
+    return False, 0.0, 0.0, 0.0
+
+
+def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray):
+    """Farthest-content pyramid, flattened (see ``Renderer::build_far_pyramid`` in C++)."""
+    from .reference import far_pyramid
+
+    levels = far_pyramid(layer_of, lin.astype(np.float64))
+    if not levels:
+        return (np.zeros(1, np.int64), np.zeros((1, 3), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
+                np.zeros(0, np.int64))
+    heights = np.array([lv.shape[0] for lv, _ in levels], np.int64)
+    widths = np.array([lv.shape[1] for lv, _ in levels], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(heights * widths)[:-1]]).astype(np.int64)
+    layers = np.concatenate([lv.ravel() for lv, _ in levels]).astype(np.int64)
+    rgb = np.concatenate([c.reshape(-1, 3) for _, c in levels]).astype(np.float32)
+    return layers, rgb, heights, widths, offsets
+
+
+@_jit
 def _composite(c0, c1, c2, a, acc):
     if not a > 1e-7:
         return
@@ -239,8 +314,9 @@ def _composite(c0, c1, c2, a, acc):
 
 
 @_jit(parallel=True)
-def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                  splats, focus, blades, luts, extents, encode_lut, out_unit):
+def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
+                  splats, focus, blades, luts, extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off,
+                  out_unit):
     height, width = coc.shape
     nlayers = layer_count.shape[0]
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
@@ -249,9 +325,14 @@ def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, 
         y1 = min(height, y0 + BAND_ROWS)
         rows = y1 - y0
         acc = np.zeros((rows, width, 4), np.float32)
+        behind = np.zeros((rows, width, 4), np.float32)
         for layer in range(nlayers):
             if layer_count[layer] == 0:
                 continue
+            for y in range(y0, y1):
+                for k in range(offsets[layer, y], offsets[layer, y + 1]):
+                    for c in range(4):
+                        behind[y - y0, xs[k], c] = acc[y - y0, xs[k], c]
             side = 1 if layer > focus else 0              # near side: point-reflected aperture
             lut = luts[side]
             ext_lo = extents[side, 0]
@@ -278,6 +359,8 @@ def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, 
                 row0 = max(0, int(math.floor((y0 + 0.5) / s - 0.5)))
                 row1 = min(gh - 1, int(math.floor((y1 - 0.5) / s - 0.5)) + 1)
             nrows = row1 - row0 + 1
+            edge_x = np.float32(width / s - 0.5)
+            edge_y = np.float32(height / s - 0.5)
             buf = np.zeros((nrows, gw + 1, 4), np.float32)
             touched = np.empty((nrows, 2), np.int64)
             touched[:, 0] = 1 << 30
@@ -289,21 +372,21 @@ def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, 
                 for y in range(src0, src1 + 1):
                     for k in range(offsets[layer, y], offsets[layer, y + 1]):
                         x = xs[k]
-                        _splat(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
-                               lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw,
-                               touched)
+                        _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
+                                        lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, row0, row1,
+                                        gw, touched, edge_x, edge_y)
             else:
                 for k in range(grid_start[layer, src0], grid_start[layer, src1 + 1]):
                     x_, y_, r_, w_ = splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3]
                     lx, ly = splats[k, 7], splats[k, 8]
                     if lx == x_ and ly == y_:
-                        _splat(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 3, blades, lut, ext_lo,
-                               ext_hi, buf, row0, row1, gw, touched)
+                        _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 3, blades, lut,
+                                        ext_lo, ext_hi, buf, row0, row1, gw, touched, edge_x, edge_y)
                     else:
-                        _splat(lx, ly, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 1, blades, lut, ext_lo,
-                               ext_hi, buf, row0, row1, gw, touched)
-                        _splat(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 2, blades, lut, ext_lo,
-                               ext_hi, buf, row0, row1, gw, touched)
+                        _splat_mirrored(lx, ly, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 1, blades, lut,
+                                        ext_lo, ext_hi, buf, row0, row1, gw, touched, edge_x, edge_y)
+                        _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 2, blades, lut,
+                                        ext_lo, ext_hi, buf, row0, row1, gw, touched, edge_x, edge_y)
             for k in range(nrows):
                 s0 = 0.0
                 s1 = 0.0
@@ -354,8 +437,16 @@ def _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, 
         for y in range(y0, y1):
             for x in range(width):
                 a = acc[y - y0, x]
+                hole = 1.0 - a[3]
+                ok = False
+                f0 = f1 = f2 = 0.0
+                if hole > 1e-4:
+                    ok, f0, f1, f2 = _fill_behind(behind[y - y0, x], x, y, layer_of[y, x], abs(coc[y, x]), pyr_layer,
+                                                  pyr_rgb, pyr_h, pyr_w, pyr_off)
                 for c in range(3):
-                    if a[3] > 1e-12:
+                    if ok:
+                        v = a[c] + hole * (f0 if c == 0 else (f1 if c == 1 else f2))
+                    elif a[3] > 1e-12:
                         v = a[c] / a[3]
                     else:
                         v = lin[y, x, c]
@@ -429,8 +520,10 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: f
                                               / np.float32(ENCODE_LUT_SIZE)))
         out_unit = np.empty((height, width, 3), np.float32)
         luts, extents = aperture.kernel_tables()
-        _render_bands(lin, coc, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                      splats, nbins, aperture.blades, luts, extents, encode_lut, out_unit)
+        pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin)
+        _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
+                      grid_start, splats, nbins, aperture.blades, luts, extents, encode_lut, pyr_layer, pyr_rgb, pyr_h,
+                      pyr_w, pyr_off, out_unit)
     finally:
         numba.set_num_threads(previous)
     return quantize(out_unit, image.dtype)

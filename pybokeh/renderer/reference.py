@@ -94,33 +94,59 @@ def layer_splats(mask, lin, coc, level):
     return splats
 
 
-def splat_layer(splats, grid_h, grid_w, aperture: Aperture) -> np.ndarray:
-    """Accumulate splats on a ``grid_h × grid_w`` grid: premultiplied RGB + coverage."""
+def mirrored(cx, cy, r, lo, hi, edge_x, edge_y):
+    """A splat's centre and its mirror images across the image edges it crosses.
+
+    The scene is taken to continue mirrored beyond the frame (left/top edges
+    at -0.5, right/bottom at ``edge_x``/``edge_y``, grid units).
+    """
+    left, right = cx - r < -0.5, cx + r > edge_x
+    top, bottom = cy + r * lo < -0.5, cy + r * hi > edge_y
+    centres = [(cx, cy)]
+    mx = -1.0 - cx if left else 2.0 * edge_x - cx
+    my = -1.0 - cy if top else 2.0 * edge_y - cy
+    if left or right:
+        centres.append((mx, cy))
+    if top or bottom:
+        centres.append((cx, my))
+    if (left or right) and (top or bottom):
+        centres.append((mx, my))
+    return centres
+
+
+def splat_layer(splats, grid_h, grid_w, aperture: Aperture, edge_x: float, edge_y: float) -> np.ndarray:
+    """Accumulate splats (and their mirror images) on a ``grid_h × grid_w`` grid: premultiplied RGB + coverage."""
     diff = np.zeros((grid_h, grid_w + 1, 4))
     blades, lut, lo, hi = aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi
-    for cx, cy, r, w, rgb, channels in splats:
-        r0, r1 = km.splat_rows(cy, r, lo, hi)
-        rows = []
-        total = 0.0
-        for row in range(r0, r1 + 1):
-            ok, xa, xb, vy = km.splat_row(blades, lut, lo, hi, cx, cy, r, row)
-            if ok:
-                rows.append((row, xa, xb, vy))
-                total += vy * (xb - xa)
-        if not total > 0:
-            continue
-        value = np.concatenate([np.asarray(rgb, dtype=np.float64), [1.0]])
-        if channels == "light":
-            value[3] = 0.0
-        elif channels == "coverage":
-            value[:3] = 0.0
-        for row, xa, xb, vy in rows:
-            if not 0 <= row < grid_h:
-                continue
-            m, *marks = km.span_markers(xa, xb, grid_w)
-            for q in range(m):
-                diff[row, marks[2 * q]] += marks[2 * q + 1] * (w * vy / total) * value
+    for centre_x, centre_y, r, w, rgb, channels in splats:
+        for cx, cy in mirrored(centre_x, centre_y, r, lo, hi, edge_x, edge_y):
+            _splat(diff, cx, cy, r, w, rgb, channels, blades, lut, lo, hi, grid_h, grid_w)
     return np.cumsum(diff, axis=1)[:, :grid_w]
+
+
+def _splat(diff, cx, cy, r, w, rgb, channels, blades, lut, lo, hi, grid_h, grid_w):
+    """Difference markers of one energy-normalised aperture splat."""
+    r0, r1 = km.splat_rows(cy, r, lo, hi)
+    rows = []
+    total = 0.0
+    for row in range(r0, r1 + 1):
+        ok, xa, xb, vy = km.splat_row(blades, lut, lo, hi, cx, cy, r, row)
+        if ok:
+            rows.append((row, xa, xb, vy))
+            total += vy * (xb - xa)
+    if not total > 0:
+        return
+    value = np.concatenate([np.asarray(rgb, dtype=np.float64), [1.0]])
+    if channels == "light":
+        value[3] = 0.0
+    elif channels == "coverage":
+        value[:3] = 0.0
+    for row, xa, xb, vy in rows:
+        if not 0 <= row < grid_h:
+            continue
+        m, *marks = km.span_markers(xa, xb, grid_w)
+        for q in range(m):
+            diff[row, marks[2 * q]] += marks[2 * q + 1] * (w * vy / total) * value
 
 
 def upsample(grid: np.ndarray, level: int, height: int, width: int) -> np.ndarray:
@@ -170,10 +196,12 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
     lin = linear_colors(image, coc, highlight_gain)
     layers, nbins = layer_map(coc)
     acc = np.zeros((height, width, 4))
+    behind = np.zeros((height, width, 4))   # what lies behind each pixel's own layer
     for layer in range(2 * nbins + 1):
         mask = layers == layer
         if not mask.any():
             continue
+        behind[mask] = acc[mask]
         if layer == nbins:
             acc[mask, :3] = lin[mask]
             acc[mask, 3] = 1.0
@@ -182,8 +210,69 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
         s = 1 << level
         gh, gw = math.ceil(height / s), math.ceil(width / s)
         shape = aperture.reflected if layer > nbins else aperture   # near side: point-reflected
-        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, shape)
+        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, shape, width / s - 0.5, height / s - 0.5)
         composite_over(acc, grid if level == 0 else upsample(grid, level, height, width))
+    return quantize(linear_to_srgb(resolve_holes(acc, behind, layers, lin, coc).astype(np.float32)), image.dtype)
+
+
+def far_pyramid(layers: np.ndarray, lin: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Farthest-content pyramid: per level (cells of 2, 4, 8, ... px), the
+    farthest layer present in each cell and the mean colour of its children
+    holding that layer (children weighted equally)."""
+    levels = []
+    lay, rgb = layers.astype(np.int64), lin
+    while lay.shape[0] > 1 or lay.shape[1] > 1:
+        h, w = lay.shape
+        hh, wh = (h + 1) // 2, (w + 1) // 2
+        big = np.iinfo(np.int64).max
+        pl = np.full((2 * hh, 2 * wh), big)
+        pl[:h, :w] = lay
+        pc = np.zeros((2 * hh, 2 * wh, 3))
+        pc[:h, :w] = rgb
+        kids_l = pl.reshape(hh, 2, wh, 2).transpose(0, 2, 1, 3).reshape(hh, wh, 4)
+        kids_c = pc.reshape(hh, 2, wh, 2, 3).transpose(0, 2, 1, 3, 4).reshape(hh, wh, 4, 3)
+        best = kids_l.min(axis=2)
+        pick = kids_l == best[..., None]
+        lay = best
+        rgb = (kids_c * pick[..., None]).sum(axis=2) / pick.sum(axis=2)[..., None]
+        levels.append((lay, rgb))
+    return levels
+
+
+def fill_behind(behind_px, x, y, layer, abs_coc, pyramid):
+    """Colour for the uncovered part of a pixel (see ``Renderer::fill_behind`` in C++), or None."""
+    if behind_px[3] > 1e-4:
+        return behind_px[:3] / behind_px[3]
+    max_cell = 4.0 * max(abs_coc, 2.0)
+    for k, (lay, rgb) in enumerate(pyramid):
+        s = float(2 << k)
+        if s > max_cell:
+            break
+        u, v = (x + 0.5) / s - 0.5, (y + 0.5) / s - 0.5
+        ix, iy = math.floor(u), math.floor(v)
+        fx, fy = u - ix, v - iy
+        total, wsum = np.zeros(3), 0.0
+        for dy in (0, 1):
+            for dx in (0, 1):
+                cx = min(max(ix + dx, 0), lay.shape[1] - 1)
+                cy = min(max(iy + dy, 0), lay.shape[0] - 1)
+                if lay[cy, cx] >= layer:
+                    continue
+                wgt = (fx if dx else 1 - fx) * (fy if dy else 1 - fy) + 1e-6
+                total += wgt * rgb[cy, cx]
+                wsum += wgt
+        if wsum > 0:
+            return total / wsum
+    return None
+
+
+def resolve_holes(acc, behind, layers, lin, coc) -> np.ndarray:
+    """Final linear colour: uncovered parts filled with what lies behind, else normalised coverage."""
     alpha = acc[..., 3:4]
     rgb = np.where(alpha > 1e-12, acc[..., :3] / np.maximum(alpha, 1e-30), lin)
-    return quantize(linear_to_srgb(rgb.astype(np.float32)), image.dtype)
+    pyramid = far_pyramid(layers, lin)
+    for y, x in zip(*np.nonzero(1.0 - acc[..., 3] > 1e-4)):
+        fill = fill_behind(behind[y, x], x, y, layers[y, x], abs(float(coc[y, x])), pyramid)
+        if fill is not None:
+            rgb[y, x] = acc[y, x, :3] + (1.0 - acc[y, x, 3]) * fill
+    return rgb
