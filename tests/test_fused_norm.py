@@ -165,7 +165,9 @@ def test_import_pybokeh_with_triton_unimportable(tmp_path):
 def test_triton_kernels_under_interpreter():
     """Forward, backward and gradcheck of the Triton kernels vs PyTorch, on the CPU (see the cases file)."""
     if importlib.util.find_spec("triton") is None:
-        pytest.fail("triton is not installed: it is a test dependency (pip install '.[test]')")
+        if sys.platform.startswith("linux"):
+            pytest.fail("triton is not installed: it is a test dependency (pip install '.[test]')")
+        pytest.skip("Triton publishes no wheels for this platform: the kernels are checked on Linux")
     cases = TESTS / "triton_interp_cases.py"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=3", str(cases)],

@@ -1,4 +1,4 @@
-"""Test the installed package, not the source tree.
+"""Test and benchmark the installed package, not the source tree.
 
 ``python -m pytest`` from the repository root puts the root first on ``sys.path``,
 where ``pybokeh/`` lacks ``pybokeh.nets`` and the compiled module (the wheel maps
@@ -8,5 +8,5 @@ fail.  Drop the root so that the installed package is imported.
 import os
 import sys
 
-_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ROOT = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _ROOT]
