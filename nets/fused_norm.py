@@ -14,7 +14,8 @@ Backends
     the kernels are tested against.
 
 The default (``"auto"``) runs Triton for CUDA tensors when Triton imports, and the
-reference otherwise.  Override it per block of code with :func:`fused_norm_backend`
+reference otherwise -- also inside ``torch.compile``, where Inductor fuses the
+reference ops itself.  Override it per block of code with :func:`fused_norm_backend`
 or per process with the environment variable ``PYBOKEH_FUSED_NORM`` (``auto``,
 ``triton`` or ``reference``).  Forcing ``"triton"`` on CPU tensors works only under
 the Triton interpreter (``TRITON_INTERPRET=1`` set before ``triton`` is imported),
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import functools
+import numbers
 import os
 from collections.abc import Iterator
 
@@ -63,6 +65,11 @@ def _load_triton_kernels():
 def triton_available() -> bool:
     """True when Triton imports, so the fused kernels can run (on CUDA, or under the interpreter)."""
     return _load_triton_kernels()[0] is not None
+
+
+def _is_compiling() -> bool:
+    is_compiling = getattr(torch.compiler, "is_compiling", None)
+    return bool(is_compiling is not None and is_compiling())
 
 
 def _interpreter_enabled() -> bool:
@@ -112,7 +119,8 @@ def resolve_fused_norm_backend(x: torch.Tensor) -> str:
     if name == "reference":
         return "reference"
     if name == "auto":
-        return "triton" if x.is_cuda and triton_available() else "reference"
+        # Under torch.compile, Inductor fuses the reference ops into its own kernels.
+        return "triton" if x.is_cuda and not _is_compiling() and triton_available() else "reference"
     kernels, reason = _load_triton_kernels()
     if kernels is None:
         raise RuntimeError(f"the triton backend was requested but Triton does not import ({reason}); "
@@ -186,9 +194,9 @@ def _check_args(x, weight, bias, negative_slope, eps) -> None:
             raise TypeError(f"{name} must be a floating tensor, got {p.dtype}")
         if p.device != x.device:
             raise ValueError(f"{name} is on {p.device} but x is on {x.device}")
-    if isinstance(negative_slope, bool) or not isinstance(negative_slope, (int, float)):
+    if isinstance(negative_slope, bool) or not isinstance(negative_slope, numbers.Real):
         raise TypeError(f"negative_slope must be a real number, got {type(negative_slope).__name__}")
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise TypeError(f"eps must be a real number, got {type(eps).__name__}")
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")

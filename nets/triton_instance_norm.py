@@ -31,6 +31,7 @@ float32 (hi, lo) pairs so that the float64 path sees them to ~1e-15.
 """
 from __future__ import annotations
 
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -85,8 +86,13 @@ def _warps_for(elems: int) -> int:
 
 def _sm_count(device: torch.device) -> int:
     if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).multi_processor_count
-    return 132  # the interpreter ignores it; any plausible value keeps plans identical
+        return _cuda_sm_count(device.index if device.index is not None else torch.cuda.current_device())
+    return 132  # the interpreter: any plausible value; plans then match an H100's
+
+
+@functools.lru_cache(maxsize=None)
+def _cuda_sm_count(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
 
 
 def make_plan(nc: int, hw: int, acc_dtype: torch.dtype = torch.float32, sm_count: int = 132,
@@ -104,7 +110,8 @@ def make_plan(nc: int, hw: int, acc_dtype: torch.dtype = torch.float32, sm_count
     split, block, rows : int, optional
         Force a scheme (tests use this to run the split path on small planes).
         ``split > 1`` forces the split scheme with blocks of ``block`` elements
-        (``split`` is then recomputed as ``ceil(hw / block)``).
+        (``split`` is then recomputed as ``ceil(hw / block)``); ``split == 1`` or
+        ``rows`` force the tile scheme (``rows`` planes per program).
 
     Returns
     -------
@@ -118,8 +125,9 @@ def make_plan(nc: int, hw: int, acc_dtype: torch.dtype = torch.float32, sm_count
     if split is not None and split > 1:
         blk = max(2, _next_pow2(block or SPLIT_BLOCK // scale))
         return Plan(split=-(-hw // blk), rows=1, block=blk, num_warps=_warps_for(blk))
-    if split == 1 or (hw_block <= tile_max and (nc >= min_programs or hw_block <= SPLIT_BLOCK // scale)):
-        if hw_block > tile_max and split == 1:
+    if split == 1 or rows is not None or (
+            hw_block <= tile_max and (nc >= min_programs or hw_block <= SPLIT_BLOCK // scale)):
+        if hw_block > tile_max and (split == 1 or rows is not None):
             raise ValueError(f"a plane of {hw} elements does not fit one program (max {tile_max})")
         r = rows if rows is not None else max(1, MULTI_ROW_ELEMS // hw_block)
         r = max(1, min(_next_pow2(r), _next_pow2(nc)))

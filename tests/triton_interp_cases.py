@@ -284,3 +284,10 @@ def test_plan_splits_large_planes(nc, hw):
     plan = tk.make_plan(nc, hw, F32, sm_count=132)
     assert plan.split > 1 and plan.split * plan.block >= hw and plan.split <= 65535
     assert nc * plan.split >= min(2 * 132, nc * -(-hw // tk.SPLIT_BLOCK_MIN))
+
+
+def test_planes_beyond_the_launch_grid_are_refused():
+    with pytest.raises(ValueError, match="blocks"):
+        tk._check_grid(tk.Plan(split=70000, rows=1, block=4096, num_warps=8), 1)
+    with pytest.raises(ValueError, match="does not fit one program"):
+        tk.make_plan(4, 128 * 256, F32, split=1)
