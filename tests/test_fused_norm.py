@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,20 @@ def test_cpu_tensors_use_the_reference_by_default(monkeypatch):
     dy = torch.randn(y.shape, generator=g)
     for got, ref in zip(torch.autograd.grad(y, (x, w, b), dy), torch.autograd.grad(y_ref, (x, w, b), dy)):
         assert torch.equal(got, ref)
+
+
+@pytest.mark.parametrize("is_cuda,has_triton,compiling,expected", [
+    (True, True, False, "triton"),
+    (True, False, False, "reference"),
+    (False, True, False, "reference"),
+    (True, True, True, "reference"),  # inside torch.compile Inductor fuses the reference ops
+])
+def test_auto_backend_rule(monkeypatch, is_cuda, has_triton, compiling, expected):
+    monkeypatch.delenv("PYBOKEH_FUSED_NORM", raising=False)
+    monkeypatch.setattr(fn, "triton_available", lambda: has_triton)
+    monkeypatch.setattr(fn, "_is_compiling", lambda: compiling)
+    fake = types.SimpleNamespace(is_cuda=is_cuda, device=torch.device("cuda" if is_cuda else "cpu"))
+    assert fn.resolve_fused_norm_backend(fake) == expected
 
 
 def test_module_matches_functional():
@@ -162,6 +177,7 @@ def test_import_pybokeh_with_triton_unimportable(tmp_path):
 
 
 # --------------------------------------------------------------------------- Triton kernels
+@pytest.mark.slow
 def test_triton_kernels_under_interpreter():
     """Forward, backward and gradcheck of the Triton kernels vs PyTorch, on the CPU (see the cases file)."""
     if importlib.util.find_spec("triton") is None:
