@@ -4,7 +4,7 @@ Shapes are the U-Net's norm layers (256×256 input: C=64 at 128² down to C=512 
 2², and 1×1 at the bottleneck) at batch 1 and 16, plus 256² planes for larger
 inputs.  Needs a CUDA GPU; everything skips cleanly without one.  Run::
 
-    python -m pytest bench/bench_fused_norm.py --benchmark-group-by=group \\
+    pytest bench/bench_fused_norm.py --benchmark-group-by=group \\
         --benchmark-columns=min,median,iqr,rounds
 
 Each group is one shape and dtype; the table's ratios compare the three

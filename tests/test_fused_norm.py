@@ -178,7 +178,7 @@ def test_import_pybokeh_with_triton_unimportable(tmp_path):
 
 # --------------------------------------------------------------------------- Triton kernels
 @pytest.mark.slow
-def test_triton_kernels_under_interpreter():
+def test_triton_kernels_under_interpreter(tmp_path):
     """Forward, backward and gradcheck of the Triton kernels vs PyTorch, on the CPU (see the cases file)."""
     if importlib.util.find_spec("triton") is None:
         if sys.platform.startswith("linux"):
@@ -187,7 +187,7 @@ def test_triton_kernels_under_interpreter():
     cases = TESTS / "triton_interp_cases.py"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=3", str(cases)],
-        capture_output=True, text=True, timeout=900, cwd=TESTS.parent,
+        capture_output=True, text=True, timeout=900, cwd=tmp_path,  # not the source tree: see _run_python
         env={**os.environ, "TRITON_INTERPRET": "1", "PYBOKEH_FUSED_NORM": "auto"})
     print(proc.stdout[-3000:])
     assert proc.returncode == 0, f"interpreter cases failed:\n{proc.stdout[-12000:]}\n{proc.stderr[-3000:]}"

@@ -5,7 +5,7 @@ Not collected by a plain ``pytest`` run (the name does not match ``test_*.py``):
 in a child process with ``TRITON_INTERPRET=1``, which must be set before ``triton``
 is imported.  To run it by hand::
 
-    TRITON_INTERPRET=1 python -m pytest -q tests/triton_interp_cases.py
+    TRITON_INTERPRET=1 pytest -q tests/triton_interp_cases.py
 
 References are the PyTorch ops (``F.instance_norm`` + ``F.leaky_relu``) evaluated
 in float64 on the same input values, so float32 results are held to 1e-5 of the
