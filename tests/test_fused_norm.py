@@ -177,18 +177,33 @@ def test_import_pybokeh_with_triton_unimportable(tmp_path):
 
 
 # --------------------------------------------------------------------------- Triton kernels
-@pytest.mark.slow
-def test_triton_kernels_under_interpreter(tmp_path):
-    """Forward, backward and gradcheck of the Triton kernels vs PyTorch, on the CPU (see the cases file)."""
+def _require_triton() -> None:
     if importlib.util.find_spec("triton") is None:
         if sys.platform.startswith("linux"):
             pytest.fail("triton is not installed: it is a test dependency (pip install '.[test]')")
         pytest.skip("Triton publishes no wheels for this platform: the kernels are checked on Linux")
-    cases = TESTS / "triton_interp_cases.py"
+
+
+def _run_child_pytest(cases: str, cwd: Path, interpret: bool) -> None:
+    env = {**os.environ, "PYBOKEH_FUSED_NORM": "auto"}
+    env["TRITON_INTERPRET"] = "1" if interpret else "0"
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=3", str(cases)],
-        capture_output=True, text=True, timeout=900, cwd=tmp_path,  # not the source tree: see _run_python
-        env={**os.environ, "TRITON_INTERPRET": "1", "PYBOKEH_FUSED_NORM": "auto"})
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--durations=3", str(TESTS / cases)],
+        capture_output=True, text=True, timeout=900, cwd=cwd, env=env)  # cwd: not the source tree
     print(proc.stdout[-3000:])
-    assert proc.returncode == 0, f"interpreter cases failed:\n{proc.stdout[-12000:]}\n{proc.stderr[-3000:]}"
-    assert " passed" in proc.stdout and "skipped" not in proc.stdout
+    assert proc.returncode == 0, f"{cases} failed:\n{proc.stdout[-12000:]}\n{proc.stderr[-3000:]}"
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout, proc.stdout[-3000:]
+
+
+@pytest.mark.slow
+def test_triton_kernels_under_interpreter(tmp_path):
+    """Forward, backward and gradcheck of the Triton kernels vs PyTorch, on the CPU (see the cases file)."""
+    _require_triton()
+    _run_child_pytest("triton_interp_cases.py", tmp_path, interpret=True)
+
+
+@pytest.mark.slow
+def test_triton_kernels_compile_for_gpu_targets(tmp_path):
+    """Every kernel variant lowers to PTX and a cubin for sm_80 and sm_90 (no GPU needed)."""
+    _require_triton()
+    _run_child_pytest("triton_compile_cases.py", tmp_path, interpret=False)
