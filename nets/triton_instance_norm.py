@@ -31,6 +31,7 @@ float32 (hi, lo) pairs so that the float64 path sees them to ~1e-15.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import struct
 from dataclasses import dataclass
@@ -405,6 +406,11 @@ def _flat(t: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
     return t, strides
 
 
+def _on_device(t: torch.Tensor):
+    # Triton launches on the current CUDA device, which need not be the tensor's.
+    return torch.cuda.device(t.device) if t.is_cuda else contextlib.nullcontext()
+
+
 def _check_grid(plan: Plan, nc: int) -> None:
     if plan.split > _MAX_GRID_Y:
         raise ValueError(f"a plane of {plan.split * plan.block} elements needs {plan.split} blocks, "
@@ -453,15 +459,25 @@ def forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | N
     w_arg = weight.contiguous() if has_w else rstd  # any pointer: never read when HAS_W is False
     b_arg = bias.contiguous() if has_b else rstd
 
+    with _on_device(x):
+        _launch_forward(plan, x, y, w_arg, b_arg, mean_hi, mean_lo, rstd, nc, c, hw, (sxn, sxc, sxs),
+                        (syn, syc, sys_), slope_hi, slope_lo, eps_hi, eps_lo, has_w, has_b)
+    return y, mean_hi, mean_lo, rstd
+
+
+def _launch_forward(plan, x, y, w_arg, b_arg, mean_hi, mean_lo, rstd, nc, c, hw, sx, sy,
+                    slope_hi, slope_lo, eps_hi, eps_lo, has_w, has_b) -> None:
+    sxn, sxc, sxs = sx
+    syn, syc, sys_ = sy
     if plan.split == 1:
         _fwd_tile_kernel[(triton.cdiv(nc, plan.rows),)](
             x, y, w_arg, b_arg, mean_hi, mean_lo, rstd, nc, c, hw,
             sxn, sxc, sxs, syn, syc, sys_, slope_hi, slope_lo, eps_hi, eps_lo,
             HAS_W=has_w, HAS_B=has_b, ROWS=plan.rows, BLOCK=plan.block, num_warps=plan.num_warps)
-        return y, mean_hi, mean_lo, rstd
+        return
 
     split = triton.cdiv(hw, plan.block)
-    part = torch.empty((3, nc, split), device=x.device, dtype=acc)
+    part = torch.empty((3, nc, split), device=x.device, dtype=rstd.dtype)
     _fwd_partial_kernel[(nc, split)](
         x, part[0], part[1], part[2], c, hw, split, sxn, sxc, sxs,
         BLOCK=plan.block, num_warps=plan.num_warps)
@@ -472,7 +488,6 @@ def forward(x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | N
         x, y, w_arg, b_arg, mean_hi, mean_lo, rstd, c, hw,
         sxn, sxc, sxs, syn, syc, sys_, slope_hi, slope_lo,
         HAS_W=has_w, HAS_B=has_b, BLOCK=plan.block, num_warps=plan.num_warps)
-    return y, mean_hi, mean_lo, rstd
 
 
 def backward(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None, bias: torch.Tensor | None,
@@ -516,15 +531,26 @@ def backward(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None, bia
     w_arg = weight.contiguous() if has_w else rstd
     b_arg = bias.contiguous() if has_b else rstd
 
+    with _on_device(x):
+        _launch_backward(plan, x, dy, dx, w_arg, b_arg, mean_hi, mean_lo, rstd, s1, s2, nc, c, hw,
+                         (sxn, sxc, sxs), (sgn, sgc, sgs), (sdn, sdc, sds), slope_hi, slope_lo, has_w, has_b)
+    return dx, s1.view(n, c), s2.view(n, c)
+
+
+def _launch_backward(plan, x, dy, dx, w_arg, b_arg, mean_hi, mean_lo, rstd, s1, s2, nc, c, hw, sx, sg, sd,
+                     slope_hi, slope_lo, has_w, has_b) -> None:
+    sxn, sxc, sxs = sx
+    sgn, sgc, sgs = sg
+    sdn, sdc, sds = sd
     if plan.split == 1:
         _bwd_tile_kernel[(triton.cdiv(nc, plan.rows),)](
             x, dy, dx, w_arg, b_arg, mean_hi, mean_lo, rstd, s1, s2, nc, c, hw,
             sxn, sxc, sxs, sgn, sgc, sgs, sdn, sdc, sds, slope_hi, slope_lo,
             HAS_W=has_w, HAS_B=has_b, ROWS=plan.rows, BLOCK=plan.block, num_warps=plan.num_warps)
-        return dx, s1.view(n, c), s2.view(n, c)
+        return
 
     split = triton.cdiv(hw, plan.block)
-    part = torch.empty((2, nc, split), device=x.device, dtype=acc)
+    part = torch.empty((2, nc, split), device=x.device, dtype=rstd.dtype)
     _bwd_partial_kernel[(nc, split)](
         x, dy, w_arg, b_arg, mean_hi, mean_lo, rstd, part[0], part[1], c, hw, split,
         sxn, sxc, sxs, sgn, sgc, sgs, slope_hi, slope_lo,
@@ -536,4 +562,3 @@ def backward(dy: torch.Tensor, x: torch.Tensor, weight: torch.Tensor | None, bia
         x, dy, dx, w_arg, b_arg, mean_hi, mean_lo, rstd, s1, s2, c, hw,
         sxn, sxc, sxs, sgn, sgc, sgs, sdn, sdc, sds, slope_hi, slope_lo,
         HAS_W=has_w, HAS_B=has_b, BLOCK=plan.block, num_warps=plan.num_warps)
-    return dx, s1.view(n, c), s2.view(n, c)
