@@ -83,9 +83,12 @@ def test_fwd_bwd(benchmark, impl, n, c, side, dtype):
     # Correctness before speed: every implementation against eager.
     y = f(x, slope)
     (gx,) = torch.autograd.grad(y, (x,), dy)
-    y_ref = fn.reference_instance_norm_leaky_relu(x.detach().float().requires_grad_(), None, None, slope)
+    x_ref = x.detach().float().requires_grad_()
+    y_ref = fn.reference_instance_norm_leaky_relu(x_ref, None, None, slope)
+    (gx_ref,) = torch.autograd.grad(y_ref, (x_ref,), dy.float())
     tol = 1e-4 if dtype == torch.float32 else 2e-2
     torch.testing.assert_close(y.float(), y_ref, rtol=tol, atol=tol)
+    torch.testing.assert_close(gx.float(), gx_ref, rtol=tol, atol=tol * gx_ref.abs().max().item())
     step()  # warm-up: compilation, autotuning, allocator
 
     benchmark.group = f"{str(dtype)[6:]} fwd+bwd N={n} C={c} {side}x{side}"
