@@ -11,6 +11,10 @@ import importlib
 _LAZY = {
     "fused_instance_norm_leaky_relu": "fused_norm",
     "InstanceNormLeakyReLU": "fused_norm",
+    "reference_instance_norm_leaky_relu": "fused_norm",
+    "triton_available": "fused_norm",
+    "fused_norm_backend": "fused_norm",
+    "resolve_fused_norm_backend": "fused_norm",
 }
 
 
