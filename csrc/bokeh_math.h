@@ -248,22 +248,32 @@ PB_HD bool light_centroid_moves(float x, float y, float lx, float ly) {
 
 // ------------------------------------------------------------- compositing
 
-// "Over" of one layer sample (premultiplied colour c, coverage a) onto the
-// accumulator (premultiplied rgb + alpha), back to front.  Coverage above 1
-// (overlapping splats of one layer) is normalised, not clipped, so the
-// layer's colour stays its weighted mean.
-PB_HD void composite_over(float c0, float c1, float c2, float a, float* acc) {
+// Radius (px) of the phantom coverage a layer receives from the next nearer
+// layer's pixels: the geometric middle of the layer's bin.
+PB_HD float layer_mid_radius(int layer, int nbins) {
+  int j = layer < nbins ? nbins - 1 - layer : layer - nbins - 1;
+  return layer_edge(j) * 1.18920712f;  // 2^(1/4)
+}
+
+// "Over" of one layer sample onto the accumulator (premultiplied rgb +
+// alpha), back to front.  c: the layer's premultiplied colour, a: its own
+// coverage, p: its phantom coverage (see Renderer::render_band): the layer
+// continues behind the pixels of the next nearer layer, so a continuous
+// surface cut into two depth layers leaves no gap between them.  The layer's
+// colour is its weighted mean c / a; its alpha is min(a + p, 1), the
+// extension faded in over own coverage 0.001..0.011 (below that, c / a would
+// magnify the float residue of the row integration).  Coverage above 1
+// (overlapping splats of one layer) is normalised, not clipped.
+PB_HD void composite_over(float c0, float c1, float c2, float a, float p, float* acc) {
   if (!(a > 1e-7f)) return;
-  if (a > 1.0f) {
-    float inv = 1.0f / a;
-    c0 *= inv; c1 *= inv; c2 *= inv;
-    a = 1.0f;
-  }
-  float t = 1.0f - a;
-  acc[0] = c0 + t * acc[0];
-  acc[1] = c1 + t * acc[1];
-  acc[2] = c2 + t * acc[2];
-  acc[3] = a + t * acc[3];
+  const float fade = clamp_f((a - 1e-3f) * 100.0f, 0.0f, 1.0f);
+  const float alpha = a >= 1.0f ? 1.0f : a + fade * clamp_f(p, 0.0f, 1.0f - a);
+  const float k = alpha / a;
+  const float t = 1.0f - alpha;
+  acc[0] = k * c0 + t * acc[0];
+  acc[1] = k * c1 + t * acc[1];
+  acc[2] = k * c2 + t * acc[2];
+  acc[3] = alpha + t * acc[3];
 }
 
 }  // namespace pybokeh

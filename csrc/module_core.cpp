@@ -33,7 +33,7 @@ py::array_t<T> render_typed(py::array_t<T, py::array::c_style> image, py::array_
 }
 
 py::array render(py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
-                 float highlight_gain, int threads) {
+                 py::object highlight_gain, int threads) {
   if (image.ndim() != 3 || image.shape(2) != 3)
     throw std::invalid_argument("image must be an H x W x 3 array");
   if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
@@ -67,7 +67,13 @@ py::array render(py::array image, py::array coc, int blades, py::array aperture_
           p.shape[side].ext_hi <= 1.0f))
       throw std::invalid_argument("aperture_extents must lie in [-1, 1] around 0");
   }
-  p.highlight_gain = highlight_gain;
+  py::array_t<float, py::array::c_style> gain;
+  if (!highlight_gain.is_none()) {
+    gain = py::array_t<float, py::array::c_style>::ensure(highlight_gain);
+    if (!gain || gain.ndim() != 2 || gain.shape(0) != image.shape(0) || gain.shape(1) != image.shape(1))
+      throw std::invalid_argument("highlight_gain must be None or an H x W float32 array");
+    p.highlight_gain = gain.data();
+  }
   p.threads = threads;
   auto cf = py::array_t<float, py::array::c_style>::ensure(coc);
   if (py::isinstance<py::array_t<uint8_t>>(image)) return render_typed<uint8_t>(image, cf, p);
@@ -83,7 +89,8 @@ PYBIND11_MODULE(_core, m) {
   m.def("render", &render, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_luts"),
         py::arg("aperture_extents"), py::arg("highlight_gain"),
         py::arg("threads"),
-        "Render lens blur. image: HxWx3 uint8/uint16/float32 sRGB; coc: HxW float32 signed CoC radius (px).");
+        "Render lens blur. image: HxWx3 uint8/uint16/float32 sRGB; coc: HxW float32 signed CoC radius (px); "
+        "highlight_gain: None or HxW float32 gain for clipped channels.");
   m.attr("APERTURE_LUT_SIZE") = kApertureLutSize;
   m.attr("IN_FOCUS_RADIUS") = kInFocusRadius;
   m.attr("MAX_GRID_RADIUS") = kMaxGridRadius;

@@ -120,6 +120,12 @@ struct Decoder {
   }
 };
 
+// Phantom coverage splat on a coarse grid: centroid of the next nearer
+// layer's pixels in one cell, scale = covered fraction / splat total.
+struct Phantom {
+  float x, y, scale;
+};
+
 struct Layer {
   int count = 0;
   int ymin = 1 << 30, ymax = -1, xmin = 1 << 30, xmax = -1;
@@ -129,6 +135,12 @@ struct Layer {
   int grid_h = 0, grid_w = 0;
   std::vector<Splat> splats;
   std::vector<int> row_start;  // grid_h + 1
+  // Phantom coverage from the next nearer layer (layer + 1), radius r_mid.
+  bool has_phantoms = false;
+  float r_mid = 0.0f;
+  float phantom_scale = 0.0f;  // level 0: 1 / splat total at an integer centre
+  std::vector<Phantom> phantoms;  // coarse levels, grouped by grid row
+  std::vector<int> phantom_row_start;
 };
 
 class Renderer {
@@ -151,9 +163,10 @@ class Renderer {
   std::vector<float> encode_lut;
 
   void build_coarse(int l, const float* coc);
+  void build_phantoms(int l);
   template <typename T>
   void render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                   std::vector<int>& touched, std::vector<float>& behind) const;
+                   std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind) const;
 
   // Farthest-content pyramid: level k (k >= 1) has cells of 2^k pixels
   // holding the farthest layer present (min index) and the mean colour of
@@ -195,8 +208,8 @@ void Renderer::run(const T* image, const float* coc, T* out) {
       size_t i = (size_t)y * W + x;
       const T* px = image + 3 * i;
       float r = coc[i];
-      for (int c = 0; c < 3; ++c)
-        lin[3 * i + c] = decode(px[c]) * highlight_gain(Pixel<T>::to_unit(px[c]), std::fabs(r), P.highlight_gain);
+      const float g = P.highlight_gain ? P.highlight_gain[i] : 0.0f;
+      for (int c = 0; c < 3; ++c) lin[3 * i + c] = decode(px[c]) * highlight_gain(Pixel<T>::to_unit(px[c]), std::fabs(r), g);
       int l = layer_index(r, nbins);
       layer_of[i] = (uint8_t)l;
       counts[(size_t)l * H + y]++;
@@ -263,6 +276,23 @@ void Renderer::run(const T* image, const float* coc, T* out) {
     if (layers[l].count && layers[l].level > 0) coarse.push_back(l);
   parallel_for((int)coarse.size(), threads, [&](int i) { build_coarse(coarse[i], coc); });
 
+  // Phantom coverage: every out-of-focus layer continues behind the pixels of
+  // the next nearer layer (see composite_over).
+  std::vector<int> with_phantoms;
+  for (int l = 0; l + 1 < nlayers; ++l) {
+    Layer& L = layers[l];
+    if (l == focus || !L.count || !layers[l + 1].count) continue;
+    L.has_phantoms = true;
+    L.r_mid = layer_mid_radius(l, nbins);
+    if (L.level == 0) {
+      float t = splat_total(P.shape[l > focus], 0.0f, 0.0f, L.r_mid);
+      L.phantom_scale = t > 0.0f ? 1.0f / t : 0.0f;
+    } else {
+      with_phantoms.push_back(l);
+    }
+  }
+  parallel_for((int)with_phantoms.size(), threads, [&](int i) { build_phantoms(with_phantoms[i]); });
+
   // Encoding table.
   encode_lut.resize(kEncodeLutSize + 1);
   for (int i = 0; i <= kEncodeLutSize; ++i) encode_lut[i] = encode_lut_value(i, kEncodeLutSize);
@@ -270,12 +300,12 @@ void Renderer::run(const T* image, const float* coc, T* out) {
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
   build_far_pyramid(threads);
-  std::vector<std::vector<float>> accs(threads), bufs(threads), behinds(threads);
+  std::vector<std::vector<float>> accs(threads), bufs(threads), pbufs(threads), behinds(threads);
   std::vector<std::vector<int>> touched(threads);
   std::atomic<int> next{0};
   auto worker = [&](int t) {
     for (int b = next.fetch_add(1); b < nbands; b = next.fetch_add(1))
-      render_band(b, coc, out, accs[t], bufs[t], touched[t], behinds[t]);
+      render_band(b, coc, out, accs[t], bufs[t], pbufs[t], touched[t], behinds[t]);
   };
   int nt = std::min(threads, nbands);
   if (nt <= 1) {
@@ -429,33 +459,104 @@ bool Renderer::fill_behind(const float* behind_px, int x, int y, int layer, floa
   return false;
 }
 
+void Renderer::build_phantoms(int l) {
+  Layer& L = layers[l];
+  const int src = l + 1, s = 1 << L.level;
+  const ApertureShape& shape = P.shape[l > focus];
+  const float inv_s = 1.0f / (float)s, r = L.r_mid * inv_s;
+  L.phantom_row_start.assign(L.grid_h + 1, 0);
+  std::vector<double> acc((size_t)L.grid_w * 3);
+  std::vector<int> used;
+  for (int gy = 0; gy < L.grid_h; ++gy) {
+    L.phantom_row_start[gy] = (int)L.phantoms.size();
+    const int y0 = gy * s, y1 = std::min(H, y0 + s);
+    std::fill(acc.begin(), acc.end(), 0.0);
+    used.clear();
+    for (int y = y0; y < y1; ++y) {
+      const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
+      const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
+      for (; b != e; ++b) {
+        double* a = acc.data() + 3 * (*b / s);
+        if (a[0] == 0.0) used.push_back(*b / s);
+        a[0] += 1.0;
+        a[1] += ((float)*b + 0.5f) * inv_s - 0.5f;
+        a[2] += ((float)y + 0.5f) * inv_s - 0.5f;
+      }
+    }
+    std::sort(used.begin(), used.end());
+    for (int gx : used) {
+      const double* a = acc.data() + 3 * gx;
+      const int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
+      Phantom ph;
+      ph.x = (float)(a[1] / a[0]);
+      ph.y = (float)(a[2] / a[0]);
+      const float t = splat_total(shape, ph.x, ph.y, r);
+      ph.scale = t > 0.0f ? (float)(a[0] / ((double)cell_w * cell_h)) / t : 0.0f;
+      L.phantoms.push_back(ph);
+    }
+  }
+  L.phantom_row_start[L.grid_h] = (int)L.phantoms.size();
+}
+
 // Deposit one splat into the band's layer buffer (rows [row0, row1] of a grid
 // `gw` cells wide, rows stored from row0).  touched[2*(row-row0)] / [+1] track
 // the cells each row writes so the integration, compositing and clearing only
 // visit those.
 struct SplatWriter {
   const ApertureShape& shape;
-  float* buf;
+  float* buf;   // rows x (gw + 1) RGBA cells: light and coverage
+  float* pbuf;  // rows x (gw + 1): phantom coverage
   int row0, row1, gw;
   int* touched;
   float edge_x, edge_y;  // right and bottom image edges in grid units (left/top: -0.5)
 
-  // Splat plus its mirror images across the image edges it crosses: the scene
-  // is taken to continue mirrored beyond the frame, so a layer that reaches
-  // the border keeps full coverage there (the shape itself is not mirrored:
-  // one aperture images every point).
-  template <int CH>
-  void splat_mirrored(float cx, float cy, float r, float scale, const float* c) const {
-    const float rx = r, ry0 = r * shape.ext_lo, ry1 = r * shape.ext_hi;
-    const bool left = cx - rx < -0.5f, right = cx + rx > edge_x;
-    const bool top = cy + ry0 < -0.5f, bottom = cy + ry1 > edge_y;
-    splat<CH>(cx, cy, r, scale, c);
+  // Calls f(x, y) for a splat centre and its mirror images across the image
+  // edges the splat crosses: the scene is taken to continue mirrored beyond
+  // the frame, so a layer that reaches the border keeps full coverage there
+  // (the shape itself is not mirrored: one aperture images every point).
+  template <class F>
+  void mirrored(float cx, float cy, float r, F&& f) const {
+    const bool left = cx - r < -0.5f, right = cx + r > edge_x;
+    const bool top = cy + r * shape.ext_lo < -0.5f, bottom = cy + r * shape.ext_hi > edge_y;
+    f(cx, cy);
     if (!(left || right || top || bottom)) return;
     const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
     const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
-    if (left || right) splat<CH>(mx, cy, r, scale, c);
-    if (top || bottom) splat<CH>(cx, my, r, scale, c);
-    if ((left || right) && (top || bottom)) splat<CH>(mx, my, r, scale, c);
+    if (left || right) f(mx, cy);
+    if (top || bottom) f(cx, my);
+    if ((left || right) && (top || bottom)) f(mx, my);
+  }
+
+  template <int CH>
+  void splat_mirrored(float cx, float cy, float r, float scale, const float* c) const {
+    mirrored(cx, cy, r, [&](float x, float y) { splat<CH>(x, y, r, scale, c); });
+  }
+
+  // Coverage-only splat into the phantom buffer.
+  void phantom_mirrored(float cx, float cy, float r, float scale) const {
+    mirrored(cx, cy, r, [&](float x, float y) { phantom(x, y, r, scale); });
+  }
+
+  void phantom(float cx, float cy, float r, float scale) const {
+    int r0, r1;
+    splat_rows(shape, cy, r, &r0, &r1);
+    r0 = std::max(r0, row0);
+    r1 = std::min(r1, row1);
+    for (int rr = r0; rr <= r1; ++rr) {
+      float xa, xb, vy;
+      if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
+      int idx[4];
+      float wgt[4];
+      int m = span_markers(xa, xb, gw, idx, wgt);
+      if (!m) continue;
+      int row = rr - row0;
+      float* dst = pbuf + (size_t)row * (gw + 1);
+      const float a = scale * vy;
+      for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
+      int* t = touched + 2 * row;
+      t[0] = std::min(t[0], idx[0]);
+      t[1] = std::max(t[1], idx[m - 1]);
+    }
   }
 
   // scale = coverage weight / splat total (precomputed): what one unit of
@@ -489,7 +590,7 @@ struct SplatWriter {
 
 template <typename T>
 void Renderer::render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                           std::vector<int>& touched, std::vector<float>& behind) const {
+                           std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   const int rows = y1 - y0;
   acc.assign((size_t)rows * W * 4, 0.0f);
@@ -541,13 +642,14 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
     }
     const int nrows = row1 - row0 + 1;
     const size_t need = (size_t)nrows * (gw + 1) * 4;
-    if (buf.size() < need) buf.assign(need, 0.0f);  // invariant: buf is all zero here
+    if (buf.size() < need) buf.assign(need, 0.0f);  // invariant: buf and pbuf are all zero here
+    if (pbuf.size() < need / 4) pbuf.assign(need / 4, 0.0f);
     touched.assign(2 * nrows, 0);
     for (int k = 0; k < nrows; ++k) {
       touched[2 * k] = 1 << 30;
       touched[2 * k + 1] = -1;
     }
-    SplatWriter write{shape, buf.data(), row0, row1, gw, touched.data(), (float)W / s - 0.5f,
+    SplatWriter write{shape, buf.data(), pbuf.data(), row0, row1, gw, touched.data(), (float)W / s - 0.5f,
                       (float)H / s - 0.5f};
 
     const float grid_reach = L.level ? (reach / s + 2.0f) : reach;
@@ -573,17 +675,34 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         }
       }
     }
+    if (L.has_phantoms) {
+      const float pr = L.r_mid / s;
+      if (L.level == 0) {
+        // The nearer layer is at level 0 too (its radii are within a bin).
+        for (int y = src0; y <= src1; ++y) {
+          const int* b = xs.data() + offsets[(size_t)(l + 1) * (H + 1) + y];
+          const int* e = xs.data() + offsets[(size_t)(l + 1) * (H + 1) + y + 1];
+          for (; b != e; ++b) write.phantom_mirrored((float)*b, (float)y, pr, L.phantom_scale);
+        }
+      } else {
+        for (int k = L.phantom_row_start[src0]; k < L.phantom_row_start[src1 + 1]; ++k) {
+          const Phantom& ph = L.phantoms[k];
+          write.phantom_mirrored(ph.x, ph.y, pr, ph.scale);
+        }
+      }
+    }
 
     // Integrate the markers along each touched row (double running sum).
     for (int k = 0; k < nrows; ++k) {
       int c0 = touched[2 * k], c1 = touched[2 * k + 1];
       if (c1 < c0) continue;
       float* row = buf.data() + (size_t)k * (gw + 1) * 4;
-      double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+      float* prow = pbuf.data() + (size_t)k * (gw + 1);
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
       for (int x = c0; x <= c1; ++x) {
         float* d = row + 4 * x;
-        s0 += d[0]; s1 += d[1]; s2 += d[2]; s3 += d[3];
-        d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2; d[3] = (float)s3;
+        s0 += d[0]; s1 += d[1]; s2 += d[2]; s3 += d[3]; s4 += prow[x];
+        d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2; d[3] = (float)s3; prow[x] = (float)s4;
       }
     }
 
@@ -592,10 +711,11 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
       for (int k = 0; k < nrows; ++k) {
         int c0 = touched[2 * k], c1 = std::min(touched[2 * k + 1], W - 1);
         const float* row = buf.data() + (size_t)k * (gw + 1) * 4;
+        const float* prow = pbuf.data() + (size_t)k * (gw + 1);
         float* a = acc.data() + (size_t)k * W * 4;
         for (int x = c0; x <= c1; ++x) {
           const float* d = row + 4 * x;
-          composite_over(d[0], d[1], d[2], d[3], a + 4 * x);
+          composite_over(d[0], d[1], d[2], d[3], prow[x], a + 4 * x);
         }
       }
     } else {
@@ -613,6 +733,8 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         int x0 = std::max(0, (c0 - 1) * s), x1 = std::min(W - 1, (c1 + 2) * s);
         const float* ra = buf.data() + (size_t)ka * (gw + 1) * 4;
         const float* rb = buf.data() + (size_t)kb * (gw + 1) * 4;
+        const float* pa = pbuf.data() + (size_t)ka * (gw + 1);
+        const float* pb = pbuf.data() + (size_t)kb * (gw + 1);
         float* a = acc.data() + (size_t)(y - y0) * W * 4;
         for (int x = x0; x <= x1; ++x) {
           float u = (x + 0.5f) * inv_s - 0.5f;
@@ -626,16 +748,18 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
             // zeros), which is exactly their value: buf stays zero there.
             s4[c] = w00 * ra[4 * xa_ + c] + w01 * ra[4 * xb_ + c] + w10 * rb[4 * xa_ + c] + w11 * rb[4 * xb_ + c];
           }
-          composite_over(s4[0], s4[1], s4[2], s4[3], a + 4 * x);
+          const float ph = w00 * pa[xa_] + w01 * pa[xb_] + w10 * pb[xa_] + w11 * pb[xb_];
+          composite_over(s4[0], s4[1], s4[2], s4[3], ph, a + 4 * x);
         }
       }
     }
 
-    // Restore the all-zero invariant of buf.
+    // Restore the all-zero invariant of buf and pbuf.
     for (int k = 0; k < nrows; ++k) {
       int c0 = touched[2 * k], c1 = touched[2 * k + 1];
       if (c1 < c0) continue;
       std::memset(buf.data() + ((size_t)k * (gw + 1) + c0) * 4, 0, sizeof(float) * 4 * (c1 - c0 + 1));
+      std::memset(pbuf.data() + (size_t)k * (gw + 1) + c0, 0, sizeof(float) * (c1 - c0 + 1));
     }
   }
 

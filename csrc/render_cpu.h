@@ -11,7 +11,9 @@ struct RenderParams {
   // Aperture for points behind the focus plane ([0]) and in front of it ([1],
   // the point reflection of [0]).
   ApertureShape shape[2] = {{0, nullptr, -1.0f, 1.0f}, {0, nullptr, -1.0f, 1.0f}};
-  float highlight_gain = 0.0f;         // see highlight_gain() in bokeh_math.h
+  // Per-pixel highlight gain (H x W), see highlight_gain() in bokeh_math.h;
+  // nullptr: no boost.
+  const float* highlight_gain = nullptr;
   int threads = 1;
 };
 

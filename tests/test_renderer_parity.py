@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pybokeh.aperture import Aperture
+from pybokeh.highlights import highlight_gain_map
 from pybokeh.renderer.dispatch import backends, get_backend
 from pybokeh.renderer.reference import render_reference
 
@@ -44,8 +45,8 @@ def test_matches_reference(backend, dtype, blades, rotation, rng):
         image = random_image(rng, shape, dtype)
         image[rng.random(shape) < 0.05] = np.iinfo(dtype).max if dtype != np.float32 else 1.0
         coc = blocky_coc(rng, shape, radius)
-        expected = render_reference(image, coc, aperture, 2.0)
-        got = kernel(image, coc, aperture, 2.0, 2)
+        expected = render_reference(image, coc, aperture, np.full(coc.shape, 2.0, np.float32))
+        got = kernel(image, coc, aperture, np.full(coc.shape, 2.0, np.float32), 2)
         assert got.dtype == image.dtype and got.shape == image.shape
         assert _diff(got, expected) <= (1.0 if dtype != np.float32 else 2e-3 * 255)
 
@@ -68,8 +69,8 @@ def test_cpp_and_numba_agree(seed, height, width, radius, blades, rotation, gain
     coc = blocky_coc(rng, (height, width), radius) if height > 1 else \
         rng.uniform(-radius, radius, (height, width)).astype(np.float32)
     aperture = Aperture(blades, rotation)
-    a = get_backend("cpp")[1](image, coc, aperture, gain, 2)
-    b = get_backend("numba")[1](image, coc, aperture, gain, 2)
+    a = get_backend("cpp")[1](image, coc, aperture, highlight_gain_map(image, gain), 2)
+    b = get_backend("numba")[1](image, coc, aperture, highlight_gain_map(image, gain), 2)
     assert _diff(a, b) <= 2.0
 
 
@@ -78,6 +79,6 @@ def test_thread_count_does_not_change_the_result(rng):
     coc = blocky_coc(rng, (150, 97), 30.0)
     for name in CPU_BACKENDS:
         kernel = get_backend(name)[1]
-        one = kernel(image, coc, Aperture(0), 1.0, 1)
-        many = kernel(image, coc, Aperture(0), 1.0, 3)
+        one = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0), 1)
+        many = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0), 3)
         assert np.array_equal(one, many), name

@@ -13,12 +13,13 @@ import math
 from typing import Any, Sequence
 
 from ..aperture import Aperture
+from ..highlights import highlight_gain_map
 from ..inputs import as_image
 from ..lens import _nonnegative, coc_map
 from .dispatch import BackendUnavailableError, backends, default_threads, get_backend
 
 #: Default highlight boost, chosen on the reference scenes (see README, "Quality").
-DEFAULT_HIGHLIGHT_BOOST = 2.0
+DEFAULT_HIGHLIGHT_BOOST = 16.0
 __all__ = ["render", "backends", "BackendUnavailableError", "DEFAULT_HIGHLIGHT_BOOST"]
 
 
@@ -70,12 +71,15 @@ def render(
     rotation_deg : float
         Counter-clockwise rotation of the polygon, degrees (0: a vertex up).
     highlight_boost : float
-        Gain ≥ 0 given back to clipped highlights so that out-of-focus lights
-        bloom into bright discs of the aperture's shape: every clipped channel
-        (at the top of the range: 255, 65535 or 1.0) of an out-of-focus pixel
-        has its linear value multiplied by ``1 + highlight_boost`` before the
-        blur (ramped in over |CoC| 0.5–1.5 px, so in-focus pixels are never
-        changed).  0 turns it off.
+        Energy ≥ 0 given back to clipped highlights so that out-of-focus
+        lights bloom into bright discs of the aperture's shape: every clipped
+        channel (at the top of the range: 255, 65535 or 1.0) of an
+        out-of-focus pixel has its linear value multiplied by
+        ``1 + highlight_boost * (1 - s)²`` before the blur, ``s`` the mean
+        linear luminance of the unclipped pixels around it (a light in the
+        dark gets the full boost, a clipped patch of cloud almost none; see
+        :mod:`pybokeh.highlights`).  Ramped in over |CoC| 0.5–1.5 px, so
+        in-focus pixels never change.  0 turns it off.
     focus_range : float
         Width of a depth band around the focus (focus units) kept perfectly sharp.
     backend : {"auto", "cuda", "cpp", "numba", "numpy"}
@@ -108,7 +112,7 @@ def render(
     coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                   focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,
                   focus_range=focus_range, image_shape=array.shape[:2])
-    out = kernel(array, coc, aperture, gain, threads)
+    out = kernel(array, coc, aperture, highlight_gain_map(array, gain), threads)
     return restore(out)
 
 

@@ -17,8 +17,8 @@ import numpy as np
 
 from ..aperture import Aperture
 
-#: Signature of a backend: (image, coc, aperture, highlight_gain, threads) -> image
-Backend = Callable[[np.ndarray, np.ndarray, Aperture, float, int], np.ndarray]
+#: Signature of a backend: (image, coc, aperture, highlight_gain (H×W float32 or None), threads) -> image
+Backend = Callable[[np.ndarray, np.ndarray, Aperture, "np.ndarray | None", int], np.ndarray]
 
 ORDER = ("cuda", "cpp", "numba", "numpy")
 

@@ -57,6 +57,11 @@ def layer_level(layer, nbins, edges):
     return k
 
 
+def layer_mid_radius(layer, nbins):
+    """Radius (px) of a layer's phantom coverage: the geometric middle of its bin."""
+    return float(LAYER_EDGES[layer_bin(layer, nbins)]) * np.float32(1.18920712)
+
+
 def highlight_gain(channel, abs_coc, gain):
     """Boost factor of one channel: ``1 + gain * clamp(|CoC| - 0.5, 0, 1)`` if it is clipped (>= 1)."""
     if not (gain > 0.0 and channel >= 1.0):

@@ -20,7 +20,6 @@ from . import kernel_math as km
 BAND_ROWS = 16
 ENCODE_LUT_SIZE = 4096
 DECODE_LUT_SIZE = 4096
-MAX_SPLAT_ROWS = 64
 
 
 def _jit(fn=None, *, parallel=False):
@@ -73,7 +72,7 @@ def _prepare(unit, decoded, coc, gain, nbins, edges, lin, layer_of, counts):
         for x in range(width):
             r = coc[y, x]
             for c in range(3):
-                lin[y, x, c] = decoded[y, x, c] * highlight_gain(unit[y, x, c], abs(r), gain)
+                lin[y, x, c] = decoded[y, x, c] * highlight_gain(unit[y, x, c], abs(r), gain[y, x])
             layer = layer_index(r, nbins, edges)
             layer_of[y, x] = layer
             counts[layer, y] += 1
@@ -171,36 +170,82 @@ def _build_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_start, spla
 
 
 @_jit
-def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched):
-    """Splat one aperture; ``channels``: 1 light (RGB), 2 coverage, 3 both (see SplatWriter in C++)."""
+def _phantom_row(layer, gy, s, offsets, xs, height, acc):
+    """Count and centroid sums of the next nearer layer's pixels per cell of grid row ``gy``."""
+    acc[:] = 0.0
+    inv_s = 1.0 / s
+    for y in range(gy * s, min(height, gy * s + s)):
+        for k in range(offsets[layer + 1, y], offsets[layer + 1, y + 1]):
+            x = xs[k]
+            a = acc[x // s]
+            a[0] += 1.0
+            a[1] += np.float32((x + 0.5) * inv_s - 0.5)
+            a[2] += np.float32((y + 0.5) * inv_s - 0.5)
+
+
+@_jit(parallel=True)
+def _count_phantoms(layers_with, levels, offsets, xs, height, width, counts):
+    for i in prange(layers_with.shape[0]):
+        layer = layers_with[i]
+        s = 1 << levels[layer]
+        gh, gw = (height + s - 1) // s, (width + s - 1) // s
+        acc = np.zeros((gw, 3))
+        for gy in range(gh):
+            _phantom_row(layer, gy, s, offsets, xs, height, acc)
+            n = 0
+            for gx in range(gw):
+                if acc[gx, 0] > 0:
+                    n += 1
+            counts[layer, gy] = n
+
+
+@_jit(parallel=True)
+def _build_phantoms(layers_with, levels, offsets, xs, height, width, start, out):
+    for i in prange(layers_with.shape[0]):
+        layer = layers_with[i]
+        s = 1 << levels[layer]
+        gh, gw = (height + s - 1) // s, (width + s - 1) // s
+        acc = np.zeros((gw, 3))
+        for gy in range(gh):
+            _phantom_row(layer, gy, s, offsets, xs, height, acc)
+            k = start[layer, gy]
+            for gx in range(gw):
+                n = acc[gx, 0]
+                if n > 0:
+                    cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
+                    out[k, 0] = acc[gx, 1] / n
+                    out[k, 1] = acc[gx, 2] / n
+                    out[k, 2] = n / cell
+                    k += 1
+
+
+@_jit
+def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched):
+    """Splat one aperture (see SplatWriter in C++).
+
+    ``channels``: 1 light (RGB into ``buf``), 2 coverage (``buf``), 3 both,
+    4 phantom coverage (into ``pbuf``).
+    """
     r0, r1 = splat_rows(cy, r, ext_lo, ext_hi)
     if r1 < row0 or r0 > row1:
         return
-    n = min(r1 - r0 + 1, MAX_SPLAT_ROWS)
-    xa = np.empty(MAX_SPLAT_ROWS, np.float32)
-    xb = np.empty(MAX_SPLAT_ROWS, np.float32)
-    vy = np.empty(MAX_SPLAT_ROWS, np.float32)
-    total = np.float32(0.0)
-    for k in range(n):
-        ok, a, b, v = splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, r0 + k)
+    total = 0.0
+    for rr in range(r0, r1 + 1):
+        ok, a, b, v = splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, rr)
         if ok:
-            xa[k], xb[k], vy[k] = a, b, v
-            total += vy[k] * (xb[k] - xa[k])
-        else:
-            vy[k] = 0.0
+            total += v * (b - a)
     if not total > 0.0:
         return
     scale = w / total
-    k0 = max(r0, row0) - r0
-    k1 = min(min(r1, row1) - r0, n - 1)
-    for k in range(k0, k1 + 1):
-        if vy[k] <= 0.0:
+    for rr in range(max(r0, row0), min(r1, row1) + 1):
+        ok, xa, xb, vy = splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, rr)
+        if not ok:
             continue
-        m, i0, w0, i1, w1, i2, w2, i3, w3 = span_markers(xa[k], xb[k], gw)
+        m, i0, w0, i1, w1, i2, w2, i3, w3 = span_markers(xa, xb, gw)
         if m == 0:
             continue
-        row = r0 + k - row0
-        a = scale * vy[k]
+        row = rr - row0
+        a = scale * vy
         v0, v1, v2 = a * c0, a * c1, a * c2
         for q in range(m):
             if q == 0:
@@ -217,29 +262,31 @@ def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf,
                 buf[row, idx, 2] += f * v2
             if channels & 2:
                 buf[row, idx, 3] += f * a
+            if channels & 4:
+                pbuf[row, idx] += f * a
         touched[row, 0] = min(touched[row, 0], i0)
         touched[row, 1] = max(touched[row, 1], i3 if m == 4 else i1)
 
 
 @_jit
-def _splat_mirrored(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched,
-                    edge_x, edge_y):
+def _splat_mirrored(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
+                    touched, edge_x, edge_y):
     """A splat plus its mirror images across the image edges it crosses (see SplatWriter in C++)."""
     left = cx - r < -0.5
     right = cx + r > edge_x
     top = cy + r * ext_lo < -0.5
     bottom = cy + r * ext_hi > edge_y
-    _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+    _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
     if not (left or right or top or bottom):
         return
     mx = -1.0 - cx if left else 2.0 * edge_x - cx
     my = -1.0 - cy if top else 2.0 * edge_y - cy
     if left or right:
-        _splat(mx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+        _splat(mx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
     if top or bottom:
-        _splat(cx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+        _splat(cx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
     if (left or right) and (top or bottom):
-        _splat(mx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, row0, row1, gw, touched)
+        _splat(mx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
 
 
 @_jit
@@ -297,26 +344,27 @@ def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray):
 
 
 @_jit
-def _composite(c0, c1, c2, a, acc):
+def _composite(c0, c1, c2, a, p, acc):
+    """Back-to-front "over" with phantom coverage ``p`` (see ``composite_over`` in bokeh_math.h)."""
     if not a > 1e-7:
         return
-    if a > 1.0:
-        inv = 1.0 / a
-        c0 *= inv
-        c1 *= inv
-        c2 *= inv
-        a = 1.0
-    t = 1.0 - a
-    acc[0] = c0 + t * acc[0]
-    acc[1] = c1 + t * acc[1]
-    acc[2] = c2 + t * acc[2]
-    acc[3] = a + t * acc[3]
+    if a >= 1.0:
+        alpha = 1.0
+    else:
+        fade = min(max((a - 1e-3) * 100.0, 0.0), 1.0)
+        alpha = a + fade * min(max(p, 0.0), 1.0 - a)
+    k = alpha / a
+    t = 1.0 - alpha
+    acc[0] = k * c0 + t * acc[0]
+    acc[1] = k * c1 + t * acc[1]
+    acc[2] = k * c2 + t * acc[2]
+    acc[3] = alpha + t * acc[3]
 
 
 @_jit(parallel=True)
 def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                  splats, focus, blades, luts, extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off,
-                  out_unit):
+                  splats, has_phantoms, r_mids, phantom_start, phantoms, focus, blades, luts, extents, encode_lut,
+                  pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit):
     height, width = coc.shape
     nlayers = layer_count.shape[0]
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
@@ -362,6 +410,7 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
             edge_x = np.float32(width / s - 0.5)
             edge_y = np.float32(height / s - 0.5)
             buf = np.zeros((nrows, gw + 1, 4), np.float32)
+            pbuf = np.zeros((nrows, gw + 1), np.float32)
             touched = np.empty((nrows, 2), np.int64)
             touched[:, 0] = 1 << 30
             touched[:, 1] = -1
@@ -373,38 +422,53 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
                     for k in range(offsets[layer, y], offsets[layer, y + 1]):
                         x = xs[k]
                         _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
-                                        lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, row0, row1,
-                                        gw, touched, edge_x, edge_y)
+                                        lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0,
+                                        row1, gw, touched, edge_x, edge_y)
             else:
                 for k in range(grid_start[layer, src0], grid_start[layer, src1 + 1]):
                     x_, y_, r_, w_ = splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3]
                     lx, ly = splats[k, 7], splats[k, 8]
                     if lx == x_ and ly == y_:
                         _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 3, blades, lut,
-                                        ext_lo, ext_hi, buf, row0, row1, gw, touched, edge_x, edge_y)
+                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
                     else:
                         _splat_mirrored(lx, ly, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 1, blades, lut,
-                                        ext_lo, ext_hi, buf, row0, row1, gw, touched, edge_x, edge_y)
+                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
                         _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 2, blades, lut,
-                                        ext_lo, ext_hi, buf, row0, row1, gw, touched, edge_x, edge_y)
+                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
+            if has_phantoms[layer]:
+                pr = r_mids[layer] / s
+                if level == 0:
+                    for y in range(src0, src1 + 1):
+                        for k in range(offsets[layer + 1, y], offsets[layer + 1, y + 1]):
+                            _splat_mirrored(np.float32(xs[k]), np.float32(y), pr, np.float32(1.0), 0.0, 0.0, 0.0, 4,
+                                            blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x,
+                                            edge_y)
+                else:
+                    for k in range(phantom_start[layer, src0], phantom_start[layer, src1 + 1]):
+                        _splat_mirrored(phantoms[k, 0], phantoms[k, 1], pr, phantoms[k, 2], 0.0, 0.0, 0.0, 4, blades,
+                                        lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
             for k in range(nrows):
                 s0 = 0.0
                 s1 = 0.0
                 s2 = 0.0
                 s3 = 0.0
+                s4 = 0.0
                 for x in range(touched[k, 0], touched[k, 1] + 1):
                     s0 += buf[k, x, 0]
                     s1 += buf[k, x, 1]
                     s2 += buf[k, x, 2]
                     s3 += buf[k, x, 3]
+                    s4 += pbuf[k, x]
                     buf[k, x, 0] = s0
                     buf[k, x, 1] = s1
                     buf[k, x, 2] = s2
                     buf[k, x, 3] = s3
+                    pbuf[k, x] = s4
             if level == 0:
                 for k in range(nrows):
                     for x in range(touched[k, 0], min(touched[k, 1], width - 1) + 1):
-                        _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], acc[k, x])
+                        _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], pbuf[k, x], acc[k, x])
             else:
                 inv_s = np.float32(1.0 / s)
                 for y in range(y0, y1):
@@ -433,7 +497,9 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
                         for c in range(4):
                             s4[c] = (w00 * buf[ka, xa_, c] + w01 * buf[ka, xb_, c] + w10 * buf[kb, xa_, c]
                                      + w11 * buf[kb, xb_, c])
-                        _composite(s4[0], s4[1], s4[2], s4[3], acc[y - y0, x])
+                        ph = (w00 * pbuf[ka, xa_] + w01 * pbuf[ka, xb_] + w10 * pbuf[kb, xa_]
+                              + w11 * pbuf[kb, xb_])
+                        _composite(s4[0], s4[1], s4[2], s4[3], ph, acc[y - y0, x])
         for y in range(y0, y1):
             for x in range(width):
                 a = acc[y - y0, x]
@@ -472,7 +538,8 @@ def _decode(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return image.astype(np.float32), (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
 
 
-def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: float, threads: int) -> np.ndarray:
+def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: np.ndarray | None,
+                 threads: int) -> np.ndarray:
     """Render with the Numba kernels; same contract as the ``cpp`` backend."""
     from ..color import linear_to_srgb
     from .reference import quantize
@@ -489,7 +556,8 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: f
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
-        _prepare(unit, decoded, coc, np.float32(gain), nbins, edges, lin, layer_of, counts)
+        gain_map = np.zeros(coc.shape, np.float32) if gain is None else np.asarray(gain, np.float32)
+        _prepare(unit, decoded, coc, gain_map, nbins, edges, lin, layer_of, counts)
         starts = np.concatenate([[0], np.cumsum(counts.ravel())[:-1]]).reshape(nlayers, height)
         offsets = np.empty((nlayers, height + 1), np.int64)
         offsets[:, :height] = starts
@@ -519,11 +587,27 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: f
         encode_lut = linear_to_srgb(np.square(np.arange(ENCODE_LUT_SIZE + 1, dtype=np.float32)
                                               / np.float32(ENCODE_LUT_SIZE)))
         out_unit = np.empty((height, width, 3), np.float32)
+        # Phantom coverage: each out-of-focus layer continues behind the next nearer layer's pixels.
+        has_phantoms = np.array([l != nbins and l + 1 < nlayers and layer_count[l] > 0 and layer_count[l + 1] > 0
+                                 for l in range(nlayers)], np.bool_)
+        r_mids = np.array([km.layer_mid_radius(l, nbins) if l != nbins else 0.0 for l in range(nlayers)], np.float32)
+        coarse_ph = np.array([l for l in range(nlayers) if has_phantoms[l] and levels[l] > 0], np.int64)
+        ph_counts = np.zeros((nlayers, max_gh), np.int64)
+        if coarse_ph.size:
+            _count_phantoms(coarse_ph, levels, offsets, xs, height, width, ph_counts)
+        flat_ph = np.concatenate([[0], np.cumsum(ph_counts.ravel())])
+        phantom_start = np.empty((nlayers, max_gh + 1), np.int64)
+        phantom_start[:, :max_gh] = flat_ph[:-1].reshape(nlayers, max_gh)
+        phantom_start[:, max_gh] = phantom_start[:, max_gh - 1] + ph_counts[:, -1]
+        phantoms = np.empty((int(flat_ph[-1]), 3), np.float32)
+        if coarse_ph.size:
+            _build_phantoms(coarse_ph, levels, offsets, xs, height, width, phantom_start, phantoms)
+
         luts, extents = aperture.kernel_tables()
         pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin)
         _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
-                      grid_start, splats, nbins, aperture.blades, luts, extents, encode_lut, pyr_layer, pyr_rgb, pyr_h,
-                      pyr_w, pyr_off, out_unit)
+                      grid_start, splats, has_phantoms, r_mids, phantom_start, phantoms, nbins, aperture.blades, luts,
+                      extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit)
     finally:
         numba.set_num_threads(previous)
     return quantize(out_unit, image.dtype)

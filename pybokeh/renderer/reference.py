@@ -35,16 +35,18 @@ def quantize(unit: np.ndarray, dtype: np.dtype) -> np.ndarray:
     return unit.astype(np.float32)
 
 
-def linear_colors(image: np.ndarray, coc: np.ndarray, highlight_gain: float) -> np.ndarray:
+def linear_colors(image: np.ndarray, coc: np.ndarray, highlight_gain: np.ndarray | None) -> np.ndarray:
     """Decoded, highlight-boosted linear colour of every pixel, H×W×3 float64.
 
     Clipped channels (at the top of the range) of out-of-focus pixels are
-    multiplied by ``1 + highlight_gain * clamp(|CoC| - 0.5, 0, 1)``.
+    multiplied by ``1 + highlight_gain * clamp(|CoC| - 0.5, 0, 1)`` (gain per
+    pixel, H×W, or None for none).
     """
     unit = unit_range(image)
     lin = srgb_to_linear(unit).astype(np.float64)
     d = np.clip(np.abs(coc) - 0.5, 0.0, 1.0)[..., None]
-    gain = np.where((unit >= 1.0) & (highlight_gain > 0), 1.0 + highlight_gain * d, 1.0)
+    g = np.zeros(coc.shape) if highlight_gain is None else np.asarray(highlight_gain, np.float64)
+    gain = np.where((unit >= 1.0) & (g[..., None] > 0), 1.0 + g[..., None] * d, 1.0)
     return lin * gain
 
 
@@ -163,18 +165,50 @@ def upsample(grid: np.ndarray, level: int, height: int, width: int) -> np.ndarra
             + (1 - fx) * fy * grid[yb][:, xa] + fx * fy * grid[yb][:, xb])
 
 
-def composite_over(acc: np.ndarray, layer: np.ndarray) -> None:
-    """Back-to-front "over" of a premultiplied layer onto ``acc`` (in place)."""
+def phantom_splats(nearer: np.ndarray, level: int, radius: float):
+    """Coverage-only splats of the next nearer layer's pixels on a layer's grid.
+
+    The layer continues behind those pixels (see ``composite_over`` in
+    bokeh_math.h); radius is the receiving layer's mid radius in fine pixels.
+    """
+    ys, xs = np.nonzero(nearer)
+    s = 1 << level
+    if level == 0:
+        return [(float(x), float(y), radius, 1.0, (0.0, 0.0, 0.0), "coverage") for y, x in zip(ys, xs)]
+    h, w = nearer.shape
+    cells: dict[tuple[int, int], list] = {}
+    for y, x in zip(ys, xs):
+        cells.setdefault((y // s, x // s), []).append((y, x))
+    splats = []
+    for (gy, gx), pix in sorted(cells.items()):
+        py = np.array([p[0] for p in pix])
+        px = np.array([p[1] for p in pix])
+        area = min(s, w - gx * s) * min(s, h - gy * s)
+        splats.append((float(np.mean((px + 0.5) / s - 0.5)), float(np.mean((py + 0.5) / s - 0.5)), radius / s,
+                       len(pix) / area, (0.0, 0.0, 0.0), "coverage"))
+    return splats
+
+
+def composite_over(acc: np.ndarray, layer: np.ndarray, phantom: np.ndarray) -> None:
+    """Back-to-front "over" of a layer onto ``acc`` (in place).
+
+    ``layer``: premultiplied RGB and own coverage ``a``; ``phantom``: coverage
+    ``p`` the layer gets from continuing behind the next nearer layer.  The
+    layer's colour is its mean ``rgb / a``, its alpha ``min(a + p, 1)`` (1
+    where ``a >= 1``), the extension faded in over ``a`` in 0.001..0.011.
+    """
     a = layer[..., 3]
     live = a > 1e-7
-    scale = np.where(a > 1.0, 1.0 / np.maximum(a, 1e-30), 1.0)
-    premult = layer * scale[..., None]
-    t = 1.0 - premult[..., 3:4]
-    acc[live] = premult[live] + t[live] * acc[live]
+    fade = np.clip((a - 1e-3) * 100.0, 0.0, 1.0)   # see composite_over in bokeh_math.h
+    alpha = np.where(a >= 1.0, 1.0, a + fade * np.clip(phantom, 0.0, np.maximum(1.0 - a, 0.0)))
+    k = alpha / np.maximum(a, 1e-30)
+    t = (1.0 - alpha)[..., None]
+    new = np.concatenate([k[..., None] * layer[..., :3], alpha[..., None]], axis=-1) + t * acc
+    acc[live] = new[live]
 
 
 def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
-                     highlight_gain: float = 0.0) -> np.ndarray:
+                     highlight_gain: np.ndarray | None = None) -> np.ndarray:
     """Render lens blur with the reference algorithm.
 
     Parameters
@@ -184,8 +218,8 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
     coc : numpy.ndarray
         H×W float32 signed CoC radius in pixels.
     aperture : Aperture
-    highlight_gain : float
-        Highlight boost gain (see :func:`linear_colors`).
+    highlight_gain : numpy.ndarray or None
+        H×W float32 highlight gain per pixel (see :func:`linear_colors`).
 
     Returns
     -------
@@ -210,8 +244,16 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
         s = 1 << level
         gh, gw = math.ceil(height / s), math.ceil(width / s)
         shape = aperture.reflected if layer > nbins else aperture   # near side: point-reflected
-        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, shape, width / s - 0.5, height / s - 0.5)
-        composite_over(acc, grid if level == 0 else upsample(grid, level, height, width))
+        edges = (width / s - 0.5, height / s - 0.5)
+        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, shape, *edges)
+        phantom = np.zeros((gh, gw))
+        if layer + 1 < 2 * nbins + 1 and (layers == layer + 1).any():
+            radius = km.layer_mid_radius(layer, nbins)
+            phantom = splat_layer(phantom_splats(layers == layer + 1, level, radius), gh, gw, shape, *edges)[..., 3]
+        if level:
+            grid = upsample(grid, level, height, width)
+            phantom = upsample(phantom[..., None], level, height, width)[..., 0]
+        composite_over(acc, grid, phantom)
     return quantize(linear_to_srgb(resolve_holes(acc, behind, layers, lin, coc).astype(np.float32)), image.dtype)
 
 

@@ -1,0 +1,102 @@
+"""Highlight boost: giving clipped highlights back the energy the photo lost.
+
+A channel at the top of the range (255, 65535 or 1.0) recorded only "at least
+this bright".  Out of focus, a real lens spreads the full energy of such a
+light into a bright disc of the aperture's shape; a blur of the clipped value
+gives a dim grey smudge instead.  The renderer multiplies the linear value of
+every clipped channel of an out-of-focus pixel by ``1 + gain`` before the blur.
+
+How far over the clip level a highlight really was is unknown, but its
+surroundings tell: a clipped spot in dark surroundings is a light source,
+typically many times brighter than the clip level; a clipped patch inside a
+bright cloud or wall is barely over it.  So the gain of a clipped pixel is
+
+    gain = highlight_boost * (1 - s)²
+
+where ``s`` in [0, 1] is the mean linear luminance (Rec. 709) of the unclipped
+pixels within a window around it (radius 1 % of the image diagonal, at least
+2 px; s = 1 when the window holds no unclipped pixel).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .color import srgb_to_linear
+
+#: Window radius for the surroundings of a clipped pixel, as a fraction of the image diagonal.
+WINDOW_FRACTION = 0.01
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def clipped_mask(image: np.ndarray) -> np.ndarray:
+    """H×W bool: pixels with at least one channel at the top of the range."""
+    top = np.iinfo(image.dtype).max if image.dtype.kind == "u" else 1.0
+    return (image >= top).any(axis=2)
+
+
+def highlight_gain_map(image: np.ndarray, strength: float) -> np.ndarray | None:
+    """Per-pixel gain for clipped channels, or None when nothing is boosted.
+
+    Parameters
+    ----------
+    image : numpy.ndarray
+        H×W×3 sRGB, uint8, uint16 or float32 in [0, 1].
+    strength : float
+        ``highlight_boost`` (≥ 0): the gain of a clipped pixel in black
+        surroundings.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        H×W float32, zero except at clipped pixels.
+    """
+    if not strength > 0:
+        return None
+    clipped = clipped_mask(image)
+    if not clipped.any():
+        return None
+    h, w = clipped.shape
+    radius = max(2, int(round(WINDOW_FRACTION * math.hypot(h, w))))
+    surround = _surround_luminance(image, clipped, radius)
+    gain = np.zeros((h, w), np.float32)
+    s = np.clip(surround[clipped], 0.0, 1.0)
+    gain[clipped] = np.float32(strength) * (1.0 - s) ** 2
+    return gain
+
+
+def _surround_luminance(image: np.ndarray, clipped: np.ndarray, radius: int) -> np.ndarray:
+    """Mean linear luminance of the unclipped pixels in a (2·radius+1)² window, per pixel.
+
+    Computed on blocks of ``radius // 4`` pixels (a box filter of the block
+    sums through an integral image), which keeps the cost O(N) and small.
+    """
+    h, w = clipped.shape
+    b = max(1, radius // 4)
+    hb, wb = -(-h // b), -(-w // b)
+    unit = image.astype(np.float32)
+    if image.dtype.kind == "u":
+        unit /= np.float32(np.iinfo(image.dtype).max)
+    valid = ~clipped
+    lum = np.where(valid, srgb_to_linear(unit) @ _LUMA, 0.0).astype(np.float64)
+    pad = ((0, hb * b - h), (0, wb * b - w))
+    lum_blocks = np.pad(lum, pad).reshape(hb, b, wb, b).sum(axis=(1, 3))
+    cnt_blocks = np.pad(valid.astype(np.float64), pad).reshape(hb, b, wb, b).sum(axis=(1, 3))
+    k = max(1, int(round(radius / b)))
+    lum_box = _box_sum(lum_blocks, k)
+    cnt_box = _box_sum(cnt_blocks, k)
+    mean = np.where(cnt_box > 0, lum_box / np.maximum(cnt_box, 1e-12), 1.0)
+    return np.repeat(np.repeat(mean, b, axis=0), b, axis=1)[:h, :w].astype(np.float32)
+
+
+def _box_sum(a: np.ndarray, k: int) -> np.ndarray:
+    """Sum over a (2k+1)² window (clipped at the borders) through an integral image."""
+    h, w = a.shape
+    s = np.zeros((h + 1, w + 1))
+    s[1:, 1:] = a.cumsum(axis=0).cumsum(axis=1)
+    y0 = np.clip(np.arange(h) - k, 0, h)
+    y1 = np.clip(np.arange(h) + k + 1, 0, h)
+    x0 = np.clip(np.arange(w) - k, 0, w)
+    x1 = np.clip(np.arange(w) + k + 1, 0, w)
+    return s[y1][:, x1] - s[y0][:, x1] - s[y1][:, x0] + s[y0][:, x0]
