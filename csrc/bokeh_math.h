@@ -80,16 +80,15 @@ PB_HD float encode_lut_value(int i, int n) {
 
 // --------------------------------------------------------- highlight boost
 
-// Clipped highlights lost their energy in the photo.  A clipped channel (at
-// the top of the range) of an out-of-focus pixel gets its linear value
-// multiplied by 1 + gain * d, d = clamp(|CoC| - 0.5, 0, 1).  Unclipped
-// channels were measured correctly and are left alone; pixels in focus are
-// never boosted, so they come out unchanged; and a constant image stays
-// constant (a boosted clipped channel still encodes to the top of the range).
-PB_HD float highlight_gain(float channel_srgb, float abs_coc, float gain) {
-  if (!(gain > 0.0f) || !(channel_srgb >= 1.0f)) return 1.0f;
-  float d = clamp_f(abs_coc - kInFocusRadius, 0.0f, 1.0f);
-  return 1.0f + gain * d;
+// Clipped highlights lost their energy in the photo.  The linear colour of
+// an out-of-focus pixel is multiplied by 1 + gain * d, d = clamp(|CoC| - 0.5,
+// 0, 1): pixels in focus are never boosted, so they come out unchanged.  The
+// per-pixel gain (zero except at clipped pixels) comes from
+// pybokeh/highlights.py; all three channels get the same factor, which keeps
+// the highlight's hue.
+PB_HD float highlight_gain(float gain, float abs_coc) {
+  if (!(gain > 0.0f)) return 1.0f;
+  return 1.0f + gain * clamp_f(abs_coc - kInFocusRadius, 0.0f, 1.0f);
 }
 
 // ------------------------------------------------------------------ layers
@@ -274,6 +273,45 @@ PB_HD void composite_over(float c0, float c1, float c2, float a, float p, float*
   acc[1] = k * c1 + t * acc[1];
   acc[2] = k * c2 + t * acc[2];
   acc[3] = alpha + t * acc[3];
+}
+
+// Final linear colour of a pixel.  acc: the composite (premultiplied rgb +
+// coverage); what it leaves uncovered (hole = 1 - coverage) is light from
+// behind the blurred objects in front, which the photo never showed.  It is
+// filled with `behind` (the farther layers composited at the pixel, blurred;
+// normalised) blended, as their coverage fades below 0.0011, with `far` (the
+// farthest content nearby, when have_far); with neither, the composite is
+// normalised (the pixel's own layers continue).  own: the pixel's own colour,
+// used where nothing at all covers it.
+constexpr float kBehindFadeLo = 1e-4f, kBehindFadeWidth = 1e-3f;
+PB_HD bool needs_far_content(const float* acc, const float* behind) {
+  return 1.0f - acc[3] > 1e-4f && behind[3] < kBehindFadeLo + kBehindFadeWidth;
+}
+PB_HD void resolve_pixel(const float* acc, const float* behind, bool have_far, const float* far, const float* own,
+                         float* rgb) {
+  float norm[3];
+  if (acc[3] > 1e-12f) {
+    const float inv = 1.0f / acc[3];
+    for (int c = 0; c < 3; ++c) norm[c] = acc[c] * inv;
+  } else {
+    for (int c = 0; c < 3; ++c) norm[c] = own[c];
+  }
+  const float hole = 1.0f - acc[3];
+  if (!(hole > 1e-4f)) {
+    for (int c = 0; c < 3; ++c) rgb[c] = norm[c];
+    return;
+  }
+  const float wb = clamp_f((behind[3] - kBehindFadeLo) * (1.0f / kBehindFadeWidth), 0.0f, 1.0f);
+  float fb[3] = {0.0f, 0.0f, 0.0f};
+  if (wb > 0.0f) {
+    const float inv = 1.0f / behind[3];
+    for (int c = 0; c < 3; ++c) fb[c] = behind[c] * inv;
+  }
+  if (have_far) {
+    for (int c = 0; c < 3; ++c) rgb[c] = acc[c] + hole * (wb * fb[c] + (1.0f - wb) * far[c]);
+  } else {
+    for (int c = 0; c < 3; ++c) rgb[c] = wb * (acc[c] + hole * fb[c]) + (1.0f - wb) * norm[c];
+  }
 }
 
 }  // namespace pybokeh

@@ -178,7 +178,7 @@ class Renderer {
   };
   std::vector<FarLevel> far_pyramid;
   void build_far_pyramid(int threads);
-  bool fill_behind(const float* behind_px, int x, int y, int layer, float abs_coc, float* fill) const;
+  bool far_content(int x, int y, int layer, float abs_coc, float* fill) const;
 };
 
 template <typename T>
@@ -208,8 +208,8 @@ void Renderer::run(const T* image, const float* coc, T* out) {
       size_t i = (size_t)y * W + x;
       const T* px = image + 3 * i;
       float r = coc[i];
-      const float g = P.highlight_gain ? P.highlight_gain[i] : 0.0f;
-      for (int c = 0; c < 3; ++c) lin[3 * i + c] = decode(px[c]) * highlight_gain(Pixel<T>::to_unit(px[c]), std::fabs(r), g);
+      const float g = highlight_gain(P.highlight_gain ? P.highlight_gain[i] : 0.0f, std::fabs(r));
+      for (int c = 0; c < 3; ++c) lin[3 * i + c] = decode(px[c]) * g;
       int l = layer_index(r, nbins);
       layer_of[i] = (uint8_t)l;
       counts[(size_t)l * H + y]++;
@@ -422,16 +422,10 @@ void Renderer::build_far_pyramid(int threads) {
   }
 }
 
-// Colour to show where nothing covers pixel (x, y) of `layer`: the layers
-// composited behind it if any reach it, else the farthest content within a
-// few blur radii (bilinear over the nearest pyramid cells holding a farther
-// layer).  Returns false when nothing lies behind the pixel.
-bool Renderer::fill_behind(const float* behind_px, int x, int y, int layer, float abs_coc, float* fill) const {
-  if (behind_px[3] > 1e-4f) {
-    const float inv = 1.0f / behind_px[3];
-    for (int c = 0; c < 3; ++c) fill[c] = behind_px[c] * inv;
-    return true;
-  }
+// The farthest content near pixel (x, y) of `layer`, within a few blur radii:
+// bilinear over the nearest pyramid cells holding a farther layer.  Returns
+// false when nothing farther lies near.
+bool Renderer::far_content(int x, int y, int layer, float abs_coc, float* fill) const {
   const float max_cell = 4.0f * std::max(abs_coc, 2.0f);
   for (size_t k = 0; k < far_pyramid.size(); ++k) {
     const FarLevel& lv = far_pyramid[k];
@@ -764,27 +758,17 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
   }
 
   // What no layer covers is what the photo never showed: light from behind
-  // the blurred objects in front.  Fill it with the farther content at the
-  // pixel (the layers behind it, blurred), else with the farthest content
-  // nearby (a sharp background around a blurred foreground), else - nothing
-  // lies behind - with the pixel's own layers, normalised.  Then encode.
+  // the blurred objects in front (see resolve_pixel).  Then encode.
   for (int y = y0; y < y1; ++y) {
     const float* a = acc.data() + (size_t)(y - y0) * W * 4;
     const float* bh = behind.data() + (size_t)(y - y0) * W * 4;
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       const float* p = a + 4 * x;
-      float rgb[3];
-      const float hole = 1.0f - p[3];
-      float fill[3];
-      if (hole > 1e-4f && fill_behind(bh + 4 * x, x, y, layer_of[i], std::fabs(coc[i]), fill)) {
-        for (int c = 0; c < 3; ++c) rgb[c] = p[c] + hole * fill[c];
-      } else if (p[3] > 1e-12f) {
-        float inv = 1.0f / p[3];
-        rgb[0] = p[0] * inv; rgb[1] = p[1] * inv; rgb[2] = p[2] * inv;
-      } else {
-        rgb[0] = lin[3 * i]; rgb[1] = lin[3 * i + 1]; rgb[2] = lin[3 * i + 2];
-      }
+      float rgb[3], far[3] = {0.0f, 0.0f, 0.0f};
+      const bool have_far =
+          needs_far_content(p, bh + 4 * x) && far_content(x, y, layer_of[i], std::fabs(coc[i]), far);
+      resolve_pixel(p, bh + 4 * x, have_far, far, &lin[3 * i], rgb);
       for (int c = 0; c < 3; ++c) {
         float xl = std::min(std::max(rgb[c], 0.0f), 1.0f);
         float e = lut_lerp(encode_lut.data(), kEncodeLutSize, std::sqrt(xl));

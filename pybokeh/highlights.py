@@ -3,8 +3,9 @@
 A channel at the top of the range (255, 65535 or 1.0) recorded only "at least
 this bright".  Out of focus, a real lens spreads the full energy of such a
 light into a bright disc of the aperture's shape; a blur of the clipped value
-gives a dim grey smudge instead.  The renderer multiplies the linear value of
-every clipped channel of an out-of-focus pixel by ``1 + gain`` before the blur.
+gives a dim grey smudge instead.  The renderer multiplies the linear colour of
+every clipped out-of-focus pixel by ``1 + gain`` before the blur (all three
+channels alike, keeping the highlight's hue).
 
 How far over the clip level a highlight really was is unknown, but its
 surroundings tell: a clipped spot in dark surroundings is a light source,

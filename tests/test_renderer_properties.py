@@ -77,7 +77,7 @@ def test_constant_image_stays_constant(backend, seed, dtype, blades, radius, gai
     image = np.empty((*shape, 3), dtype)
     image[...] = colour.astype(dtype) if dtype == np.float32 else np.round(colour).astype(dtype)
     coc = blocky_coc(rng, shape, radius)
-    out = kernel(backend)(image, coc, Aperture(blades, 33.0), np.full(coc.shape, gain, np.float32), 2)
+    out = kernel(backend)(image, coc, Aperture(blades, 33.0), highlight_gain_map(image, gain), 2)
     # Exact in 8 bits; float32 accumulation allows one level of rounding in
     # 16 bits and 2e-5 in float (where a layer's own coverage is small, its
     # colour is a ratio of two small sums).

@@ -72,9 +72,9 @@ def render(
         Counter-clockwise rotation of the polygon, degrees (0: a vertex up).
     highlight_boost : float
         Energy ≥ 0 given back to clipped highlights so that out-of-focus
-        lights bloom into bright discs of the aperture's shape: every clipped
-        channel (at the top of the range: 255, 65535 or 1.0) of an
-        out-of-focus pixel has its linear value multiplied by
+        lights bloom into bright discs of the aperture's shape: an
+        out-of-focus pixel with a clipped channel (at the top of the range:
+        255, 65535 or 1.0) has its linear colour multiplied by
         ``1 + highlight_boost * (1 - s)²`` before the blur, ``s`` the mean
         linear luminance of the unclipped pixels around it (a light in the
         dark gets the full boost, a clipped patch of cloud almost none; see

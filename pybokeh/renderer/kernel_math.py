@@ -62,12 +62,11 @@ def layer_mid_radius(layer, nbins):
     return float(LAYER_EDGES[layer_bin(layer, nbins)]) * np.float32(1.18920712)
 
 
-def highlight_gain(channel, abs_coc, gain):
-    """Boost factor of one channel: ``1 + gain * clamp(|CoC| - 0.5, 0, 1)`` if it is clipped (>= 1)."""
-    if not (gain > 0.0 and channel >= 1.0):
+def highlight_gain(gain, abs_coc):
+    """Boost factor of a pixel's linear colour: ``1 + gain * clamp(|CoC| - 0.5, 0, 1)``."""
+    if not gain > 0.0:
         return 1.0
-    d = min(max(abs_coc - 0.5, 0.0), 1.0)
-    return 1.0 + gain * d
+    return 1.0 + gain * min(max(abs_coc - 0.5, 0.0), 1.0)
 
 
 def centroid_weight(r, g, b):

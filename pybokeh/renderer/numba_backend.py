@@ -65,15 +65,15 @@ def _lut_lerp(lut, n, t):
 
 
 @_jit(parallel=True)
-def _prepare(unit, decoded, coc, gain, nbins, edges, lin, layer_of, counts):
-    """Decode + boost into ``lin``, layer of each pixel, bucket sizes per (layer, row)."""
+def _prepare(decoded, coc, gain, nbins, edges, lin, layer_of, counts):
+    """Boost the decoded colours into ``lin``; layer of each pixel; bucket sizes per (layer, row)."""
     height, width = coc.shape
     for y in prange(height):
         for x in range(width):
-            r = coc[y, x]
+            g = highlight_gain(gain[y, x], abs(coc[y, x]))
             for c in range(3):
-                lin[y, x, c] = decoded[y, x, c] * highlight_gain(unit[y, x, c], abs(r), gain[y, x])
-            layer = layer_index(r, nbins, edges)
+                lin[y, x, c] = decoded[y, x, c] * g
+            layer = layer_index(coc[y, x], nbins, edges)
             layer_of[y, x] = layer
             counts[layer, y] += 1
 
@@ -290,11 +290,8 @@ def _splat_mirrored(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext
 
 
 @_jit
-def _fill_behind(behind_px, x, y, layer, abs_coc, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off):
-    """Colour for the uncovered part of a pixel (see ``Renderer::fill_behind`` in C++); ok flag first."""
-    if behind_px[3] > 1e-4:
-        inv = 1.0 / behind_px[3]
-        return True, behind_px[0] * inv, behind_px[1] * inv, behind_px[2] * inv
+def _far_content(x, y, layer, abs_coc, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off):
+    """The farthest content near a pixel (see ``Renderer::far_content`` in C++); found flag first."""
     max_cell = 4.0 * max(abs_coc, 2.0)
     for k in range(pyr_h.shape[0]):
         s = float(2 << k)
@@ -325,6 +322,27 @@ def _fill_behind(behind_px, x, y, layer, abs_coc, pyr_layer, pyr_rgb, pyr_h, pyr
         if wsum > 0:
             return True, a0 / wsum, a1 / wsum, a2 / wsum
     return False, 0.0, 0.0, 0.0
+
+
+@_jit
+def _resolve_pixel(acc, behind, have_far, far, own, rgb):
+    """Final linear colour of a pixel (see ``resolve_pixel`` in bokeh_math.h)."""
+    if acc[3] > 1e-12:
+        for c in range(3):
+            rgb[c] = acc[c] / acc[3]
+    else:
+        for c in range(3):
+            rgb[c] = own[c]
+    hole = 1.0 - acc[3]
+    if not hole > 1e-4:
+        return
+    wb = min(max((behind[3] - 1e-4) * 1000.0, 0.0), 1.0)
+    for c in range(3):
+        fb = behind[c] / behind[3] if wb > 0.0 else 0.0
+        if have_far:
+            rgb[c] = acc[c] + hole * (wb * fb + (1.0 - wb) * far[c])
+        else:
+            rgb[c] = wb * (acc[c] + hole * fb) + (1.0 - wb) * rgb[c]
 
 
 def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray):
@@ -500,42 +518,36 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
                         ph = (w00 * pbuf[ka, xa_] + w01 * pbuf[ka, xb_] + w10 * pbuf[kb, xa_]
                               + w11 * pbuf[kb, xb_])
                         _composite(s4[0], s4[1], s4[2], s4[3], ph, acc[y - y0, x])
+        far = np.zeros(3, np.float32)
+        rgb = np.zeros(3, np.float32)
         for y in range(y0, y1):
             for x in range(width):
                 a = acc[y - y0, x]
-                hole = 1.0 - a[3]
-                ok = False
-                f0 = f1 = f2 = 0.0
-                if hole > 1e-4:
-                    ok, f0, f1, f2 = _fill_behind(behind[y - y0, x], x, y, layer_of[y, x], abs(coc[y, x]), pyr_layer,
-                                                  pyr_rgb, pyr_h, pyr_w, pyr_off)
+                bh = behind[y - y0, x]
+                have_far = False
+                if 1.0 - a[3] > 1e-4 and bh[3] < 1e-4 + 1e-3:
+                    have_far, far[0], far[1], far[2] = _far_content(x, y, layer_of[y, x], abs(coc[y, x]), pyr_layer,
+                                                                    pyr_rgb, pyr_h, pyr_w, pyr_off)
+                _resolve_pixel(a, bh, have_far, far, lin[y, x], rgb)
                 for c in range(3):
-                    if ok:
-                        v = a[c] + hole * (f0 if c == 0 else (f1 if c == 1 else f2))
-                    elif a[3] > 1e-12:
-                        v = a[c] / a[3]
-                    else:
-                        v = lin[y, x, c]
-                    v = min(max(v, 0.0), 1.0)
+                    v = min(max(rgb[c], 0.0), 1.0)
                     e = _lut_lerp(encode_lut, ENCODE_LUT_SIZE, math.sqrt(v))
                     out_unit[y, x, c] = min(max(e, 0.0), 1.0)
 
 
-def _decode(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sRGB in [0, 1], linear) as float32 H×W×3, with the kernels' tables."""
+def _decode(image: np.ndarray) -> np.ndarray:
+    """Linear colour, float32 H×W×3, with the kernels' tables (exact for integers, interpolated for float)."""
     from ..color import srgb_to_linear
 
     if image.dtype == np.uint8:
-        lut = srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255.0))
-        return image.astype(np.float32) / np.float32(255.0), lut[image]
+        return srgb_to_linear(np.arange(256, dtype=np.float32) / np.float32(255.0))[image]
     if image.dtype == np.uint16:
-        lut = srgb_to_linear(np.arange(65536, dtype=np.float32) / np.float32(65535.0))
-        return image.astype(np.float32) / np.float32(65535.0), lut[image]
+        return srgb_to_linear(np.arange(65536, dtype=np.float32) / np.float32(65535.0))[image]
     lut = srgb_to_linear(np.arange(DECODE_LUT_SIZE + 1, dtype=np.float32) / np.float32(DECODE_LUT_SIZE))
     t = np.clip(image, 0.0, 1.0) * DECODE_LUT_SIZE
     i = np.minimum(t.astype(np.int64), DECODE_LUT_SIZE - 1)
     f = (t - i).astype(np.float32)
-    return image.astype(np.float32), (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
+    return (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
 
 
 def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: np.ndarray | None,
@@ -549,7 +561,7 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
     max_r = float(np.abs(coc).max())
     nbins = km.radius_bin(max_r, km.MAX_BINS_PER_SIDE, edges) + 1 if max_r >= 0.5 else 0
     nlayers = 2 * nbins + 1
-    unit, decoded = _decode(image)
+    decoded = _decode(image)
     lin = np.empty((height, width, 3), np.float32)
     layer_of = np.empty((height, width), np.int64)
     counts = np.zeros((nlayers, height), np.int64)
@@ -557,7 +569,7 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         gain_map = np.zeros(coc.shape, np.float32) if gain is None else np.asarray(gain, np.float32)
-        _prepare(unit, decoded, coc, gain_map, nbins, edges, lin, layer_of, counts)
+        _prepare(decoded, coc, gain_map, nbins, edges, lin, layer_of, counts)
         starts = np.concatenate([[0], np.cumsum(counts.ravel())[:-1]]).reshape(nlayers, height)
         offsets = np.empty((nlayers, height + 1), np.int64)
         offsets[:, :height] = starts

@@ -38,16 +38,16 @@ def quantize(unit: np.ndarray, dtype: np.dtype) -> np.ndarray:
 def linear_colors(image: np.ndarray, coc: np.ndarray, highlight_gain: np.ndarray | None) -> np.ndarray:
     """Decoded, highlight-boosted linear colour of every pixel, H×W×3 float64.
 
-    Clipped channels (at the top of the range) of out-of-focus pixels are
-    multiplied by ``1 + highlight_gain * clamp(|CoC| - 0.5, 0, 1)`` (gain per
-    pixel, H×W, or None for none).
+    Out-of-focus pixels are multiplied by ``1 + highlight_gain * clamp(|CoC| -
+    0.5, 0, 1)`` (gain per pixel, H×W, nonzero only at clipped pixels, see
+    :mod:`pybokeh.highlights`; None for no boost).
     """
-    unit = unit_range(image)
-    lin = srgb_to_linear(unit).astype(np.float64)
-    d = np.clip(np.abs(coc) - 0.5, 0.0, 1.0)[..., None]
-    g = np.zeros(coc.shape) if highlight_gain is None else np.asarray(highlight_gain, np.float64)
-    gain = np.where((unit >= 1.0) & (g[..., None] > 0), 1.0 + g[..., None] * d, 1.0)
-    return lin * gain
+    lin = srgb_to_linear(unit_range(image)).astype(np.float64)
+    if highlight_gain is None:
+        return lin
+    d = np.clip(np.abs(coc) - 0.5, 0.0, 1.0)
+    g = np.maximum(np.asarray(highlight_gain, np.float64), 0.0)
+    return lin * (1.0 + g * d)[..., None]
 
 
 def layer_map(coc: np.ndarray) -> tuple[np.ndarray, int]:
@@ -281,10 +281,8 @@ def far_pyramid(layers: np.ndarray, lin: np.ndarray) -> list[tuple[np.ndarray, n
     return levels
 
 
-def fill_behind(behind_px, x, y, layer, abs_coc, pyramid):
-    """Colour for the uncovered part of a pixel (see ``Renderer::fill_behind`` in C++), or None."""
-    if behind_px[3] > 1e-4:
-        return behind_px[:3] / behind_px[3]
+def far_content(x, y, layer, abs_coc, pyramid):
+    """The farthest content near a pixel (see ``Renderer::far_content`` in C++), or None."""
     max_cell = 4.0 * max(abs_coc, 2.0)
     for k, (lay, rgb) in enumerate(pyramid):
         s = float(2 << k)
@@ -309,12 +307,26 @@ def fill_behind(behind_px, x, y, layer, abs_coc, pyramid):
 
 
 def resolve_holes(acc, behind, layers, lin, coc) -> np.ndarray:
-    """Final linear colour: uncovered parts filled with what lies behind, else normalised coverage."""
+    """Final linear colour per pixel (see ``resolve_pixel`` in bokeh_math.h).
+
+    What the composite leaves uncovered is filled with the blurred farther
+    layers at the pixel, fading (as their coverage drops below 0.0011) into
+    the farthest content nearby; with neither, the composite is normalised.
+    """
     alpha = acc[..., 3:4]
-    rgb = np.where(alpha > 1e-12, acc[..., :3] / np.maximum(alpha, 1e-30), lin)
+    norm = np.where(alpha > 1e-12, acc[..., :3] / np.maximum(alpha, 1e-30), lin)
+    hole = 1.0 - acc[..., 3]
+    wb = np.clip((behind[..., 3] - 1e-4) / 1e-3, 0.0, 1.0)
+    fb = np.where(wb[..., None] > 0, behind[..., :3] / np.maximum(behind[..., 3:4], 1e-30), 0.0)
+    far = np.zeros_like(norm)
+    have_far = np.zeros(hole.shape, bool)
     pyramid = far_pyramid(layers, lin)
-    for y, x in zip(*np.nonzero(1.0 - acc[..., 3] > 1e-4)):
-        fill = fill_behind(behind[y, x], x, y, layers[y, x], abs(float(coc[y, x])), pyramid)
-        if fill is not None:
-            rgb[y, x] = acc[y, x, :3] + (1.0 - acc[y, x, 3]) * fill
-    return rgb
+    for y, x in zip(*np.nonzero((hole > 1e-4) & (behind[..., 3] < 1e-4 + 1e-3))):
+        f = far_content(x, y, layers[y, x], abs(float(coc[y, x])), pyramid)
+        if f is not None:
+            far[y, x], have_far[y, x] = f, True
+    h, w_ = hole[..., None], wb[..., None]
+    with_far = acc[..., :3] + h * (w_ * fb + (1.0 - w_) * far)
+    without = w_ * (acc[..., :3] + h * fb) + (1.0 - w_) * norm
+    filled = np.where(have_far[..., None], with_far, without)
+    return np.where(h > 1e-4, filled, norm)
