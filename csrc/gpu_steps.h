@@ -1,0 +1,388 @@
+// Per-thread steps of the GPU renderer, shared by the CUDA kernels
+// (render_cuda.cu) and their serial CPU emulation (render_gpu_emu.cpp).
+//
+// The GPU computes what render_cpu.cpp computes (same layers, grids, splats,
+// compositing and encoding; see the algorithm at the top of that file), but it
+// organises the work for thousands of threads and for run-to-run determinism:
+//
+//   classify   one thread per pixel: layer key (side, radius bin) per pixel,
+//              per-key pixel count and bounding box (integer atomics);
+//   aggregate  one thread per coarse cell: the splat of each coarse layer in
+//              the cell (same sums, same order as the CPU's build_coarse);
+//   splat      one thread per splat: difference markers of each covered row,
+//              added with 32-bit *integer* atomics into the layer's buffer;
+//   scan       one block per buffer row: prefix sum of the markers;
+//   composite  one thread per pixel: the layers back to front ("over"), then
+//              normalisation by coverage and sRGB encoding.
+//
+// Why fixed point: float atomics make the sum order, hence the rounding, vary
+// from run to run.  Markers are quantised to integers (scale 2^kAlphaBits for
+// coverage, 2^colour_bits for premultiplied colour) and summed with wrapping
+// unsigned arithmetic, which is associative: every run, and the CPU emulation,
+// gets bit-identical integrated rows.  The four markers of one span are rounded
+// so that they sum to exactly zero, so a splat leaves nothing behind it on its
+// row (the CPU's float markers leave ~1e-7 residues).  Wrap-around in the
+// intermediate marker sums is harmless: only the integrated values must fit,
+// and they are bounded by a few times the layer coverage (<= ~5, limit 127).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bokeh_math.h"
+
+#if defined(__CUDA_ARCH__)
+#define PB_UNROLL _Pragma("unroll")
+#else
+#define PB_UNROLL
+#endif
+
+namespace pybokeh {
+namespace gpu {
+
+// A pixel's layer key: radius bin j of the far side (CoC < 0) is key j, of the
+// near side kMaxBinsPerSide + j; in-focus pixels have kFocusKey.  Unlike the
+// layer index, the key does not depend on the number of bins, so the GPU can
+// classify the pixels before it knows the largest radius.
+constexpr int kNumKeys = 2 * kMaxBinsPerSide + 1;
+constexpr int kFocusKey = 2 * kMaxBinsPerSide;
+// Coarse layers aggregated by one pass over the pixels (two bins per side share
+// a grid level, see layer_level).
+constexpr int kMaxSlots = 4;
+// Same cap as the CPU's SplatWriter (never reached: splats span <= 18 rows).
+constexpr int kMaxSplatRows = 64;
+// Fixed-point scale of coverage: 2^24 (integrated values up to 127 fit).
+constexpr int kAlphaBits = 24;
+
+// One cell of a layer buffer: premultiplied r, g, b and coverage, fixed point.
+struct alignas(16) Cell {
+  uint32_t v[4];
+};
+
+PB_HD Cell operator+(const Cell& a, const Cell& b) {
+  Cell c;
+  for (int k = 0; k < 4; ++k) c.v[k] = a.v[k] + b.v[k];  // wraps: associative
+  return c;
+}
+
+// Adds to a buffer word: an atomic on the GPU, a plain add in the emulation.
+struct AddU32 {
+  PB_HD void operator()(uint32_t* p, uint32_t v) const {
+#if defined(__CUDA_ARCH__)
+    atomicAdd(p, v);
+#else
+    *p += v;
+#endif
+  }
+};
+
+// Per-render constants.
+struct Params {
+  int height, width;
+  int blades;
+  const float* aperture_lut;  // device (or host, emulation) pointer
+  float ext_lo, ext_hi;
+  float gain, threshold;
+  const float* decode_lut;  // 256 / 65536 entries, or kDecodeLutSize + 1 for float
+  const float* encode_lut;  // kEncodeLutSize + 1
+  float q_color, inv_q_color;  // fixed-point scale of premultiplied colour
+  float q_alpha, inv_q_alpha;  // ... and of coverage
+  float max_abs_coc;           // larger |CoC| (or NaN) is flagged as invalid input
+};
+
+// Per-key pixel statistics gathered by the classify step.
+struct Stats {
+  int count[kNumKeys];
+  int ymin[kNumKeys], ymax[kNumKeys], xmin[kNumKeys], xmax[kNumKeys];
+  int bad_image;  // float pixels outside [0, 1] or NaN
+  int bad_coc;    // CoC NaN, infinite or beyond max_abs_coc
+};
+
+// One layer of the render, in composite order.  A non-focus layer owns a
+// buffer over its region [gy0, gy1] x [gx0, gx1] of its grid (plus one column
+// for the markers at the right end), and coarse layers own a record (splat)
+// per grid cell of their pixels' bounding box.
+struct LayerDesc {
+  int key;
+  int is_focus;
+  int level, scale;       // grid 2^level coarser
+  int gh, gw;             // full grid size
+  int gy0, gy1, gx0, gx1; // buffer region (inclusive)
+  int stride;             // cells per buffer row: gx1 - gx0 + 2
+  long long buf_offset;   // first cell of the buffer in its group's allocation
+  int ry0, rx0, rh, rw;   // record region (coarse layers)
+  long long rec_offset;   // first record
+};
+
+// A coarse-cell splat: centre and radius in grid cells, coverage weight w
+// (fraction of the cell covered by the layer's pixels; 0 marks an empty cell)
+// and mean linear colour.
+struct alignas(16) Record {
+  float x, y, r, w;
+  float c[3];
+  float pad;
+};
+
+// One aggregation pass: up to kMaxSlots coarse layers of one grid level.
+struct AggPass {
+  int level, scale, gh, gw;
+  int cy0, cx0, ncy, ncx;        // cells visited (union of the layers' record regions)
+  int nslots;
+  int layer_of_slot[kMaxSlots];  // index into the layer table
+  int8_t slot_of_key[kNumKeys];  // -1: not aggregated by this pass
+};
+
+// The layers rendered together: [l0, l1) in composite order.
+struct GroupDesc {
+  int l0, l1;
+  int first, last;               // first group (acc starts at 0), last (encode output)
+  int16_t layer_of_key[kNumKeys];  // level-0 splatting layer of the group, or -1
+};
+
+// ------------------------------------------------------------------ steps
+
+template <typename T>
+PB_HD float decode(const float* lut, T v) {
+  return lut[v];
+}
+template <>
+PB_HD float decode<float>(const float* lut, float v) {
+  return lut_lerp(lut, kDecodeLutSize, v);
+}
+
+PB_HD int pixel_key(float coc) {
+  float a = fabsf(coc);
+  if (!(a >= kInFocusRadius)) return kFocusKey;
+  int j = radius_bin(a, kMaxBinsPerSide);
+  return coc < 0.0f ? j : kMaxBinsPerSide + j;
+}
+
+// Decoded, highlight-boosted linear colour of pixel i (as the CPU's pass 1).
+template <typename T>
+PB_HD void pixel_linear(const T* image, const float* coc, size_t i, const Params& p, float rgb[3]) {
+  const T* px = image + 3 * i;
+  float vmax = fmaxf(to_unit(px[0]), fmaxf(to_unit(px[1]), to_unit(px[2])));
+  float g = highlight_gain(vmax, fabsf(coc[i]), p.gain, p.threshold);
+  for (int c = 0; c < 3; ++c) rgb[c] = decode<T>(p.decode_lut, px[c]) * g;
+}
+
+template <typename T>
+PB_HD bool pixel_valid(const T* px) {
+  (void)px;
+  return true;
+}
+template <>
+PB_HD bool pixel_valid<float>(const float* px) {
+  for (int c = 0; c < 3; ++c)
+    if (!(px[c] >= 0.0f && px[c] <= 1.0f)) return false;
+  return true;
+}
+
+PB_HD bool coc_valid(float coc, float max_abs) { return fabsf(coc) <= max_abs; }
+
+// The aggregation of one coarse cell (gx, gy) for every layer of the pass:
+// count, colour and |CoC| sums and mean position, in the CPU's order (rows
+// down, columns right), sums in double like the CPU.
+template <typename T>
+PB_HD void aggregate_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p,
+                          const AggPass& ag, const LayerDesc* layers, Record* records, int gx, int gy) {
+  const int s = ag.scale, W = p.width;
+  const int x0 = gx * s, y0 = gy * s;
+  const int x1 = x0 + s < W ? x0 + s : W;
+  const int y1 = y0 + s < p.height ? y0 + s : p.height;
+  double sum[kMaxSlots][4];
+  int n[kMaxSlots], sx[kMaxSlots], sy[kMaxSlots];
+  for (int q = 0; q < kMaxSlots; ++q) {
+    sum[q][0] = sum[q][1] = sum[q][2] = sum[q][3] = 0.0;
+    n[q] = sx[q] = sy[q] = 0;
+  }
+  for (int y = y0; y < y1; ++y) {
+    for (int x = x0; x < x1; ++x) {
+      size_t i = (size_t)y * W + x;
+      int slot = ag.slot_of_key[keys[i]];
+      if (slot < 0) continue;
+      float rgb[3];
+      pixel_linear(image, coc, i, p, rgb);
+      float r = fabsf(coc[i]);
+PB_UNROLL
+      for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
+        if (q == slot) {
+          sum[q][0] += rgb[0];
+          sum[q][1] += rgb[1];
+          sum[q][2] += rgb[2];
+          sum[q][3] += r;
+          n[q] += 1;
+          sx[q] += x - x0;
+          sy[q] += y - y0;
+        }
+      }
+    }
+  }
+  const double inv_s = 1.0 / (double)s;
+  for (int q = 0; q < ag.nslots && q < kMaxSlots; ++q) {
+    if (n[q] == 0) continue;
+    const LayerDesc& L = layers[ag.layer_of_slot[q]];
+    if (gy < L.ry0 || gy >= L.ry0 + L.rh || gx < L.rx0 || gx >= L.rx0 + L.rw) continue;  // cannot happen
+    const double cnt = (double)n[q];
+    Record rec;
+    // Mean of the pixel centres in grid coordinates, (x + 0.5) / s - 0.5.
+    rec.x = (float)(((double)x0 + (double)sx[q] / cnt + 0.5) * inv_s - 0.5);
+    rec.y = (float)(((double)y0 + (double)sy[q] / cnt + 0.5) * inv_s - 0.5);
+    rec.r = (float)(sum[q][3] / cnt) * (1.0f / (float)s);
+    rec.w = (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0)));
+    for (int c = 0; c < 3; ++c) rec.c[c] = (float)(sum[q][c] / cnt);
+    rec.pad = 0.0f;
+    records[L.rec_offset + (long long)(gy - L.ry0) * L.rw + (gx - L.rx0)] = rec;
+  }
+}
+
+// Splat of radius r centred at (cx, cy) on layer L's grid with coverage weight
+// w and linear colour c: the CPU's SplatWriter, writing quantised markers into
+// the layer's buffer (cells of 4 words, rows of L.stride cells).
+template <class Add>
+PB_HD void splat(float cx, float cy, float r, float w, const float* c, const LayerDesc& L, Cell* buf,
+                 const Params& p, Add add) {
+  int r0, r1;
+  splat_rows(cy, r, p.ext_lo, p.ext_hi, &r0, &r1);
+  if (r1 < L.gy0 || r0 > L.gy1) return;
+  int n = r1 - r0 + 1 < kMaxSplatRows ? r1 - r0 + 1 : kMaxSplatRows;
+  float total = 0.0f;
+  for (int k = 0; k < n; ++k) {
+    float xa, xb, vy;
+    if (splat_row(p.blades, p.aperture_lut, p.ext_lo, p.ext_hi, cx, cy, r, r0 + k, &xa, &xb, &vy))
+      total += vy * (xb - xa);
+  }
+  if (!(total > 0.0f)) return;
+  const float scale = w / total;
+  int k0 = (r0 > L.gy0 ? r0 : L.gy0) - r0;
+  int k1 = (r1 < L.gy1 ? r1 : L.gy1) - r0;
+  if (k1 >= n) k1 = n - 1;
+  const int last_col = L.gx1 + 1 - L.gx0;
+  for (int k = k0; k <= k1; ++k) {
+    float xa, xb, vy;
+    if (!splat_row(p.blades, p.aperture_lut, p.ext_lo, p.ext_hi, cx, cy, r, r0 + k, &xa, &xb, &vy)) continue;
+    int idx[4];
+    float wgt[4];
+    int m = span_markers(xa, xb, L.gw, idx, wgt);
+    if (!m) continue;
+    const float a = scale * vy;
+    float value[4] = {a * c[0] * p.q_color, a * c[1] * p.q_color, a * c[2] * p.q_color, a * p.q_alpha};
+    uint32_t* row = &buf[L.buf_offset + (long long)(r0 + k - L.gy0) * L.stride].v[0];
+    for (int ch = 0; ch < 4; ++ch) {
+      // Round all but the last marker; the last one cancels their sum exactly.
+      int32_t q[4];
+      int32_t acc = 0;
+      for (int t = 0; t < m - 1; ++t) {
+        q[t] = (int32_t)rintf(wgt[t] * value[ch]);
+        acc += q[t];
+      }
+      q[m - 1] = -acc;
+      for (int t = 0; t < m; ++t) {
+        if (q[t] == 0) continue;
+        // A marker left of the region carries into all of it: add it at the
+        // region's first column.  One right of it affects no region cell.
+        int col = idx[t] - L.gx0;
+        if (col < 0) col = 0;
+        if (col > last_col) continue;
+        add(row + 4 * col + ch, (uint32_t)q[t]);
+      }
+    }
+  }
+}
+
+// Splat of a level-0 pixel (one per out-of-focus pixel of the layer).
+template <typename T, class Add>
+PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const LayerDesc& L, Cell* buf, int x,
+                       int y, Add add) {
+  size_t i = (size_t)y * p.width + x;
+  float rgb[3];
+  pixel_linear(image, coc, i, p, rgb);
+  splat((float)x, (float)y, fabsf(coc[i]), 1.0f, rgb, L, buf, p, add);
+}
+
+PB_HD void cell_to_float(const Cell& c, const Params& p, float out[4]) {
+  out[0] = (float)(int32_t)c.v[0] * p.inv_q_color;
+  out[1] = (float)(int32_t)c.v[1] * p.inv_q_color;
+  out[2] = (float)(int32_t)c.v[2] * p.inv_q_color;
+  out[3] = (float)(int32_t)c.v[3] * p.inv_q_alpha;
+}
+
+// Integrated value of grid cell (gx, gy) of layer L; zero outside its region
+// (where no splat reaches).
+PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int gx, int gy, float out[4]) {
+  if (gy < L.gy0 || gy > L.gy1 || gx < L.gx0 || gx > L.gx1) {
+    out[0] = out[1] = out[2] = out[3] = 0.0f;
+    return;
+  }
+  cell_to_float(buf[L.buf_offset + (long long)(gy - L.gy0) * L.stride + (gx - L.gx0)], p, out);
+}
+
+// Composite layers [g.l0, g.l1) over pixel (x, y)'s accumulator, as the CPU's
+// render_band: in-focus pixels copied with coverage 1, level-0 layers read
+// directly, coarse layers upsampled bilinearly (edge cells clamped).
+template <typename T>
+PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p,
+                           const LayerDesc* layers, const GroupDesc& g, const Cell* buf, int x, int y,
+                           float acc[4]) {
+  const size_t i = (size_t)y * p.width + x;
+  for (int l = g.l0; l < g.l1; ++l) {
+    const LayerDesc& L = layers[l];
+    if (L.is_focus) {
+      if (keys[i] == kFocusKey) {
+        pixel_linear(image, coc, i, p, acc);
+        acc[3] = 1.0f;
+      }
+      continue;
+    }
+    if (L.level == 0) {
+      if (y < L.gy0 || y > L.gy1 || x < L.gx0 || x > L.gx1) continue;
+      float d[4];
+      layer_cell(L, buf, p, x, y, d);
+      composite_over(d[0], d[1], d[2], d[3], acc);
+      continue;
+    }
+    const float inv_s = 1.0f / (float)L.scale;
+    float v = ((float)y + 0.5f) * inv_s - 0.5f;
+    int iy = (int)floorf(v);
+    float fy = v - (float)iy;
+    int ya = iy < 0 ? 0 : (iy > L.gh - 1 ? L.gh - 1 : iy);
+    int yb = iy + 1 < 0 ? 0 : (iy + 1 > L.gh - 1 ? L.gh - 1 : iy + 1);
+    if (yb < L.gy0 || ya > L.gy1) continue;
+    float u = ((float)x + 0.5f) * inv_s - 0.5f;
+    int ix = (int)floorf(u);
+    float fx = u - (float)ix;
+    int xa = ix < 0 ? 0 : (ix > L.gw - 1 ? L.gw - 1 : ix);
+    int xb = ix + 1 < 0 ? 0 : (ix + 1 > L.gw - 1 ? L.gw - 1 : ix + 1);
+    if (xb < L.gx0 || xa > L.gx1) continue;
+    float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+    float aa[4], ab[4], ba[4], bb[4], s4[4];
+    layer_cell(L, buf, p, xa, ya, aa);
+    layer_cell(L, buf, p, xb, ya, ab);
+    layer_cell(L, buf, p, xa, yb, ba);
+    layer_cell(L, buf, p, xb, yb, bb);
+    for (int c = 0; c < 4; ++c) s4[c] = w00 * aa[c] + w01 * ab[c] + w10 * ba[c] + w11 * bb[c];
+    composite_over(s4[0], s4[1], s4[2], s4[3], acc);
+  }
+}
+
+// Normalise by coverage (holes take the pixel's own colour), encode, quantise.
+template <typename T>
+PB_HD void finish_pixel(const T* image, const float* coc, const Params& p, size_t i, const float acc[4], T* out) {
+  float rgb[3];
+  if (acc[3] > 1e-12f) {
+    float inv = 1.0f / acc[3];
+    rgb[0] = acc[0] * inv;
+    rgb[1] = acc[1] * inv;
+    rgb[2] = acc[2] * inv;
+  } else {
+    pixel_linear(image, coc, i, p, rgb);
+  }
+  for (int c = 0; c < 3; ++c) {
+    float xl = fminf(fmaxf(rgb[c], 0.0f), 1.0f);
+    float e = lut_lerp(p.encode_lut, kEncodeLutSize, sqrtf(xl));
+    from_unit(fminf(fmaxf(e, 0.0f), 1.0f), out + 3 * i + c);
+  }
+}
+
+}  // namespace gpu
+}  // namespace pybokeh
