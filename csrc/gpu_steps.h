@@ -320,13 +320,14 @@ PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int 
 // Composite layers [g.l0, g.l1) over pixel (x, y)'s accumulator, as the CPU's
 // render_band: in-focus pixels copied with coverage 1, level-0 layers read
 // directly, coarse layers upsampled bilinearly (edge cells clamped).
+// group_layers[k] is layer g.l0 + k (the CUDA kernel keeps them in shared memory).
 template <typename T>
 PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p,
-                           const LayerDesc* layers, const GroupDesc& g, const Cell* buf, int x, int y,
+                           const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, int x, int y,
                            float acc[4]) {
   const size_t i = (size_t)y * p.width + x;
   for (int l = g.l0; l < g.l1; ++l) {
-    const LayerDesc& L = layers[l];
+    const LayerDesc& L = group_layers[l - g.l0];
     if (L.is_focus) {
       if (keys[i] == kFocusKey) {
         pixel_linear(image, coc, i, p, acc);

@@ -255,6 +255,9 @@ __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ im
                                                         const uint8_t* __restrict__ keys, Params p, GroupDesc g,
                                                         const LayerDesc* __restrict__ layers,
                                                         const Cell* __restrict__ buf, float4* acc, T* out) {
+  extern __shared__ LayerDesc s_layers[];  // the group's layers, read by every pixel
+  for (int k = threadIdx.x; k < g.l1 - g.l0; k += blockDim.x) s_layers[k] = layers[g.l0 + k];
+  __syncthreads();
   const long long n = (long long)p.height * p.width;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int y = (int)(t / p.width), x = (int)(t % p.width);
@@ -263,7 +266,7 @@ __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ im
       const float4 v = acc[t];
       a[0] = v.x; a[1] = v.y; a[2] = v.z; a[3] = v.w;
     }
-    composite_pixel(image, coc, keys, p, layers, g, buf, x, y, a);
+    composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a);
     if (g.last)
       finish_pixel(image, coc, p, (size_t)t, a, out);
     else
@@ -380,8 +383,8 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
                                                                                                          buf);
       PB_CUDA_LAUNCHED("k_scan");
     }
-    k_composite<T><<<blocks_for(N), kThreads, 0, stream>>>(image, a.coc, keys, p, g, layers, buf,
-                                                           d_acc.as<float4>(), out);
+    k_composite<T><<<blocks_for(N), kThreads, nl * sizeof(LayerDesc), stream>>>(image, a.coc, keys, p, g, layers,
+                                                                                 buf, d_acc.as<float4>(), out);
     PB_CUDA_LAUNCHED("k_composite");
   }
   // Surface execution errors here, with the buffers still alive.

@@ -104,7 +104,7 @@ void run(const GpuRenderArgs& a) {
       for (int x = 0; x < W; ++x) {
         size_t i = (size_t)y * W + x;
         float* ac = acc.data() + 4 * i;
-        composite_pixel(image, coc, keys.data(), p, plan.layers.data(), g, buf.data(), x, y, ac);
+        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), x, y, ac);
         if (g.last) finish_pixel(image, coc, p, i, ac, out);
       }
     }
