@@ -106,7 +106,7 @@ def test_cmake_rejects_unknown_switch_value(tmp_path):
 
 # ------------------------------------------------- import and dispatch
 
-def test_import_and_dispatch_with_cuda_module_blocked():
+def test_import_and_dispatch_with_cuda_module_blocked(tmp_path):
     code = textwrap.dedent("""
         import sys
         sys.modules["pybokeh._cuda"] = None  # any import of it raises ImportError
@@ -125,7 +125,8 @@ def test_import_and_dispatch_with_cuda_module_blocked():
         assert pybokeh.render(img, np.zeros((4, 5), np.float32), 0.5).shape == (4, 5, 3)
         print("ok")
     """)
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # Run outside the repository, so that the installed package is imported.
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip().endswith("ok")
 
