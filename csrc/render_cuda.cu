@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstring>
 #include <cub/block/block_scan.cuh>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,20 +63,56 @@ unsigned blocks_for(long long n, int threads = kThreads) {
 
 // ----------------------------------------------------------------- memory
 
-// Stream-ordered allocation where the device supports memory pools, plain
-// cudaMalloc otherwise.  Freed on scope exit, also when an exception unwinds.
+// The renderer's own stream-ordered memory pool per device.  It keeps up to
+// kPoolKeepBytes of freed memory mapped, so that rendering frame after frame
+// does not map and unmap device memory every time (the default pool returns
+// everything at each synchronisation); it does not touch the default pool
+// that other libraries may use.
+constexpr uint64_t kPoolKeepBytes = 1ULL << 30;
+
+cudaMemPool_t renderer_pool(int device) {
+  static std::mutex mutex;
+  static std::vector<cudaMemPool_t> pools;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (device >= (int)pools.size()) pools.resize(device + 1, nullptr);
+  if (!pools[device]) {
+    cudaMemPoolProps props;
+    std::memset(&props, 0, sizeof(props));
+    props.allocType = cudaMemAllocationTypePinned;
+    props.handleTypes = cudaMemHandleTypeNone;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    cudaMemPool_t pool;
+    PB_CUDA_CHECK(cudaMemPoolCreate(&pool, &props));
+    uint64_t keep = kPoolKeepBytes;
+    PB_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+    pools[device] = pool;
+  }
+  return pools[device];
+}
+
+// Stream-ordered allocation from the renderer's pool where the device supports
+// memory pools (cudaMalloc otherwise); on failure the pool's cached memory is
+// released and the allocation tried once more.  Freed on scope exit, also
+// when an exception unwinds.
 class DeviceMemory {
  public:
-  DeviceMemory(size_t bytes, cudaStream_t stream, bool async) : stream_(stream), async_(async) {
+  DeviceMemory(size_t bytes, cudaStream_t stream, cudaMemPool_t pool) : stream_(stream), pool_(pool) {
     if (bytes == 0) return;
-    if (async_)
-      PB_CUDA_CHECK(cudaMallocAsync(&ptr_, bytes, stream_));
-    else
+    if (!pool_) {
       PB_CUDA_CHECK(cudaMalloc(&ptr_, bytes));
+      return;
+    }
+    if (cudaMallocFromPoolAsync(&ptr_, bytes, pool_, stream_) == cudaSuccess) return;
+    cudaGetLastError();
+    ptr_ = nullptr;
+    PB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    PB_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
+    PB_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr_, bytes, pool_, stream_));
   }
   ~DeviceMemory() {
     if (!ptr_) return;
-    if (async_)
+    if (pool_)
       cudaFreeAsync(ptr_, stream_);
     else
       cudaFree(ptr_);
@@ -90,7 +127,7 @@ class DeviceMemory {
  private:
   void* ptr_ = nullptr;
   cudaStream_t stream_;
-  bool async_;
+  cudaMemPool_t pool_;
 };
 
 template <typename U>
@@ -286,12 +323,12 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   int dev = 0, pools = 0;
   PB_CUDA_CHECK(cudaGetDevice(&dev));
   PB_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, dev));
-  const bool async = pools != 0;
+  const cudaMemPool_t pool = pools ? renderer_pool(dev) : nullptr;
 
   // Tables and parameters.
   const std::vector<float> dlut = decode_table<T>(), elut = encode_table();
   const size_t nap = a.params.blades ? 2 * (size_t)(kApertureLutSize + 1) : 0;
-  DeviceMemory d_luts((dlut.size() + elut.size() + nap) * sizeof(float), stream, async);
+  DeviceMemory d_luts((dlut.size() + elut.size() + nap) * sizeof(float), stream, pool);
   float* d_dlut = d_luts.as<float>();
   float* d_elut = d_dlut + dlut.size();
   float* d_alut = d_elut + elut.size();
@@ -313,7 +350,7 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   set_fixed_point(p);
 
   // Classify, and bring the per-key statistics to the host.
-  DeviceMemory d_keys((size_t)N, stream, async), d_stats(sizeof(Stats), stream, async);
+  DeviceMemory d_keys((size_t)N, stream, pool), d_stats(sizeof(Stats), stream, pool);
   Stats* stats = d_stats.as<Stats>();
   uint8_t* keys = d_keys.as<uint8_t>();
   k_init_stats<<<1, 128, 0, stream>>>(stats);
@@ -334,12 +371,12 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
     budget = std::max((size_t)64 << 20, std::min((size_t)2 << 30, free_b / 4));
   }
   const Plan plan = make_plan(st, H, W, a.params, (long long)(budget / sizeof(Cell)));
-  DeviceMemory d_layers(plan.layers.size() * sizeof(LayerDesc), stream, async);
+  DeviceMemory d_layers(plan.layers.size() * sizeof(LayerDesc), stream, pool);
   const LayerDesc* layers = d_layers.as<LayerDesc>();
   upload(d_layers.as<LayerDesc>(), plan.layers.data(), plan.layers.size(), stream);
 
   // Coarse layers: one splat per grid cell.
-  DeviceMemory d_records((size_t)plan.records * sizeof(Record), stream, async);
+  DeviceMemory d_records((size_t)plan.records * sizeof(Record), stream, pool);
   Record* records = d_records.as<Record>();
   if (plan.records) PB_CUDA_CHECK(cudaMemsetAsync(records, 0, (size_t)plan.records * sizeof(Record), stream));
   for (const AggPass& ag : plan.passes) {
@@ -349,8 +386,8 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   }
 
   // Groups of layers: splat, integrate, composite.
-  DeviceMemory d_buf((size_t)plan.max_group_cells * sizeof(Cell), stream, async);
-  DeviceMemory d_acc(plan.groups.size() > 1 ? (size_t)N * sizeof(float4) : 0, stream, async);
+  DeviceMemory d_buf((size_t)plan.max_group_cells * sizeof(Cell), stream, pool);
+  DeviceMemory d_acc(plan.groups.size() > 1 ? (size_t)N * sizeof(float4) : 0, stream, pool);
   Cell* buf = d_buf.as<Cell>();
   for (const GroupDesc& g : plan.groups) {
     long long cells = 0;
