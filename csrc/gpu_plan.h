@@ -14,6 +14,7 @@
 
 #include "gpu_steps.h"
 #include "render_cpu.h"
+#include "render_gpu.h"
 
 namespace pybokeh {
 namespace gpu {
@@ -82,7 +83,6 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
   const int nbins = max_j + 1;
   plan.nbins = nbins;
   for (int k = 0; k < kNumKeys; ++k) plan.layer_of_key[k] = -1;
-  const float reach_unit = std::max(std::fabs(rp.ext_lo), std::fabs(rp.ext_hi));
 
   for (int l = 0; l < 2 * nbins + 1; ++l) {
     int key;
@@ -93,6 +93,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
     LayerDesc L = {};
     L.key = key;
     L.is_focus = key == kFocusKey;
+    L.side = l > nbins ? 1 : 0;  // in front of the focus plane: the reflected aperture
     L.level = L.is_focus ? 0 : layer_level(l, nbins);
     L.scale = 1 << L.level;
     const int s = L.scale;
@@ -101,6 +102,8 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
     if (!L.is_focus) {
       const int j = key % kMaxBinsPerSide;
       const float r_hi = layer_edge(j + 1);
+      const ApertureShape& ap = rp.shape[L.side];
+      const float reach_unit = std::max(std::fabs(ap.ext_lo), std::fabs(ap.ext_hi));
       const int margin = (int)std::ceil(r_hi * reach_unit / (float)s) + 2;
       L.gy0 = std::max(0, st.ymin[key] / s - margin);
       L.gy1 = std::min(L.gh - 1, st.ymax[key] / s + margin);
@@ -201,11 +204,30 @@ inline void check_stats(const Stats& st) {
     throw std::invalid_argument("coc: the circle of confusion must be finite and within the renderer's limit");
 }
 
-inline void check_render_args(int height, int width, int blades) {
+inline void check_render_args(int height, int width, const RenderParams& rp) {
   if (height <= 0 || width <= 0) throw std::invalid_argument("image must not be empty");
   if (height > (1 << 30) / 4 || width > (1 << 30) / 4) throw std::invalid_argument("image is too large");
   if ((long long)height * width > (1LL << 40)) throw std::invalid_argument("image is too large");
-  if (blades != 0 && (blades < 3 || blades > 16)) throw std::invalid_argument("blades must be 0 or 3..16");
+  for (const ApertureShape& ap : rp.shape) {
+    if (ap.blades != 0 && (ap.blades < 3 || ap.blades > 16))
+      throw std::invalid_argument("blades must be 0 or 3..16");
+    if (ap.blades && !ap.lut) throw std::invalid_argument("polygon apertures need their span tables");
+    if (!(ap.ext_lo < 0.0f && ap.ext_hi > 0.0f && ap.ext_lo >= -1.0f && ap.ext_hi <= 1.0f))
+      throw std::invalid_argument("aperture_extents must lie in [-1, 1] around 0");
+  }
+}
+
+// Params of a render (lookup tables set by the caller).
+inline Params make_params(const GpuRenderArgs& a) {
+  Params p = {};
+  p.height = a.height;
+  p.width = a.width;
+  p.shape[0] = a.params.shape[0];
+  p.shape[1] = a.params.shape[1];
+  p.gain = a.params.highlight_gain;
+  p.max_abs_coc = a.max_abs_coc;
+  set_fixed_point(p);
+  return p;
 }
 
 }  // namespace gpu

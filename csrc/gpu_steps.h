@@ -49,8 +49,6 @@ constexpr int kFocusKey = 2 * kMaxBinsPerSide;
 // Coarse layers aggregated by one pass over the pixels (two bins per side share
 // a grid level, see layer_level).
 constexpr int kMaxSlots = 4;
-// Same cap as the CPU's SplatWriter (never reached: splats span <= 18 rows).
-constexpr int kMaxSplatRows = 64;
 // Fixed-point scale of coverage: 2^24 (integrated values up to 127 fit).
 constexpr int kAlphaBits = 24;
 
@@ -79,10 +77,10 @@ struct AddU32 {
 // Per-render constants.
 struct Params {
   int height, width;
-  int blades;
-  const float* aperture_lut;  // device (or host, emulation) pointer
-  float ext_lo, ext_hi;
-  float gain, threshold;
+  // Aperture behind the focus plane ([0]) and in front of it ([1]); the
+  // tables are device pointers (host pointers in the emulation).
+  ApertureShape shape[2];
+  float gain;  // highlight boost, see highlight_gain()
   const float* decode_lut;  // 256 / 65536 entries, or kDecodeLutSize + 1 for float
   const float* encode_lut;  // kEncodeLutSize + 1
   float q_color, inv_q_color;  // fixed-point scale of premultiplied colour
@@ -105,6 +103,7 @@ struct Stats {
 struct LayerDesc {
   int key;
   int is_focus;
+  int side;               // aperture: 0 behind the focus plane, 1 in front
   int level, scale;       // grid 2^level coarser
   int gh, gw;             // full grid size
   int gy0, gy1, gx0, gx1; // buffer region (inclusive)
@@ -114,14 +113,20 @@ struct LayerDesc {
   long long rec_offset;   // first record
 };
 
-// A coarse-cell splat: centre and radius in grid cells, coverage weight w
-// (fraction of the cell covered by the layer's pixels; 0 marks an empty cell)
-// and mean linear colour.
+// A coarse-cell splat (the CPU's Splat): radius r in grid cells, coverage
+// splatted at the pixels' centroid (x, y) and light at their brightness-
+// weighted centroid (lx, ly), each scaled by coverage weight / splat total;
+// mean linear colour c.  n = 0 marks a cell without pixels of the layer.
 struct alignas(16) Record {
-  float x, y, r, w;
+  float x, y, lx, ly, r;
+  float cover_scale, light_scale;
   float c[3];
+  int n;
   float pad;
 };
+
+// Channels a splat writes.
+enum SplatChannels { kLight = 1, kCoverage = 2, kBoth = 3 };
 
 // One aggregation pass: up to kMaxSlots coarse layers of one grid level.
 struct AggPass {
@@ -161,9 +166,8 @@ PB_HD int pixel_key(float coc) {
 template <typename T>
 PB_HD void pixel_linear(const T* image, const float* coc, size_t i, const Params& p, float rgb[3]) {
   const T* px = image + 3 * i;
-  float vmax = fmaxf(to_unit(px[0]), fmaxf(to_unit(px[1]), to_unit(px[2])));
-  float g = highlight_gain(vmax, fabsf(coc[i]), p.gain, p.threshold);
-  for (int c = 0; c < 3; ++c) rgb[c] = decode<T>(p.decode_lut, px[c]) * g;
+  const float r = fabsf(coc[i]);
+  for (int c = 0; c < 3; ++c) rgb[c] = decode<T>(p.decode_lut, px[c]) * highlight_gain(to_unit(px[c]), r, p.gain);
 }
 
 template <typename T>
@@ -180,95 +184,98 @@ PB_HD bool pixel_valid<float>(const float* px) {
 
 PB_HD bool coc_valid(float coc, float max_abs) { return fabsf(coc) <= max_abs; }
 
-// The aggregation of one coarse cell (gx, gy) for every layer of the pass:
-// count, colour and |CoC| sums and mean position, in the CPU's order (rows
-// down, columns right), sums in double like the CPU.
+// The aggregation of one coarse cell (gx, gy) for every layer of the pass
+// (the CPU's build_coarse): count, colour and |CoC| sums, plain and
+// brightness-weighted centroids, in the CPU's order (rows down, columns
+// right) and precision (double sums of the same float terms).
 template <typename T>
 PB_HD void aggregate_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p,
                           const AggPass& ag, const LayerDesc* layers, Record* records, int gx, int gy) {
   const int s = ag.scale, W = p.width;
+  const float inv_s = 1.0f / (float)s;
   const int x0 = gx * s, y0 = gy * s;
   const int x1 = x0 + s < W ? x0 + s : W;
   const int y1 = y0 + s < p.height ? y0 + s : p.height;
-  double sum[kMaxSlots][4];
-  int n[kMaxSlots], sx[kMaxSlots], sy[kMaxSlots];
+  double sum[kMaxSlots][9];  // r, g, b, |CoC|, u, v, w u, w v, w
+  int n[kMaxSlots];
   for (int q = 0; q < kMaxSlots; ++q) {
-    sum[q][0] = sum[q][1] = sum[q][2] = sum[q][3] = 0.0;
-    n[q] = sx[q] = sy[q] = 0;
+    for (int k = 0; k < 9; ++k) sum[q][k] = 0.0;
+    n[q] = 0;
   }
   for (int y = y0; y < y1; ++y) {
+    const float v = ((float)y + 0.5f) * inv_s - 0.5f;
     for (int x = x0; x < x1; ++x) {
       size_t i = (size_t)y * W + x;
       int slot = ag.slot_of_key[keys[i]];
       if (slot < 0) continue;
       float rgb[3];
       pixel_linear(image, coc, i, p, rgb);
-      float r = fabsf(coc[i]);
+      const float u = ((float)x + 0.5f) * inv_s - 0.5f;
+      const double wgt = centroid_weight(rgb[0], rgb[1], rgb[2]);
+      const double terms[9] = {rgb[0], rgb[1], rgb[2], fabsf(coc[i]), u, v, wgt * u, wgt * v, wgt};
 PB_UNROLL
       for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
         if (q == slot) {
-          sum[q][0] += rgb[0];
-          sum[q][1] += rgb[1];
-          sum[q][2] += rgb[2];
-          sum[q][3] += r;
+PB_UNROLL
+          for (int k = 0; k < 9; ++k) sum[q][k] += terms[k];
           n[q] += 1;
-          sx[q] += x - x0;
-          sy[q] += y - y0;
         }
       }
     }
   }
-  const double inv_s = 1.0 / (double)s;
   for (int q = 0; q < ag.nslots && q < kMaxSlots; ++q) {
     if (n[q] == 0) continue;
     const LayerDesc& L = layers[ag.layer_of_slot[q]];
     if (gy < L.ry0 || gy >= L.ry0 + L.rh || gx < L.rx0 || gx >= L.rx0 + L.rw) continue;  // cannot happen
+    const ApertureShape& ap = p.shape[L.side];
     const double cnt = (double)n[q];
+    const double* a = sum[q];
     Record rec;
-    // Mean of the pixel centres in grid coordinates, (x + 0.5) / s - 0.5.
-    rec.x = (float)(((double)x0 + (double)sx[q] / cnt + 0.5) * inv_s - 0.5);
-    rec.y = (float)(((double)y0 + (double)sy[q] / cnt + 0.5) * inv_s - 0.5);
-    rec.r = (float)(sum[q][3] / cnt) * (1.0f / (float)s);
-    rec.w = (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0)));
-    for (int c = 0; c < 3; ++c) rec.c[c] = (float)(sum[q][c] / cnt);
+    rec.x = (float)(a[4] / cnt);
+    rec.y = (float)(a[5] / cnt);
+    rec.lx = (float)(a[6] / a[8]);
+    rec.ly = (float)(a[7] / a[8]);
+    if (!light_centroid_moves(rec.x, rec.y, rec.lx, rec.ly)) {
+      rec.lx = rec.x;
+      rec.ly = rec.y;
+    }
+    rec.r = (float)(a[3] / cnt) * inv_s;
+    const float w = (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0)));
+    const float tc = splat_total(ap, rec.x, rec.y, rec.r);
+    const float tl = splat_total(ap, rec.lx, rec.ly, rec.r);
+    rec.cover_scale = tc > 0.0f ? w / tc : 0.0f;
+    rec.light_scale = tl > 0.0f ? w / tl : 0.0f;
+    for (int c = 0; c < 3; ++c) rec.c[c] = (float)(a[c] / cnt);
+    rec.n = n[q];
     rec.pad = 0.0f;
     records[L.rec_offset + (long long)(gy - L.ry0) * L.rw + (gx - L.rx0)] = rec;
   }
 }
 
-// Splat of radius r centred at (cx, cy) on layer L's grid with coverage weight
-// w and linear colour c: the CPU's SplatWriter, writing quantised markers into
-// the layer's buffer (cells of 4 words, rows of L.stride cells).
-template <class Add>
-PB_HD void splat(float cx, float cy, float r, float w, const float* c, const LayerDesc& L, Cell* buf,
-                 const Params& p, Add add) {
+// Splat of radius r centred at (cx, cy) on layer L's grid, with `scale`
+// (coverage weight / splat total) per unit of covered area and linear colour
+// c: the CPU's SplatWriter::splat<CH>, writing quantised markers of channels
+// CH into the layer's buffer (cells of 4 words, rows of L.stride cells).
+template <int CH, class Add>
+PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
+                 const LayerDesc& L, Cell* buf, const Params& p, Add add) {
   int r0, r1;
-  splat_rows(cy, r, p.ext_lo, p.ext_hi, &r0, &r1);
-  if (r1 < L.gy0 || r0 > L.gy1) return;
-  int n = r1 - r0 + 1 < kMaxSplatRows ? r1 - r0 + 1 : kMaxSplatRows;
-  float total = 0.0f;
-  for (int k = 0; k < n; ++k) {
-    float xa, xb, vy;
-    if (splat_row(p.blades, p.aperture_lut, p.ext_lo, p.ext_hi, cx, cy, r, r0 + k, &xa, &xb, &vy))
-      total += vy * (xb - xa);
-  }
-  if (!(total > 0.0f)) return;
-  const float scale = w / total;
-  int k0 = (r0 > L.gy0 ? r0 : L.gy0) - r0;
-  int k1 = (r1 < L.gy1 ? r1 : L.gy1) - r0;
-  if (k1 >= n) k1 = n - 1;
+  splat_rows(ap, cy, r, &r0, &r1);
+  if (r0 < L.gy0) r0 = L.gy0;
+  if (r1 > L.gy1) r1 = L.gy1;
   const int last_col = L.gx1 + 1 - L.gx0;
-  for (int k = k0; k <= k1; ++k) {
+  const int ch0 = (CH & kLight) ? 0 : 3, ch1 = (CH & kCoverage) ? 3 : 2;
+  for (int row_i = r0; row_i <= r1; ++row_i) {
     float xa, xb, vy;
-    if (!splat_row(p.blades, p.aperture_lut, p.ext_lo, p.ext_hi, cx, cy, r, r0 + k, &xa, &xb, &vy)) continue;
+    if (!splat_row(ap, cx, cy, r, row_i, &xa, &xb, &vy)) continue;
     int idx[4];
     float wgt[4];
     int m = span_markers(xa, xb, L.gw, idx, wgt);
     if (!m) continue;
     const float a = scale * vy;
-    float value[4] = {a * c[0] * p.q_color, a * c[1] * p.q_color, a * c[2] * p.q_color, a * p.q_alpha};
-    uint32_t* row = &buf[L.buf_offset + (long long)(r0 + k - L.gy0) * L.stride].v[0];
-    for (int ch = 0; ch < 4; ++ch) {
+    const float value[4] = {a * c[0] * p.q_color, a * c[1] * p.q_color, a * c[2] * p.q_color, a * p.q_alpha};
+    uint32_t* row = &buf[L.buf_offset + (long long)(row_i - L.gy0) * L.stride].v[0];
+    for (int ch = ch0; ch <= ch1; ++ch) {
       // Round all but the last marker; the last one cancels their sum exactly.
       int32_t q[4];
       int32_t acc = 0;
@@ -290,14 +297,32 @@ PB_HD void splat(float cx, float cy, float r, float w, const float* c, const Lay
   }
 }
 
-// Splat of a level-0 pixel (one per out-of-focus pixel of the layer).
+// Splat of a level-0 pixel: energy-normalised by the total of its radius's
+// splat at an integer centre (the CPU's inv_total).
 template <typename T, class Add>
 PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const LayerDesc& L, Cell* buf, int x,
                        int y, Add add) {
   size_t i = (size_t)y * p.width + x;
   float rgb[3];
   pixel_linear(image, coc, i, p, rgb);
-  splat((float)x, (float)y, fabsf(coc[i]), 1.0f, rgb, L, buf, p, add);
+  const ApertureShape& ap = p.shape[L.side];
+  const float r = fabsf(coc[i]);
+  const float t = splat_total(ap, 0.0f, 0.0f, r);
+  splat<kBoth>(ap, (float)x, (float)y, r, t > 0.0f ? 1.0f / t : 0.0f, rgb, L, buf, p, add);
+}
+
+// Splats of a coarse cell: one for light and coverage when they share a
+// centroid, else light and coverage separately.
+template <class Add>
+PB_HD void splat_record(const Record& rec, const Params& p, const LayerDesc& L, Cell* buf, Add add) {
+  if (rec.n == 0) return;
+  const ApertureShape& ap = p.shape[L.side];
+  if (rec.lx == rec.x && rec.ly == rec.y) {
+    splat<kBoth>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
+  } else {
+    splat<kLight>(ap, rec.lx, rec.ly, rec.r, rec.light_scale, rec.c, L, buf, p, add);
+    splat<kCoverage>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
+  }
 }
 
 PB_HD void cell_to_float(const Cell& c, const Params& p, float out[4]) {

@@ -117,10 +117,10 @@ void check_device_pointer(std::uintptr_t ptr, int device, const char* name) {
                                 ", not on the rendering device cuda:" + std::to_string(device));
 }
 
-py::array render_host(py::array image, py::array coc, int blades, py::array aperture_lut, float ext_lo, float ext_hi,
-                      float gain, float threshold, float max_abs_coc, long long budget_bytes, int device) {
+py::array render_host(py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
+                      float gain, float max_abs_coc, long long budget_bytes, int device) {
   binding::HostCall call =
-      binding::host_call(image, coc, blades, aperture_lut, ext_lo, ext_hi, gain, threshold, max_abs_coc, budget_bytes);
+      binding::host_call(image, coc, blades, aperture_luts, aperture_extents, gain, max_abs_coc, budget_bytes);
   GpuRenderArgs args = call.args;
   const size_t n = (size_t)args.height * args.width;
   const size_t image_bytes = n * 3 * image.itemsize();
@@ -143,8 +143,8 @@ py::array render_host(py::array image, py::array coc, int blades, py::array aper
 }
 
 void render_device(std::uintptr_t image_ptr, std::uintptr_t coc_ptr, std::uintptr_t out_ptr, int height, int width,
-                   const std::string& dtype, int blades, py::array aperture_lut, float ext_lo, float ext_hi,
-                   float gain, float threshold, float max_abs_coc, std::uintptr_t stream, int device,
+                   const std::string& dtype, int blades, py::array aperture_luts, py::array aperture_extents,
+                   float gain, float max_abs_coc, std::uintptr_t stream, int device,
                    long long budget_bytes) {
   binding::HostCall call;
   if (dtype == "uint8") call.args.type = PixelType::kU8;
@@ -153,8 +153,8 @@ void render_device(std::uintptr_t image_ptr, std::uintptr_t coc_ptr, std::uintpt
   else throw std::invalid_argument("dtype must be 'uint8', 'uint16' or 'float32', got '" + dtype + "'");
   if (height <= 0 || width <= 0) throw std::invalid_argument("height and width must be positive");
   if (device < 0) throw std::invalid_argument("device must be a CUDA device index >= 0");
-  binding::check_aperture(blades, aperture_lut, call);
-  binding::fill_params(call, blades, ext_lo, ext_hi, gain, threshold, max_abs_coc, budget_bytes);
+  binding::set_aperture(blades, aperture_luts, aperture_extents, call);
+  binding::set_limits(call, gain, max_abs_coc, budget_bytes);
   const size_t item = call.args.type == PixelType::kU8 ? 1 : (call.args.type == PixelType::kU16 ? 2 : 4);
   if (image_ptr % item || out_ptr % item || coc_ptr % sizeof(float))
     throw std::invalid_argument("device pointers must be aligned to their element size");
@@ -186,15 +186,13 @@ PYBIND11_MODULE(_cuda, m) {
   });
   m.def("device_status", &device_status,
         "(usable device count, description) — (0, reason) without driver or device; never raises.");
-  m.def("render", &render_host, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_lut"),
-        py::arg("ext_lo"), py::arg("ext_hi"), py::arg("highlight_gain"), py::arg("highlight_threshold"),
-        py::arg("max_abs_coc") = 4096.0f, py::arg("budget_bytes") = 0, py::arg("device") = -1,
+  m.def("render", &render_host, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_luts"),
+        py::arg("aperture_extents"), py::arg("highlight_gain"), py::arg("max_abs_coc") = 4096.0f, py::arg("budget_bytes") = 0, py::arg("device") = -1,
         "Render lens blur on the GPU from NumPy arrays (same arguments as pybokeh._core.render); "
         "image and CoC are copied to the device and the result back.");
   m.def("render_device", &render_device, py::arg("image_ptr"), py::arg("coc_ptr"), py::arg("out_ptr"),
-        py::arg("height"), py::arg("width"), py::arg("dtype"), py::arg("blades"), py::arg("aperture_lut"),
-        py::arg("ext_lo"), py::arg("ext_hi"), py::arg("highlight_gain"), py::arg("highlight_threshold"),
-        py::arg("max_abs_coc"), py::arg("stream"), py::arg("device"), py::arg("budget_bytes") = 0,
+        py::arg("height"), py::arg("width"), py::arg("dtype"), py::arg("blades"), py::arg("aperture_luts"),
+        py::arg("aperture_extents"), py::arg("highlight_gain"), py::arg("max_abs_coc"), py::arg("stream"), py::arg("device"), py::arg("budget_bytes") = 0,
         "Render from device memory: image (H x W x 3, C-contiguous, dtype), coc (H x W float32) into out, all "
         "on `device`, queued on `stream` (a cudaStream_t as int; 0 = legacy default), which is synchronised "
         "before return.");

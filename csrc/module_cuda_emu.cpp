@@ -14,18 +14,18 @@ PYBIND11_MODULE(_cuda_emu, m) {
   m.doc() = "Serial CPU emulation of pybokeh._cuda (same plan and per-thread steps), for tests";
   m.def(
       "render",
-      [](py::array image, py::array coc, int blades, py::array aperture_lut, float ext_lo, float ext_hi,
-         float highlight_gain, float highlight_threshold, float max_abs_coc, long long budget_bytes) {
-        binding::HostCall call = binding::host_call(image, coc, blades, aperture_lut, ext_lo, ext_hi,
-                                                    highlight_gain, highlight_threshold, max_abs_coc, budget_bytes);
+      [](py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
+         float highlight_gain, float max_abs_coc, long long budget_bytes) {
+        binding::HostCall call = binding::host_call(image, coc, blades, aperture_luts, aperture_extents,
+                                                    highlight_gain, max_abs_coc, budget_bytes);
         {
           py::gil_scoped_release release;
           render_gpu_emulated(call.args);
         }
         return call.out;
       },
-      py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_lut"), py::arg("ext_lo"),
-      py::arg("ext_hi"), py::arg("highlight_gain"), py::arg("highlight_threshold"), py::arg("max_abs_coc") = 4096.0f,
+      py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_luts"), py::arg("aperture_extents"),
+      py::arg("highlight_gain"), py::arg("max_abs_coc") = 4096.0f,
       py::arg("budget_bytes") = 0,
       "Render like pybokeh._cuda.render, serially on the CPU. budget_bytes bounds the layer buffers "
       "rendered together (0: 1 GiB), to exercise the multi-group path.");

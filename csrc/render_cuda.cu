@@ -247,7 +247,7 @@ __global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc 
   const long long n = (long long)L.rh * L.rw;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const Record rec = records[L.rec_offset + t];
-    if (rec.w > 0.0f) splat(rec.x, rec.y, rec.r, rec.w, rec.c, L, buf, p, AddU32());
+    splat_record(rec, p, L, buf, AddU32());
   }
 }
 
@@ -327,27 +327,21 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
 
   // Tables and parameters.
   const std::vector<float> dlut = decode_table<T>(), elut = encode_table();
-  const size_t nap = a.params.blades ? 2 * (size_t)(kApertureLutSize + 1) : 0;
-  DeviceMemory d_luts((dlut.size() + elut.size() + nap) * sizeof(float), stream, pool);
+  const int blades = a.params.shape[0].blades;
+  const size_t nap = blades ? 2 * (size_t)(kApertureLutSize + 1) : 0;  // floats per shape table
+  DeviceMemory d_luts((dlut.size() + elut.size() + 2 * nap) * sizeof(float), stream, pool);
   float* d_dlut = d_luts.as<float>();
   float* d_elut = d_dlut + dlut.size();
-  float* d_alut = d_elut + elut.size();
   upload(d_dlut, dlut.data(), dlut.size(), stream);
   upload(d_elut, elut.data(), elut.size(), stream);
-  upload(d_alut, a.params.aperture_lut, nap, stream);
-  Params p = {};
-  p.height = H;
-  p.width = W;
-  p.blades = a.params.blades;
-  p.aperture_lut = nap ? d_alut : nullptr;
-  p.ext_lo = a.params.ext_lo;
-  p.ext_hi = a.params.ext_hi;
-  p.gain = a.params.highlight_gain;
-  p.threshold = a.params.highlight_threshold;
+  Params p = make_params(a);
   p.decode_lut = d_dlut;
   p.encode_lut = d_elut;
-  p.max_abs_coc = a.max_abs_coc;
-  set_fixed_point(p);
+  for (int side = 0; side < 2; ++side) {
+    float* d_alut = d_elut + elut.size() + side * nap;
+    upload(d_alut, a.params.shape[side].lut, nap, stream);
+    p.shape[side].lut = nap ? d_alut : nullptr;
+  }
 
   // Classify, and bring the per-key statistics to the host.
   DeviceMemory d_keys((size_t)N, stream, pool), d_stats(sizeof(Stats), stream, pool);
@@ -436,7 +430,7 @@ void render_gpu_cuda_bad_launch() {
 }
 
 void render_gpu_cuda(const GpuRenderArgs& a, void* stream) {
-  check_render_args(a.height, a.width, a.params.blades);
+  check_render_args(a.height, a.width, a.params);
   if (!a.image || !a.coc || !a.out) throw std::invalid_argument("null device pointer");
   cudaStream_t s = static_cast<cudaStream_t>(stream);
   switch (a.type) {

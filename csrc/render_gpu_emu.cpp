@@ -24,19 +24,9 @@ void run(const GpuRenderArgs& a) {
   const size_t N = (size_t)H * W;
 
   std::vector<float> dlut = decode_table<T>(), elut = encode_table();
-  Params p = {};
-  p.height = H;
-  p.width = W;
-  p.blades = a.params.blades;
-  p.aperture_lut = a.params.aperture_lut;
-  p.ext_lo = a.params.ext_lo;
-  p.ext_hi = a.params.ext_hi;
-  p.gain = a.params.highlight_gain;
-  p.threshold = a.params.highlight_threshold;
+  Params p = make_params(a);
   p.decode_lut = dlut.data();
   p.encode_lut = elut.data();
-  p.max_abs_coc = a.max_abs_coc;
-  set_fixed_point(p);
 
   // classify
   std::vector<uint8_t> keys(N);
@@ -85,10 +75,8 @@ void run(const GpuRenderArgs& a) {
     for (int l = g.l0; l < g.l1; ++l) {
       const LayerDesc& L = plan.layers[l];
       if (L.is_focus || L.level == 0) continue;
-      for (long long r = 0; r < (long long)L.rh * L.rw; ++r) {
-        const Record& rec = records[L.rec_offset + r];
-        if (rec.w > 0.0f) splat(rec.x, rec.y, rec.r, rec.w, rec.c, L, buf.data(), p, AddU32());
-      }
+      for (long long r = 0; r < (long long)L.rh * L.rw; ++r)
+        splat_record(records[L.rec_offset + r], p, L, buf.data(), AddU32());
     }
     // scan
     for (int l = g.l0; l < g.l1; ++l) {
@@ -114,7 +102,7 @@ void run(const GpuRenderArgs& a) {
 }  // namespace
 
 void render_gpu_emulated(const GpuRenderArgs& a) {
-  gpu::check_render_args(a.height, a.width, a.params.blades);
+  gpu::check_render_args(a.height, a.width, a.params);
   switch (a.type) {
     case PixelType::kU8: run<uint8_t>(a); break;
     case PixelType::kU16: run<uint16_t>(a); break;

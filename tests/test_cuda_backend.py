@@ -43,8 +43,10 @@ def _nvcc() -> str | None:
     return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if os.path.exists(p)), None)
 
 
-def render_args(image, coc, aperture, gain=2.0, threshold=0.9):
-    return (image, coc, aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi, gain, threshold)
+def render_args(image, coc, aperture, gain=2.0):
+    """Arguments of pybokeh._core.render before ``threads`` (also those of _cuda.render and _cuda_emu.render)."""
+    luts, extents = aperture.kernel_tables()
+    return (image, coc, aperture.blades, luts, extents, gain)
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -255,14 +257,19 @@ def test_emulated_cuda_flags_invalid_inputs(bad, match):
 def test_emulated_cuda_rejects_bad_arguments():
     img = np.zeros((4, 4, 3), np.uint8)
     coc = np.zeros((4, 4), np.float32)
+    luts, ext = Aperture(5).kernel_tables()
     with pytest.raises(ValueError, match="blades"):
-        _cuda_emu.render(img, coc, 2, np.zeros((1025, 2), np.float32), -1.0, 1.0, 0.0, 0.9)
-    with pytest.raises(ValueError, match="aperture_lut"):
-        _cuda_emu.render(img, coc, 5, np.zeros((10, 2), np.float32), -1.0, 1.0, 0.0, 0.9)
+        _cuda_emu.render(img, coc, 2, luts, ext, 0.0)
+    with pytest.raises(ValueError, match="aperture_luts"):
+        _cuda_emu.render(img, coc, 5, luts[:, :10], ext, 0.0)
+    with pytest.raises(ValueError, match="aperture_extents"):
+        _cuda_emu.render(img, coc, 5, luts, ext[:1], 0.0)
+    with pytest.raises(ValueError, match="aperture_extents must lie"):
+        _cuda_emu.render(img, coc, 5, luts, ext * 3, 0.0)
     with pytest.raises(ValueError, match="coc"):
-        _cuda_emu.render(img, np.zeros((4, 5), np.float32), 0, np.zeros((1, 2), np.float32), -1.0, 1.0, 0.0, 0.9)
+        _cuda_emu.render(img, np.zeros((4, 5), np.float32), 5, luts, ext, 0.0)
     with pytest.raises(ValueError, match="dtype"):
-        _cuda_emu.render(img.astype(np.int32), coc, 0, np.zeros((1, 2), np.float32), -1.0, 1.0, 0.0, 0.9)
+        _cuda_emu.render(img.astype(np.int32), coc, 5, luts, ext, 0.0)
 
 
 # ---------------------------------------- device input path, emulated
@@ -390,7 +397,7 @@ def test_gpu_writes_every_output_pixel(poison):
     img_t = torch.from_numpy(image).cuda()
     coc_t = torch.from_numpy(coc).cuda()
     out = torch.full_like(img_t, poison)
-    device_inputs._cuda_kernel(img_t, coc_t, out, ap, 2.0, 0.9)
+    device_inputs._cuda_kernel(img_t, coc_t, out, ap, 2.0)
     torch.cuda.synchronize()
     ref = _core.render(*render_args(image, coc, ap), 2)
     assert max_diff(out.cpu().numpy(), ref) <= 2
@@ -471,8 +478,9 @@ def test_gpu_errors_surface_as_python_exceptions():
         mod._debug_bad_launch()
     with pytest.raises(ValueError, match="must be device memory"):
         host = np.zeros((4, 4, 3), np.uint8)
-        mod.render_device(host.ctypes.data, host.ctypes.data, host.ctypes.data, 4, 4, "uint8", 0,
-                          np.zeros((1, 2), np.float32), -1.0, 1.0, 0.0, 0.9, 4096.0, 0, 0)
+        luts, ext = Aperture().kernel_tables()
+        mod.render_device(host.ctypes.data, host.ctypes.data, host.ctypes.data, 4, 4, "uint8", 0, luts, ext, 0.0,
+                          4096.0, 0, 0)
     # The errors were not sticky: the device still renders.
     args = _scene(3, 50, 60, 10.0, np.uint8, 0)
     assert max_diff(mod.render(*args), _core.render(*args, 1)) <= 2

@@ -102,7 +102,7 @@ def render(
         return render_device(image, depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                              focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm, blades=blades,
                              rotation_deg=rotation_deg, highlight_boost=highlight_boost, focus_range=focus_range,
-                             backend=backend, threads=threads, highlight_threshold=HIGHLIGHT_THRESHOLD)
+                             backend=backend, threads=threads)
     name, kernel = get_backend(backend)
     array, restore = as_image(image)
     aperture = Aperture(blades, rotation_deg)

@@ -63,8 +63,7 @@ def unavailable_reason() -> str:
     return ""
 
 
-def render_cuda(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: float, threshold: float,
-                threads: int) -> np.ndarray:
+def render_cuda(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: float, threads: int) -> np.ndarray:
     """Backend entry for NumPy arrays (see :data:`pybokeh.renderer.dispatch.Backend`).
 
     ``image`` H×W×3 uint8/uint16/float32 sRGB and ``coc`` H×W float32 (px) are
@@ -73,12 +72,12 @@ def render_cuda(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: fl
     """
     del threads
     mod = _require()
-    return mod.render(image, coc, aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi,
-                      float(gain), float(threshold), float(MAX_COC_RADIUS))
+    luts, extents = aperture.kernel_tables()
+    return mod.render(image, coc, aperture.blades, luts, extents, float(gain), float(MAX_COC_RADIUS))
 
 
 def launch(image_ptr: int, coc_ptr: int, out_ptr: int, height: int, width: int, dtype: str, aperture: Aperture,
-           gain: float, threshold: float, stream: int, device: int, budget_bytes: int = 0) -> None:
+           gain: float, stream: int, device: int, budget_bytes: int = 0) -> None:
     """Render from device memory (all three buffers on ``device``), queued on ``stream``.
 
     ``dtype`` is ``"uint8"``, ``"uint16"`` or ``"float32"`` (image and out);
@@ -87,9 +86,9 @@ def launch(image_ptr: int, coc_ptr: int, out_ptr: int, height: int, width: int, 
     failures.
     """
     mod = _require()
-    mod.render_device(image_ptr, coc_ptr, out_ptr, height, width, dtype, aperture.blades, aperture.lut,
-                      aperture.ext_lo, aperture.ext_hi, float(gain), float(threshold), float(MAX_COC_RADIUS),
-                      stream, device, budget_bytes)
+    luts, extents = aperture.kernel_tables()
+    mod.render_device(image_ptr, coc_ptr, out_ptr, height, width, dtype, aperture.blades, luts, extents,
+                      float(gain), float(MAX_COC_RADIUS), stream, device, budget_bytes)
 
 
 def _require() -> ModuleType:

@@ -46,12 +46,12 @@ def is_device_array(x: Any) -> bool:
     return cupy is not None and isinstance(x, cupy.ndarray)
 
 
-#: Runs the kernel: (image, coc, out, aperture, gain, threshold) with torch
-#: tensors on one device.  Tests swap in the CPU emulation.
-Kernel = Callable[[Any, Any, Any, Aperture, float, float], None]
+#: Runs the kernel: (image, coc, out, aperture, gain) with torch tensors on one
+#: device.  Tests swap in the CPU emulation.
+Kernel = Callable[[Any, Any, Any, Aperture, float], None]
 
 
-def _cuda_kernel(image, coc, out, aperture: Aperture, gain: float, threshold: float) -> None:
+def _cuda_kernel(image, coc, out, aperture: Aperture, gain: float) -> None:
     """The CUDA kernel on torch tensors, queued on the device's current torch stream."""
     import torch
 
@@ -60,7 +60,7 @@ def _cuda_kernel(image, coc, out, aperture: Aperture, gain: float, threshold: fl
     device = image.device.index if image.device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(device).cuda_stream
     args = (image.data_ptr(), coc.data_ptr(), out.data_ptr(), image.shape[0], image.shape[1],
-            str(image.dtype).replace("torch.", ""), aperture, gain, threshold, stream, device)
+            str(image.dtype).replace("torch.", ""), aperture, gain, stream, device)
     try:
         cuda_backend.launch(*args)
     except cuda_backend.CudaOutOfMemoryError:
@@ -69,12 +69,13 @@ def _cuda_kernel(image, coc, out, aperture: Aperture, gain: float, threshold: fl
         cuda_backend.launch(*args)
 
 
-def _emulated_kernel(image, coc, out, aperture: Aperture, gain: float, threshold: float) -> None:
+def _emulated_kernel(image, coc, out, aperture: Aperture, gain: float) -> None:
     """The serial CPU emulation of the CUDA kernel on CPU tensors (for tests)."""
     from .. import _cuda_emu
 
-    result = _cuda_emu.render(image.numpy(), coc.numpy(), aperture.blades, aperture.lut, aperture.ext_lo,
-                              aperture.ext_hi, gain, threshold, float(MAX_COC_RADIUS), 0)
+    luts, extents = aperture.kernel_tables()
+    result = _cuda_emu.render(image.numpy(), coc.numpy(), aperture.blades, luts, extents, gain,
+                              float(MAX_COC_RADIUS), 0)
     out.copy_(_torch().from_numpy(result))
 
 
@@ -94,7 +95,6 @@ def render_device(
     focus_range: float = 0.0,
     backend: str = "auto",
     threads: int | None = None,
-    highlight_threshold: float = 0.9,
     _kernel: Kernel | None = None,
 ):
     """:func:`pybokeh.render` for an image on a GPU; same arguments, result on the image's device.
@@ -117,10 +117,10 @@ def render_device(
         return _render_cupy(image, depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                             focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm, blades=blades,
                             rotation_deg=rotation_deg, highlight_boost=highlight_boost, focus_range=focus_range,
-                            highlight_threshold=highlight_threshold, kernel=_kernel)
+                            kernel=_kernel)
     lens_kw = dict(depth_kind=depth_kind, max_blur=max_blur, f_number=f_number, focal_length_mm=focal_length_mm,
                    sensor_width_mm=sensor_width_mm, focus_range=focus_range)
-    return _render_torch(image, depth, focus, lens_kw, blades, rotation_deg, highlight_boost, highlight_threshold,
+    return _render_torch(image, depth, focus, lens_kw, blades, rotation_deg, highlight_boost,
                          _kernel or _checked_cuda_kernel())
 
 
@@ -134,7 +134,7 @@ def _checked_cuda_kernel() -> Kernel:
 
 
 def _render_torch(image, depth, focus, lens_kw: dict, blades: int, rotation_deg: float, highlight_boost: float,
-                  highlight_threshold: float, kernel: Kernel):
+                  kernel: Kernel):
     import torch
 
     from .device_lens import coc_map_torch
@@ -146,7 +146,7 @@ def _render_torch(image, depth, focus, lens_kw: dict, blades: int, rotation_deg:
     coc = coc_map_torch(_depth_tensor(depth, work.device), focus, image_shape=(height, width), **lens_kw)
     out = torch.empty_like(work)
     try:
-        kernel(work, coc, out, aperture, gain, highlight_threshold)
+        kernel(work, coc, out, aperture, gain)
     except ValueError as exc:
         raise _input_error(exc, work, coc) from None
     return out if out.dtype == src_dtype else out.to(src_dtype)
@@ -223,8 +223,8 @@ def _input_error(exc: ValueError, image, coc) -> ValueError:
     return exc
 
 
-def _render_cupy(image, depth, focus, *, highlight_threshold: float, kernel: Kernel | None, blades: int,
-                 rotation_deg: float, highlight_boost: float, **lens_kw):
+def _render_cupy(image, depth, focus, *, kernel: Kernel | None, blades: int, rotation_deg: float,
+                 highlight_boost: float, **lens_kw):
     cupy = _cupy()
     torch = _torch()
     if torch is None:
@@ -237,14 +237,13 @@ def _render_cupy(image, depth, focus, *, highlight_threshold: float, kernel: Ker
         t_image = torch.from_dlpack(image)
         t_depth = torch.from_dlpack(depth) if isinstance(depth, cupy.ndarray) else depth
         out = _render_torch(t_image, t_depth, focus, lens_kw, blades, rotation_deg, highlight_boost,
-                            highlight_threshold, kernel or _checked_cuda_kernel())
+                            kernel or _checked_cuda_kernel())
         return cupy.from_dlpack(out)
-    return _render_cupy_without_torch(image, depth, focus, lens_kw, blades, rotation_deg, highlight_boost,
-                                      highlight_threshold)
+    return _render_cupy_without_torch(image, depth, focus, lens_kw, blades, rotation_deg, highlight_boost)
 
 
 def _render_cupy_without_torch(image, depth, focus, lens_kw: dict, blades: int, rotation_deg: float,
-                               highlight_boost: float, highlight_threshold: float):
+                               highlight_boost: float):
     """CuPy without torch: CoC from the depth map on the host, image and result on the GPU."""
     from . import cuda_backend
 
@@ -267,6 +266,6 @@ def _render_cupy_without_torch(image, depth, focus, lens_kw: dict, blades: int, 
     aperture = Aperture(blades, rotation_deg)
     gain = _nonnegative(highlight_boost, "highlight_boost")
     stream = cupy.cuda.get_current_stream().ptr
-    cuda_backend.launch(work.data.ptr, coc.data.ptr, out.data.ptr, h, w, str(work.dtype), aperture, gain,
-                        highlight_threshold, stream, work.device.id)
+    cuda_backend.launch(work.data.ptr, coc.data.ptr, out.data.ptr, h, w, str(work.dtype), aperture, gain, stream,
+                        work.device.id)
     return out if out.dtype == src else out.astype(src)
