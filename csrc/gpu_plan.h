@@ -185,6 +185,27 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
   return plan;
 }
 
+// Layer lookups and the farthest-content pyramid's geometry (the CPU halves
+// the size, rounding up, down to 1 x 1).  Returns the pyramid's cell count.
+inline long long set_layers(Params& p, const Plan& plan) {
+  p.nbins = plan.nbins;
+  for (int k = 0; k < kNumKeys; ++k) p.plan_layer_of_key[k] = plan.layer_of_key[k];
+  int h = p.height, w = p.width, k = 0;
+  long long cells = 0;
+  while (h > 1 || w > 1) {
+    if (k == kMaxFarLevels) throw std::invalid_argument("image is too large");
+    h = (h + 1) / 2;
+    w = (w + 1) / 2;
+    p.far_h[k] = h;
+    p.far_w[k] = w;
+    p.far_off[k] = cells;
+    cells += (long long)h * w;
+    ++k;
+  }
+  p.far_levels = k;
+  return cells;
+}
+
 // Rows of the image holding the level-0 splat pixels of a group: [y0, y1].
 inline void group_pixel_rows(const Plan& plan, const Stats& st, const GroupDesc& g, int* y0, int* y1) {
   *y0 = INT_MAX;

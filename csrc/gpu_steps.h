@@ -51,6 +51,8 @@ constexpr int kFocusKey = 2 * kMaxBinsPerSide;
 constexpr int kMaxSlots = 4;
 // Fixed-point scale of coverage: 2^24 (integrated values up to 127 fit).
 constexpr int kAlphaBits = 24;
+// Levels of the farthest-content pyramid (down to 1 x 1 for images up to 2^31 px wide).
+constexpr int kMaxFarLevels = 32;
 
 // One cell of a layer buffer: premultiplied r, g, b and coverage, fixed point.
 struct alignas(16) Cell {
@@ -86,6 +88,16 @@ struct Params {
   float q_color, inv_q_color;  // fixed-point scale of premultiplied colour
   float q_alpha, inv_q_alpha;  // ... and of coverage
   float max_abs_coc;           // larger |CoC| (or NaN) is flagged as invalid input
+  // Set once the layers are known (after the classify step):
+  int nbins;                             // bins per side (composite layer indices 0 .. 2 nbins)
+  int16_t plan_layer_of_key[kNumKeys];   // index into the layer table, -1: no such layer
+  // Farthest-content pyramid (the CPU's far_pyramid): level k has cells of
+  // 2^(k+1) pixels with the farthest layer present and its mean colour.
+  int far_levels;
+  int far_h[kMaxFarLevels], far_w[kMaxFarLevels];
+  long long far_off[kMaxFarLevels];  // first cell of each level
+  const uint8_t* far_layer;
+  const float* far_rgb;              // 3 per cell
 };
 
 // Per-key pixel statistics gathered by the classify step.
@@ -153,6 +165,12 @@ PB_HD float decode(const float* lut, T v) {
 template <>
 PB_HD float decode<float>(const float* lut, float v) {
   return lut_lerp(lut, kDecodeLutSize, v);
+}
+
+// Composite index of a key's layer (the CPU's layer_index).
+PB_HD int key_layer(int key, int nbins) {
+  if (key == kFocusKey) return nbins;
+  return key < kMaxBinsPerSide ? nbins - 1 - key : nbins + 1 + (key - kMaxBinsPerSide);
 }
 
 PB_HD int pixel_key(float coc) {
@@ -297,6 +315,25 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
   }
 }
 
+// The splat plus its mirror images across the image edges it crosses (the
+// CPU's SplatWriter::splat_mirrored): the scene continues mirrored beyond the
+// frame, so a layer reaching the border keeps full coverage there.
+template <int CH, class Add>
+PB_HD void splat_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
+                          const LayerDesc& L, Cell* buf, const Params& p, Add add) {
+  const float edge_x = (float)p.width / L.scale - 0.5f, edge_y = (float)p.height / L.scale - 0.5f;
+  const float rx = r, ry0 = r * ap.ext_lo, ry1 = r * ap.ext_hi;
+  const bool left = cx - rx < -0.5f, right = cx + rx > edge_x;
+  const bool top = cy + ry0 < -0.5f, bottom = cy + ry1 > edge_y;
+  splat<CH>(ap, cx, cy, r, scale, c, L, buf, p, add);
+  if (!(left || right || top || bottom)) return;
+  const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
+  const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
+  if (left || right) splat<CH>(ap, mx, cy, r, scale, c, L, buf, p, add);
+  if (top || bottom) splat<CH>(ap, cx, my, r, scale, c, L, buf, p, add);
+  if ((left || right) && (top || bottom)) splat<CH>(ap, mx, my, r, scale, c, L, buf, p, add);
+}
+
 // Splat of a level-0 pixel: energy-normalised by the total of its radius's
 // splat at an integer centre (the CPU's inv_total).
 template <typename T, class Add>
@@ -308,7 +345,7 @@ PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const 
   const ApertureShape& ap = p.shape[L.side];
   const float r = fabsf(coc[i]);
   const float t = splat_total(ap, 0.0f, 0.0f, r);
-  splat<kBoth>(ap, (float)x, (float)y, r, t > 0.0f ? 1.0f / t : 0.0f, rgb, L, buf, p, add);
+  splat_mirrored<kBoth>(ap, (float)x, (float)y, r, t > 0.0f ? 1.0f / t : 0.0f, rgb, L, buf, p, add);
 }
 
 // Splats of a coarse cell: one for light and coverage when they share a
@@ -318,10 +355,10 @@ PB_HD void splat_record(const Record& rec, const Params& p, const LayerDesc& L, 
   if (rec.n == 0) return;
   const ApertureShape& ap = p.shape[L.side];
   if (rec.lx == rec.x && rec.ly == rec.y) {
-    splat<kBoth>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
+    splat_mirrored<kBoth>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
   } else {
-    splat<kLight>(ap, rec.lx, rec.ly, rec.r, rec.light_scale, rec.c, L, buf, p, add);
-    splat<kCoverage>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
+    splat_mirrored<kLight>(ap, rec.lx, rec.ly, rec.r, rec.light_scale, rec.c, L, buf, p, add);
+    splat_mirrored<kCoverage>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
   }
 }
 
@@ -346,12 +383,17 @@ PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int 
 // render_band: in-focus pixels copied with coverage 1, level-0 layers read
 // directly, coarse layers upsampled bilinearly (edge cells clamped).
 // group_layers[k] is layer g.l0 + k (the CUDA kernel keeps them in shared memory).
+// When the pixel's own layer is in the group, `behind` receives the
+// accumulator as it stands before that layer: the farther layers.
 template <typename T>
 PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p,
                            const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, int x, int y,
-                           float acc[4]) {
+                           float acc[4], float behind[4]) {
   const size_t i = (size_t)y * p.width + x;
+  const int own = p.plan_layer_of_key[keys[i]];
   for (int l = g.l0; l < g.l1; ++l) {
+    if (l == own)
+      for (int c = 0; c < 4; ++c) behind[c] = acc[c];
     const LayerDesc& L = group_layers[l - g.l0];
     if (L.is_focus) {
       if (keys[i] == kFocusKey) {
@@ -391,11 +433,97 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
   }
 }
 
-// Normalise by coverage (holes take the pixel's own colour), encode, quantise.
+// One cell of the farthest-content pyramid (the CPU's build_far_pyramid):
+// level k's cell (cx, cy) from the 2 x 2 cells of level k - 1 (pixels for
+// k = 0): the farthest layer among them and the mean colour of those holding it.
 template <typename T>
-PB_HD void finish_pixel(const T* image, const float* coc, const Params& p, size_t i, const float acc[4], T* out) {
-  float rgb[3];
-  if (acc[3] > 1e-12f) {
+PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p, int k, int cx, int cy,
+                    uint8_t* far_layer, float* far_rgb) {
+  const int ph = k ? p.far_h[k - 1] : p.height, pw = k ? p.far_w[k - 1] : p.width;
+  int best = 255;
+  double sum[3] = {0.0, 0.0, 0.0}, n = 0.0;
+  for (int dy = 0; dy < 2; ++dy) {
+    for (int dx = 0; dx < 2; ++dx) {
+      const int yy = 2 * cy + dy, xx = 2 * cx + dx;
+      if (yy >= ph || xx >= pw) continue;
+      const size_t j = (size_t)yy * pw + xx;
+      int l;
+      float c[3];
+      if (k) {
+        const long long o = p.far_off[k - 1] + (long long)j;
+        l = far_layer[o];
+        for (int q = 0; q < 3; ++q) c[q] = far_rgb[3 * o + q];
+      } else {
+        l = key_layer(keys[j], p.nbins);
+        pixel_linear(image, coc, j, p, c);
+      }
+      if (l < best) {
+        best = l;
+        sum[0] = sum[1] = sum[2] = n = 0.0;
+      }
+      if (l == best) {
+        sum[0] += c[0];
+        sum[1] += c[1];
+        sum[2] += c[2];
+        n += 1.0;
+      }
+    }
+  }
+  const long long o = p.far_off[k] + (long long)cy * p.far_w[k] + cx;
+  far_layer[o] = (uint8_t)best;
+  for (int q = 0; q < 3; ++q) far_rgb[3 * o + q] = (float)(sum[q] / n);
+}
+
+// Colour for what no layer covers at pixel (x, y) of composite layer `layer`
+// (the CPU's fill_behind): the farther layers at the pixel if they reach it,
+// else the farthest content within a few blur radii.  False: nothing behind.
+PB_HD bool fill_behind(const Params& p, const float* behind, int x, int y, int layer, float abs_coc, float* fill) {
+  if (behind[3] > 1e-4f) {
+    const float inv = 1.0f / behind[3];
+    for (int c = 0; c < 3; ++c) fill[c] = behind[c] * inv;
+    return true;
+  }
+  const float max_cell = 4.0f * (abs_coc > 2.0f ? abs_coc : 2.0f);
+  for (int k = 0; k < p.far_levels; ++k) {
+    const float s = (float)(2 << k);
+    if (s > max_cell) break;
+    const int h = p.far_h[k], w = p.far_w[k];
+    const float u = ((float)x + 0.5f) / s - 0.5f, v = ((float)y + 0.5f) / s - 0.5f;
+    const int ix = floor_i(u), iy = floor_i(v);
+    const float fx = u - (float)ix, fy = v - (float)iy;
+    float acc[3] = {0.0f, 0.0f, 0.0f}, wsum = 0.0f;
+    for (int dy = 0; dy < 2; ++dy) {
+      for (int dx = 0; dx < 2; ++dx) {
+        int cx = ix + dx, cy = iy + dy;
+        cx = cx < 0 ? 0 : (cx > w - 1 ? w - 1 : cx);
+        cy = cy < 0 ? 0 : (cy > h - 1 ? h - 1 : cy);
+        const long long o = p.far_off[k] + (long long)cy * w + cx;
+        if (p.far_layer[o] >= layer) continue;
+        const float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy) + 1e-6f;
+        for (int c = 0; c < 3; ++c) acc[c] += wgt * p.far_rgb[3 * o + c];
+        wsum += wgt;
+      }
+    }
+    if (wsum > 0) {
+      for (int c = 0; c < 3; ++c) fill[c] = acc[c] / wsum;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Fill what stays uncovered with the content behind (else normalise by the
+// coverage; holes with nothing at all take the pixel's own colour), encode,
+// quantise.
+template <typename T>
+PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p, int x, int y,
+                        const float acc[4], const float behind[4], T* out) {
+  const size_t i = (size_t)y * p.width + x;
+  float rgb[3], fill[3];
+  const float hole = 1.0f - acc[3];
+  if (hole > 1e-4f && fill_behind(p, behind, x, y, key_layer(keys[i], p.nbins), fabsf(coc[i]), fill)) {
+    for (int c = 0; c < 3; ++c) rgb[c] = acc[c] + hole * fill[c];
+  } else if (acc[3] > 1e-12f) {
     float inv = 1.0f / acc[3];
     rgb[0] = acc[0] * inv;
     rgb[1] = acc[1] * inv;

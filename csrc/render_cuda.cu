@@ -287,27 +287,48 @@ __global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerD
   }
 }
 
+// One level of the farthest-content pyramid.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_far_level(const T* __restrict__ image, const float* __restrict__ coc,
+                                                        const uint8_t* __restrict__ keys, Params p, int k,
+                                                        uint8_t* far_layer, float* far_rgb) {
+  const long long n = (long long)p.far_h[k] * p.far_w[k];
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x)
+    far_cell(image, coc, keys, p, k, (int)(t % p.far_w[k]), (int)(t / p.far_w[k]), far_layer, far_rgb);
+}
+
+// Composite a group of layers; the last group also fills, encodes and writes
+// the output.  Between groups the accumulator, and the "behind" snapshot of
+// pixels whose own layer was composited, wait in acc / behind.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, GroupDesc g,
                                                         const LayerDesc* __restrict__ layers,
-                                                        const Cell* __restrict__ buf, float4* acc, T* out) {
+                                                        const Cell* __restrict__ buf, float4* acc, float4* behind,
+                                                        T* out) {
   extern __shared__ LayerDesc s_layers[];  // the group's layers, read by every pixel
   for (int k = threadIdx.x; k < g.l1 - g.l0; k += blockDim.x) s_layers[k] = layers[g.l0 + k];
   __syncthreads();
   const long long n = (long long)p.height * p.width;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int y = (int)(t / p.width), x = (int)(t % p.width);
-    float a[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    const int own = p.plan_layer_of_key[keys[t]];
+    float a[4] = {0.0f, 0.0f, 0.0f, 0.0f}, bh[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (!g.first) {
       const float4 v = acc[t];
       a[0] = v.x; a[1] = v.y; a[2] = v.z; a[3] = v.w;
+      if (own < g.l0) {
+        const float4 b = behind[t];
+        bh[0] = b.x; bh[1] = b.y; bh[2] = b.z; bh[3] = b.w;
+      }
     }
-    composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a);
-    if (g.last)
-      finish_pixel(image, coc, p, (size_t)t, a, out);
-    else
+    composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a, bh);
+    if (g.last) {
+      finish_pixel(image, coc, keys, p, x, y, a, bh, out);
+    } else {
       acc[t] = make_float4(a[0], a[1], a[2], a[3]);
+      if (own >= g.l0 && own < g.l1) behind[t] = make_float4(bh[0], bh[1], bh[2], bh[3]);
+    }
   }
 }
 
@@ -379,9 +400,22 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
     PB_CUDA_LAUNCHED("k_aggregate");
   }
 
+  // Farthest-content pyramid, for what no layer covers.
+  const long long far_cells = set_layers(p, plan);
+  DeviceMemory d_far_layer((size_t)far_cells, stream, pool), d_far_rgb((size_t)far_cells * 3 * sizeof(float), stream,
+                                                                         pool);
+  p.far_layer = d_far_layer.as<uint8_t>();
+  p.far_rgb = d_far_rgb.as<float>();
+  for (int k = 0; k < p.far_levels; ++k) {
+    k_far_level<T><<<blocks_for((long long)p.far_h[k] * p.far_w[k]), kThreads, 0, stream>>>(
+        image, a.coc, keys, p, k, d_far_layer.as<uint8_t>(), d_far_rgb.as<float>());
+    PB_CUDA_LAUNCHED("k_far_level");
+  }
+
   // Groups of layers: splat, integrate, composite.
+  const size_t carry = plan.groups.size() > 1 ? (size_t)N * sizeof(float4) : 0;
   DeviceMemory d_buf((size_t)plan.max_group_cells * sizeof(Cell), stream, pool);
-  DeviceMemory d_acc(plan.groups.size() > 1 ? (size_t)N * sizeof(float4) : 0, stream, pool);
+  DeviceMemory d_acc(carry, stream, pool), d_behind(carry, stream, pool);
   Cell* buf = d_buf.as<Cell>();
   for (const GroupDesc& g : plan.groups) {
     long long cells = 0;
@@ -415,7 +449,8 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
       PB_CUDA_LAUNCHED("k_scan");
     }
     k_composite<T><<<blocks_for(N), kThreads, nl * sizeof(LayerDesc), stream>>>(image, a.coc, keys, p, g, layers,
-                                                                                 buf, d_acc.as<float4>(), out);
+                                                                                 buf, d_acc.as<float4>(),
+                                                                                 d_behind.as<float4>(), out);
     PB_CUDA_LAUNCHED("k_composite");
   }
   // Surface execution errors here, with the buffers still alive.

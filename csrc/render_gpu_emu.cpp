@@ -59,8 +59,19 @@ void run(const GpuRenderArgs& a) {
         aggregate_cell(image, coc, keys.data(), p, ag, plan.layers.data(), records.data(), ag.cx0 + cx,
                        ag.cy0 + cy);
 
+  // farthest-content pyramid
+  const long long far_cells = set_layers(p, plan);
+  std::vector<uint8_t> far_layer((size_t)far_cells);
+  std::vector<float> far_rgb((size_t)far_cells * 3);
+  p.far_layer = far_layer.data();
+  p.far_rgb = far_rgb.data();
+  for (int k = 0; k < p.far_levels; ++k)
+    for (int cy = 0; cy < p.far_h[k]; ++cy)
+      for (int cx = 0; cx < p.far_w[k]; ++cx)
+        far_cell(image, coc, keys.data(), p, k, cx, cy, far_layer.data(), far_rgb.data());
+
   std::vector<Cell> buf((size_t)plan.max_group_cells);
-  std::vector<float> acc(N * 4, 0.0f);
+  std::vector<float> acc(N * 4, 0.0f), behind(N * 4, 0.0f);
   for (const GroupDesc& g : plan.groups) {
     std::memset(buf.data(), 0, buf.size() * sizeof(Cell));
     // splat: level-0 pixels, then coarse records
@@ -92,8 +103,9 @@ void run(const GpuRenderArgs& a) {
       for (int x = 0; x < W; ++x) {
         size_t i = (size_t)y * W + x;
         float* ac = acc.data() + 4 * i;
-        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), x, y, ac);
-        if (g.last) finish_pixel(image, coc, p, i, ac, out);
+        float* bh = behind.data() + 4 * i;
+        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), x, y, ac, bh);
+        if (g.last) finish_pixel(image, coc, keys.data(), p, x, y, ac, bh, out);
       }
     }
   }

