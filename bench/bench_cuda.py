@@ -93,4 +93,5 @@ def test_cuda(benchmark, frames, radius):
 
         luts, extents = ap.kernel_tables()
         ref = _core.render(image, cocs[radius], ap.blades, luts, extents, GAIN, default_threads())
-        assert np.abs(out.cpu().numpy().astype(int) - ref).max() <= 2
+        d = np.abs(out.cpu().numpy().astype(int) - ref).max(axis=-1)
+        assert np.mean(d > 2) <= 1e-4  # see assert_frame_parity in tests/test_cuda_backend.py
