@@ -51,6 +51,23 @@ PB_HD int floor_i(float x) {
   return i - (x < (float)i);
 }
 
+// ------------------------------------------------------------ pixel values
+
+// Lookup-table sizes of the float sRGB decoder and of the encoder (every
+// backend builds the same tables from the functions below).
+constexpr int kDecodeLutSize = 4096;
+constexpr int kEncodeLutSize = 4096;
+
+// Code values of each image dtype to sRGB in [0, 1] (exactly 1 at the top of
+// the range, where the highlight boost starts), and back, rounding half up
+// (the argument must already lie in [0, 1]).
+PB_HD float to_unit(uint8_t v) { return (float)v / 255.0f; }
+PB_HD float to_unit(uint16_t v) { return (float)v / 65535.0f; }
+PB_HD float to_unit(float v) { return v; }
+PB_HD void from_unit(float v, uint8_t* out) { *out = (uint8_t)(v * 255.0f + 0.5f); }
+PB_HD void from_unit(float v, uint16_t* out) { *out = (uint16_t)(v * 65535.0f + 0.5f); }
+PB_HD void from_unit(float v, float* out) { *out = v; }
+
 // -------------------------------------------------------------------- sRGB
 
 PB_HD float srgb_to_linear(float v) {

@@ -41,8 +41,6 @@ namespace pybokeh {
 namespace {
 
 constexpr int kBandRows = 16;
-constexpr int kEncodeLutSize = 4096;
-constexpr int kDecodeLutSize = 4096;  // for float input
 
 // A coarse splat: an aggregate of a layer's pixels in one grid cell.  Radius
 // r in grid cells, coverage weight w (the covered fraction of the cell), mean
@@ -82,21 +80,13 @@ void parallel_for(int n, int threads, F&& body) {
 
 // Pixel type traits: decoding to [0, 1] sRGB float and quantising back.
 template <typename T>
-struct Pixel;
-template <>
-struct Pixel<uint8_t> {
-  static float to_unit(uint8_t v) { return (float)v / 255.0f; }  // exact 1.0 at 255
-  static uint8_t from_unit(float v) { return (uint8_t)(v * 255.0f + 0.5f); }
-};
-template <>
-struct Pixel<uint16_t> {
-  static float to_unit(uint16_t v) { return (float)v / 65535.0f; }
-  static uint16_t from_unit(float v) { return (uint16_t)(v * 65535.0f + 0.5f); }
-};
-template <>
-struct Pixel<float> {
-  static float to_unit(float v) { return v; }
-  static float from_unit(float v) { return v; }
+struct Pixel {  // the conversions are shared with the CUDA backend (bokeh_math.h)
+  static float to_unit(T v) { return pybokeh::to_unit(v); }
+  static T from_unit(float v) {
+    T out;
+    pybokeh::from_unit(v, &out);
+    return out;
+  }
 };
 
 // sRGB -> linear: an exact table for integer input, an interpolated one for float.

@@ -2,11 +2,18 @@
 from __future__ import annotations
 
 import pathlib
+import sys
 
 import numpy as np
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+
+# `python -m pytest` (the README's command) puts the current directory first on
+# sys.path; run from the repository root, that would import the source tree's
+# pybokeh (no compiled modules) instead of the installed package.  Drop it
+# before anything imports pybokeh.
+sys.path[:] = [p for p in sys.path if pathlib.Path(p or ".").resolve() != REPO]
 
 
 def shared_data_dir() -> pathlib.Path | None:

@@ -16,6 +16,7 @@ from ..aperture import Aperture
 from ..highlights import highlight_gain_map
 from ..inputs import as_image
 from ..lens import _nonnegative, coc_map
+from .device_inputs import is_device_array, render_device
 from .dispatch import BackendUnavailableError, backends, default_threads, get_backend
 
 #: Default highlight boost, chosen on the reference scenes (see README, "Quality").
@@ -101,6 +102,11 @@ def render(
     stays constant.  See the README for the algorithm and its measured
     accuracy against a physically exact reference.
     """
+    if is_device_array(image):  # torch CUDA tensor / CuPy array: the whole render stays on its GPU
+        return render_device(image, depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
+                             focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm, blades=blades,
+                             rotation_deg=rotation_deg, highlight_boost=highlight_boost, focus_range=focus_range,
+                             backend=backend, threads=threads)
     name, kernel = get_backend(backend)
     array, restore = as_image(image)
     aperture = Aperture(blades, rotation_deg)

@@ -1,0 +1,255 @@
+// Host-side planning of a GPU render, shared by render_cuda.cu and its CPU
+// emulation (render_gpu_emu.cpp): lookup tables, fixed-point scales, and the
+// layer table built from the classify step's per-key statistics.
+#pragma once
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "gpu_steps.h"
+#include "render_cpu.h"
+#include "render_gpu.h"
+
+namespace pybokeh {
+namespace gpu {
+
+// sRGB -> linear table for the image dtype (the CPU's Decoder, entry by entry).
+template <typename T>
+std::vector<float> decode_table() {
+  const bool is_float = std::is_same<T, float>::value;
+  const int n = is_float ? kDecodeLutSize + 1 : (1 << (8 * sizeof(T)));
+  std::vector<float> lut(n);
+  for (int i = 0; i < n; ++i) {
+    float v = is_float ? (float)i / kDecodeLutSize : to_unit((T)i);
+    lut[i] = srgb_to_linear(v);
+  }
+  return lut;
+}
+
+inline std::vector<float> encode_table() {
+  std::vector<float> lut(kEncodeLutSize + 1);
+  for (int i = 0; i <= kEncodeLutSize; ++i) lut[i] = encode_lut_value(i, kEncodeLutSize);
+  return lut;
+}
+
+// Fixed-point scales: coverage at 2^kAlphaBits; colour, whose linear values
+// reach 1 + gain with the highlight boost, one power of two lower per doubling.
+inline void set_fixed_point(Params& p) {
+  int e = 0;
+  std::frexp(std::max(1.0f, 1.0f + std::max(0.0f, p.gain)), &e);  // 1 + gain < 2^e
+  p.q_alpha = std::ldexp(1.0f, kAlphaBits);
+  p.inv_q_alpha = std::ldexp(1.0f, -kAlphaBits);
+  p.q_color = std::ldexp(1.0f, kAlphaBits + 1 - e);
+  p.inv_q_color = std::ldexp(1.0f, e - 1 - kAlphaBits);
+}
+
+inline void init_stats(Stats& s) {
+  for (int k = 0; k < kNumKeys; ++k) {
+    s.count[k] = 0;
+    s.ymin[k] = s.xmin[k] = INT_MAX;
+    s.ymax[k] = s.xmax[k] = -1;
+  }
+  s.bad_image = s.bad_coc = 0;
+}
+
+struct Plan {
+  int nbins = 0;
+  std::vector<LayerDesc> layers;  // non-empty layers, composite order (far to near)
+  std::vector<AggPass> passes;
+  std::vector<GroupDesc> groups;
+  long long records = 0;          // total records of the coarse layers
+  long long max_group_cells = 0;  // largest group buffer, in cells
+  int16_t layer_of_key[kNumKeys];
+};
+
+inline long long layer_cells(const LayerDesc& L) {
+  return L.is_focus ? 0 : (long long)(L.gy1 - L.gy0 + 1) * L.stride;
+}
+
+// Build the layer table from the statistics.  budget_cells bounds the buffer
+// cells of a group of layers rendered together (a single larger layer still
+// gets a group of its own).
+inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, long long budget_cells) {
+  Plan plan;
+  int max_j = -1;
+  for (int k = 0; k < kFocusKey; ++k)
+    if (st.count[k] > 0) max_j = std::max(max_j, k % kMaxBinsPerSide);
+  const int nbins = max_j + 1;
+  plan.nbins = nbins;
+  for (int k = 0; k < kNumKeys; ++k) plan.layer_of_key[k] = -1;
+
+  for (int l = 0; l < 2 * nbins + 1; ++l) {
+    int key;
+    if (l == nbins) key = kFocusKey;
+    else if (l < nbins) key = nbins - 1 - l;                  // far side, bin j = nbins - 1 - l
+    else key = kMaxBinsPerSide + (l - nbins - 1);             // near side, bin j = l - nbins - 1
+    if (st.count[key] <= 0) continue;
+    LayerDesc L = {};
+    L.key = key;
+    L.is_focus = key == kFocusKey;
+    L.side = l > nbins ? 1 : 0;  // in front of the focus plane: the reflected aperture
+    L.level = L.is_focus ? 0 : layer_level(l, nbins);
+    L.scale = 1 << L.level;
+    const int s = L.scale;
+    L.gh = (H + s - 1) / s;
+    L.gw = (W + s - 1) / s;
+    if (!L.is_focus) {
+      const int j = key % kMaxBinsPerSide;
+      const float r_hi = layer_edge(j + 1);
+      const ApertureShape& ap = rp.shape[L.side];
+      const float reach_unit = std::max(std::fabs(ap.ext_lo), std::fabs(ap.ext_hi));
+      const int margin = (int)std::ceil(r_hi * reach_unit / (float)s) + 2;
+      L.gy0 = std::max(0, st.ymin[key] / s - margin);
+      L.gy1 = std::min(L.gh - 1, st.ymax[key] / s + margin);
+      L.gx0 = std::max(0, st.xmin[key] / s - margin);
+      L.gx1 = std::min(L.gw - 1, st.xmax[key] / s + margin);
+      L.stride = L.gx1 - L.gx0 + 2;
+      if (L.level > 0) {
+        L.ry0 = st.ymin[key] / s;
+        L.rx0 = st.xmin[key] / s;
+        L.rh = st.ymax[key] / s - L.ry0 + 1;
+        L.rw = st.xmax[key] / s - L.rx0 + 1;
+        L.rec_offset = plan.records;
+        plan.records += (long long)L.rh * L.rw;
+      }
+    }
+    plan.layer_of_key[key] = (int16_t)plan.layers.size();
+    plan.layers.push_back(L);
+  }
+
+  // Aggregation passes: the coarse layers of each level, kMaxSlots at a time.
+  for (int level = 1; level < 31; ++level) {
+    std::vector<int> ids;
+    for (int i = 0; i < (int)plan.layers.size(); ++i)
+      if (!plan.layers[i].is_focus && plan.layers[i].level == level) ids.push_back(i);
+    for (size_t b = 0; b < ids.size(); b += kMaxSlots) {
+      AggPass ag = {};
+      ag.level = level;
+      ag.scale = 1 << level;
+      ag.gh = (H + ag.scale - 1) / ag.scale;
+      ag.gw = (W + ag.scale - 1) / ag.scale;
+      for (int k = 0; k < kNumKeys; ++k) ag.slot_of_key[k] = -1;
+      int cy0 = INT_MAX, cx0 = INT_MAX, cy1 = -1, cx1 = -1;
+      for (size_t q = b; q < ids.size() && q < b + kMaxSlots; ++q) {
+        const LayerDesc& L = plan.layers[ids[q]];
+        ag.layer_of_slot[ag.nslots] = ids[q];
+        ag.slot_of_key[L.key] = (int8_t)ag.nslots;
+        ++ag.nslots;
+        cy0 = std::min(cy0, L.ry0);
+        cx0 = std::min(cx0, L.rx0);
+        cy1 = std::max(cy1, L.ry0 + L.rh - 1);
+        cx1 = std::max(cx1, L.rx0 + L.rw - 1);
+      }
+      ag.cy0 = cy0;
+      ag.cx0 = cx0;
+      ag.ncy = cy1 - cy0 + 1;
+      ag.ncx = cx1 - cx0 + 1;
+      plan.passes.push_back(ag);
+    }
+  }
+
+  // Groups of consecutive layers whose buffers fit the budget together.
+  const int nl = (int)plan.layers.size();
+  int l0 = 0;
+  while (l0 < nl) {
+    long long cells = 0;
+    int l1 = l0;
+    while (l1 < nl && (l1 == l0 || cells + layer_cells(plan.layers[l1]) <= budget_cells)) {
+      plan.layers[l1].buf_offset = cells;
+      cells += layer_cells(plan.layers[l1]);
+      ++l1;
+    }
+    GroupDesc g = {};
+    g.l0 = l0;
+    g.l1 = l1;
+    for (int k = 0; k < kNumKeys; ++k) {
+      int l = plan.layer_of_key[k];
+      g.layer_of_key[k] =
+          (l >= l0 && l < l1 && !plan.layers[l].is_focus && plan.layers[l].level == 0) ? (int16_t)l : (int16_t)-1;
+    }
+    plan.max_group_cells = std::max(plan.max_group_cells, cells);
+    plan.groups.push_back(g);
+    l0 = l1;
+  }
+  for (size_t gi = 0; gi < plan.groups.size(); ++gi) {
+    plan.groups[gi].first = gi == 0;
+    plan.groups[gi].last = gi + 1 == plan.groups.size();
+  }
+  if (plan.groups.empty()) throw std::logic_error("pybokeh: empty render plan");
+  return plan;
+}
+
+// Layer lookups and the farthest-content pyramid's geometry (the CPU halves
+// the size, rounding up, down to 1 x 1).  Returns the pyramid's cell count.
+inline long long set_layers(Params& p, const Plan& plan) {
+  p.nbins = plan.nbins;
+  for (int k = 0; k < kNumKeys; ++k) p.plan_layer_of_key[k] = plan.layer_of_key[k];
+  int h = p.height, w = p.width, k = 0;
+  long long cells = 0;
+  while (h > 1 || w > 1) {
+    if (k == kMaxFarLevels) throw std::invalid_argument("image is too large");
+    h = (h + 1) / 2;
+    w = (w + 1) / 2;
+    p.far_h[k] = h;
+    p.far_w[k] = w;
+    p.far_off[k] = cells;
+    cells += (long long)h * w;
+    ++k;
+  }
+  p.far_levels = k;
+  return cells;
+}
+
+// Rows of the image holding the level-0 splat pixels of a group: [y0, y1].
+inline void group_pixel_rows(const Plan& plan, const Stats& st, const GroupDesc& g, int* y0, int* y1) {
+  *y0 = INT_MAX;
+  *y1 = -1;
+  for (int l = g.l0; l < g.l1; ++l) {
+    const LayerDesc& L = plan.layers[l];
+    if (L.is_focus || L.level != 0) continue;
+    *y0 = std::min(*y0, st.ymin[L.key]);
+    *y1 = std::max(*y1, st.ymax[L.key]);
+  }
+}
+
+inline void check_stats(const Stats& st) {
+  if (st.bad_image)
+    throw std::invalid_argument("image: float images must be finite and lie in [0, 1] (sRGB)");
+  if (st.bad_coc)
+    throw std::invalid_argument("coc: the circle of confusion must be finite and within the renderer's limit");
+}
+
+inline void check_render_args(int height, int width, const RenderParams& rp) {
+  if (height <= 0 || width <= 0) throw std::invalid_argument("image must not be empty");
+  if (height > (1 << 30) / 4 || width > (1 << 30) / 4) throw std::invalid_argument("image is too large");
+  if ((long long)height * width > (1LL << 40)) throw std::invalid_argument("image is too large");
+  for (const ApertureShape& ap : rp.shape) {
+    if (ap.blades != 0 && (ap.blades < 3 || ap.blades > 16))
+      throw std::invalid_argument("blades must be 0 or 3..16");
+    if (ap.blades && !ap.lut) throw std::invalid_argument("polygon apertures need their span tables");
+    if (!(ap.ext_lo < 0.0f && ap.ext_hi > 0.0f && ap.ext_lo >= -1.0f && ap.ext_hi <= 1.0f))
+      throw std::invalid_argument("aperture_extents must lie in [-1, 1] around 0");
+  }
+}
+
+// Params of a render (lookup tables set by the caller).
+inline Params make_params(const GpuRenderArgs& a) {
+  Params p = {};
+  p.height = a.height;
+  p.width = a.width;
+  p.shape[0] = a.params.shape[0];
+  p.shape[1] = a.params.shape[1];
+  p.gain = a.params.highlight_gain;
+  p.max_abs_coc = a.max_abs_coc;
+  set_fixed_point(p);
+  return p;
+}
+
+}  // namespace gpu
+}  // namespace pybokeh

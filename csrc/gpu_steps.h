@@ -1,0 +1,542 @@
+// Per-thread steps of the GPU renderer, shared by the CUDA kernels
+// (render_cuda.cu) and their serial CPU emulation (render_gpu_emu.cpp).
+//
+// The GPU computes what render_cpu.cpp computes (same layers, grids, splats,
+// compositing and encoding; see the algorithm at the top of that file), but it
+// organises the work for thousands of threads and for run-to-run determinism:
+//
+//   classify   one thread per pixel: layer key (side, radius bin) per pixel,
+//              per-key pixel count and bounding box (integer atomics);
+//   aggregate  one thread per coarse cell: the splat of each coarse layer in
+//              the cell (same sums, same order as the CPU's build_coarse);
+//   splat      one thread per splat: difference markers of each covered row,
+//              added with 32-bit *integer* atomics into the layer's buffer;
+//   scan       one block per buffer row: prefix sum of the markers;
+//   composite  one thread per pixel: the layers back to front ("over"), then
+//              normalisation by coverage and sRGB encoding.
+//
+// Why fixed point: float atomics make the sum order, hence the rounding, vary
+// from run to run.  Markers are quantised to integers (scale 2^kAlphaBits for
+// coverage, 2^colour_bits for premultiplied colour) and summed with wrapping
+// unsigned arithmetic, which is associative: every run, and the CPU emulation,
+// gets bit-identical integrated rows.  The four markers of one span are rounded
+// so that they sum to exactly zero, so a splat leaves nothing behind it on its
+// row (the CPU's float markers leave ~1e-7 residues).  Wrap-around in the
+// intermediate marker sums is harmless: only the integrated values must fit,
+// and they are bounded by a few times the layer coverage (<= ~5, limit 127).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bokeh_math.h"
+
+#if defined(__CUDA_ARCH__)
+#define PB_UNROLL _Pragma("unroll")
+#else
+#define PB_UNROLL
+#endif
+
+namespace pybokeh {
+namespace gpu {
+
+// A pixel's layer key: radius bin j of the far side (CoC < 0) is key j, of the
+// near side kMaxBinsPerSide + j; in-focus pixels have kFocusKey.  Unlike the
+// layer index, the key does not depend on the number of bins, so the GPU can
+// classify the pixels before it knows the largest radius.
+constexpr int kNumKeys = 2 * kMaxBinsPerSide + 1;
+constexpr int kFocusKey = 2 * kMaxBinsPerSide;
+// Coarse layers aggregated by one pass over the pixels (two bins per side share
+// a grid level, see layer_level).
+constexpr int kMaxSlots = 4;
+// Fixed-point scale of coverage: 2^24 (integrated values up to 127 fit).
+constexpr int kAlphaBits = 24;
+// Levels of the farthest-content pyramid (down to 1 x 1 for images up to 2^31 px wide).
+constexpr int kMaxFarLevels = 32;
+
+// One cell of a layer buffer: premultiplied r, g, b and coverage, fixed point.
+struct alignas(16) Cell {
+  uint32_t v[4];
+};
+
+PB_HD Cell operator+(const Cell& a, const Cell& b) {
+  Cell c;
+  for (int k = 0; k < 4; ++k) c.v[k] = a.v[k] + b.v[k];  // wraps: associative
+  return c;
+}
+
+// Adds to a buffer word: an atomic on the GPU, a plain add in the emulation.
+struct AddU32 {
+  PB_HD void operator()(uint32_t* p, uint32_t v) const {
+#if defined(__CUDA_ARCH__)
+    atomicAdd(p, v);
+#else
+    *p += v;
+#endif
+  }
+};
+
+// Per-render constants.
+struct Params {
+  int height, width;
+  // Aperture behind the focus plane ([0]) and in front of it ([1]); the
+  // tables are device pointers (host pointers in the emulation).
+  ApertureShape shape[2];
+  float gain;  // highlight boost, see highlight_gain()
+  const float* decode_lut;  // 256 / 65536 entries, or kDecodeLutSize + 1 for float
+  const float* encode_lut;  // kEncodeLutSize + 1
+  float q_color, inv_q_color;  // fixed-point scale of premultiplied colour
+  float q_alpha, inv_q_alpha;  // ... and of coverage
+  float max_abs_coc;           // larger |CoC| (or NaN) is flagged as invalid input
+  // Set once the layers are known (after the classify step):
+  int nbins;                             // bins per side (composite layer indices 0 .. 2 nbins)
+  int16_t plan_layer_of_key[kNumKeys];   // index into the layer table, -1: no such layer
+  // Farthest-content pyramid (the CPU's far_pyramid): level k has cells of
+  // 2^(k+1) pixels with the farthest layer present and its mean colour.
+  int far_levels;
+  int far_h[kMaxFarLevels], far_w[kMaxFarLevels];
+  long long far_off[kMaxFarLevels];  // first cell of each level
+  const uint8_t* far_layer;
+  const float* far_rgb;              // 3 per cell
+};
+
+// Per-key pixel statistics gathered by the classify step.
+struct Stats {
+  int count[kNumKeys];
+  int ymin[kNumKeys], ymax[kNumKeys], xmin[kNumKeys], xmax[kNumKeys];
+  int bad_image;  // float pixels outside [0, 1] or NaN
+  int bad_coc;    // CoC NaN, infinite or beyond max_abs_coc
+};
+
+// One layer of the render, in composite order.  A non-focus layer owns a
+// buffer over its region [gy0, gy1] x [gx0, gx1] of its grid (plus one column
+// for the markers at the right end), and coarse layers own a record (splat)
+// per grid cell of their pixels' bounding box.
+struct LayerDesc {
+  int key;
+  int is_focus;
+  int side;               // aperture: 0 behind the focus plane, 1 in front
+  int level, scale;       // grid 2^level coarser
+  int gh, gw;             // full grid size
+  int gy0, gy1, gx0, gx1; // buffer region (inclusive)
+  int stride;             // cells per buffer row: gx1 - gx0 + 2
+  long long buf_offset;   // first cell of the buffer in its group's allocation
+  int ry0, rx0, rh, rw;   // record region (coarse layers)
+  long long rec_offset;   // first record
+};
+
+// A coarse-cell splat (the CPU's Splat): radius r in grid cells, coverage
+// splatted at the pixels' centroid (x, y) and light at their brightness-
+// weighted centroid (lx, ly), each scaled by coverage weight / splat total;
+// mean linear colour c.  n = 0 marks a cell without pixels of the layer.
+struct alignas(16) Record {
+  float x, y, lx, ly, r;
+  float cover_scale, light_scale;
+  float c[3];
+  int n;
+  float pad;
+};
+
+// Channels a splat writes.
+enum SplatChannels { kLight = 1, kCoverage = 2, kBoth = 3 };
+
+// One aggregation pass: up to kMaxSlots coarse layers of one grid level.
+struct AggPass {
+  int level, scale, gh, gw;
+  int cy0, cx0, ncy, ncx;        // cells visited (union of the layers' record regions)
+  int nslots;
+  int layer_of_slot[kMaxSlots];  // index into the layer table
+  int8_t slot_of_key[kNumKeys];  // -1: not aggregated by this pass
+};
+
+// The layers rendered together: [l0, l1) in composite order.
+struct GroupDesc {
+  int l0, l1;
+  int first, last;               // first group (acc starts at 0), last (encode output)
+  int16_t layer_of_key[kNumKeys];  // level-0 splatting layer of the group, or -1
+};
+
+// ------------------------------------------------------------------ steps
+
+template <typename T>
+PB_HD float decode(const float* lut, T v) {
+  return lut[v];
+}
+template <>
+PB_HD float decode<float>(const float* lut, float v) {
+  return lut_lerp(lut, kDecodeLutSize, v);
+}
+
+// Composite index of a key's layer (the CPU's layer_index).
+PB_HD int key_layer(int key, int nbins) {
+  if (key == kFocusKey) return nbins;
+  return key < kMaxBinsPerSide ? nbins - 1 - key : nbins + 1 + (key - kMaxBinsPerSide);
+}
+
+PB_HD int pixel_key(float coc) {
+  float a = fabsf(coc);
+  if (!(a >= kInFocusRadius)) return kFocusKey;
+  int j = radius_bin(a, kMaxBinsPerSide);
+  return coc < 0.0f ? j : kMaxBinsPerSide + j;
+}
+
+// Decoded, highlight-boosted linear colour of pixel i (as the CPU's pass 1).
+template <typename T>
+PB_HD void pixel_linear(const T* image, const float* coc, size_t i, const Params& p, float rgb[3]) {
+  const T* px = image + 3 * i;
+  const float r = fabsf(coc[i]);
+  for (int c = 0; c < 3; ++c) rgb[c] = decode<T>(p.decode_lut, px[c]) * highlight_gain(to_unit(px[c]), r, p.gain);
+}
+
+template <typename T>
+PB_HD bool pixel_valid(const T* px) {
+  (void)px;
+  return true;
+}
+template <>
+PB_HD bool pixel_valid<float>(const float* px) {
+  for (int c = 0; c < 3; ++c)
+    if (!(px[c] >= 0.0f && px[c] <= 1.0f)) return false;
+  return true;
+}
+
+PB_HD bool coc_valid(float coc, float max_abs) { return fabsf(coc) <= max_abs; }
+
+// The aggregation of one coarse cell (gx, gy) for every layer of the pass
+// (the CPU's build_coarse): count, colour and |CoC| sums, plain and
+// brightness-weighted centroids, in the CPU's order (rows down, columns
+// right) and precision (double sums of the same float terms).
+template <typename T>
+PB_HD void aggregate_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p,
+                          const AggPass& ag, const LayerDesc* layers, Record* records, int gx, int gy) {
+  const int s = ag.scale, W = p.width;
+  const float inv_s = 1.0f / (float)s;
+  const int x0 = gx * s, y0 = gy * s;
+  const int x1 = x0 + s < W ? x0 + s : W;
+  const int y1 = y0 + s < p.height ? y0 + s : p.height;
+  double sum[kMaxSlots][9];  // r, g, b, |CoC|, u, v, w u, w v, w
+  int n[kMaxSlots];
+  for (int q = 0; q < kMaxSlots; ++q) {
+    for (int k = 0; k < 9; ++k) sum[q][k] = 0.0;
+    n[q] = 0;
+  }
+  for (int y = y0; y < y1; ++y) {
+    const float v = ((float)y + 0.5f) * inv_s - 0.5f;
+    for (int x = x0; x < x1; ++x) {
+      size_t i = (size_t)y * W + x;
+      int slot = ag.slot_of_key[keys[i]];
+      if (slot < 0) continue;
+      float rgb[3];
+      pixel_linear(image, coc, i, p, rgb);
+      const float u = ((float)x + 0.5f) * inv_s - 0.5f;
+      const double wgt = centroid_weight(rgb[0], rgb[1], rgb[2]);
+      const double terms[9] = {rgb[0], rgb[1], rgb[2], fabsf(coc[i]), u, v, wgt * u, wgt * v, wgt};
+PB_UNROLL
+      for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
+        if (q == slot) {
+PB_UNROLL
+          for (int k = 0; k < 9; ++k) sum[q][k] += terms[k];
+          n[q] += 1;
+        }
+      }
+    }
+  }
+  for (int q = 0; q < ag.nslots && q < kMaxSlots; ++q) {
+    if (n[q] == 0) continue;
+    const LayerDesc& L = layers[ag.layer_of_slot[q]];
+    if (gy < L.ry0 || gy >= L.ry0 + L.rh || gx < L.rx0 || gx >= L.rx0 + L.rw) continue;  // cannot happen
+    const ApertureShape& ap = p.shape[L.side];
+    const double cnt = (double)n[q];
+    const double* a = sum[q];
+    Record rec;
+    rec.x = (float)(a[4] / cnt);
+    rec.y = (float)(a[5] / cnt);
+    rec.lx = (float)(a[6] / a[8]);
+    rec.ly = (float)(a[7] / a[8]);
+    if (!light_centroid_moves(rec.x, rec.y, rec.lx, rec.ly)) {
+      rec.lx = rec.x;
+      rec.ly = rec.y;
+    }
+    rec.r = (float)(a[3] / cnt) * inv_s;
+    const float w = (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0)));
+    const float tc = splat_total(ap, rec.x, rec.y, rec.r);
+    const float tl = splat_total(ap, rec.lx, rec.ly, rec.r);
+    rec.cover_scale = tc > 0.0f ? w / tc : 0.0f;
+    rec.light_scale = tl > 0.0f ? w / tl : 0.0f;
+    for (int c = 0; c < 3; ++c) rec.c[c] = (float)(a[c] / cnt);
+    rec.n = n[q];
+    rec.pad = 0.0f;
+    records[L.rec_offset + (long long)(gy - L.ry0) * L.rw + (gx - L.rx0)] = rec;
+  }
+}
+
+// Splat of radius r centred at (cx, cy) on layer L's grid, with `scale`
+// (coverage weight / splat total) per unit of covered area and linear colour
+// c: the CPU's SplatWriter::splat<CH>, writing quantised markers of channels
+// CH into the layer's buffer (cells of 4 words, rows of L.stride cells).
+template <int CH, class Add>
+PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
+                 const LayerDesc& L, Cell* buf, const Params& p, Add add) {
+  int r0, r1;
+  splat_rows(ap, cy, r, &r0, &r1);
+  if (r0 < L.gy0) r0 = L.gy0;
+  if (r1 > L.gy1) r1 = L.gy1;
+  const int last_col = L.gx1 + 1 - L.gx0;
+  const int ch0 = (CH & kLight) ? 0 : 3, ch1 = (CH & kCoverage) ? 3 : 2;
+  for (int row_i = r0; row_i <= r1; ++row_i) {
+    float xa, xb, vy;
+    if (!splat_row(ap, cx, cy, r, row_i, &xa, &xb, &vy)) continue;
+    int idx[4];
+    float wgt[4];
+    int m = span_markers(xa, xb, L.gw, idx, wgt);
+    if (!m) continue;
+    const float a = scale * vy;
+    const float value[4] = {a * c[0] * p.q_color, a * c[1] * p.q_color, a * c[2] * p.q_color, a * p.q_alpha};
+    uint32_t* row = &buf[L.buf_offset + (long long)(row_i - L.gy0) * L.stride].v[0];
+    for (int ch = ch0; ch <= ch1; ++ch) {
+      // Round all but the last marker; the last one cancels their sum exactly.
+      int32_t q[4];
+      int32_t acc = 0;
+      for (int t = 0; t < m - 1; ++t) {
+        q[t] = (int32_t)rintf(wgt[t] * value[ch]);
+        acc += q[t];
+      }
+      q[m - 1] = -acc;
+      for (int t = 0; t < m; ++t) {
+        if (q[t] == 0) continue;
+        // A marker left of the region carries into all of it: add it at the
+        // region's first column.  One right of it affects no region cell.
+        int col = idx[t] - L.gx0;
+        if (col < 0) col = 0;
+        if (col > last_col) continue;
+        add(row + 4 * col + ch, (uint32_t)q[t]);
+      }
+    }
+  }
+}
+
+// The splat plus its mirror images across the image edges it crosses (the
+// CPU's SplatWriter::splat_mirrored): the scene continues mirrored beyond the
+// frame, so a layer reaching the border keeps full coverage there.
+template <int CH, class Add>
+PB_HD void splat_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
+                          const LayerDesc& L, Cell* buf, const Params& p, Add add) {
+  const float edge_x = (float)p.width / L.scale - 0.5f, edge_y = (float)p.height / L.scale - 0.5f;
+  const float rx = r, ry0 = r * ap.ext_lo, ry1 = r * ap.ext_hi;
+  const bool left = cx - rx < -0.5f, right = cx + rx > edge_x;
+  const bool top = cy + ry0 < -0.5f, bottom = cy + ry1 > edge_y;
+  splat<CH>(ap, cx, cy, r, scale, c, L, buf, p, add);
+  if (!(left || right || top || bottom)) return;
+  const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
+  const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
+  if (left || right) splat<CH>(ap, mx, cy, r, scale, c, L, buf, p, add);
+  if (top || bottom) splat<CH>(ap, cx, my, r, scale, c, L, buf, p, add);
+  if ((left || right) && (top || bottom)) splat<CH>(ap, mx, my, r, scale, c, L, buf, p, add);
+}
+
+// Splat of a level-0 pixel: energy-normalised by the total of its radius's
+// splat at an integer centre (the CPU's inv_total).
+template <typename T, class Add>
+PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const LayerDesc& L, Cell* buf, int x,
+                       int y, Add add) {
+  size_t i = (size_t)y * p.width + x;
+  float rgb[3];
+  pixel_linear(image, coc, i, p, rgb);
+  const ApertureShape& ap = p.shape[L.side];
+  const float r = fabsf(coc[i]);
+  const float t = splat_total(ap, 0.0f, 0.0f, r);
+  splat_mirrored<kBoth>(ap, (float)x, (float)y, r, t > 0.0f ? 1.0f / t : 0.0f, rgb, L, buf, p, add);
+}
+
+// Splats of a coarse cell: one for light and coverage when they share a
+// centroid, else light and coverage separately.
+template <class Add>
+PB_HD void splat_record(const Record& rec, const Params& p, const LayerDesc& L, Cell* buf, Add add) {
+  if (rec.n == 0) return;
+  const ApertureShape& ap = p.shape[L.side];
+  if (rec.lx == rec.x && rec.ly == rec.y) {
+    splat_mirrored<kBoth>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
+  } else {
+    splat_mirrored<kLight>(ap, rec.lx, rec.ly, rec.r, rec.light_scale, rec.c, L, buf, p, add);
+    splat_mirrored<kCoverage>(ap, rec.x, rec.y, rec.r, rec.cover_scale, rec.c, L, buf, p, add);
+  }
+}
+
+PB_HD void cell_to_float(const Cell& c, const Params& p, float out[4]) {
+  out[0] = (float)(int32_t)c.v[0] * p.inv_q_color;
+  out[1] = (float)(int32_t)c.v[1] * p.inv_q_color;
+  out[2] = (float)(int32_t)c.v[2] * p.inv_q_color;
+  out[3] = (float)(int32_t)c.v[3] * p.inv_q_alpha;
+}
+
+// Integrated value of grid cell (gx, gy) of layer L; zero outside its region
+// (where no splat reaches).
+PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int gx, int gy, float out[4]) {
+  if (gy < L.gy0 || gy > L.gy1 || gx < L.gx0 || gx > L.gx1) {
+    out[0] = out[1] = out[2] = out[3] = 0.0f;
+    return;
+  }
+  cell_to_float(buf[L.buf_offset + (long long)(gy - L.gy0) * L.stride + (gx - L.gx0)], p, out);
+}
+
+// Composite layers [g.l0, g.l1) over pixel (x, y)'s accumulator, as the CPU's
+// render_band: in-focus pixels copied with coverage 1, level-0 layers read
+// directly, coarse layers upsampled bilinearly (edge cells clamped).
+// group_layers[k] is layer g.l0 + k (the CUDA kernel keeps them in shared memory).
+// When the pixel's own layer is in the group, `behind` receives the
+// accumulator as it stands before that layer: the farther layers.
+template <typename T>
+PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p,
+                           const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, int x, int y,
+                           float acc[4], float behind[4]) {
+  const size_t i = (size_t)y * p.width + x;
+  const int own = p.plan_layer_of_key[keys[i]];
+  for (int l = g.l0; l < g.l1; ++l) {
+    if (l == own)
+      for (int c = 0; c < 4; ++c) behind[c] = acc[c];
+    const LayerDesc& L = group_layers[l - g.l0];
+    if (L.is_focus) {
+      if (keys[i] == kFocusKey) {
+        pixel_linear(image, coc, i, p, acc);
+        acc[3] = 1.0f;
+      }
+      continue;
+    }
+    if (L.level == 0) {
+      if (y < L.gy0 || y > L.gy1 || x < L.gx0 || x > L.gx1) continue;
+      float d[4];
+      layer_cell(L, buf, p, x, y, d);
+      composite_over(d[0], d[1], d[2], d[3], acc);
+      continue;
+    }
+    const float inv_s = 1.0f / (float)L.scale;
+    float v = ((float)y + 0.5f) * inv_s - 0.5f;
+    int iy = (int)floorf(v);
+    float fy = v - (float)iy;
+    int ya = iy < 0 ? 0 : (iy > L.gh - 1 ? L.gh - 1 : iy);
+    int yb = iy + 1 < 0 ? 0 : (iy + 1 > L.gh - 1 ? L.gh - 1 : iy + 1);
+    if (yb < L.gy0 || ya > L.gy1) continue;
+    float u = ((float)x + 0.5f) * inv_s - 0.5f;
+    int ix = (int)floorf(u);
+    float fx = u - (float)ix;
+    int xa = ix < 0 ? 0 : (ix > L.gw - 1 ? L.gw - 1 : ix);
+    int xb = ix + 1 < 0 ? 0 : (ix + 1 > L.gw - 1 ? L.gw - 1 : ix + 1);
+    if (xb < L.gx0 || xa > L.gx1) continue;
+    float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+    float aa[4], ab[4], ba[4], bb[4], s4[4];
+    layer_cell(L, buf, p, xa, ya, aa);
+    layer_cell(L, buf, p, xb, ya, ab);
+    layer_cell(L, buf, p, xa, yb, ba);
+    layer_cell(L, buf, p, xb, yb, bb);
+    for (int c = 0; c < 4; ++c) s4[c] = w00 * aa[c] + w01 * ab[c] + w10 * ba[c] + w11 * bb[c];
+    composite_over(s4[0], s4[1], s4[2], s4[3], acc);
+  }
+}
+
+// One cell of the farthest-content pyramid (the CPU's build_far_pyramid):
+// level k's cell (cx, cy) from the 2 x 2 cells of level k - 1 (pixels for
+// k = 0): the farthest layer among them and the mean colour of those holding it.
+template <typename T>
+PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p, int k, int cx, int cy,
+                    uint8_t* far_layer, float* far_rgb) {
+  const int ph = k ? p.far_h[k - 1] : p.height, pw = k ? p.far_w[k - 1] : p.width;
+  int best = 255;
+  double sum[3] = {0.0, 0.0, 0.0}, n = 0.0;
+  for (int dy = 0; dy < 2; ++dy) {
+    for (int dx = 0; dx < 2; ++dx) {
+      const int yy = 2 * cy + dy, xx = 2 * cx + dx;
+      if (yy >= ph || xx >= pw) continue;
+      const size_t j = (size_t)yy * pw + xx;
+      int l;
+      float c[3];
+      if (k) {
+        const long long o = p.far_off[k - 1] + (long long)j;
+        l = far_layer[o];
+        for (int q = 0; q < 3; ++q) c[q] = far_rgb[3 * o + q];
+      } else {
+        l = key_layer(keys[j], p.nbins);
+        pixel_linear(image, coc, j, p, c);
+      }
+      if (l < best) {
+        best = l;
+        sum[0] = sum[1] = sum[2] = n = 0.0;
+      }
+      if (l == best) {
+        sum[0] += c[0];
+        sum[1] += c[1];
+        sum[2] += c[2];
+        n += 1.0;
+      }
+    }
+  }
+  const long long o = p.far_off[k] + (long long)cy * p.far_w[k] + cx;
+  far_layer[o] = (uint8_t)best;
+  for (int q = 0; q < 3; ++q) far_rgb[3 * o + q] = (float)(sum[q] / n);
+}
+
+// Colour for what no layer covers at pixel (x, y) of composite layer `layer`
+// (the CPU's fill_behind): the farther layers at the pixel if they reach it,
+// else the farthest content within a few blur radii.  False: nothing behind.
+PB_HD bool fill_behind(const Params& p, const float* behind, int x, int y, int layer, float abs_coc, float* fill) {
+  if (behind[3] > 1e-4f) {
+    const float inv = 1.0f / behind[3];
+    for (int c = 0; c < 3; ++c) fill[c] = behind[c] * inv;
+    return true;
+  }
+  const float max_cell = 4.0f * (abs_coc > 2.0f ? abs_coc : 2.0f);
+  for (int k = 0; k < p.far_levels; ++k) {
+    const float s = (float)(2 << k);
+    if (s > max_cell) break;
+    const int h = p.far_h[k], w = p.far_w[k];
+    const float u = ((float)x + 0.5f) / s - 0.5f, v = ((float)y + 0.5f) / s - 0.5f;
+    const int ix = floor_i(u), iy = floor_i(v);
+    const float fx = u - (float)ix, fy = v - (float)iy;
+    float acc[3] = {0.0f, 0.0f, 0.0f}, wsum = 0.0f;
+    for (int dy = 0; dy < 2; ++dy) {
+      for (int dx = 0; dx < 2; ++dx) {
+        int cx = ix + dx, cy = iy + dy;
+        cx = cx < 0 ? 0 : (cx > w - 1 ? w - 1 : cx);
+        cy = cy < 0 ? 0 : (cy > h - 1 ? h - 1 : cy);
+        const long long o = p.far_off[k] + (long long)cy * w + cx;
+        if (p.far_layer[o] >= layer) continue;
+        const float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy) + 1e-6f;
+        for (int c = 0; c < 3; ++c) acc[c] += wgt * p.far_rgb[3 * o + c];
+        wsum += wgt;
+      }
+    }
+    if (wsum > 0) {
+      for (int c = 0; c < 3; ++c) fill[c] = acc[c] / wsum;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Fill what stays uncovered with the content behind (else normalise by the
+// coverage; holes with nothing at all take the pixel's own colour), encode,
+// quantise.
+template <typename T>
+PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p, int x, int y,
+                        const float acc[4], const float behind[4], T* out) {
+  const size_t i = (size_t)y * p.width + x;
+  float rgb[3], fill[3];
+  const float hole = 1.0f - acc[3];
+  if (hole > 1e-4f && fill_behind(p, behind, x, y, key_layer(keys[i], p.nbins), fabsf(coc[i]), fill)) {
+    for (int c = 0; c < 3; ++c) rgb[c] = acc[c] + hole * fill[c];
+  } else if (acc[3] > 1e-12f) {
+    float inv = 1.0f / acc[3];
+    rgb[0] = acc[0] * inv;
+    rgb[1] = acc[1] * inv;
+    rgb[2] = acc[2] * inv;
+  } else {
+    pixel_linear(image, coc, i, p, rgb);
+  }
+  for (int c = 0; c < 3; ++c) {
+    float xl = fminf(fmaxf(rgb[c], 0.0f), 1.0f);
+    float e = lut_lerp(p.encode_lut, kEncodeLutSize, sqrtf(xl));
+    from_unit(fminf(fmaxf(e, 0.0f), 1.0f), out + 3 * i + c);
+  }
+}
+
+}  // namespace gpu
+}  // namespace pybokeh

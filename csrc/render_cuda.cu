@@ -1,0 +1,478 @@
+// CUDA renderer: the layered scatter of render_cpu.cpp on the GPU.
+//
+// The per-thread work lives in gpu_steps.h (shared with the serial CPU
+// emulation that the CPU test-suite runs), the layer planning in gpu_plan.h;
+// this file holds the kernels that map those steps onto threads, the memory
+// management and the error checking.  Pipeline (all on the caller's stream):
+//
+//   k_classify        pixel -> layer key; per-key count and bounding box
+//   (one 1.6 KB copy to the host, the only synchronisation before the end: the
+//    layer table and the buffer sizes depend on it)
+//   k_aggregate       coarse layers: one splat per grid cell
+//   per group of layers whose buffers fit the memory budget:
+//     memset, k_splat_pixels + k_splat_records (fixed-point integer atomics),
+//     k_scan (row prefix sums), k_composite (back-to-front "over", encode)
+//
+// Determinism: see gpu_steps.h (integer markers, exact scans; every float
+// computation is done by one thread in a fixed order).  Every CUDA call and
+// launch is checked; errors become CudaError with the CUDA message.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstring>
+#include <cub/block/block_scan.cuh>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "gpu_plan.h"
+#include "gpu_steps.h"
+#include "render_gpu.h"
+
+namespace pybokeh {
+
+void cuda_check(int code, const char* call, const char* file, int line) {
+  cudaError_t err = (cudaError_t)code;
+  if (err == cudaSuccess) return;
+  cudaGetLastError();  // clear a non-sticky error so that later calls work
+  const char* base = std::strrchr(file, '/');
+  std::string msg = std::string("CUDA error ") + cudaGetErrorName(err) + ": " + cudaGetErrorString(err) + " (in " +
+                    call + ", " + (base ? base + 1 : file) + ":" + std::to_string(line) + ")";
+  throw CudaError(msg, err == cudaErrorMemoryAllocation);
+}
+
+#define PB_CUDA_CHECK(call) ::pybokeh::cuda_check((int)(call), #call, __FILE__, __LINE__)
+// After a launch: configuration errors now, execution errors at the final sync.
+#define PB_CUDA_LAUNCHED(name) ::pybokeh::cuda_check((int)cudaGetLastError(), "launch of " name, __FILE__, __LINE__)
+
+namespace {
+
+using namespace gpu;
+
+constexpr int kThreads = 256;
+constexpr int kClassifyPerThread = 8;
+constexpr int kClassifySpan = kThreads * kClassifyPerThread;  // pixels of a row per block
+constexpr int kScanThreads = 256;
+constexpr int kScanItems = 4;
+constexpr long long kMaxBlocks = 1LL << 20;  // grid-stride loops beyond
+
+unsigned blocks_for(long long n, int threads = kThreads) {
+  long long b = (n + threads - 1) / threads;
+  return (unsigned)std::max(1LL, std::min(b, kMaxBlocks));
+}
+
+// ----------------------------------------------------------------- memory
+
+// The renderer's own stream-ordered memory pool per device.  It keeps up to
+// kPoolKeepBytes of freed memory mapped, so that rendering frame after frame
+// does not map and unmap device memory every time (the default pool returns
+// everything at each synchronisation); it does not touch the default pool
+// that other libraries may use.
+constexpr uint64_t kPoolKeepBytes = 1ULL << 30;
+
+cudaMemPool_t renderer_pool(int device) {
+  static std::mutex mutex;
+  static std::vector<cudaMemPool_t> pools;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (device >= (int)pools.size()) pools.resize(device + 1, nullptr);
+  if (!pools[device]) {
+    cudaMemPoolProps props;
+    std::memset(&props, 0, sizeof(props));
+    props.allocType = cudaMemAllocationTypePinned;
+    props.handleTypes = cudaMemHandleTypeNone;
+    props.location.type = cudaMemLocationTypeDevice;
+    props.location.id = device;
+    cudaMemPool_t pool;
+    PB_CUDA_CHECK(cudaMemPoolCreate(&pool, &props));
+    uint64_t keep = kPoolKeepBytes;
+    PB_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep));
+    pools[device] = pool;
+  }
+  return pools[device];
+}
+
+// Stream-ordered allocation from the renderer's pool where the device supports
+// memory pools (cudaMalloc otherwise); on failure the pool's cached memory is
+// released and the allocation tried once more.  Freed on scope exit, also
+// when an exception unwinds.
+class DeviceMemory {
+ public:
+  DeviceMemory(size_t bytes, cudaStream_t stream, cudaMemPool_t pool) : stream_(stream), pool_(pool) {
+    if (bytes == 0) return;
+    if (!pool_) {
+      PB_CUDA_CHECK(cudaMalloc(&ptr_, bytes));
+      return;
+    }
+    if (cudaMallocFromPoolAsync(&ptr_, bytes, pool_, stream_) == cudaSuccess) return;
+    cudaGetLastError();
+    ptr_ = nullptr;
+    PB_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    PB_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
+    PB_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr_, bytes, pool_, stream_));
+  }
+  ~DeviceMemory() {
+    if (!ptr_) return;
+    if (pool_)
+      cudaFreeAsync(ptr_, stream_);
+    else
+      cudaFree(ptr_);
+  }
+  DeviceMemory(const DeviceMemory&) = delete;
+  DeviceMemory& operator=(const DeviceMemory&) = delete;
+  template <typename U>
+  U* as() const {
+    return static_cast<U*>(ptr_);
+  }
+
+ private:
+  void* ptr_ = nullptr;
+  cudaStream_t stream_;
+  cudaMemPool_t pool_;
+};
+
+template <typename U>
+void upload(U* dst, const U* src, size_t count, cudaStream_t stream) {
+  if (count) PB_CUDA_CHECK(cudaMemcpyAsync(dst, src, count * sizeof(U), cudaMemcpyHostToDevice, stream));
+}
+
+// ---------------------------------------------------------------- kernels
+
+__global__ void k_init_stats(Stats* st) {
+  int k = threadIdx.x;
+  if (k < kNumKeys) {
+    st->count[k] = 0;
+    st->ymin[k] = st->xmin[k] = INT_MAX;
+    st->ymax[k] = st->xmax[k] = -1;
+  }
+  if (k == 0) st->bad_image = st->bad_coc = 0;
+}
+
+// Keys of a block's pixels and their statistics: warp-aggregated shared
+// atomics (lanes with equal keys elect one leader; lanes cover consecutive
+// columns, so the group's first and last lanes give its x extent), then one
+// global atomic per key and block.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ image, const float* __restrict__ coc,
+                                                       uint8_t* __restrict__ keys, Params p, Stats* st) {
+  __shared__ int s_count[kNumKeys], s_ymin[kNumKeys], s_ymax[kNumKeys], s_xmin[kNumKeys], s_xmax[kNumKeys];
+  __shared__ int s_bad_image, s_bad_coc;
+  const int tid = threadIdx.x, lane = tid & 31;
+  for (int k = tid; k < kNumKeys; k += blockDim.x) {
+    s_count[k] = 0;
+    s_ymin[k] = s_xmin[k] = INT_MAX;
+    s_ymax[k] = s_xmax[k] = -1;
+  }
+  if (tid == 0) s_bad_image = s_bad_coc = 0;
+  __syncthreads();
+  bool bad_image = false, bad_coc = false;
+  for (int y = blockIdx.y; y < p.height; y += gridDim.y) {  // uniform per block
+    for (int it = 0; it < kClassifyPerThread; ++it) {
+      const int x = blockIdx.x * kClassifySpan + it * kThreads + tid;
+      const bool active = x < p.width;
+      int key = 0;
+      if (active) {
+        const size_t i = (size_t)y * p.width + x;
+        const float c = coc[i];
+        bad_image |= !pixel_valid(image + 3 * i);
+        bad_coc |= !coc_valid(c, p.max_abs_coc);
+        key = pixel_key(c);
+        keys[i] = (uint8_t)key;
+      }
+      const unsigned mask = __ballot_sync(0xffffffffu, active);
+      if (active) {
+        const unsigned peers = __match_any_sync(mask, key);
+        const int first = __ffs(peers) - 1;
+        if (lane == first) {
+          const int last = 31 - __clz(peers);
+          const int x0 = x - lane;
+          atomicAdd(&s_count[key], __popc(peers));
+          atomicMin(&s_xmin[key], x0 + first);
+          atomicMax(&s_xmax[key], x0 + last);
+          atomicMin(&s_ymin[key], y);
+          atomicMax(&s_ymax[key], y);
+        }
+      }
+    }
+  }
+  if (bad_image) s_bad_image = 1;
+  if (bad_coc) s_bad_coc = 1;
+  __syncthreads();
+  for (int k = tid; k < kNumKeys; k += blockDim.x) {
+    if (s_count[k] == 0) continue;
+    atomicAdd(&st->count[k], s_count[k]);
+    atomicMin(&st->ymin[k], s_ymin[k]);
+    atomicMax(&st->ymax[k], s_ymax[k]);
+    atomicMin(&st->xmin[k], s_xmin[k]);
+    atomicMax(&st->xmax[k], s_xmax[k]);
+  }
+  if (tid == 0) {
+    if (s_bad_image) atomicOr(&st->bad_image, 1);
+    if (s_bad_coc) atomicOr(&st->bad_coc, 1);
+  }
+}
+
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_aggregate(const T* __restrict__ image, const float* __restrict__ coc,
+                                                        const uint8_t* __restrict__ keys, Params p, AggPass ag,
+                                                        const LayerDesc* __restrict__ layers,
+                                                        Record* __restrict__ records) {
+  const long long n = (long long)ag.ncy * ag.ncx;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
+    const int cy = (int)(t / ag.ncx), cx = (int)(t % ag.ncx);
+    aggregate_cell(image, coc, keys, p, ag, layers, records, ag.cx0 + cx, ag.cy0 + cy);
+  }
+}
+
+// Level-0 splats: one thread per pixel of rows [y0, y0 + rows).
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__ image, const float* __restrict__ coc,
+                                                           const uint8_t* __restrict__ keys, Params p, GroupDesc g,
+                                                           const LayerDesc* __restrict__ layers, Cell* buf, int y0,
+                                                           int rows) {
+  const long long n = (long long)rows * p.width;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
+    const int y = y0 + (int)(t / p.width), x = (int)(t % p.width);
+    const int l = g.layer_of_key[keys[(size_t)y * p.width + x]];
+    if (l < 0) continue;
+    const LayerDesc L = layers[l];
+    splat_pixel(image, coc, p, L, buf, x, y, AddU32());
+  }
+}
+
+// Coarse splats: blockIdx.y picks the layer of the group.
+__global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc g, const LayerDesc* __restrict__ layers,
+                                                            const Record* __restrict__ records, Cell* buf) {
+  const LayerDesc L = layers[g.l0 + blockIdx.y];
+  if (L.is_focus || L.level == 0) return;
+  const long long n = (long long)L.rh * L.rw;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
+    const Record rec = records[L.rec_offset + t];
+    splat_record(rec, p, L, buf, AddU32());
+  }
+}
+
+struct SumCells {
+  __device__ __forceinline__ Cell operator()(const Cell& a, const Cell& b) const { return a + b; }
+};
+
+// Running sum of the markers along each buffer row: one block per row
+// (blockIdx.y picks the layer), tiles of kScanThreads * kScanItems cells.
+__global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerDesc* __restrict__ layers, Cell* buf) {
+  using BlockScan = cub::BlockScan<Cell, kScanThreads>;
+  __shared__ typename BlockScan::TempStorage tmp;
+  const LayerDesc L = layers[g.l0 + blockIdx.y];
+  if (L.is_focus) return;
+  const int rows = L.gy1 - L.gy0 + 1;
+  const Cell zero = {{0u, 0u, 0u, 0u}};
+  for (int r = blockIdx.x; r < rows; r += gridDim.x) {  // uniform per block
+    Cell* row = buf + L.buf_offset + (long long)r * L.stride;
+    Cell carry = zero;
+    for (int base = 0; base < L.stride; base += kScanThreads * kScanItems) {
+      Cell v[kScanItems];
+#pragma unroll
+      for (int k = 0; k < kScanItems; ++k) {
+        const int c = base + threadIdx.x * kScanItems + k;
+        v[k] = c < L.stride ? row[c] : zero;
+      }
+      Cell tile_total;
+      BlockScan(tmp).InclusiveScan(v, v, SumCells(), tile_total);
+#pragma unroll
+      for (int k = 0; k < kScanItems; ++k) {
+        const int c = base + threadIdx.x * kScanItems + k;
+        if (c < L.stride) row[c] = v[k] + carry;
+      }
+      carry = carry + tile_total;
+      __syncthreads();  // tmp is reused by the next tile
+    }
+  }
+}
+
+// One level of the farthest-content pyramid.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_far_level(const T* __restrict__ image, const float* __restrict__ coc,
+                                                        const uint8_t* __restrict__ keys, Params p, int k,
+                                                        uint8_t* far_layer, float* far_rgb) {
+  const long long n = (long long)p.far_h[k] * p.far_w[k];
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x)
+    far_cell(image, coc, keys, p, k, (int)(t % p.far_w[k]), (int)(t / p.far_w[k]), far_layer, far_rgb);
+}
+
+// Composite a group of layers; the last group also fills, encodes and writes
+// the output.  Between groups the accumulator, and the "behind" snapshot of
+// pixels whose own layer was composited, wait in acc / behind.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ image, const float* __restrict__ coc,
+                                                        const uint8_t* __restrict__ keys, Params p, GroupDesc g,
+                                                        const LayerDesc* __restrict__ layers,
+                                                        const Cell* __restrict__ buf, float4* acc, float4* behind,
+                                                        T* out) {
+  extern __shared__ LayerDesc s_layers[];  // the group's layers, read by every pixel
+  for (int k = threadIdx.x; k < g.l1 - g.l0; k += blockDim.x) s_layers[k] = layers[g.l0 + k];
+  __syncthreads();
+  const long long n = (long long)p.height * p.width;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
+    const int y = (int)(t / p.width), x = (int)(t % p.width);
+    const int own = p.plan_layer_of_key[keys[t]];
+    float a[4] = {0.0f, 0.0f, 0.0f, 0.0f}, bh[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    if (!g.first) {
+      const float4 v = acc[t];
+      a[0] = v.x; a[1] = v.y; a[2] = v.z; a[3] = v.w;
+      if (own < g.l0) {
+        const float4 b = behind[t];
+        bh[0] = b.x; bh[1] = b.y; bh[2] = b.z; bh[3] = b.w;
+      }
+    }
+    composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a, bh);
+    if (g.last) {
+      finish_pixel(image, coc, keys, p, x, y, a, bh, out);
+    } else {
+      acc[t] = make_float4(a[0], a[1], a[2], a[3]);
+      if (own >= g.l0 && own < g.l1) behind[t] = make_float4(bh[0], bh[1], bh[2], bh[3]);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ driver
+
+template <typename T>
+void run(const GpuRenderArgs& a, cudaStream_t stream) {
+  const int H = a.height, W = a.width;
+  const long long N = (long long)H * W;
+  const T* image = static_cast<const T*>(a.image);
+  T* out = static_cast<T*>(a.out);
+
+  int dev = 0, pools = 0;
+  PB_CUDA_CHECK(cudaGetDevice(&dev));
+  PB_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, dev));
+  const cudaMemPool_t pool = pools ? renderer_pool(dev) : nullptr;
+
+  // Tables and parameters.
+  const std::vector<float> dlut = decode_table<T>(), elut = encode_table();
+  const int blades = a.params.shape[0].blades;
+  const size_t nap = blades ? 2 * (size_t)(kApertureLutSize + 1) : 0;  // floats per shape table
+  DeviceMemory d_luts((dlut.size() + elut.size() + 2 * nap) * sizeof(float), stream, pool);
+  float* d_dlut = d_luts.as<float>();
+  float* d_elut = d_dlut + dlut.size();
+  upload(d_dlut, dlut.data(), dlut.size(), stream);
+  upload(d_elut, elut.data(), elut.size(), stream);
+  Params p = make_params(a);
+  p.decode_lut = d_dlut;
+  p.encode_lut = d_elut;
+  for (int side = 0; side < 2; ++side) {
+    float* d_alut = d_elut + elut.size() + side * nap;
+    upload(d_alut, a.params.shape[side].lut, nap, stream);
+    p.shape[side].lut = nap ? d_alut : nullptr;
+  }
+
+  // Classify, and bring the per-key statistics to the host.
+  DeviceMemory d_keys((size_t)N, stream, pool), d_stats(sizeof(Stats), stream, pool);
+  Stats* stats = d_stats.as<Stats>();
+  uint8_t* keys = d_keys.as<uint8_t>();
+  k_init_stats<<<1, 128, 0, stream>>>(stats);
+  PB_CUDA_LAUNCHED("k_init_stats");
+  dim3 cgrid((W + kClassifySpan - 1) / kClassifySpan, std::min(H, 65535));
+  k_classify<T><<<cgrid, kThreads, 0, stream>>>(image, a.coc, keys, p, stats);
+  PB_CUDA_LAUNCHED("k_classify");
+  Stats st;
+  PB_CUDA_CHECK(cudaMemcpyAsync(&st, stats, sizeof(Stats), cudaMemcpyDeviceToHost, stream));
+  PB_CUDA_CHECK(cudaStreamSynchronize(stream));
+  check_stats(st);
+
+  // Plan; the buffer budget leaves room for the caller's other work.
+  size_t budget = a.budget_bytes;
+  if (!budget) {
+    size_t free_b = 0, total_b = 0;
+    PB_CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+    budget = std::max((size_t)64 << 20, std::min((size_t)2 << 30, free_b / 4));
+  }
+  const Plan plan = make_plan(st, H, W, a.params, (long long)(budget / sizeof(Cell)));
+  DeviceMemory d_layers(plan.layers.size() * sizeof(LayerDesc), stream, pool);
+  const LayerDesc* layers = d_layers.as<LayerDesc>();
+  upload(d_layers.as<LayerDesc>(), plan.layers.data(), plan.layers.size(), stream);
+
+  // Coarse layers: one splat per grid cell.
+  DeviceMemory d_records((size_t)plan.records * sizeof(Record), stream, pool);
+  Record* records = d_records.as<Record>();
+  if (plan.records) PB_CUDA_CHECK(cudaMemsetAsync(records, 0, (size_t)plan.records * sizeof(Record), stream));
+  for (const AggPass& ag : plan.passes) {
+    k_aggregate<T><<<blocks_for((long long)ag.ncy * ag.ncx), kThreads, 0, stream>>>(image, a.coc, keys, p, ag,
+                                                                                   layers, records);
+    PB_CUDA_LAUNCHED("k_aggregate");
+  }
+
+  // Farthest-content pyramid, for what no layer covers.
+  const long long far_cells = set_layers(p, plan);
+  DeviceMemory d_far_layer((size_t)far_cells, stream, pool), d_far_rgb((size_t)far_cells * 3 * sizeof(float), stream,
+                                                                         pool);
+  p.far_layer = d_far_layer.as<uint8_t>();
+  p.far_rgb = d_far_rgb.as<float>();
+  for (int k = 0; k < p.far_levels; ++k) {
+    k_far_level<T><<<blocks_for((long long)p.far_h[k] * p.far_w[k]), kThreads, 0, stream>>>(
+        image, a.coc, keys, p, k, d_far_layer.as<uint8_t>(), d_far_rgb.as<float>());
+    PB_CUDA_LAUNCHED("k_far_level");
+  }
+
+  // Groups of layers: splat, integrate, composite.
+  const size_t carry = plan.groups.size() > 1 ? (size_t)N * sizeof(float4) : 0;
+  DeviceMemory d_buf((size_t)plan.max_group_cells * sizeof(Cell), stream, pool);
+  DeviceMemory d_acc(carry, stream, pool), d_behind(carry, stream, pool);
+  Cell* buf = d_buf.as<Cell>();
+  for (const GroupDesc& g : plan.groups) {
+    long long cells = 0;
+    int max_rows = 0;
+    for (int l = g.l0; l < g.l1; ++l) {
+      cells += layer_cells(plan.layers[l]);
+      if (!plan.layers[l].is_focus) max_rows = std::max(max_rows, plan.layers[l].gy1 - plan.layers[l].gy0 + 1);
+    }
+    const int nl = g.l1 - g.l0;
+    if (cells) PB_CUDA_CHECK(cudaMemsetAsync(buf, 0, (size_t)cells * sizeof(Cell), stream));
+    int y0, y1;
+    group_pixel_rows(plan, st, g, &y0, &y1);
+    if (y1 >= y0) {
+      const int rows = y1 - y0 + 1;
+      k_splat_pixels<T><<<blocks_for((long long)rows * W), kThreads, 0, stream>>>(image, a.coc, keys, p, g, layers,
+                                                                                 buf, y0, rows);
+      PB_CUDA_LAUNCHED("k_splat_pixels");
+    }
+    long long max_records = 0;
+    for (int l = g.l0; l < g.l1; ++l) {
+      const LayerDesc& L = plan.layers[l];
+      if (!L.is_focus && L.level > 0) max_records = std::max(max_records, (long long)L.rh * L.rw);
+    }
+    if (max_records) {
+      k_splat_records<<<dim3(blocks_for(max_records), nl), kThreads, 0, stream>>>(p, g, layers, records, buf);
+      PB_CUDA_LAUNCHED("k_splat_records");
+    }
+    if (max_rows) {
+      k_scan<<<dim3((unsigned)std::min<long long>(max_rows, kMaxBlocks), nl), kScanThreads, 0, stream>>>(g, layers,
+                                                                                                         buf);
+      PB_CUDA_LAUNCHED("k_scan");
+    }
+    k_composite<T><<<blocks_for(N), kThreads, nl * sizeof(LayerDesc), stream>>>(image, a.coc, keys, p, g, layers,
+                                                                                 buf, d_acc.as<float4>(),
+                                                                                 d_behind.as<float4>(), out);
+    PB_CUDA_LAUNCHED("k_composite");
+  }
+  // Surface execution errors here, with the buffers still alive.
+  PB_CUDA_CHECK(cudaStreamSynchronize(stream));
+}
+
+}  // namespace
+
+void render_gpu_cuda_bad_launch() {
+  k_init_stats<<<1, 4096>>>(nullptr);  // more threads than any block may have
+  PB_CUDA_LAUNCHED("k_init_stats with 4096 threads per block");
+}
+
+void render_gpu_cuda(const GpuRenderArgs& a, void* stream) {
+  check_render_args(a.height, a.width, a.params);
+  if (!a.image || !a.coc || !a.out) throw std::invalid_argument("null device pointer");
+  cudaStream_t s = static_cast<cudaStream_t>(stream);
+  switch (a.type) {
+    case PixelType::kU8: run<uint8_t>(a, s); break;
+    case PixelType::kU16: run<uint16_t>(a, s); break;
+    case PixelType::kF32: run<float>(a, s); break;
+  }
+}
+
+}  // namespace pybokeh

@@ -1,0 +1,125 @@
+// Serial CPU emulation of the CUDA renderer: the plan and per-thread steps of
+// render_cuda.cu, run in loops over the same index spaces (integer atomics
+// become plain adds, block scans become running sums; both are exact, so the
+// layer buffers are bit-identical to the GPU's).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gpu_plan.h"
+#include "gpu_steps.h"
+#include "render_gpu.h"
+
+namespace pybokeh {
+namespace {
+
+using namespace gpu;
+
+template <typename T>
+void run(const GpuRenderArgs& a) {
+  const int H = a.height, W = a.width;
+  const T* image = static_cast<const T*>(a.image);
+  const float* coc = a.coc;
+  T* out = static_cast<T*>(a.out);
+  const size_t N = (size_t)H * W;
+
+  std::vector<float> dlut = decode_table<T>(), elut = encode_table();
+  Params p = make_params(a);
+  p.decode_lut = dlut.data();
+  p.encode_lut = elut.data();
+
+  // classify
+  std::vector<uint8_t> keys(N);
+  Stats st;
+  init_stats(st);
+  for (int y = 0; y < H; ++y) {
+    for (int x = 0; x < W; ++x) {
+      size_t i = (size_t)y * W + x;
+      if (!pixel_valid(image + 3 * i)) st.bad_image = 1;
+      if (!coc_valid(coc[i], p.max_abs_coc)) st.bad_coc = 1;
+      int k = pixel_key(coc[i]);
+      keys[i] = (uint8_t)k;
+      st.count[k]++;
+      st.ymin[k] = std::min(st.ymin[k], y);
+      st.ymax[k] = std::max(st.ymax[k], y);
+      st.xmin[k] = std::min(st.xmin[k], x);
+      st.xmax[k] = std::max(st.xmax[k], x);
+    }
+  }
+  check_stats(st);
+  const size_t budget = a.budget_bytes ? a.budget_bytes : ((size_t)1 << 30);
+  Plan plan = make_plan(st, H, W, a.params, (long long)(budget / sizeof(Cell)));
+
+  // aggregate
+  std::vector<Record> records((size_t)plan.records);
+  std::memset(records.data(), 0, records.size() * sizeof(Record));
+  for (const AggPass& ag : plan.passes)
+    for (int cy = 0; cy < ag.ncy; ++cy)
+      for (int cx = 0; cx < ag.ncx; ++cx)
+        aggregate_cell(image, coc, keys.data(), p, ag, plan.layers.data(), records.data(), ag.cx0 + cx,
+                       ag.cy0 + cy);
+
+  // farthest-content pyramid
+  const long long far_cells = set_layers(p, plan);
+  std::vector<uint8_t> far_layer((size_t)far_cells);
+  std::vector<float> far_rgb((size_t)far_cells * 3);
+  p.far_layer = far_layer.data();
+  p.far_rgb = far_rgb.data();
+  for (int k = 0; k < p.far_levels; ++k)
+    for (int cy = 0; cy < p.far_h[k]; ++cy)
+      for (int cx = 0; cx < p.far_w[k]; ++cx)
+        far_cell(image, coc, keys.data(), p, k, cx, cy, far_layer.data(), far_rgb.data());
+
+  std::vector<Cell> buf((size_t)plan.max_group_cells);
+  std::vector<float> acc(N * 4, 0.0f), behind(N * 4, 0.0f);
+  for (const GroupDesc& g : plan.groups) {
+    std::memset(buf.data(), 0, buf.size() * sizeof(Cell));
+    // splat: level-0 pixels, then coarse records
+    int y0, y1;
+    group_pixel_rows(plan, st, g, &y0, &y1);
+    for (int y = y0; y <= y1; ++y) {
+      for (int x = 0; x < W; ++x) {
+        int l = g.layer_of_key[keys[(size_t)y * W + x]];
+        if (l >= 0) splat_pixel(image, coc, p, plan.layers[l], buf.data(), x, y, AddU32());
+      }
+    }
+    for (int l = g.l0; l < g.l1; ++l) {
+      const LayerDesc& L = plan.layers[l];
+      if (L.is_focus || L.level == 0) continue;
+      for (long long r = 0; r < (long long)L.rh * L.rw; ++r)
+        splat_record(records[L.rec_offset + r], p, L, buf.data(), AddU32());
+    }
+    // scan
+    for (int l = g.l0; l < g.l1; ++l) {
+      const LayerDesc& L = plan.layers[l];
+      if (L.is_focus) continue;
+      for (int r = 0; r <= L.gy1 - L.gy0; ++r) {
+        Cell* row = buf.data() + L.buf_offset + (long long)r * L.stride;
+        for (int c = 1; c < L.stride; ++c) row[c] = row[c - 1] + row[c];
+      }
+    }
+    // composite (+ finish on the last group)
+    for (int y = 0; y < H; ++y) {
+      for (int x = 0; x < W; ++x) {
+        size_t i = (size_t)y * W + x;
+        float* ac = acc.data() + 4 * i;
+        float* bh = behind.data() + 4 * i;
+        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), x, y, ac, bh);
+        if (g.last) finish_pixel(image, coc, keys.data(), p, x, y, ac, bh, out);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void render_gpu_emulated(const GpuRenderArgs& a) {
+  gpu::check_render_args(a.height, a.width, a.params);
+  switch (a.type) {
+    case PixelType::kU8: run<uint8_t>(a); break;
+    case PixelType::kU16: run<uint16_t>(a); break;
+    case PixelType::kF32: run<float>(a); break;
+  }
+}
+
+}  // namespace pybokeh

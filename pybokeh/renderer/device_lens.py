@@ -1,0 +1,204 @@
+"""The lens model of :mod:`pybokeh.lens` in torch ops, for depth maps on a GPU.
+
+:func:`coc_map_torch` is :func:`pybokeh.lens.coc_map` step for step (same
+validation, same float32/float64 arithmetic), on whatever device the depth
+tensor lives: the CUDA path computes the CoC map next to the image and copies
+nothing but a few scalars to the host (the depth range, the focus-pixel
+median and whether any depth value is invalid).  It runs on CPU tensors too,
+which is how the tests compare it with the NumPy version.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from ..lens import (DEFAULT_F_NUMBER, DEFAULT_MAX_BLUR_FRACTION, DEPTH_KINDS, _is_pixel, _nonnegative, _positive,
+                    _real, _shape, focus_window_radius)
+
+__all__ = ["coc_map_torch", "fill_invalid_torch", "resample_torch"]
+
+
+def coc_map_torch(
+    depth: Any,
+    focus: float | Sequence[float],
+    *,
+    depth_kind: str = "disparity",
+    max_blur: float | None = None,
+    f_number: float | None = None,
+    focal_length_mm: float = 50.0,
+    sensor_width_mm: float = 36.0,
+    focus_range: float = 0.0,
+    image_shape: tuple[int, int] | None = None,
+):
+    """Signed CoC radius per pixel, as :func:`pybokeh.lens.coc_map`, in torch.
+
+    Parameters
+    ----------
+    depth : torch.Tensor, shape (H', W')
+        Disparity or metric depth (see :func:`pybokeh.lens.coc_map`), any real
+        dtype, on any device; the result lives on the same device.
+    focus, depth_kind, max_blur, f_number, focal_length_mm, sensor_width_mm, focus_range, image_shape
+        As in :func:`pybokeh.lens.coc_map`.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(H, W)`` float32, signed CoC radius in pixels.  Finiteness and the
+        4096 px limit are checked by the caller (the CUDA kernel flags them).
+    """
+    import torch
+
+    if depth_kind not in DEPTH_KINDS:
+        raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {depth_kind!r}")
+    raw = _as_depth_tensor(depth)
+    if image_shape is None:
+        height, width = raw.shape
+    else:
+        height, width = _shape(image_shape)
+    focus_range = _nonnegative(focus_range, "focus_range")
+    cap = None if max_blur is None else _nonnegative(max_blur, "max_blur")
+
+    if depth_kind == "disparity":
+        if f_number is not None:
+            raise ValueError("f_number applies to depth_kind='depth' only; "
+                             "set the blur with max_blur in disparity mode")
+        valid = torch.isfinite(raw) & (raw >= 0)
+        values = fill_invalid_torch(raw, valid, "depth")
+        values = resample_torch(values, (height, width), "depth")
+        focus_value = _focus_value(focus, values, (height, width))
+        lo, hi = (float(v) for v in torch.aminmax(values))
+        span = hi - lo if hi > lo else 1.0
+        k = cap if cap is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(height, width)
+        d = (values - lo) / span
+        f = (focus_value - lo) / span
+        half = 0.5 * focus_range / span
+        edge = torch.clamp(d, f - half, f + half)
+        coc = k * (d - edge)
+    else:
+        n = DEFAULT_F_NUMBER if f_number is None else _positive(f_number, "f_number")
+        flen = _positive(focal_length_mm, "focal_length_mm")
+        sensor = _positive(sensor_width_mm, "sensor_width_mm")
+        valid = (raw > 0) & ~torch.isnan(raw)
+        q = torch.where(valid, 1.0 / torch.where(valid, raw, torch.ones_like(raw)), torch.zeros_like(raw))
+        q = q.to(torch.float32)
+        q = fill_invalid_torch(q, valid, "depth")
+        q = resample_torch(q, (height, width), "depth")
+        if _is_pixel(focus):
+            q_focus = _focus_value(focus, q, (height, width))
+        else:
+            z_focus = _real(focus, "focus")
+            if not z_focus > 0:
+                raise ValueError(f"focus must be a positive distance in metres in depth mode, got {z_focus!r}")
+            q_focus = 0.0 if math.isinf(z_focus) else 1.0 / z_focus
+        f_m = flen / 1000.0
+        if q_focus * f_m >= 1.0:
+            raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length "
+                             f"({flen:g} mm)")
+        z_focus = math.inf if q_focus == 0 else 1.0 / q_focus
+        half = focus_range / 2
+        if math.isinf(z_focus):
+            q_lo = q_hi = 0.0
+        else:
+            q_lo = 1.0 / (z_focus + half)
+            q_hi = math.inf if z_focus - half <= 0 else 1.0 / (z_focus - half)
+        q64 = q.to(torch.float64)
+        q_edge = torch.clamp(q64, q_lo, min(q_hi, 0.999 / f_m))
+        pitch_mm = sensor / width
+        q_mm, qe_mm = q64 / 1000.0, q_edge / 1000.0
+        coc = flen * flen / (2.0 * n * pitch_mm) * (q_mm - qe_mm) / (1.0 - flen * qe_mm)
+        if cap is not None:
+            coc = torch.clamp(coc, -cap, cap)
+    return coc.to(torch.float32).contiguous()
+
+
+def _as_depth_tensor(depth: Any):
+    """Validate a depth tensor like :func:`pybokeh.inputs.as_depth`; float32 copy on its device."""
+    import torch
+
+    if not isinstance(depth, torch.Tensor):
+        raise TypeError(f"depth must be a torch tensor here, got {type(depth).__name__}")
+    if depth.dtype == torch.bool or depth.is_complex():
+        raise TypeError(f"depth dtype must be integer or floating point, got {depth.dtype}")
+    if depth.ndim != 2:
+        hint = (" (squeeze the singleton axis)"
+                if depth.ndim == 3 and 1 in (depth.shape[0], depth.shape[-1]) else "")
+        raise ValueError(f"depth must have shape H×W, got {tuple(depth.shape)}{hint}")
+    if depth.numel() == 0:
+        raise ValueError(f"depth is empty (shape {tuple(depth.shape)})")
+    return depth.detach().to(torch.float32).clone(memory_format=torch.contiguous_format)
+
+
+def fill_invalid_torch(values, valid, name: str):
+    """:func:`pybokeh.lens.fill_invalid` in torch (push–pull, float64 sums).
+
+    One scalar comes to the host (whether anything is invalid); the pyramid
+    then always runs to 1×1, which gives the NumPy version's result (it stops
+    at the first level without holes, below which nothing changes).
+    """
+    import torch
+
+    n_valid = int(valid.sum())
+    if n_valid == valid.numel():
+        return values.to(torch.float32)
+    if n_valid == 0:
+        raise ValueError(f"{name} has no valid values (all NaN, infinite or out of range)")
+    v64 = torch.where(valid, values.to(torch.float64), torch.zeros((), dtype=torch.float64, device=values.device))
+    return _push_pull(v64, valid.to(torch.float64)).to(torch.float32)
+
+
+def _push_pull(values, weight):
+    import torch
+    import torch.nn.functional as F
+
+    h, w = values.shape
+    if h == 1 and w == 1:
+        return values
+    ph, pw = h % 2, w % 2
+    vw = F.pad((values * weight)[None, None], (0, pw, 0, ph))[0, 0]
+    ww = F.pad(weight[None, None], (0, pw, 0, ph))[0, 0]
+    hh, wh = vw.shape[0] // 2, vw.shape[1] // 2
+    vs = vw.reshape(hh, 2, wh, 2).sum(dim=(1, 3))
+    ws = ww.reshape(hh, 2, wh, 2).sum(dim=(1, 3))
+    coarse = torch.where(ws > 0, vs / torch.where(ws > 0, ws, torch.ones_like(ws)), torch.zeros_like(vs))
+    coarse = _push_pull(coarse, (ws > 0).to(torch.float64))
+    up = coarse.repeat_interleave(2, dim=0).repeat_interleave(2, dim=1)[:h, :w]
+    return torch.where(weight > 0, values, up)
+
+
+def resample_torch(values, shape: tuple[int, int], name: str):
+    """:func:`pybokeh.lens.resample` in torch: bilinear, antialiased when shrinking (PIL's filter)."""
+    import torch.nn.functional as F
+
+    h, w = values.shape
+    if (h, w) == tuple(shape):
+        return values
+    th, tw = shape
+    if abs((w / h) / (tw / th) - 1.0) > 0.05:
+        raise ValueError(f"{name} has aspect ratio {w}/{h} but the image is {tw}/{th}; "
+                         f"resize or crop the depth map to the photo's framing first")
+    out = F.interpolate(values[None, None], size=(th, tw), mode="bilinear", align_corners=False, antialias=True)
+    return out[0, 0].contiguous()
+
+
+def _focus_value(focus: Any, values, shape: tuple[int, int]) -> float:
+    """Focus in the map's units: a number, or the median around a pixel (NumPy's median)."""
+    import numpy as np
+    import torch
+
+    if not _is_pixel(focus):
+        return _real(focus, "focus")
+    pos = np.asarray(focus)
+    if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
+        raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")
+    x, y = float(pos[0]), float(pos[1])
+    h, w = shape
+    if not (np.isfinite(x) and np.isfinite(y)) or not (0 <= x < w and 0 <= y < h):
+        raise ValueError(f"focus pixel {tuple(focus)} lies outside the {w}×{h} image (x in [0, {w}), y in [0, {h}))")
+    xi, yi = int(x), int(y)
+    r = focus_window_radius(shape)
+    window = values[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1].reshape(-1)
+    ordered = torch.sort(window).values
+    n = ordered.numel()
+    if n % 2:
+        return float(ordered[n // 2])
+    return float((ordered[n // 2 - 1:n // 2 + 1].sum()) / 2)

@@ -1,0 +1,516 @@
+"""The CUDA backend: build switch, import and dispatch without a GPU, the CUDA
+algorithm through its CPU emulation, the device-side input path, and (marked
+``gpu``, skipped without a CUDA device) the kernels themselves.
+
+Without a GPU the CUDA kernels cannot run, but their logic can:
+``pybokeh._cuda_emu`` runs the same plan and per-thread steps
+(``csrc/gpu_plan.h``, ``csrc/gpu_steps.h``) serially, so the parity tests
+below check the CUDA algorithm against the ``cpp`` backend on every machine.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pybokeh
+from pybokeh import Aperture, BackendUnavailableError
+from pybokeh.renderer import cuda_backend, device_inputs
+from pybokeh.renderer.dispatch import get_backend
+
+from gpu_scenes import random_coc, random_image, tolerance
+
+try:
+    from pybokeh import _core, _cuda_emu  # built with every install
+except ImportError as exc:  # pragma: no cover - environment problem, not a test outcome
+    raise ImportError(f"{exc}: run the tests against the installed package (`pytest` or `python -P -m pytest`); "
+                      f"`python -m pytest` puts the source tree, which has no compiled modules, first on "
+                      f"sys.path") from exc
+
+REPO = Path(__file__).resolve().parents[1]
+GPU_REASON = cuda_backend.unavailable_reason()
+requires_gpu = pytest.mark.skipif(bool(GPU_REASON), reason=f"needs a CUDA device: {GPU_REASON}")
+no_gpu_only = pytest.mark.skipif(not GPU_REASON, reason="checks behaviour without a GPU; a GPU is present")
+
+
+def _nvcc() -> str | None:
+    return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if os.path.exists(p)), None)
+
+
+def render_args(image, coc, aperture, gain=2.0):
+    """Arguments of pybokeh._core.render before ``threads`` (also those of _cuda.render and _cuda_emu.render)."""
+    luts, extents = aperture.kernel_tables()
+    return (image, coc, aperture.blades, luts, extents, gain)
+
+
+def max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+
+
+def assert_frame_parity(out: np.ndarray, ref: np.ndarray, dtype) -> None:
+    """Parity on large frames: at most 1 pixel in 10^4 beyond 2/255, mean error far below.
+
+    Not the maximum: the C++ renderer fills an uncovered pixel from the farther
+    layers only where their coverage exceeds 1e-4, else from the farthest
+    content nearby.  That hard switch is crossed differently by float (C++) and
+    fixed-point (CUDA) sums of the same coverage at a few pixels per megapixel,
+    and there the two fills differ by up to the hole's share of the colour.
+    """
+    d = np.abs(out.astype(np.float64) - ref.astype(np.float64)).max(axis=-1)
+    tol = tolerance(dtype)
+    assert np.mean(d > tol) <= 1e-4, (np.mean(d > tol), d.max())
+    assert d.mean() <= 0.01 * tol
+
+
+# ------------------------------------------------------------------ build
+
+@pytest.mark.skipif(os.environ.get("PYBOKEH_CUDA", "AUTO").upper() == "OFF", reason="installed with PYBOKEH_CUDA=OFF")
+@pytest.mark.skipif(_nvcc() is None, reason="nvcc is not installed: PYBOKEH_CUDA=AUTO builds no CUDA module")
+def test_cuda_module_is_built_where_nvcc_is_installed():
+    import pybokeh._cuda as mod  # an ImportError here means the AUTO build skipped CUDA
+
+    count, message = mod.device_status()
+    assert isinstance(count, int) and count >= 0 and message
+
+
+def _configure(tmp_path: Path, *defines: str) -> subprocess.CompletedProcess:
+    pybind11 = pytest.importorskip("pybind11", reason="pybind11 (test extra) locates its CMake files")
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        pytest.skip("cmake is not on PATH")
+    cmd = [cmake, "-S", str(REPO), "-B", str(tmp_path / "build"), f"-Dpybind11_DIR={pybind11.get_cmake_dir()}",
+           f"-DPython_EXECUTABLE={sys.executable}", *defines]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.build
+def test_cmake_cuda_on_without_compiler_fails(tmp_path):
+    res = _configure(tmp_path, "-DPYBOKEH_CUDA=ON", "-DCMAKE_CUDA_COMPILER=/nonexistent/nvcc")
+    assert res.returncode != 0
+    assert "PYBOKEH_CUDA=ON but no usable CUDA compiler" in res.stderr + res.stdout
+
+
+@pytest.mark.build
+def test_cmake_cuda_auto_without_compiler_builds_cpu_only(tmp_path):
+    res = _configure(tmp_path, "-DPYBOKEH_CUDA=AUTO", "-DCMAKE_CUDA_COMPILER=/nonexistent/nvcc")
+    assert res.returncode == 0, res.stderr
+    assert "not building pybokeh._cuda" in res.stdout
+    assert not (tmp_path / "build" / "CMakeFiles" / "_cuda.dir").exists()
+    assert (tmp_path / "build" / "CMakeFiles" / "_core.dir").exists()
+
+
+@pytest.mark.build
+def test_cmake_cuda_off_has_no_cuda_target(tmp_path):
+    res = _configure(tmp_path, "-DPYBOKEH_CUDA=OFF")
+    assert res.returncode == 0, res.stderr
+    assert "not building pybokeh._cuda (PYBOKEH_CUDA=OFF)" in res.stdout
+    assert not (tmp_path / "build" / "CMakeFiles" / "_cuda.dir").exists()
+    assert (tmp_path / "build" / "CMakeFiles" / "_cuda_emu.dir").exists()
+
+
+@pytest.mark.build
+def test_cmake_rejects_unknown_switch_value(tmp_path):
+    res = _configure(tmp_path, "-DPYBOKEH_CUDA=MAYBE")
+    assert res.returncode != 0
+    assert "PYBOKEH_CUDA must be AUTO, ON or OFF" in res.stderr + res.stdout
+
+
+# ------------------------------------------------- import and dispatch
+
+def test_import_and_dispatch_with_cuda_module_blocked(tmp_path):
+    code = textwrap.dedent("""
+        import sys
+        sys.modules["pybokeh._cuda"] = None  # any import of it raises ImportError
+        import numpy as np
+        import pybokeh
+        from pybokeh.renderer import cuda_backend
+        assert "cuda" not in pybokeh.backends(), pybokeh.backends()
+        assert "without its CUDA module" in cuda_backend.unavailable_reason()
+        img = np.zeros((4, 5, 3), np.uint8)
+        try:
+            pybokeh.render(img, np.zeros((4, 5), np.float32), 0.5, backend="cuda")
+        except pybokeh.BackendUnavailableError as exc:
+            assert "backend 'cuda' is not available" in str(exc), exc
+        else:
+            raise AssertionError("backend='cuda' did not raise")
+        assert pybokeh.render(img, np.zeros((4, 5), np.float32), 0.5).shape == (4, 5, 3)
+        print("ok")
+    """)
+    # Run outside the repository, so that the installed package is imported.
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("ok")
+
+
+@no_gpu_only
+def test_explicit_cuda_backend_without_gpu_raises_clear_error():
+    rng = np.random.default_rng(0)
+    img = random_image(rng, 8, 9, np.uint8)
+    with pytest.raises(BackendUnavailableError, match="backend 'cuda' is not available: .+"):
+        pybokeh.render(img, rng.random((8, 9)), 0.5, backend="cuda")
+
+
+@no_gpu_only
+def test_auto_never_picks_cuda_without_gpu():
+    assert "cuda" not in pybokeh.backends()
+    name, _ = get_backend("auto")
+    assert name != "cuda"
+
+
+@no_gpu_only
+def test_cuda_module_without_gpu_reports_and_raises_cuda_errors():
+    mod = cuda_backend.module()
+    if mod is None:
+        pytest.skip(f"pybokeh._cuda is not built here: {cuda_backend.unavailable_reason()}")
+    count, message = mod.device_status()
+    assert count == 0 and message
+    assert message in GPU_REASON
+    img = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(mod.CudaError, match="CUDA error cuda"):
+        mod.render(*render_args(img, np.zeros((4, 4), np.float32), Aperture()))
+    assert issubclass(mod.CudaError, RuntimeError)
+    assert issubclass(mod.CudaOutOfMemoryError, mod.CudaError)
+
+
+def test_is_device_array_is_false_for_host_arrays():
+    torch = pytest.importorskip("torch")
+    assert not device_inputs.is_device_array(np.zeros((2, 2, 3)))
+    assert not device_inputs.is_device_array(torch.zeros(2, 2, 3))
+    assert not device_inputs.is_device_array([1, 2, 3])
+
+
+# ------------------------------------------- the CUDA algorithm, emulated
+
+SCENES = [  # (height, width, max radius px, dtype, blades)
+    (37, 53, 3.0, np.uint8, 0),
+    (64, 80, 12.0, np.uint8, 6),
+    (90, 71, 40.0, np.uint8, 0),
+    (90, 71, 40.0, np.uint16, 5),
+    (90, 71, 40.0, np.float32, 0),
+    (61, 97, 70.0, np.uint8, 9),
+    (2, 300, 20.0, np.uint8, 0),
+    (150, 3, 20.0, np.float32, 3),
+]
+
+
+@pytest.mark.parametrize("height,width,radius,dtype,blades", SCENES)
+def test_emulated_cuda_matches_cpp(height, width, radius, dtype, blades):
+    rng = np.random.default_rng(height * 1000 + width)
+    img = random_image(rng, height, width, dtype)
+    coc = random_coc(rng, height, width, radius)
+    args = render_args(img, coc, Aperture(blades, float(rng.random() * 90)))
+    ref = _core.render(*args, 1)
+    out = _cuda_emu.render(*args)
+    assert out.dtype == img.dtype and out.shape == img.shape
+    assert max_diff(out, ref) <= tolerance(dtype)
+    # Nearly everywhere equal: a systematic error would show in the mean.
+    assert np.abs(out.astype(np.float64) - ref).mean() <= 0.01 * tolerance(dtype)
+    # The blur did something (the scene is not trivially in focus).
+    assert max_diff(out, img) > 10 * tolerance(dtype)
+
+
+def test_emulated_cuda_matches_cpp_with_strong_highlight_gain():
+    # The colour fixed-point scale shrinks with the gain; values must not overflow.
+    rng = np.random.default_rng(7)
+    img = random_image(rng, 50, 60, np.uint8)
+    img[10:20, 10:20] = 255
+    coc = random_coc(rng, 50, 60, 15.0)
+    args = render_args(img, coc, Aperture(), gain=60.0)
+    assert max_diff(_cuda_emu.render(*args), _core.render(*args, 1)) <= 2
+
+
+@pytest.mark.slow
+def test_emulated_cuda_matches_cpp_on_a_large_frame():
+    rng = np.random.default_rng(17)
+    img = random_image(rng, 600, 900, np.uint8)
+    args = render_args(img, random_coc(rng, 600, 900, 64.0), Aperture(6))
+    assert_frame_parity(_cuda_emu.render(*args), _core.render(*args, 2), np.uint8)
+
+
+def test_emulated_cuda_layer_groups_do_not_change_the_result():
+    # A tiny buffer budget renders the layers in many groups, carrying the
+    # accumulator through memory: the result must be bit-identical.
+    rng = np.random.default_rng(3)
+    img = random_image(rng, 70, 90, np.float32)
+    coc = random_coc(rng, 70, 90, 30.0)
+    args = render_args(img, coc, Aperture(7))
+    one = _cuda_emu.render(*args, 4096.0, 0)
+    many = _cuda_emu.render(*args, 4096.0, 4096)
+    np.testing.assert_array_equal(one, many)
+
+
+def test_emulated_cuda_in_focus_image_is_unchanged():
+    rng = np.random.default_rng(5)
+    img = random_image(rng, 20, 30, np.uint16)
+    coc = (rng.random((20, 30)) - 0.5).astype(np.float32) * 0.9  # |CoC| < 0.5 everywhere
+    np.testing.assert_array_equal(_cuda_emu.render(*render_args(img, coc, Aperture())), img)
+
+
+def test_emulated_cuda_constant_image_stays_constant():
+    img = np.full((40, 50, 3), 97, np.uint8)
+    coc = random_coc(np.random.default_rng(2), 40, 50, 25.0)
+    out = _cuda_emu.render(*render_args(img, coc, Aperture(5), gain=0.0))
+    assert np.abs(out.astype(int) - 97).max() <= 1
+
+
+@pytest.mark.parametrize("bad,match", [
+    ("nan_coc", "coc"), ("huge_coc", "coc"), ("image_range", "image"), ("image_nan", "image")])
+def test_emulated_cuda_flags_invalid_inputs(bad, match):
+    rng = np.random.default_rng(1)
+    img = random_image(rng, 10, 12, np.float32)
+    coc = random_coc(rng, 10, 12, 5.0)
+    if bad == "nan_coc":
+        coc[3, 4] = np.nan
+    elif bad == "huge_coc":
+        coc[3, 4] = 5000.0
+    elif bad == "image_range":
+        img[1, 1, 1] = 1.5
+    else:
+        img[1, 1, 1] = np.nan
+    with pytest.raises(ValueError, match=match):
+        _cuda_emu.render(*render_args(img, coc, Aperture()))
+
+
+def test_emulated_cuda_rejects_bad_arguments():
+    img = np.zeros((4, 4, 3), np.uint8)
+    coc = np.zeros((4, 4), np.float32)
+    luts, ext = Aperture(5).kernel_tables()
+    with pytest.raises(ValueError, match="blades"):
+        _cuda_emu.render(img, coc, 2, luts, ext, 0.0)
+    with pytest.raises(ValueError, match="aperture_luts"):
+        _cuda_emu.render(img, coc, 5, luts[:, :10], ext, 0.0)
+    with pytest.raises(ValueError, match="aperture_extents"):
+        _cuda_emu.render(img, coc, 5, luts, ext[:1], 0.0)
+    with pytest.raises(ValueError, match="aperture_extents must lie"):
+        _cuda_emu.render(img, coc, 5, luts, ext * 3, 0.0)
+    with pytest.raises(ValueError, match="coc"):
+        _cuda_emu.render(img, np.zeros((4, 5), np.float32), 5, luts, ext, 0.0)
+    with pytest.raises(ValueError, match="dtype"):
+        _cuda_emu.render(img.astype(np.int32), coc, 5, luts, ext, 0.0)
+
+
+# ---------------------------------------- device input path, emulated
+
+def _emulated_render(monkeypatch):
+    """pybokeh.render with CPU torch tensors taking the device path and the emulated kernel."""
+    torch = pytest.importorskip("torch")
+    import functools
+
+    import pybokeh.renderer as renderer
+
+    monkeypatch.setattr(renderer, "is_device_array", lambda x: isinstance(x, torch.Tensor))
+    monkeypatch.setattr(renderer, "render_device",
+                        functools.partial(device_inputs.render_device, _kernel=device_inputs._emulated_kernel))
+    return torch
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "float32", "float64"])
+def test_device_path_matches_host_render(monkeypatch, dtype):
+    torch = _emulated_render(monkeypatch)
+    rng = np.random.default_rng(11)
+    np_dtype = np.dtype(dtype)
+    img = random_image(rng, 48, 64, np_dtype)
+    depth = rng.random((24, 32)).astype(np.float32)  # resampled to the image
+    kw = dict(blades=6, rotation_deg=15.0, max_blur=12.0, focus_range=0.05)
+    ref = pybokeh.render(img, depth, (30, 20), backend="cpp", **kw)
+    out = pybokeh.render(torch.from_numpy(img), torch.from_numpy(depth), (30, 20), **kw)
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.from_numpy(img).dtype
+    assert tuple(out.shape) == img.shape
+    assert max_diff(out.numpy(), ref) <= tolerance(np_dtype if dtype != "float64" else np.float32) + 1e-6
+
+
+def test_device_path_depth_mode_and_numpy_depth(monkeypatch):
+    torch = _emulated_render(monkeypatch)
+    rng = np.random.default_rng(12)
+    img = random_image(rng, 40, 50, np.uint8)
+    depth = (1.0 + 4.0 * rng.random((40, 50))).astype(np.float32)
+    depth[0, :5] = np.inf
+    depth[5, 5] = np.nan
+    kw = dict(depth_kind="depth", f_number=1.4, focal_length_mm=85.0)
+    ref = pybokeh.render(img, depth, 2.0, backend="cpp", **kw)
+    out = pybokeh.render(torch.from_numpy(img), depth, 2.0, **kw)
+    assert max_diff(out.numpy(), ref) <= 2
+
+
+def test_device_path_rejects_cpu_backends_and_bad_images(monkeypatch):
+    torch = _emulated_render(monkeypatch)
+    img = torch.zeros(8, 8, 3, dtype=torch.uint8)
+    depth = torch.rand(8, 8)
+    with pytest.raises(ValueError, match="backend='cpp' runs on the CPU"):
+        pybokeh.render(img, depth, 0.5, backend="cpp")
+    with pytest.raises(ValueError, match="H×W×3"):
+        pybokeh.render(torch.zeros(3, 8, 8), depth, 0.5)
+    with pytest.raises(TypeError, match="dtype"):
+        pybokeh.render(torch.zeros(8, 8, 3, dtype=torch.int32), depth, 0.5)
+    bright = torch.zeros(8, 8, 3)
+    bright[2, 3, 1] = 2.0
+    with pytest.raises(ValueError, match=r"float images must lie in \[0, 1\].*range \[0, 2\]"):
+        pybokeh.render(bright, depth, 0.5)
+    bright[2, 3, 1] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        pybokeh.render(bright, depth, 0.5)
+    with pytest.raises(ValueError, match="circle of confusion over 4096"):
+        pybokeh.render(img, depth, 0.5, max_blur=1e6)
+    with pytest.raises(ValueError, match="depth must have shape"):
+        pybokeh.render(img, torch.rand(8, 8, 2), 0.5)
+
+
+# ------------------------------------------------------------ the GPU
+
+def _scene(seed: int, height: int, width: int, radius: float, dtype, blades: int):
+    rng = np.random.default_rng(seed)
+    img = random_image(rng, height, width, dtype)
+    coc = random_coc(rng, height, width, radius)
+    return render_args(img, coc, Aperture(blades, float(rng.random() * 90)))
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_gpu_matches_cpp_on_random_scenes(seed, dtype):
+    rng = np.random.default_rng(seed)
+    height, width = int(rng.integers(2, 400)), int(rng.integers(2, 600))
+    radius = float(rng.choice([0.8, 4.0, 16.0, 40.0, 90.0]))
+    blades = int(rng.choice([0, 3, 5, 6, 8, 11]))
+    args = _scene(seed, height, width, radius, dtype, blades)
+    out = cuda_backend.module().render(*args)
+    ref = _core.render(*args, 2)
+    assert out.dtype == ref.dtype and out.shape == ref.shape
+    assert_frame_parity(out, ref, dtype)
+    # The same integer layer buffers as the emulation: near bit-identical.
+    assert_frame_parity(out, _cuda_emu.render(*args), dtype)
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_large_frame_with_many_groups_matches_cpp():
+    args = _scene(99, 1080, 1920, 64.0, np.uint8, 0)
+    mod = cuda_backend.module()
+    out = mod.render(*args, 4096.0, 8 << 20)  # 8 MiB budget: many layer groups
+    assert_frame_parity(out, _core.render(*args, 2), np.uint8)
+    np.testing.assert_array_equal(out, mod.render(*args))
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_runs_are_bit_identical_and_independent_of_leftover_memory():
+    mod = cuda_backend.module()
+    a = _scene(1, 300, 500, 50.0, np.float32, 0)
+    b = _scene(2, 300, 500, 20.0, np.float32, 6)
+    first = mod.render(*a)
+    mod.render(*b)  # leaves other data in the freed device memory
+    for _ in range(3):
+        np.testing.assert_array_equal(mod.render(*a), first)
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_gpu_writes_every_output_pixel(dtype):
+    # Outputs pre-filled with different garbage must come out bit-identical.
+    torch = pytest.importorskip("torch")
+    image, coc = _scene(4, 123, 257, 30.0, np.dtype(dtype), 5)[:2]
+    ap = Aperture(5)
+    img_t = torch.from_numpy(image).cuda()
+    coc_t = torch.from_numpy(coc).cuda()
+    results = []
+    for poison in (0.0, 255.0, float("nan")) if dtype == "float32" else (0, 255, 0x7F):
+        out = torch.full_like(img_t, poison)
+        device_inputs._cuda_kernel(img_t, coc_t, out, ap, 2.0)
+        results.append(out.cpu().numpy())
+    for r in results[1:]:
+        np.testing.assert_array_equal(r, results[0])
+    assert_frame_parity(results[0], _core.render(*render_args(image, coc, ap), 2), np.dtype(dtype))
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_torch_tensors_stay_on_device_on_current_stream(monkeypatch):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(21)
+    img = random_image(rng, 200, 300, np.uint8)
+    depth = rng.random((200, 300)).astype(np.float32)
+    ref = pybokeh.render(img, depth, (150, 100), backend="cpp", blades=6)
+    img_t, depth_t = torch.from_numpy(img).cuda(), torch.from_numpy(depth).cuda()
+
+    def no_host_copy(*args, **kwargs):
+        raise AssertionError("the device path copied a tensor to the host")
+
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        monkeypatch.setattr(torch.Tensor, "cpu", no_host_copy)
+        monkeypatch.setattr(torch.Tensor, "numpy", no_host_copy)
+        out = pybokeh.render(img_t, depth_t, (150, 100), blades=6)
+        monkeypatch.undo()
+    stream.synchronize()
+    assert out.is_cuda and out.device == img_t.device and out.dtype == torch.uint8
+    assert_frame_parity(out.cpu().numpy(), ref, np.uint8)
+    default = pybokeh.render(img_t, depth_t, (150, 100), blades=6, backend="cuda")
+    assert torch.equal(default, out)
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+def test_gpu_torch_float_dtypes_round_trip(dtype):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    img = random_image(rng, 64, 96, np.float32)
+    depth = rng.random((64, 96)).astype(np.float32)
+    img_t = torch.from_numpy(img).cuda().to(getattr(torch, dtype))
+    out = pybokeh.render(img_t, torch.from_numpy(depth).cuda(), 0.5)
+    assert out.dtype == img_t.dtype and out.is_cuda
+    ref = pybokeh.render(img_t.float().cpu().numpy(), depth, 0.5, backend="cpp")
+    if dtype == "float16":
+        assert max_diff(out.float().cpu().numpy(), ref) <= 2 / 255 + 1e-3
+    else:
+        assert_frame_parity(out.float().cpu().numpy(), ref, np.float32)
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_cupy_arrays():
+    cupy = pytest.importorskip("cupy")
+    rng = np.random.default_rng(8)
+    img = random_image(rng, 80, 120, np.uint8)
+    depth = rng.random((80, 120)).astype(np.float32)
+    out = pybokeh.render(cupy.asarray(img), cupy.asarray(depth), 0.4)
+    assert isinstance(out, cupy.ndarray) and out.dtype == cupy.uint8
+    assert_frame_parity(cupy.asnumpy(out), pybokeh.render(img, depth, 0.4, backend="cpp"), np.uint8)
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_numpy_in_numpy_out_through_render():
+    rng = np.random.default_rng(9)
+    img = random_image(rng, 100, 150, np.uint16)
+    depth = rng.random((100, 150))
+    out = pybokeh.render(img, depth, 0.3, backend="cuda")
+    assert isinstance(out, np.ndarray) and out.dtype == np.uint16
+    assert_frame_parity(out, pybokeh.render(img, depth, 0.3, backend="cpp"), np.uint16)
+    assert get_backend("auto")[0] == "cuda"
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_errors_surface_as_python_exceptions():
+    mod = cuda_backend.module()
+    with pytest.raises(mod.CudaOutOfMemoryError, match="out of memory"):
+        mod._debug_malloc(1 << 55)
+    with pytest.raises(mod.CudaError, match="invalid configuration"):
+        mod._debug_bad_launch()
+    with pytest.raises(ValueError, match="must be device memory"):
+        host = np.zeros((4, 4, 3), np.uint8)
+        luts, ext = Aperture().kernel_tables()
+        mod.render_device(host.ctypes.data, host.ctypes.data, host.ctypes.data, 4, 4, "uint8", 0, luts, ext, 0.0,
+                          4096.0, 0, 0)
+    # The errors were not sticky: the device still renders.
+    args = _scene(3, 50, 60, 10.0, np.uint8, 0)
+    assert_frame_parity(mod.render(*args), _core.render(*args, 1), np.uint8)
