@@ -59,8 +59,8 @@ constexpr int kDecodeLutSize = 4096;
 constexpr int kEncodeLutSize = 4096;
 
 // Code values of each image dtype to sRGB in [0, 1] (exactly 1 at the top of
-// the range, where the highlight boost starts), and back, rounding half up
-// (the argument must already lie in [0, 1]).
+// the range), and back, rounding half up (the argument must already lie in
+// [0, 1]).  Shared by the CPU and GPU renderers.
 PB_HD float to_unit(uint8_t v) { return (float)v / 255.0f; }
 PB_HD float to_unit(uint16_t v) { return (float)v / 65535.0f; }
 PB_HD float to_unit(float v) { return v; }

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <type_traits>
@@ -39,14 +40,21 @@ inline std::vector<float> encode_table() {
 }
 
 // Fixed-point scales: coverage at 2^kAlphaBits; colour, whose linear values
-// reach 1 + gain with the highlight boost, one power of two lower per doubling.
-inline void set_fixed_point(Params& p) {
+// reach max_boost (the largest highlight_gain() factor of the image), one
+// power of two lower per doubling.
+inline void set_fixed_point(Params& p, float max_boost) {
   int e = 0;
-  std::frexp(std::max(1.0f, 1.0f + std::max(0.0f, p.gain)), &e);  // 1 + gain < 2^e
+  std::frexp(std::max(1.0f, max_boost), &e);  // max_boost < 2^e
   p.q_alpha = std::ldexp(1.0f, kAlphaBits);
   p.inv_q_alpha = std::ldexp(1.0f, -kAlphaBits);
   p.q_color = std::ldexp(1.0f, kAlphaBits + 1 - e);
   p.inv_q_color = std::ldexp(1.0f, e - 1 - kAlphaBits);
+}
+
+inline uint32_t float_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
 }
 
 inline void init_stats(Stats& s) {
@@ -55,7 +63,14 @@ inline void init_stats(Stats& s) {
     s.ymin[k] = s.xmin[k] = INT_MAX;
     s.ymax[k] = s.xmax[k] = -1;
   }
-  s.bad_image = s.bad_coc = 0;
+  s.max_boost_bits = float_bits(1.0f);
+  s.bad_image = s.bad_coc = s.bad_gain = 0;
+}
+
+inline float max_boost(const Stats& s) {
+  float f;
+  std::memcpy(&f, &s.max_boost_bits, sizeof f);
+  return f;
 }
 
 struct Plan {
@@ -64,6 +79,7 @@ struct Plan {
   std::vector<AggPass> passes;
   std::vector<GroupDesc> groups;
   long long records = 0;          // total records of the coarse layers
+  long long phantom_records = 0;  // total phantom records of the coarse layers
   long long max_group_cells = 0;  // largest group buffer, in cells
   int16_t layer_of_key[kNumKeys];
 };
@@ -92,6 +108,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
     if (st.count[key] <= 0) continue;
     LayerDesc L = {};
     L.key = key;
+    L.index = l;
     L.is_focus = key == kFocusKey;
     L.side = l > nbins ? 1 : 0;  // in front of the focus plane: the reflected aperture
     L.level = L.is_focus ? 0 : layer_level(l, nbins);
@@ -123,28 +140,67 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
     plan.layers.push_back(L);
   }
 
-  // Aggregation passes: the coarse layers of each level, kMaxSlots at a time.
+  // Phantom coverage: every out-of-focus layer whose next nearer layer has
+  // pixels continues behind them (the CPU's Renderer::run).
+  for (size_t i = 0; i + 1 < plan.layers.size(); ++i) {
+    LayerDesc& L = plan.layers[i];
+    const LayerDesc& N = plan.layers[i + 1];
+    if (L.is_focus || N.index != L.index + 1) continue;
+    L.has_phantoms = 1;
+    L.phantom_key = N.key;
+    L.r_mid = layer_mid_radius(L.index, nbins);
+    const ApertureShape& ap = rp.shape[L.side];
+    if (L.level == 0) {
+      const float t = splat_total(ap, 0.0f, 0.0f, L.r_mid);
+      L.phantom_scale = t > 0.0f ? 1.0f / t : 0.0f;
+    } else {
+      const int s = L.scale;
+      L.pry0 = st.ymin[N.key] / s;
+      L.prx0 = st.xmin[N.key] / s;
+      L.prh = st.ymax[N.key] / s - L.pry0 + 1;
+      L.prw = st.xmax[N.key] / s - L.prx0 + 1;
+      L.prec_offset = plan.phantom_records;
+      plan.phantom_records += (long long)L.prh * L.prw;
+    }
+  }
+
+  // Aggregation passes: the coarse layers and the coarse phantom receivers of
+  // each level, kMaxSlots of each at a time.
   for (int level = 1; level < 31; ++level) {
-    std::vector<int> ids;
-    for (int i = 0; i < (int)plan.layers.size(); ++i)
-      if (!plan.layers[i].is_focus && plan.layers[i].level == level) ids.push_back(i);
-    for (size_t b = 0; b < ids.size(); b += kMaxSlots) {
+    std::vector<int> ids, pids;
+    for (int i = 0; i < (int)plan.layers.size(); ++i) {
+      const LayerDesc& L = plan.layers[i];
+      if (L.is_focus || L.level != level) continue;
+      ids.push_back(i);
+      if (L.has_phantoms) pids.push_back(i);
+    }
+    for (size_t b = 0; b < std::max(ids.size(), pids.size()); b += kMaxSlots) {
       AggPass ag = {};
       ag.level = level;
       ag.scale = 1 << level;
       ag.gh = (H + ag.scale - 1) / ag.scale;
       ag.gw = (W + ag.scale - 1) / ag.scale;
-      for (int k = 0; k < kNumKeys; ++k) ag.slot_of_key[k] = -1;
+      for (int k = 0; k < kNumKeys; ++k) ag.slot_of_key[k] = ag.pslot_of_key[k] = -1;
       int cy0 = INT_MAX, cx0 = INT_MAX, cy1 = -1, cx1 = -1;
+      auto cover = [&](int ry0, int rx0, int rh, int rw) {
+        cy0 = std::min(cy0, ry0);
+        cx0 = std::min(cx0, rx0);
+        cy1 = std::max(cy1, ry0 + rh - 1);
+        cx1 = std::max(cx1, rx0 + rw - 1);
+      };
       for (size_t q = b; q < ids.size() && q < b + kMaxSlots; ++q) {
         const LayerDesc& L = plan.layers[ids[q]];
         ag.layer_of_slot[ag.nslots] = ids[q];
         ag.slot_of_key[L.key] = (int8_t)ag.nslots;
         ++ag.nslots;
-        cy0 = std::min(cy0, L.ry0);
-        cx0 = std::min(cx0, L.rx0);
-        cy1 = std::max(cy1, L.ry0 + L.rh - 1);
-        cx1 = std::max(cx1, L.rx0 + L.rw - 1);
+        cover(L.ry0, L.rx0, L.rh, L.rw);
+      }
+      for (size_t q = b; q < pids.size() && q < b + kMaxSlots; ++q) {
+        const LayerDesc& L = plan.layers[pids[q]];
+        ag.layer_of_pslot[ag.npslots] = pids[q];
+        ag.pslot_of_key[L.phantom_key] = (int8_t)ag.npslots;
+        ++ag.npslots;
+        cover(L.pry0, L.prx0, L.prh, L.prw);
       }
       ag.cy0 = cy0;
       ag.cx0 = cx0;
@@ -172,6 +228,11 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
       int l = plan.layer_of_key[k];
       g.layer_of_key[k] =
           (l >= l0 && l < l1 && !plan.layers[l].is_focus && plan.layers[l].level == 0) ? (int16_t)l : (int16_t)-1;
+      // The layer just farther than key k's receives its phantoms.
+      int f = l - 1;
+      g.phantom_of_key[k] = (l > 0 && f >= l0 && f < l1 && plan.layers[f].has_phantoms && plan.layers[f].level == 0)
+                                ? (int16_t)f
+                                : (int16_t)-1;
     }
     plan.max_group_cells = std::max(plan.max_group_cells, cells);
     plan.groups.push_back(g);
@@ -206,7 +267,8 @@ inline long long set_layers(Params& p, const Plan& plan) {
   return cells;
 }
 
-// Rows of the image holding the level-0 splat pixels of a group: [y0, y1].
+// Rows of the image holding the level-0 splat pixels of a group, and the
+// pixels whose phantoms its level-0 layers receive: [y0, y1].
 inline void group_pixel_rows(const Plan& plan, const Stats& st, const GroupDesc& g, int* y0, int* y1) {
   *y0 = INT_MAX;
   *y1 = -1;
@@ -215,6 +277,10 @@ inline void group_pixel_rows(const Plan& plan, const Stats& st, const GroupDesc&
     if (L.is_focus || L.level != 0) continue;
     *y0 = std::min(*y0, st.ymin[L.key]);
     *y1 = std::max(*y1, st.ymax[L.key]);
+    if (L.has_phantoms) {
+      *y0 = std::min(*y0, st.ymin[L.phantom_key]);
+      *y1 = std::max(*y1, st.ymax[L.phantom_key]);
+    }
   }
 }
 
@@ -223,6 +289,8 @@ inline void check_stats(const Stats& st) {
     throw std::invalid_argument("image: float images must be finite and lie in [0, 1] (sRGB)");
   if (st.bad_coc)
     throw std::invalid_argument("coc: the circle of confusion must be finite and within the renderer's limit");
+  if (st.bad_gain)
+    throw std::invalid_argument("highlight_gain: the gain map must be finite and at most 2^20 (negative: no boost)");
 }
 
 inline void check_render_args(int height, int width, const RenderParams& rp) {
@@ -238,16 +306,17 @@ inline void check_render_args(int height, int width, const RenderParams& rp) {
   }
 }
 
-// Params of a render (lookup tables set by the caller).
+// Params of a render (lookup tables and the gain map's device copy set by
+// the caller; the fixed-point scales once the statistics are known).
 inline Params make_params(const GpuRenderArgs& a) {
   Params p = {};
   p.height = a.height;
   p.width = a.width;
   p.shape[0] = a.params.shape[0];
   p.shape[1] = a.params.shape[1];
-  p.gain = a.params.highlight_gain;
+  p.gain_map = a.params.highlight_gain;
   p.max_abs_coc = a.max_abs_coc;
-  set_fixed_point(p);
+  set_fixed_point(p, 1.0f);
   return p;
 }
 

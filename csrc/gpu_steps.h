@@ -8,12 +8,19 @@
 //   classify   one thread per pixel: layer key (side, radius bin) per pixel,
 //              per-key pixel count and bounding box (integer atomics);
 //   aggregate  one thread per coarse cell: the splat of each coarse layer in
-//              the cell (same sums, same order as the CPU's build_coarse);
+//              the cell and the phantom splat of each layer receiving phantom
+//              coverage (same sums, same order as the CPU's build_coarse and
+//              build_phantoms);
 //   splat      one thread per splat: difference markers of each covered row,
-//              added with 32-bit *integer* atomics into the layer's buffer;
+//              added with 32-bit *integer* atomics into the layer's buffer
+//              (phantom coverage into a parallel one-word-per-cell buffer);
 //   scan       one block per buffer row: prefix sum of the markers;
-//   composite  one thread per pixel: the layers back to front ("over"), then
-//              normalisation by coverage and sRGB encoding.
+//   composite  one thread per pixel: the layers back to front
+//              (composite_over), then the fill of what stays uncovered
+//              (resolve_pixel) and sRGB encoding.
+//
+// The per-pixel maths are bokeh_math.h's, as in the CPU renderer; the
+// highlight gain map (pybokeh/highlights.py) is read per pixel.
 //
 // Why fixed point: float atomics make the sum order, hence the rounding, vary
 // from run to run.  Markers are quantised to integers (scale 2^kAlphaBits for
@@ -47,14 +54,18 @@ namespace gpu {
 constexpr int kNumKeys = 2 * kMaxBinsPerSide + 1;
 constexpr int kFocusKey = 2 * kMaxBinsPerSide;
 // Coarse layers aggregated by one pass over the pixels (two bins per side share
-// a grid level, see layer_level).
+// a grid level, see layer_level), and as many phantom sources.
 constexpr int kMaxSlots = 4;
 // Fixed-point scale of coverage: 2^24 (integrated values up to 127 fit).
 constexpr int kAlphaBits = 24;
 // Levels of the farthest-content pyramid (down to 1 x 1 for images up to 2^31 px wide).
 constexpr int kMaxFarLevels = 32;
+// Largest highlight gain accepted (the colour fixed-point scale shrinks with it).
+constexpr float kMaxHighlightGain = 1048576.0f;  // 2^20
 
 // One cell of a layer buffer: premultiplied r, g, b and coverage, fixed point.
+// Phantom coverage (see composite_over) lives in a parallel buffer of one
+// word per cell, at the same cell index.
 struct alignas(16) Cell {
   uint32_t v[4];
 };
@@ -82,13 +93,13 @@ struct Params {
   // Aperture behind the focus plane ([0]) and in front of it ([1]); the
   // tables are device pointers (host pointers in the emulation).
   ApertureShape shape[2];
-  float gain;  // highlight boost, see highlight_gain()
+  const float* gain_map;    // H x W highlight gain (see highlight_gain()), or null: no boost
   const float* decode_lut;  // 256 / 65536 entries, or kDecodeLutSize + 1 for float
   const float* encode_lut;  // kEncodeLutSize + 1
+  float max_abs_coc;        // larger |CoC| (or NaN) is flagged as invalid input
+  // Set once the layers are known (after the classify step):
   float q_color, inv_q_color;  // fixed-point scale of premultiplied colour
   float q_alpha, inv_q_alpha;  // ... and of coverage
-  float max_abs_coc;           // larger |CoC| (or NaN) is flagged as invalid input
-  // Set once the layers are known (after the classify step):
   int nbins;                             // bins per side (composite layer indices 0 .. 2 nbins)
   int16_t plan_layer_of_key[kNumKeys];   // index into the layer table, -1: no such layer
   // Farthest-content pyramid (the CPU's far_pyramid): level k has cells of
@@ -104,16 +115,27 @@ struct Params {
 struct Stats {
   int count[kNumKeys];
   int ymin[kNumKeys], ymax[kNumKeys], xmin[kNumKeys], xmax[kNumKeys];
+  uint32_t max_boost_bits;  // largest highlight_gain() factor, as float bits (>= 1: ordered like ints)
   int bad_image;  // float pixels outside [0, 1] or NaN
   int bad_coc;    // CoC NaN, infinite or beyond max_abs_coc
+  int bad_gain;   // highlight gain NaN, infinite or beyond kMaxHighlightGain
 };
 
 // One layer of the render, in composite order.  A non-focus layer owns a
 // buffer over its region [gy0, gy1] x [gx0, gx1] of its grid (plus one column
 // for the markers at the right end), and coarse layers own a record (splat)
 // per grid cell of their pixels' bounding box.
+//
+// Phantom coverage (the CPU's Layer::has_phantoms): an out-of-focus layer
+// whose next nearer layer (composite index + 1) has pixels continues behind
+// them, as coverage-only splats of radius r_mid.  Only the layer's region
+// matters (phantoms count only where the layer's own coverage is > 1e-3).
+// Level 0: one splat per pixel of the nearer layer, at its integer centre,
+// scaled by phantom_scale; coarse levels: one record per grid cell of the
+// nearer layer's bounding box (region pr*).
 struct LayerDesc {
   int key;
+  int index;              // composite index (0: farthest)
   int is_focus;
   int side;               // aperture: 0 behind the focus plane, 1 in front
   int level, scale;       // grid 2^level coarser
@@ -123,6 +145,12 @@ struct LayerDesc {
   long long buf_offset;   // first cell of the buffer in its group's allocation
   int ry0, rx0, rh, rw;   // record region (coarse layers)
   long long rec_offset;   // first record
+  int has_phantoms;
+  int phantom_key;        // key of the nearer layer
+  float r_mid;            // phantom radius (fine px), layer_mid_radius
+  float phantom_scale;    // level 0: 1 / splat total of r_mid at an integer centre
+  int pry0, prx0, prh, prw;  // phantom record region (coarse layers)
+  long long prec_offset;     // first phantom record
 };
 
 // A coarse-cell splat (the CPU's Splat): radius r in grid cells, coverage
@@ -137,23 +165,36 @@ struct alignas(16) Record {
   float pad;
 };
 
+// A coarse phantom splat (the CPU's Phantom): centroid of the nearer layer's
+// pixels in one cell, scale = covered fraction / splat total; n = 0: none.
+struct alignas(16) PhantomRecord {
+  float x, y, scale;
+  int n;
+};
+
 // Channels a splat writes.
 enum SplatChannels { kLight = 1, kCoverage = 2, kBoth = 3 };
 
-// One aggregation pass: up to kMaxSlots coarse layers of one grid level.
+// One aggregation pass over the cells of one grid level: up to kMaxSlots
+// coarse layers (slot_of_key: a pixel's layer) and up to kMaxSlots phantom
+// sources (pslot_of_key: a pixel's layer is the nearer neighbour of a layer
+// of this level that receives phantoms).
 struct AggPass {
   int level, scale, gh, gw;
-  int cy0, cx0, ncy, ncx;        // cells visited (union of the layers' record regions)
-  int nslots;
+  int cy0, cx0, ncy, ncx;        // cells visited (union of the record regions)
+  int nslots, npslots;
   int layer_of_slot[kMaxSlots];  // index into the layer table
+  int layer_of_pslot[kMaxSlots]; // ... of the layer receiving the phantoms
   int8_t slot_of_key[kNumKeys];  // -1: not aggregated by this pass
+  int8_t pslot_of_key[kNumKeys];
 };
 
 // The layers rendered together: [l0, l1) in composite order.
 struct GroupDesc {
   int l0, l1;
   int first, last;               // first group (acc starts at 0), last (encode output)
-  int16_t layer_of_key[kNumKeys];  // level-0 splatting layer of the group, or -1
+  int16_t layer_of_key[kNumKeys];    // level-0 splatting layer of the group, or -1
+  int16_t phantom_of_key[kNumKeys];  // level-0 layer of the group receiving the key's phantoms, or -1
 };
 
 // ------------------------------------------------------------------ steps
@@ -180,12 +221,17 @@ PB_HD int pixel_key(float coc) {
   return coc < 0.0f ? j : kMaxBinsPerSide + j;
 }
 
+// Highlight boost factor of pixel i (the CPU's pass 1).
+PB_HD float pixel_boost(const float* gain_map, const float* coc, size_t i) {
+  return highlight_gain(gain_map ? gain_map[i] : 0.0f, fabsf(coc[i]));
+}
+
 // Decoded, highlight-boosted linear colour of pixel i (as the CPU's pass 1).
 template <typename T>
 PB_HD void pixel_linear(const T* image, const float* coc, size_t i, const Params& p, float rgb[3]) {
   const T* px = image + 3 * i;
-  const float r = fabsf(coc[i]);
-  for (int c = 0; c < 3; ++c) rgb[c] = decode<T>(p.decode_lut, px[c]) * highlight_gain(to_unit(px[c]), r, p.gain);
+  const float g = pixel_boost(p.gain_map, coc, i);
+  for (int c = 0; c < 3; ++c) rgb[c] = decode<T>(p.decode_lut, px[c]) * g;
 }
 
 template <typename T>
@@ -201,38 +247,54 @@ PB_HD bool pixel_valid<float>(const float* px) {
 }
 
 PB_HD bool coc_valid(float coc, float max_abs) { return fabsf(coc) <= max_abs; }
+// Negative gains mean no boost (as in highlight_gain); NaN and huge ones are errors.
+PB_HD bool gain_valid(float gain) { return gain <= kMaxHighlightGain; }
 
-// The aggregation of one coarse cell (gx, gy) for every layer of the pass
-// (the CPU's build_coarse): count, colour and |CoC| sums, plain and
-// brightness-weighted centroids, in the CPU's order (rows down, columns
-// right) and precision (double sums of the same float terms).
+// The aggregation of one coarse cell (gx, gy) for every layer and phantom
+// source of the pass (the CPU's build_coarse and build_phantoms): count,
+// colour and |CoC| sums, plain and brightness-weighted centroids, in the
+// CPU's order (rows down, columns right) and precision (double sums of the
+// same float terms).
 template <typename T>
 PB_HD void aggregate_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p,
-                          const AggPass& ag, const LayerDesc* layers, Record* records, int gx, int gy) {
+                          const AggPass& ag, const LayerDesc* layers, Record* records, PhantomRecord* precords,
+                          int gx, int gy) {
   const int s = ag.scale, W = p.width;
   const float inv_s = 1.0f / (float)s;
   const int x0 = gx * s, y0 = gy * s;
   const int x1 = x0 + s < W ? x0 + s : W;
   const int y1 = y0 + s < p.height ? y0 + s : p.height;
   double sum[kMaxSlots][9];  // r, g, b, |CoC|, u, v, w u, w v, w
-  int n[kMaxSlots];
+  double psum[kMaxSlots][2];  // u, v of the phantom sources
+  int n[kMaxSlots], pn[kMaxSlots];
   for (int q = 0; q < kMaxSlots; ++q) {
     for (int k = 0; k < 9; ++k) sum[q][k] = 0.0;
-    n[q] = 0;
+    psum[q][0] = psum[q][1] = 0.0;
+    n[q] = pn[q] = 0;
   }
   for (int y = y0; y < y1; ++y) {
     const float v = ((float)y + 0.5f) * inv_s - 0.5f;
     for (int x = x0; x < x1; ++x) {
       size_t i = (size_t)y * W + x;
-      int slot = ag.slot_of_key[keys[i]];
+      const int key = keys[i];
+      const int slot = ag.slot_of_key[key], pslot = ag.pslot_of_key[key];
+      if (slot < 0 && pslot < 0) continue;
+      const float u = ((float)x + 0.5f) * inv_s - 0.5f;
+PB_UNROLL
+      for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
+        if (q == pslot) {
+          psum[q][0] += u;
+          psum[q][1] += v;
+          pn[q] += 1;
+        }
+      }
       if (slot < 0) continue;
       float rgb[3];
       pixel_linear(image, coc, i, p, rgb);
-      const float u = ((float)x + 0.5f) * inv_s - 0.5f;
       const double wgt = centroid_weight(rgb[0], rgb[1], rgb[2]);
       const double terms[9] = {rgb[0], rgb[1], rgb[2], fabsf(coc[i]), u, v, wgt * u, wgt * v, wgt};
 PB_UNROLL
-      for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
+      for (int q = 0; q < kMaxSlots; ++q) {
         if (q == slot) {
 PB_UNROLL
           for (int k = 0; k < 9; ++k) sum[q][k] += terms[k];
@@ -241,6 +303,7 @@ PB_UNROLL
       }
     }
   }
+  const double area = (double)(x1 - x0) * (double)(y1 - y0);
   for (int q = 0; q < ag.nslots && q < kMaxSlots; ++q) {
     if (n[q] == 0) continue;
     const LayerDesc& L = layers[ag.layer_of_slot[q]];
@@ -258,7 +321,7 @@ PB_UNROLL
       rec.ly = rec.y;
     }
     rec.r = (float)(a[3] / cnt) * inv_s;
-    const float w = (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0)));
+    const float w = (float)(cnt / area);
     const float tc = splat_total(ap, rec.x, rec.y, rec.r);
     const float tl = splat_total(ap, rec.lx, rec.ly, rec.r);
     rec.cover_scale = tc > 0.0f ? w / tc : 0.0f;
@@ -267,6 +330,44 @@ PB_UNROLL
     rec.n = n[q];
     rec.pad = 0.0f;
     records[L.rec_offset + (long long)(gy - L.ry0) * L.rw + (gx - L.rx0)] = rec;
+  }
+  for (int q = 0; q < ag.npslots && q < kMaxSlots; ++q) {
+    if (pn[q] == 0) continue;
+    const LayerDesc& L = layers[ag.layer_of_pslot[q]];
+    if (gy < L.pry0 || gy >= L.pry0 + L.prh || gx < L.prx0 || gx >= L.prx0 + L.prw) continue;  // cannot happen
+    const double cnt = (double)pn[q];
+    PhantomRecord ph;
+    ph.x = (float)(psum[q][0] / cnt);
+    ph.y = (float)(psum[q][1] / cnt);
+    const float t = splat_total(p.shape[L.side], ph.x, ph.y, L.r_mid * inv_s);
+    ph.scale = t > 0.0f ? (float)(cnt / area) / t : 0.0f;
+    ph.n = pn[q];
+    precords[L.prec_offset + (long long)(gy - L.pry0) * L.prw + (gx - L.prx0)] = ph;
+  }
+}
+
+// Quantised difference markers of one channel of one span (see span_markers)
+// into a buffer row of layer L: `row` is the row's first word, `words` the
+// words per cell.  All but the last marker are rounded; the last one cancels
+// their sum exactly.  A marker left of the region carries into all of it: it
+// is added at the region's first column; one right of it affects no cell.
+template <class Add>
+PB_HD void add_markers(uint32_t* row, int words, const LayerDesc& L, int m, const int* idx, const float* wgt,
+                       float value, Add add) {
+  const int last_col = L.gx1 + 1 - L.gx0;
+  int32_t q[4];
+  int32_t acc = 0;
+  for (int t = 0; t < m - 1; ++t) {
+    q[t] = (int32_t)rintf(wgt[t] * value);
+    acc += q[t];
+  }
+  q[m - 1] = -acc;
+  for (int t = 0; t < m; ++t) {
+    if (q[t] == 0) continue;
+    int col = idx[t] - L.gx0;
+    if (col < 0) col = 0;
+    if (col > last_col) continue;
+    add(row + words * col, (uint32_t)q[t]);
   }
 }
 
@@ -281,7 +382,6 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
   splat_rows(ap, cy, r, &r0, &r1);
   if (r0 < L.gy0) r0 = L.gy0;
   if (r1 > L.gy1) r1 = L.gy1;
-  const int last_col = L.gx1 + 1 - L.gx0;
   const int ch0 = (CH & kLight) ? 0 : 3, ch1 = (CH & kCoverage) ? 3 : 2;
   for (int row_i = r0; row_i <= r1; ++row_i) {
     float xa, xb, vy;
@@ -293,45 +393,60 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
     const float a = scale * vy;
     const float value[4] = {a * c[0] * p.q_color, a * c[1] * p.q_color, a * c[2] * p.q_color, a * p.q_alpha};
     uint32_t* row = &buf[L.buf_offset + (long long)(row_i - L.gy0) * L.stride].v[0];
-    for (int ch = ch0; ch <= ch1; ++ch) {
-      // Round all but the last marker; the last one cancels their sum exactly.
-      int32_t q[4];
-      int32_t acc = 0;
-      for (int t = 0; t < m - 1; ++t) {
-        q[t] = (int32_t)rintf(wgt[t] * value[ch]);
-        acc += q[t];
-      }
-      q[m - 1] = -acc;
-      for (int t = 0; t < m; ++t) {
-        if (q[t] == 0) continue;
-        // A marker left of the region carries into all of it: add it at the
-        // region's first column.  One right of it affects no region cell.
-        int col = idx[t] - L.gx0;
-        if (col < 0) col = 0;
-        if (col > last_col) continue;
-        add(row + 4 * col + ch, (uint32_t)q[t]);
-      }
-    }
+    for (int ch = ch0; ch <= ch1; ++ch) add_markers(row + ch, 4, L, m, idx, wgt, value[ch], add);
   }
 }
 
-// The splat plus its mirror images across the image edges it crosses (the
-// CPU's SplatWriter::splat_mirrored): the scene continues mirrored beyond the
-// frame, so a layer reaching the border keeps full coverage there.
-template <int CH, class Add>
-PB_HD void splat_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
-                          const LayerDesc& L, Cell* buf, const Params& p, Add add) {
+// Coverage-only splat into the layer's phantom buffer (the CPU's
+// SplatWriter::phantom).
+template <class Add>
+PB_HD void phantom(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
+                   uint32_t* pbuf, const Params& p, Add add) {
+  int r0, r1;
+  splat_rows(ap, cy, r, &r0, &r1);
+  if (r0 < L.gy0) r0 = L.gy0;
+  if (r1 > L.gy1) r1 = L.gy1;
+  for (int row_i = r0; row_i <= r1; ++row_i) {
+    float xa, xb, vy;
+    if (!splat_row(ap, cx, cy, r, row_i, &xa, &xb, &vy)) continue;
+    int idx[4];
+    float wgt[4];
+    int m = span_markers(xa, xb, L.gw, idx, wgt);
+    if (!m) continue;
+    uint32_t* row = pbuf + L.buf_offset + (long long)(row_i - L.gy0) * L.stride;
+    add_markers(row, 1, L, m, idx, wgt, scale * vy * p.q_alpha, add);
+  }
+}
+
+// Calls f(x, y) for a splat centre and its mirror images across the image
+// edges the splat crosses (the CPU's SplatWriter::mirrored): the scene
+// continues mirrored beyond the frame, so a layer reaching the border keeps
+// full coverage there.
+template <class F>
+PB_HD void mirrored(const ApertureShape& ap, const LayerDesc& L, const Params& p, float cx, float cy, float r,
+                    F&& f) {
   const float edge_x = (float)p.width / L.scale - 0.5f, edge_y = (float)p.height / L.scale - 0.5f;
-  const float rx = r, ry0 = r * ap.ext_lo, ry1 = r * ap.ext_hi;
-  const bool left = cx - rx < -0.5f, right = cx + rx > edge_x;
-  const bool top = cy + ry0 < -0.5f, bottom = cy + ry1 > edge_y;
-  splat<CH>(ap, cx, cy, r, scale, c, L, buf, p, add);
+  const bool left = cx - r < -0.5f, right = cx + r > edge_x;
+  const bool top = cy + r * ap.ext_lo < -0.5f, bottom = cy + r * ap.ext_hi > edge_y;
+  f(cx, cy);
   if (!(left || right || top || bottom)) return;
   const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
   const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
-  if (left || right) splat<CH>(ap, mx, cy, r, scale, c, L, buf, p, add);
-  if (top || bottom) splat<CH>(ap, cx, my, r, scale, c, L, buf, p, add);
-  if ((left || right) && (top || bottom)) splat<CH>(ap, mx, my, r, scale, c, L, buf, p, add);
+  if (left || right) f(mx, cy);
+  if (top || bottom) f(cx, my);
+  if ((left || right) && (top || bottom)) f(mx, my);
+}
+
+template <int CH, class Add>
+PB_HD void splat_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
+                          const LayerDesc& L, Cell* buf, const Params& p, Add add) {
+  mirrored(ap, L, p, cx, cy, r, [&](float x, float y) { splat<CH>(ap, x, y, r, scale, c, L, buf, p, add); });
+}
+
+template <class Add>
+PB_HD void phantom_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
+                            uint32_t* pbuf, const Params& p, Add add) {
+  mirrored(ap, L, p, cx, cy, r, [&](float x, float y) { phantom(ap, x, y, r, scale, L, pbuf, p, add); });
 }
 
 // Splat of a level-0 pixel: energy-normalised by the total of its radius's
@@ -348,6 +463,12 @@ PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const 
   splat_mirrored<kBoth>(ap, (float)x, (float)y, r, t > 0.0f ? 1.0f / t : 0.0f, rgb, L, buf, p, add);
 }
 
+// Phantom splat of a pixel of the nearer layer on level-0 layer L.
+template <class Add>
+PB_HD void phantom_pixel(const Params& p, const LayerDesc& L, uint32_t* pbuf, int x, int y, Add add) {
+  phantom_mirrored(p.shape[L.side], (float)x, (float)y, L.r_mid, L.phantom_scale, L, pbuf, p, add);
+}
+
 // Splats of a coarse cell: one for light and coverage when they share a
 // centroid, else light and coverage separately.
 template <class Add>
@@ -362,6 +483,13 @@ PB_HD void splat_record(const Record& rec, const Params& p, const LayerDesc& L, 
   }
 }
 
+template <class Add>
+PB_HD void splat_phantom_record(const PhantomRecord& ph, const Params& p, const LayerDesc& L, uint32_t* pbuf,
+                                Add add) {
+  if (ph.n == 0) return;
+  phantom_mirrored(p.shape[L.side], ph.x, ph.y, L.r_mid / (float)L.scale, ph.scale, L, pbuf, p, add);
+}
+
 PB_HD void cell_to_float(const Cell& c, const Params& p, float out[4]) {
   out[0] = (float)(int32_t)c.v[0] * p.inv_q_color;
   out[1] = (float)(int32_t)c.v[1] * p.inv_q_color;
@@ -369,14 +497,25 @@ PB_HD void cell_to_float(const Cell& c, const Params& p, float out[4]) {
   out[3] = (float)(int32_t)c.v[3] * p.inv_q_alpha;
 }
 
-// Integrated value of grid cell (gx, gy) of layer L; zero outside its region
-// (where no splat reaches).
-PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int gx, int gy, float out[4]) {
-  if (gy < L.gy0 || gy > L.gy1 || gx < L.gx0 || gx > L.gx1) {
-    out[0] = out[1] = out[2] = out[3] = 0.0f;
+PB_HD bool in_region(const LayerDesc& L, int gx, int gy) {
+  return gy >= L.gy0 && gy <= L.gy1 && gx >= L.gx0 && gx <= L.gx1;
+}
+
+PB_HD long long cell_index(const LayerDesc& L, int gx, int gy) {
+  return L.buf_offset + (long long)(gy - L.gy0) * L.stride + (gx - L.gx0);
+}
+
+// Integrated value of grid cell (gx, gy) of layer L and its phantom coverage;
+// zero outside its region (where no own splat reaches).
+PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const uint32_t* pbuf, const Params& p, int gx, int gy,
+                      float out[5]) {
+  if (!in_region(L, gx, gy)) {
+    out[0] = out[1] = out[2] = out[3] = out[4] = 0.0f;
     return;
   }
-  cell_to_float(buf[L.buf_offset + (long long)(gy - L.gy0) * L.stride + (gx - L.gx0)], p, out);
+  const long long k = cell_index(L, gx, gy);
+  cell_to_float(buf[k], p, out);
+  out[4] = L.has_phantoms ? (float)(int32_t)pbuf[k] * p.inv_q_alpha : 0.0f;
 }
 
 // Composite layers [g.l0, g.l1) over pixel (x, y)'s accumulator, as the CPU's
@@ -387,8 +526,8 @@ PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int 
 // accumulator as it stands before that layer: the farther layers.
 template <typename T>
 PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p,
-                           const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, int x, int y,
-                           float acc[4], float behind[4]) {
+                           const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, const uint32_t* pbuf,
+                           int x, int y, float acc[4], float behind[4]) {
   const size_t i = (size_t)y * p.width + x;
   const int own = p.plan_layer_of_key[keys[i]];
   for (int l = g.l0; l < g.l1; ++l) {
@@ -403,10 +542,10 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
       continue;
     }
     if (L.level == 0) {
-      if (y < L.gy0 || y > L.gy1 || x < L.gx0 || x > L.gx1) continue;
-      float d[4];
-      layer_cell(L, buf, p, x, y, d);
-      composite_over(d[0], d[1], d[2], d[3], acc);
+      if (!in_region(L, x, y)) continue;
+      float d[5];
+      layer_cell(L, buf, pbuf, p, x, y, d);
+      composite_over(d[0], d[1], d[2], d[3], d[4], acc);
       continue;
     }
     const float inv_s = 1.0f / (float)L.scale;
@@ -423,13 +562,13 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
     int xb = ix + 1 < 0 ? 0 : (ix + 1 > L.gw - 1 ? L.gw - 1 : ix + 1);
     if (xb < L.gx0 || xa > L.gx1) continue;
     float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-    float aa[4], ab[4], ba[4], bb[4], s4[4];
-    layer_cell(L, buf, p, xa, ya, aa);
-    layer_cell(L, buf, p, xb, ya, ab);
-    layer_cell(L, buf, p, xa, yb, ba);
-    layer_cell(L, buf, p, xb, yb, bb);
-    for (int c = 0; c < 4; ++c) s4[c] = w00 * aa[c] + w01 * ab[c] + w10 * ba[c] + w11 * bb[c];
-    composite_over(s4[0], s4[1], s4[2], s4[3], acc);
+    float aa[5], ab[5], ba[5], bb[5], s5[5];
+    layer_cell(L, buf, pbuf, p, xa, ya, aa);
+    layer_cell(L, buf, pbuf, p, xb, ya, ab);
+    layer_cell(L, buf, pbuf, p, xa, yb, ba);
+    layer_cell(L, buf, pbuf, p, xb, yb, bb);
+    for (int c = 0; c < 5; ++c) s5[c] = w00 * aa[c] + w01 * ab[c] + w10 * ba[c] + w11 * bb[c];
+    composite_over(s5[0], s5[1], s5[2], s5[3], s5[4], acc);
   }
 }
 
@@ -474,15 +613,10 @@ PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const
   for (int q = 0; q < 3; ++q) far_rgb[3 * o + q] = (float)(sum[q] / n);
 }
 
-// Colour for what no layer covers at pixel (x, y) of composite layer `layer`
-// (the CPU's fill_behind): the farther layers at the pixel if they reach it,
-// else the farthest content within a few blur radii.  False: nothing behind.
-PB_HD bool fill_behind(const Params& p, const float* behind, int x, int y, int layer, float abs_coc, float* fill) {
-  if (behind[3] > 1e-4f) {
-    const float inv = 1.0f / behind[3];
-    for (int c = 0; c < 3; ++c) fill[c] = behind[c] * inv;
-    return true;
-  }
+// The farthest content near pixel (x, y) of composite layer `layer`, within a
+// few blur radii (the CPU's far_content): bilinear over the nearest pyramid
+// cells holding a farther layer.  False: nothing farther lies near.
+PB_HD bool far_content(const Params& p, int x, int y, int layer, float abs_coc, float* fill) {
   const float max_cell = 4.0f * (abs_coc > 2.0f ? abs_coc : 2.0f);
   for (int k = 0; k < p.far_levels; ++k) {
     const float s = (float)(2 << k);
@@ -512,29 +646,21 @@ PB_HD bool fill_behind(const Params& p, const float* behind, int x, int y, int l
   return false;
 }
 
-// Fill what stays uncovered with the content behind (else normalise by the
-// coverage; holes with nothing at all take the pixel's own colour), encode,
-// quantise.
+// Fill what stays uncovered with the content behind (resolve_pixel), encode,
+// quantise: the end of the CPU's render_band.
 template <typename T>
 PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p, int x, int y,
                         const float acc[4], const float behind[4], T* out) {
   const size_t i = (size_t)y * p.width + x;
-  float rgb[3], fill[3];
-  const float hole = 1.0f - acc[3];
-  if (hole > 1e-4f && fill_behind(p, behind, x, y, key_layer(keys[i], p.nbins), fabsf(coc[i]), fill)) {
-    for (int c = 0; c < 3; ++c) rgb[c] = acc[c] + hole * fill[c];
-  } else if (acc[3] > 1e-12f) {
-    float inv = 1.0f / acc[3];
-    rgb[0] = acc[0] * inv;
-    rgb[1] = acc[1] * inv;
-    rgb[2] = acc[2] * inv;
-  } else {
-    pixel_linear(image, coc, i, p, rgb);
-  }
+  float rgb[3], own[3] = {0.0f, 0.0f, 0.0f}, far[3] = {0.0f, 0.0f, 0.0f};
+  const bool have_far =
+      needs_far_content(acc, behind) && far_content(p, x, y, key_layer(keys[i], p.nbins), fabsf(coc[i]), far);
+  if (!(acc[3] > 1e-12f)) pixel_linear(image, coc, i, p, own);  // resolve_pixel reads it only then
+  resolve_pixel(acc, behind, have_far, far, own, rgb);
   for (int c = 0; c < 3; ++c) {
-    float xl = fminf(fmaxf(rgb[c], 0.0f), 1.0f);
+    float xl = min_f(max_f(rgb[c], 0.0f), 1.0f);
     float e = lut_lerp(p.encode_lut, kEncodeLutSize, sqrtf(xl));
-    from_unit(fminf(fmaxf(e, 0.0f), 1.0f), out + 3 * i + c);
+    from_unit(min_f(max_f(e, 0.0f), 1.0f), out + 3 * i + c);
   }
 }
 

@@ -118,7 +118,7 @@ void check_device_pointer(std::uintptr_t ptr, int device, const char* name) {
 }
 
 py::array render_host(py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
-                      float gain, float max_abs_coc, long long budget_bytes, int device) {
+                      py::object gain, float max_abs_coc, long long budget_bytes, int device) {
   binding::HostCall call =
       binding::host_call(image, coc, blades, aperture_luts, aperture_extents, gain, max_abs_coc, budget_bytes);
   GpuRenderArgs args = call.args;
@@ -128,12 +128,18 @@ py::array render_host(py::array image, py::array coc, int blades, py::array aper
     py::gil_scoped_release release;
     DeviceScope scope(device);
     Stream stream;
-    DeviceBuffer d_image(image_bytes), d_out(image_bytes), d_coc(n * sizeof(float));
+    const bool has_gain = args.params.highlight_gain != nullptr;
+    DeviceBuffer d_image(image_bytes), d_out(image_bytes), d_coc(n * sizeof(float)),
+        d_gain(has_gain ? n * sizeof(float) : 0);
     PB_CHECK(cudaMemcpyAsync(d_image.get(), args.image, image_bytes, cudaMemcpyHostToDevice, stream.get()));
     PB_CHECK(cudaMemcpyAsync(d_coc.get(), args.coc, n * sizeof(float), cudaMemcpyHostToDevice, stream.get()));
+    if (has_gain)
+      PB_CHECK(cudaMemcpyAsync(d_gain.get(), args.params.highlight_gain, n * sizeof(float), cudaMemcpyHostToDevice,
+                               stream.get()));
     void* host_out = args.out;
     args.image = d_image.get();
     args.coc = static_cast<const float*>(d_coc.get());
+    args.params.highlight_gain = has_gain ? static_cast<const float*>(d_gain.get()) : nullptr;
     args.out = d_out.get();
     render_gpu_cuda(args, stream.get());
     PB_CHECK(cudaMemcpyAsync(host_out, d_out.get(), image_bytes, cudaMemcpyDeviceToHost, stream.get()));
@@ -144,7 +150,7 @@ py::array render_host(py::array image, py::array coc, int blades, py::array aper
 
 void render_device(std::uintptr_t image_ptr, std::uintptr_t coc_ptr, std::uintptr_t out_ptr, int height, int width,
                    const std::string& dtype, int blades, py::array aperture_luts, py::array aperture_extents,
-                   float gain, float max_abs_coc, std::uintptr_t stream, int device,
+                   std::uintptr_t gain_ptr, float max_abs_coc, std::uintptr_t stream, int device,
                    long long budget_bytes) {
   binding::HostCall call;
   if (dtype == "uint8") call.args.type = PixelType::kU8;
@@ -154,20 +160,22 @@ void render_device(std::uintptr_t image_ptr, std::uintptr_t coc_ptr, std::uintpt
   if (height <= 0 || width <= 0) throw std::invalid_argument("height and width must be positive");
   if (device < 0) throw std::invalid_argument("device must be a CUDA device index >= 0");
   binding::set_aperture(blades, aperture_luts, aperture_extents, call);
-  binding::set_limits(call, gain, max_abs_coc, budget_bytes);
+  binding::set_limits(call, max_abs_coc, budget_bytes);
   const size_t item = call.args.type == PixelType::kU8 ? 1 : (call.args.type == PixelType::kU16 ? 2 : 4);
-  if (image_ptr % item || out_ptr % item || coc_ptr % sizeof(float))
+  if (image_ptr % item || out_ptr % item || coc_ptr % sizeof(float) || gain_ptr % sizeof(float))
     throw std::invalid_argument("device pointers must be aligned to their element size");
   call.args.height = height;
   call.args.width = width;
   call.args.image = reinterpret_cast<const void*>(image_ptr);
   call.args.coc = reinterpret_cast<const float*>(coc_ptr);
   call.args.out = reinterpret_cast<void*>(out_ptr);
+  call.args.params.highlight_gain = reinterpret_cast<const float*>(gain_ptr);  // null: no boost
   py::gil_scoped_release release;
   DeviceScope scope(device);
   check_device_pointer(image_ptr, device, "image");
   check_device_pointer(coc_ptr, device, "coc");
   check_device_pointer(out_ptr, device, "out");
+  if (gain_ptr) check_device_pointer(gain_ptr, device, "highlight_gain");
   render_gpu_cuda(call.args, reinterpret_cast<void*>(stream));
 }
 
@@ -187,15 +195,17 @@ PYBIND11_MODULE(_cuda, m) {
   m.def("device_status", &device_status,
         "(usable device count, description) — (0, reason) without driver or device; never raises.");
   m.def("render", &render_host, py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_luts"),
-        py::arg("aperture_extents"), py::arg("highlight_gain"), py::arg("max_abs_coc") = 4096.0f, py::arg("budget_bytes") = 0, py::arg("device") = -1,
-        "Render lens blur on the GPU from NumPy arrays (same arguments as pybokeh._core.render); "
-        "image and CoC are copied to the device and the result back.");
+        py::arg("aperture_extents"), py::arg("highlight_gain"), py::arg("max_abs_coc") = 4096.0f,
+        py::arg("budget_bytes") = 0, py::arg("device") = -1,
+        "Render lens blur on the GPU from NumPy arrays (same arguments as pybokeh._core.render; highlight_gain "
+        "None or H x W float32); image, CoC and gain map are copied to the device and the result back.");
   m.def("render_device", &render_device, py::arg("image_ptr"), py::arg("coc_ptr"), py::arg("out_ptr"),
         py::arg("height"), py::arg("width"), py::arg("dtype"), py::arg("blades"), py::arg("aperture_luts"),
-        py::arg("aperture_extents"), py::arg("highlight_gain"), py::arg("max_abs_coc"), py::arg("stream"), py::arg("device"), py::arg("budget_bytes") = 0,
-        "Render from device memory: image (H x W x 3, C-contiguous, dtype), coc (H x W float32) into out, all "
-        "on `device`, queued on `stream` (a cudaStream_t as int; 0 = legacy default), which is synchronised "
-        "before return.");
+        py::arg("aperture_extents"), py::arg("highlight_gain_ptr"), py::arg("max_abs_coc"), py::arg("stream"),
+        py::arg("device"), py::arg("budget_bytes") = 0,
+        "Render from device memory: image (H x W x 3, C-contiguous, dtype), coc (H x W float32) and the "
+        "highlight gain map (H x W float32; pointer 0: no boost) into out, all on `device`, queued on `stream` "
+        "(a cudaStream_t as int; 0 = legacy default), which is synchronised before return.");
   m.def(
       "_debug_malloc",
       [](long long nbytes, int device) {

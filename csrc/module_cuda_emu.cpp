@@ -15,7 +15,7 @@ PYBIND11_MODULE(_cuda_emu, m) {
   m.def(
       "render",
       [](py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
-         float highlight_gain, float max_abs_coc, long long budget_bytes) {
+         py::object highlight_gain, float max_abs_coc, long long budget_bytes) {
         binding::HostCall call = binding::host_call(image, coc, blades, aperture_luts, aperture_extents,
                                                     highlight_gain, max_abs_coc, budget_bytes);
         {
@@ -27,6 +27,6 @@ PYBIND11_MODULE(_cuda_emu, m) {
       py::arg("image"), py::arg("coc"), py::arg("blades"), py::arg("aperture_luts"), py::arg("aperture_extents"),
       py::arg("highlight_gain"), py::arg("max_abs_coc") = 4096.0f,
       py::arg("budget_bytes") = 0,
-      "Render like pybokeh._cuda.render, serially on the CPU. budget_bytes bounds the layer buffers "
-      "rendered together (0: 1 GiB), to exercise the multi-group path.");
+      "Render like pybokeh._cuda.render, serially on the CPU. highlight_gain: None or H x W float32; "
+      "budget_bytes bounds the layer buffers rendered together (0: 1 GiB), to exercise the multi-group path.");
 }

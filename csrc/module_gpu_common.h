@@ -18,7 +18,7 @@ namespace py = pybind11;
 
 // Holds the checked arrays (kept alive) and the filled-in arguments.
 struct HostCall {
-  py::array image, coc, lut, ext, out;
+  py::array image, coc, lut, ext, gain, out;
   GpuRenderArgs args;
 };
 
@@ -59,17 +59,29 @@ inline void set_aperture(int blades, const py::array& aperture_luts, const py::a
   }
 }
 
-inline void set_limits(HostCall& call, float gain, float max_abs_coc, long long budget_bytes) {
+inline void set_limits(HostCall& call, float max_abs_coc, long long budget_bytes) {
   if (budget_bytes < 0) throw std::invalid_argument("budget_bytes must be >= 0");
   if (!(max_abs_coc > 0.0f)) throw std::invalid_argument("max_abs_coc must be positive");
-  call.args.params.highlight_gain = gain;
   call.args.max_abs_coc = max_abs_coc;
   call.args.budget_bytes = (size_t)budget_bytes;
 }
 
+// The per-pixel highlight gain: None, or an H x W float32 array (checked as
+// pybokeh._core.render checks it; a host pointer in args).
+inline void set_gain_map(const py::object& highlight_gain, HostCall& call) {
+  call.args.params.highlight_gain = nullptr;
+  if (highlight_gain.is_none()) return;
+  auto gain = py::array_t<float, py::array::c_style>::ensure(highlight_gain);
+  if (!gain || gain.ndim() != 2 || gain.shape(0) != call.image.shape(0) || gain.shape(1) != call.image.shape(1))
+    throw std::invalid_argument("highlight_gain must be None or an H x W float32 array");
+  call.gain = gain;
+  call.args.params.highlight_gain = gain.data();
+}
+
 // Checks host arrays like pybokeh._core.render and allocates the output.
 inline HostCall host_call(py::array image, py::array coc, int blades, py::array aperture_luts,
-                          py::array aperture_extents, float gain, float max_abs_coc, long long budget_bytes) {
+                          py::array aperture_extents, const py::object& gain, float max_abs_coc,
+                          long long budget_bytes) {
   HostCall call;
   if (image.ndim() != 3 || image.shape(2) != 3) throw std::invalid_argument("image must be an H x W x 3 array");
   if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
@@ -82,9 +94,10 @@ inline HostCall host_call(py::array image, py::array coc, int blades, py::array 
   if (image.shape(0) == 0 || image.shape(1) == 0) throw std::invalid_argument("image must not be empty");
   call.args.type = pixel_type(image);
   set_aperture(blades, aperture_luts, aperture_extents, call);
-  set_limits(call, gain, max_abs_coc, budget_bytes);
+  set_limits(call, max_abs_coc, budget_bytes);
   call.image = image;
   call.coc = coc;
+  set_gain_map(gain, call);
   call.out = py::array(image.dtype(), {image.shape(0), image.shape(1), (py::ssize_t)3});
   call.args.image = image.data();
   call.args.coc = static_cast<const float*>(coc.data());

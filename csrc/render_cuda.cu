@@ -5,13 +5,17 @@
 // this file holds the kernels that map those steps onto threads, the memory
 // management and the error checking.  Pipeline (all on the caller's stream):
 //
-//   k_classify        pixel -> layer key; per-key count and bounding box
+//   k_classify        pixel -> layer key; per-key count and bounding box; the
+//                     largest highlight boost (sets the colour fixed point)
 //   (one 1.6 KB copy to the host, the only synchronisation before the end: the
 //    layer table and the buffer sizes depend on it)
-//   k_aggregate       coarse layers: one splat per grid cell
+//   k_aggregate       coarse layers: one splat and one phantom splat per grid cell
+//   k_far_level       farthest-content pyramid, level by level
 //   per group of layers whose buffers fit the memory budget:
-//     memset, k_splat_pixels + k_splat_records (fixed-point integer atomics),
-//     k_scan (row prefix sums), k_composite (back-to-front "over", encode)
+//     memset, k_splat_pixels + k_splat_records (fixed-point integer atomics;
+//     own splats and phantom coverage), k_scan (row prefix sums),
+//     k_composite (back-to-front composite_over; the last group resolves the
+//     uncovered parts with resolve_pixel and encodes)
 //
 // Determinism: see gpu_steps.h (integer markers, exact scans; every float
 // computation is done by one thread in a fixed order).  Every CUDA call and
@@ -144,7 +148,10 @@ __global__ void k_init_stats(Stats* st) {
     st->ymin[k] = st->xmin[k] = INT_MAX;
     st->ymax[k] = st->xmax[k] = -1;
   }
-  if (k == 0) st->bad_image = st->bad_coc = 0;
+  if (k == 0) {
+    st->bad_image = st->bad_coc = st->bad_gain = 0;
+    st->max_boost_bits = __float_as_uint(1.0f);
+  }
 }
 
 // Keys of a block's pixels and their statistics: warp-aggregated shared
@@ -155,16 +162,21 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ image, const float* __restrict__ coc,
                                                        uint8_t* __restrict__ keys, Params p, Stats* st) {
   __shared__ int s_count[kNumKeys], s_ymin[kNumKeys], s_ymax[kNumKeys], s_xmin[kNumKeys], s_xmax[kNumKeys];
-  __shared__ int s_bad_image, s_bad_coc;
+  __shared__ int s_bad_image, s_bad_coc, s_bad_gain;
+  __shared__ unsigned s_max_boost;
   const int tid = threadIdx.x, lane = tid & 31;
   for (int k = tid; k < kNumKeys; k += blockDim.x) {
     s_count[k] = 0;
     s_ymin[k] = s_xmin[k] = INT_MAX;
     s_ymax[k] = s_xmax[k] = -1;
   }
-  if (tid == 0) s_bad_image = s_bad_coc = 0;
+  if (tid == 0) {
+    s_bad_image = s_bad_coc = s_bad_gain = 0;
+    s_max_boost = __float_as_uint(1.0f);
+  }
   __syncthreads();
-  bool bad_image = false, bad_coc = false;
+  bool bad_image = false, bad_coc = false, bad_gain = false;
+  float max_boost = 1.0f;
   for (int y = blockIdx.y; y < p.height; y += gridDim.y) {  // uniform per block
     for (int it = 0; it < kClassifyPerThread; ++it) {
       const int x = blockIdx.x * kClassifySpan + it * kThreads + tid;
@@ -175,6 +187,10 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
         const float c = coc[i];
         bad_image |= !pixel_valid(image + 3 * i);
         bad_coc |= !coc_valid(c, p.max_abs_coc);
+        if (p.gain_map) {
+          bad_gain |= !gain_valid(p.gain_map[i]);
+          max_boost = fmaxf(max_boost, pixel_boost(p.gain_map, coc, i));
+        }
         key = pixel_key(c);
         keys[i] = (uint8_t)key;
       }
@@ -196,6 +212,9 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
   }
   if (bad_image) s_bad_image = 1;
   if (bad_coc) s_bad_coc = 1;
+  if (bad_gain) s_bad_gain = 1;
+  // Boost factors are >= 1 (or NaN, flagged above): their float bits order like unsigned ints.
+  if (max_boost > 1.0f) atomicMax(&s_max_boost, __float_as_uint(max_boost));
   __syncthreads();
   for (int k = tid; k < kNumKeys; k += blockDim.x) {
     if (s_count[k] == 0) continue;
@@ -208,6 +227,8 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
   if (tid == 0) {
     if (s_bad_image) atomicOr(&st->bad_image, 1);
     if (s_bad_coc) atomicOr(&st->bad_coc, 1);
+    if (s_bad_gain) atomicOr(&st->bad_gain, 1);
+    if (s_max_boost != __float_as_uint(1.0f)) atomicMax(&st->max_boost_bits, s_max_boost);
   }
 }
 
@@ -215,39 +236,57 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) k_aggregate(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, AggPass ag,
                                                         const LayerDesc* __restrict__ layers,
-                                                        Record* __restrict__ records) {
+                                                        Record* __restrict__ records,
+                                                        PhantomRecord* __restrict__ precords) {
   const long long n = (long long)ag.ncy * ag.ncx;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int cy = (int)(t / ag.ncx), cx = (int)(t % ag.ncx);
-    aggregate_cell(image, coc, keys, p, ag, layers, records, ag.cx0 + cx, ag.cy0 + cy);
+    aggregate_cell(image, coc, keys, p, ag, layers, records, precords, ag.cx0 + cx, ag.cy0 + cy);
   }
 }
 
-// Level-0 splats: one thread per pixel of rows [y0, y0 + rows).
+// Level-0 splats: one thread per pixel of rows [y0, y0 + rows): the pixel's
+// own splat, and its phantom splat on the layer just farther.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__ image, const float* __restrict__ coc,
                                                            const uint8_t* __restrict__ keys, Params p, GroupDesc g,
-                                                           const LayerDesc* __restrict__ layers, Cell* buf, int y0,
-                                                           int rows) {
+                                                           const LayerDesc* __restrict__ layers, Cell* buf,
+                                                           uint32_t* pbuf, int y0, int rows) {
   const long long n = (long long)rows * p.width;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int y = y0 + (int)(t / p.width), x = (int)(t % p.width);
-    const int l = g.layer_of_key[keys[(size_t)y * p.width + x]];
-    if (l < 0) continue;
-    const LayerDesc L = layers[l];
-    splat_pixel(image, coc, p, L, buf, x, y, AddU32());
+    const int key = keys[(size_t)y * p.width + x];
+    const int l = g.layer_of_key[key], f = g.phantom_of_key[key];
+    if (l >= 0) {
+      const LayerDesc L = layers[l];
+      splat_pixel(image, coc, p, L, buf, x, y, AddU32());
+    }
+    if (f >= 0) {
+      const LayerDesc F = layers[f];
+      phantom_pixel(p, F, pbuf, x, y, AddU32());
+    }
   }
 }
 
-// Coarse splats: blockIdx.y picks the layer of the group.
+// Coarse splats: blockIdx.y picks the layer of the group; its records, then
+// its phantom records.
 __global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc g, const LayerDesc* __restrict__ layers,
-                                                            const Record* __restrict__ records, Cell* buf) {
+                                                            const Record* __restrict__ records,
+                                                            const PhantomRecord* __restrict__ precords, Cell* buf,
+                                                            uint32_t* pbuf) {
   const LayerDesc L = layers[g.l0 + blockIdx.y];
   if (L.is_focus || L.level == 0) return;
   const long long n = (long long)L.rh * L.rw;
-  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
-    const Record rec = records[L.rec_offset + t];
-    splat_record(rec, p, L, buf, AddU32());
+  const long long np = L.has_phantoms ? (long long)L.prh * L.prw : 0;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n + np;
+       t += (long long)gridDim.x * blockDim.x) {
+    if (t < n) {
+      const Record rec = records[L.rec_offset + t];
+      splat_record(rec, p, L, buf, AddU32());
+    } else {
+      const PhantomRecord ph = precords[L.prec_offset + (t - n)];
+      splat_phantom_record(ph, p, L, pbuf, AddU32());
+    }
   }
 }
 
@@ -255,35 +294,51 @@ struct SumCells {
   __device__ __forceinline__ Cell operator()(const Cell& a, const Cell& b) const { return a + b; }
 };
 
-// Running sum of the markers along each buffer row: one block per row
-// (blockIdx.y picks the layer), tiles of kScanThreads * kScanItems cells.
-__global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerDesc* __restrict__ layers, Cell* buf) {
-  using BlockScan = cub::BlockScan<Cell, kScanThreads>;
-  __shared__ typename BlockScan::TempStorage tmp;
+struct SumWords {
+  __device__ __forceinline__ uint32_t operator()(uint32_t a, uint32_t b) const { return a + b; }  // wraps
+};
+
+// Inclusive running sum of one buffer row of n items by the whole block, in
+// tiles of kScanThreads * kScanItems.
+template <typename V, class Sum, class TempStorage>
+__device__ void scan_row(V* row, int n, V zero, TempStorage& tmp) {
+  using BlockScan = cub::BlockScan<V, kScanThreads>;
+  V carry = zero;
+  for (int base = 0; base < n; base += kScanThreads * kScanItems) {
+    V v[kScanItems];
+#pragma unroll
+    for (int k = 0; k < kScanItems; ++k) {
+      const int c = base + threadIdx.x * kScanItems + k;
+      v[k] = c < n ? row[c] : zero;
+    }
+    V tile_total;
+    BlockScan(tmp).InclusiveScan(v, v, Sum(), tile_total);
+#pragma unroll
+    for (int k = 0; k < kScanItems; ++k) {
+      const int c = base + threadIdx.x * kScanItems + k;
+      if (c < n) row[c] = Sum()(v[k], carry);
+    }
+    carry = Sum()(carry, tile_total);
+    __syncthreads();  // tmp is reused by the next tile
+  }
+}
+
+// Running sum of the markers along each buffer row (and phantom buffer row):
+// one block per row (blockIdx.y picks the layer).
+__global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerDesc* __restrict__ layers, Cell* buf,
+                                                       uint32_t* pbuf) {
+  __shared__ union {
+    typename cub::BlockScan<Cell, kScanThreads>::TempStorage cells;
+    typename cub::BlockScan<uint32_t, kScanThreads>::TempStorage words;
+  } tmp;
   const LayerDesc L = layers[g.l0 + blockIdx.y];
   if (L.is_focus) return;
   const int rows = L.gy1 - L.gy0 + 1;
   const Cell zero = {{0u, 0u, 0u, 0u}};
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {  // uniform per block
-    Cell* row = buf + L.buf_offset + (long long)r * L.stride;
-    Cell carry = zero;
-    for (int base = 0; base < L.stride; base += kScanThreads * kScanItems) {
-      Cell v[kScanItems];
-#pragma unroll
-      for (int k = 0; k < kScanItems; ++k) {
-        const int c = base + threadIdx.x * kScanItems + k;
-        v[k] = c < L.stride ? row[c] : zero;
-      }
-      Cell tile_total;
-      BlockScan(tmp).InclusiveScan(v, v, SumCells(), tile_total);
-#pragma unroll
-      for (int k = 0; k < kScanItems; ++k) {
-        const int c = base + threadIdx.x * kScanItems + k;
-        if (c < L.stride) row[c] = v[k] + carry;
-      }
-      carry = carry + tile_total;
-      __syncthreads();  // tmp is reused by the next tile
-    }
+    const long long off = L.buf_offset + (long long)r * L.stride;
+    scan_row<Cell, SumCells>(buf + off, L.stride, zero, tmp.cells);
+    if (L.has_phantoms) scan_row<uint32_t, SumWords>(pbuf + off, L.stride, 0u, tmp.words);
   }
 }
 
@@ -304,8 +359,9 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, GroupDesc g,
                                                         const LayerDesc* __restrict__ layers,
-                                                        const Cell* __restrict__ buf, float4* acc, float4* behind,
-                                                        T* out) {
+                                                        const Cell* __restrict__ buf,
+                                                        const uint32_t* __restrict__ pbuf, float4* acc,
+                                                        float4* behind, T* out) {
   extern __shared__ LayerDesc s_layers[];  // the group's layers, read by every pixel
   for (int k = threadIdx.x; k < g.l1 - g.l0; k += blockDim.x) s_layers[k] = layers[g.l0 + k];
   __syncthreads();
@@ -322,7 +378,7 @@ __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ im
         bh[0] = b.x; bh[1] = b.y; bh[2] = b.z; bh[3] = b.w;
       }
     }
-    composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a, bh);
+    composite_pixel(image, coc, keys, p, s_layers, g, buf, pbuf, x, y, a, bh);
     if (g.last) {
       finish_pixel(image, coc, keys, p, x, y, a, bh, out);
     } else {
@@ -377,6 +433,7 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   PB_CUDA_CHECK(cudaMemcpyAsync(&st, stats, sizeof(Stats), cudaMemcpyDeviceToHost, stream));
   PB_CUDA_CHECK(cudaStreamSynchronize(stream));
   check_stats(st);
+  set_fixed_point(p, max_boost(st));
 
   // Plan; the buffer budget leaves room for the caller's other work.
   size_t budget = a.budget_bytes;
@@ -392,11 +449,15 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
 
   // Coarse layers: one splat per grid cell.
   DeviceMemory d_records((size_t)plan.records * sizeof(Record), stream, pool);
+  DeviceMemory d_precords((size_t)plan.phantom_records * sizeof(PhantomRecord), stream, pool);
   Record* records = d_records.as<Record>();
+  PhantomRecord* precords = d_precords.as<PhantomRecord>();
   if (plan.records) PB_CUDA_CHECK(cudaMemsetAsync(records, 0, (size_t)plan.records * sizeof(Record), stream));
+  if (plan.phantom_records)
+    PB_CUDA_CHECK(cudaMemsetAsync(precords, 0, (size_t)plan.phantom_records * sizeof(PhantomRecord), stream));
   for (const AggPass& ag : plan.passes) {
     k_aggregate<T><<<blocks_for((long long)ag.ncy * ag.ncx), kThreads, 0, stream>>>(image, a.coc, keys, p, ag,
-                                                                                   layers, records);
+                                                                                   layers, records, precords);
     PB_CUDA_LAUNCHED("k_aggregate");
   }
 
@@ -415,8 +476,10 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   // Groups of layers: splat, integrate, composite.
   const size_t carry = plan.groups.size() > 1 ? (size_t)N * sizeof(float4) : 0;
   DeviceMemory d_buf((size_t)plan.max_group_cells * sizeof(Cell), stream, pool);
+  DeviceMemory d_pbuf((size_t)plan.max_group_cells * sizeof(uint32_t), stream, pool);
   DeviceMemory d_acc(carry, stream, pool), d_behind(carry, stream, pool);
   Cell* buf = d_buf.as<Cell>();
+  uint32_t* pbuf = d_pbuf.as<uint32_t>();
   for (const GroupDesc& g : plan.groups) {
     long long cells = 0;
     int max_rows = 0;
@@ -425,31 +488,36 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
       if (!plan.layers[l].is_focus) max_rows = std::max(max_rows, plan.layers[l].gy1 - plan.layers[l].gy0 + 1);
     }
     const int nl = g.l1 - g.l0;
-    if (cells) PB_CUDA_CHECK(cudaMemsetAsync(buf, 0, (size_t)cells * sizeof(Cell), stream));
+    if (cells) {
+      PB_CUDA_CHECK(cudaMemsetAsync(buf, 0, (size_t)cells * sizeof(Cell), stream));
+      PB_CUDA_CHECK(cudaMemsetAsync(pbuf, 0, (size_t)cells * sizeof(uint32_t), stream));
+    }
     int y0, y1;
     group_pixel_rows(plan, st, g, &y0, &y1);
     if (y1 >= y0) {
       const int rows = y1 - y0 + 1;
       k_splat_pixels<T><<<blocks_for((long long)rows * W), kThreads, 0, stream>>>(image, a.coc, keys, p, g, layers,
-                                                                                 buf, y0, rows);
+                                                                                 buf, pbuf, y0, rows);
       PB_CUDA_LAUNCHED("k_splat_pixels");
     }
     long long max_records = 0;
     for (int l = g.l0; l < g.l1; ++l) {
       const LayerDesc& L = plan.layers[l];
-      if (!L.is_focus && L.level > 0) max_records = std::max(max_records, (long long)L.rh * L.rw);
+      if (!L.is_focus && L.level > 0)
+        max_records = std::max(max_records, (long long)L.rh * L.rw + (L.has_phantoms ? (long long)L.prh * L.prw : 0));
     }
     if (max_records) {
-      k_splat_records<<<dim3(blocks_for(max_records), nl), kThreads, 0, stream>>>(p, g, layers, records, buf);
+      k_splat_records<<<dim3(blocks_for(max_records), nl), kThreads, 0, stream>>>(p, g, layers, records, precords,
+                                                                                   buf, pbuf);
       PB_CUDA_LAUNCHED("k_splat_records");
     }
     if (max_rows) {
       k_scan<<<dim3((unsigned)std::min<long long>(max_rows, kMaxBlocks), nl), kScanThreads, 0, stream>>>(g, layers,
-                                                                                                         buf);
+                                                                                                         buf, pbuf);
       PB_CUDA_LAUNCHED("k_scan");
     }
     k_composite<T><<<blocks_for(N), kThreads, nl * sizeof(LayerDesc), stream>>>(image, a.coc, keys, p, g, layers,
-                                                                                 buf, d_acc.as<float4>(),
+                                                                                 buf, pbuf, d_acc.as<float4>(),
                                                                                  d_behind.as<float4>(), out);
     PB_CUDA_LAUNCHED("k_composite");
   }

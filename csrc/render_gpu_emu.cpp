@@ -37,6 +37,8 @@ void run(const GpuRenderArgs& a) {
       size_t i = (size_t)y * W + x;
       if (!pixel_valid(image + 3 * i)) st.bad_image = 1;
       if (!coc_valid(coc[i], p.max_abs_coc)) st.bad_coc = 1;
+      if (p.gain_map && !gain_valid(p.gain_map[i])) st.bad_gain = 1;
+      st.max_boost_bits = std::max(st.max_boost_bits, float_bits(pixel_boost(p.gain_map, coc, i)));
       int k = pixel_key(coc[i]);
       keys[i] = (uint8_t)k;
       st.count[k]++;
@@ -47,17 +49,20 @@ void run(const GpuRenderArgs& a) {
     }
   }
   check_stats(st);
+  set_fixed_point(p, max_boost(st));
   const size_t budget = a.budget_bytes ? a.budget_bytes : ((size_t)1 << 30);
   Plan plan = make_plan(st, H, W, a.params, (long long)(budget / sizeof(Cell)));
 
   // aggregate
   std::vector<Record> records((size_t)plan.records);
+  std::vector<PhantomRecord> precords((size_t)plan.phantom_records);
   std::memset(records.data(), 0, records.size() * sizeof(Record));
+  std::memset(precords.data(), 0, precords.size() * sizeof(PhantomRecord));
   for (const AggPass& ag : plan.passes)
     for (int cy = 0; cy < ag.ncy; ++cy)
       for (int cx = 0; cx < ag.ncx; ++cx)
-        aggregate_cell(image, coc, keys.data(), p, ag, plan.layers.data(), records.data(), ag.cx0 + cx,
-                       ag.cy0 + cy);
+        aggregate_cell(image, coc, keys.data(), p, ag, plan.layers.data(), records.data(), precords.data(),
+                       ag.cx0 + cx, ag.cy0 + cy);
 
   // farthest-content pyramid
   const long long far_cells = set_layers(p, plan);
@@ -71,16 +76,20 @@ void run(const GpuRenderArgs& a) {
         far_cell(image, coc, keys.data(), p, k, cx, cy, far_layer.data(), far_rgb.data());
 
   std::vector<Cell> buf((size_t)plan.max_group_cells);
+  std::vector<uint32_t> pbuf((size_t)plan.max_group_cells);
   std::vector<float> acc(N * 4, 0.0f), behind(N * 4, 0.0f);
   for (const GroupDesc& g : plan.groups) {
     std::memset(buf.data(), 0, buf.size() * sizeof(Cell));
-    // splat: level-0 pixels, then coarse records
+    std::memset(pbuf.data(), 0, pbuf.size() * sizeof(uint32_t));
+    // splat: level-0 pixels (own splats and phantoms), then coarse records
     int y0, y1;
     group_pixel_rows(plan, st, g, &y0, &y1);
     for (int y = y0; y <= y1; ++y) {
       for (int x = 0; x < W; ++x) {
-        int l = g.layer_of_key[keys[(size_t)y * W + x]];
+        const int key = keys[(size_t)y * W + x];
+        const int l = g.layer_of_key[key], f = g.phantom_of_key[key];
         if (l >= 0) splat_pixel(image, coc, p, plan.layers[l], buf.data(), x, y, AddU32());
+        if (f >= 0) phantom_pixel(p, plan.layers[f], pbuf.data(), x, y, AddU32());
       }
     }
     for (int l = g.l0; l < g.l1; ++l) {
@@ -88,6 +97,9 @@ void run(const GpuRenderArgs& a) {
       if (L.is_focus || L.level == 0) continue;
       for (long long r = 0; r < (long long)L.rh * L.rw; ++r)
         splat_record(records[L.rec_offset + r], p, L, buf.data(), AddU32());
+      if (!L.has_phantoms) continue;
+      for (long long r = 0; r < (long long)L.prh * L.prw; ++r)
+        splat_phantom_record(precords[L.prec_offset + r], p, L, pbuf.data(), AddU32());
     }
     // scan
     for (int l = g.l0; l < g.l1; ++l) {
@@ -96,6 +108,9 @@ void run(const GpuRenderArgs& a) {
       for (int r = 0; r <= L.gy1 - L.gy0; ++r) {
         Cell* row = buf.data() + L.buf_offset + (long long)r * L.stride;
         for (int c = 1; c < L.stride; ++c) row[c] = row[c - 1] + row[c];
+        if (!L.has_phantoms) continue;
+        uint32_t* prow = pbuf.data() + L.buf_offset + (long long)r * L.stride;
+        for (int c = 1; c < L.stride; ++c) prow[c] += prow[c - 1];
       }
     }
     // composite (+ finish on the last group)
@@ -104,7 +119,8 @@ void run(const GpuRenderArgs& a) {
         size_t i = (size_t)y * W + x;
         float* ac = acc.data() + 4 * i;
         float* bh = behind.data() + 4 * i;
-        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), x, y, ac, bh);
+        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), pbuf.data(), x, y, ac,
+                        bh);
         if (g.last) finish_pixel(image, coc, keys.data(), p, x, y, ac, bh, out);
       }
     }

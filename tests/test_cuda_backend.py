@@ -21,6 +21,7 @@ import pytest
 
 import pybokeh
 from pybokeh import Aperture, BackendUnavailableError
+from pybokeh.highlights import highlight_gain_map
 from pybokeh.renderer import cuda_backend, device_inputs
 from pybokeh.renderer.dispatch import get_backend
 
@@ -43,10 +44,13 @@ def _nvcc() -> str | None:
     return shutil.which("nvcc") or next((p for p in ("/usr/local/cuda/bin/nvcc",) if os.path.exists(p)), None)
 
 
-def render_args(image, coc, aperture, gain=2.0):
-    """Arguments of pybokeh._core.render before ``threads`` (also those of _cuda.render and _cuda_emu.render)."""
+def render_args(image, coc, aperture, boost=16.0):
+    """Arguments of pybokeh._core.render before ``threads`` (also those of _cuda.render and _cuda_emu.render).
+
+    The highlight gain map is pybokeh.render's for ``highlight_boost=boost``.
+    """
     luts, extents = aperture.kernel_tables()
-    return (image, coc, aperture.blades, luts, extents, gain)
+    return (image, coc, aperture.blades, luts, extents, highlight_gain_map(image, boost))
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -221,7 +225,7 @@ def test_emulated_cuda_matches_cpp_with_strong_highlight_gain():
     img = random_image(rng, 50, 60, np.uint8)
     img[10:20, 10:20] = 255
     coc = random_coc(rng, 50, 60, 15.0)
-    args = render_args(img, coc, Aperture(), gain=60.0)
+    args = render_args(img, coc, Aperture(), boost=60.0)
     assert max_diff(_cuda_emu.render(*args), _core.render(*args, 1)) <= 2
 
 
@@ -255,7 +259,7 @@ def test_emulated_cuda_in_focus_image_is_unchanged():
 def test_emulated_cuda_constant_image_stays_constant():
     img = np.full((40, 50, 3), 97, np.uint8)
     coc = random_coc(np.random.default_rng(2), 40, 50, 25.0)
-    out = _cuda_emu.render(*render_args(img, coc, Aperture(5), gain=0.0))
+    out = _cuda_emu.render(*render_args(img, coc, Aperture(5), boost=0.0))
     assert np.abs(out.astype(int) - 97).max() <= 1
 
 
@@ -282,17 +286,17 @@ def test_emulated_cuda_rejects_bad_arguments():
     coc = np.zeros((4, 4), np.float32)
     luts, ext = Aperture(5).kernel_tables()
     with pytest.raises(ValueError, match="blades"):
-        _cuda_emu.render(img, coc, 2, luts, ext, 0.0)
+        _cuda_emu.render(img, coc, 2, luts, ext, None)
     with pytest.raises(ValueError, match="aperture_luts"):
-        _cuda_emu.render(img, coc, 5, luts[:, :10], ext, 0.0)
+        _cuda_emu.render(img, coc, 5, luts[:, :10], ext, None)
     with pytest.raises(ValueError, match="aperture_extents"):
-        _cuda_emu.render(img, coc, 5, luts, ext[:1], 0.0)
+        _cuda_emu.render(img, coc, 5, luts, ext[:1], None)
     with pytest.raises(ValueError, match="aperture_extents must lie"):
-        _cuda_emu.render(img, coc, 5, luts, ext * 3, 0.0)
+        _cuda_emu.render(img, coc, 5, luts, ext * 3, None)
     with pytest.raises(ValueError, match="coc"):
-        _cuda_emu.render(img, np.zeros((4, 5), np.float32), 5, luts, ext, 0.0)
+        _cuda_emu.render(img, np.zeros((4, 5), np.float32), 5, luts, ext, None)
     with pytest.raises(ValueError, match="dtype"):
-        _cuda_emu.render(img.astype(np.int32), coc, 5, luts, ext, 0.0)
+        _cuda_emu.render(img.astype(np.int32), coc, 5, luts, ext, None)
 
 
 # ---------------------------------------- device input path, emulated

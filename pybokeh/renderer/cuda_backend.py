@@ -63,32 +63,36 @@ def unavailable_reason() -> str:
     return ""
 
 
-def render_cuda(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: float, threads: int) -> np.ndarray:
+def render_cuda(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: np.ndarray | None,
+                threads: int) -> np.ndarray:
     """Backend entry for NumPy arrays (see :data:`pybokeh.renderer.dispatch.Backend`).
 
-    ``image`` H×W×3 uint8/uint16/float32 sRGB and ``coc`` H×W float32 (px) are
-    copied to the current CUDA device; the result comes back as a new array of
-    the image's dtype.  ``threads`` is ignored.
+    ``image`` H×W×3 uint8/uint16/float32 sRGB, ``coc`` H×W float32 (px) and
+    ``gain`` (the highlight gain map, H×W float32, or None: no boost; see
+    :mod:`pybokeh.highlights`) are copied to the current CUDA device; the
+    result comes back as a new array of the image's dtype.  ``threads`` is
+    ignored.
     """
     del threads
     mod = _require()
     luts, extents = aperture.kernel_tables()
-    return mod.render(image, coc, aperture.blades, luts, extents, float(gain), float(MAX_COC_RADIUS))
+    return mod.render(image, coc, aperture.blades, luts, extents, gain, float(MAX_COC_RADIUS))
 
 
 def launch(image_ptr: int, coc_ptr: int, out_ptr: int, height: int, width: int, dtype: str, aperture: Aperture,
-           gain: float, stream: int, device: int, budget_bytes: int = 0) -> None:
-    """Render from device memory (all three buffers on ``device``), queued on ``stream``.
+           gain_ptr: int, stream: int, device: int, budget_bytes: int = 0) -> None:
+    """Render from device memory (all buffers on ``device``), queued on ``stream``.
 
     ``dtype`` is ``"uint8"``, ``"uint16"`` or ``"float32"`` (image and out);
-    coc is float32.  Returns after the stream has finished the render; raises
-    ``ValueError`` for invalid pixels/CoC and :data:`CudaError` for CUDA
-    failures.
+    coc is H×W float32; ``gain_ptr`` points to the H×W float32 highlight gain
+    map, or is 0 for no boost.  Returns after the stream has finished the
+    render; raises ``ValueError`` for invalid pixels/CoC/gain and
+    :data:`CudaError` for CUDA failures.
     """
     mod = _require()
     luts, extents = aperture.kernel_tables()
     mod.render_device(image_ptr, coc_ptr, out_ptr, height, width, dtype, aperture.blades, luts, extents,
-                      float(gain), float(MAX_COC_RADIUS), stream, device, budget_bytes)
+                      int(gain_ptr), float(MAX_COC_RADIUS), stream, device, budget_bytes)
 
 
 def _require() -> ModuleType:

@@ -2,15 +2,16 @@
 
 :func:`pybokeh.render` hands such images to :func:`render_device`, which keeps
 the whole render on the image's device: the depth map is moved there (a no-op
-for a tensor already on it), the CoC map is computed there
-(:mod:`.device_lens`), the kernel reads the image in place on the caller's
-current stream, and the result is a new tensor / array on the same device.
-Only a few scalars cross to the host (depth range, focus median, the kernel's
-layer statistics).
+for a tensor already on it), the CoC map (:mod:`.device_lens`) and the
+highlight gain map (:mod:`.device_highlights`) are computed there, the kernel
+reads the image in place on the caller's current stream, and the result is a
+new tensor / array on the same device.  Only a few scalars cross to the host
+(depth range, focus median, whether anything is clipped, the kernel's layer
+statistics).
 
 CuPy arrays go through torch (zero-copy DLPack) when torch is installed;
-without torch their CoC map is computed on the host from the depth map (the
-image still stays on the GPU).
+without torch their CoC and gain maps are computed on the host from the depth
+map and a host copy of the image (the render itself stays on the GPU).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..aperture import Aperture
+from ..highlights import highlight_gain_map
 from ..lens import MAX_COC_RADIUS, _nonnegative, coc_map
 from .dispatch import BackendUnavailableError
 
@@ -46,12 +48,12 @@ def is_device_array(x: Any) -> bool:
     return cupy is not None and isinstance(x, cupy.ndarray)
 
 
-#: Runs the kernel: (image, coc, out, aperture, gain) with torch tensors on one
-#: device.  Tests swap in the CPU emulation.
-Kernel = Callable[[Any, Any, Any, Aperture, float], None]
+#: Runs the kernel: (image, coc, out, aperture, gain map or None) with torch
+#: tensors on one device.  Tests swap in the CPU emulation.
+Kernel = Callable[[Any, Any, Any, Aperture, Any], None]
 
 
-def _cuda_kernel(image, coc, out, aperture: Aperture, gain: float) -> None:
+def _cuda_kernel(image, coc, out, aperture: Aperture, gain) -> None:
     """The CUDA kernel on torch tensors, queued on the device's current torch stream."""
     import torch
 
@@ -59,8 +61,9 @@ def _cuda_kernel(image, coc, out, aperture: Aperture, gain: float) -> None:
 
     device = image.device.index if image.device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(device).cuda_stream
+    gain_ptr = 0 if gain is None else gain.data_ptr()
     args = (image.data_ptr(), coc.data_ptr(), out.data_ptr(), image.shape[0], image.shape[1],
-            str(image.dtype).replace("torch.", ""), aperture, gain, stream, device)
+            str(image.dtype).replace("torch.", ""), aperture, gain_ptr, stream, device)
     try:
         cuda_backend.launch(*args)
     except cuda_backend.CudaOutOfMemoryError:
@@ -69,13 +72,13 @@ def _cuda_kernel(image, coc, out, aperture: Aperture, gain: float) -> None:
         cuda_backend.launch(*args)
 
 
-def _emulated_kernel(image, coc, out, aperture: Aperture, gain: float) -> None:
+def _emulated_kernel(image, coc, out, aperture: Aperture, gain) -> None:
     """The serial CPU emulation of the CUDA kernel on CPU tensors (for tests)."""
     from .. import _cuda_emu
 
     luts, extents = aperture.kernel_tables()
-    result = _cuda_emu.render(image.numpy(), coc.numpy(), aperture.blades, luts, extents, gain,
-                              float(MAX_COC_RADIUS), 0)
+    result = _cuda_emu.render(image.numpy(), coc.numpy(), aperture.blades, luts, extents,
+                              None if gain is None else gain.numpy(), float(MAX_COC_RADIUS), 0)
     out.copy_(_torch().from_numpy(result))
 
 
@@ -91,7 +94,7 @@ def render_device(
     sensor_width_mm: float = 36.0,
     blades: int = 0,
     rotation_deg: float = 0.0,
-    highlight_boost: float = 2.0,
+    highlight_boost: float = 16.0,
     focus_range: float = 0.0,
     backend: str = "auto",
     threads: int | None = None,
@@ -137,13 +140,15 @@ def _render_torch(image, depth, focus, lens_kw: dict, blades: int, rotation_deg:
                   kernel: Kernel):
     import torch
 
+    from .device_highlights import highlight_gain_map_torch
     from .device_lens import coc_map_torch
 
     work, src_dtype = _image_tensor(image)
     aperture = Aperture(blades, rotation_deg)
-    gain = _nonnegative(highlight_boost, "highlight_boost")
+    strength = _nonnegative(highlight_boost, "highlight_boost")
     height, width = work.shape[:2]
     coc = coc_map_torch(_depth_tensor(depth, work.device), focus, image_shape=(height, width), **lens_kw)
+    gain = highlight_gain_map_torch(work, strength)
     out = torch.empty_like(work)
     try:
         kernel(work, coc, out, aperture, gain)
@@ -220,6 +225,8 @@ def _input_error(exc: ValueError, image, coc) -> ValueError:
     if text.startswith("coc"):
         return ValueError(f"the lens settings give a circle of confusion over {MAX_COC_RADIUS:g} px; "
                           f"check max_blur, f_number, focal_length_mm and the depth units")
+    if text.startswith("highlight_gain"):
+        return ValueError(f"highlight_boost is too large for the GPU renderer ({exc})")
     return exc
 
 
@@ -264,8 +271,9 @@ def _render_cupy_without_torch(image, depth, focus, lens_kw: dict, blades: int, 
     coc = cupy.asarray(coc_map(host_depth, focus, image_shape=(h, w), **lens_kw))
     out = cupy.empty_like(work)
     aperture = Aperture(blades, rotation_deg)
-    gain = _nonnegative(highlight_boost, "highlight_boost")
+    host_gain = highlight_gain_map(cupy.asnumpy(work), _nonnegative(highlight_boost, "highlight_boost"))
+    gain = None if host_gain is None else cupy.asarray(host_gain)
     stream = cupy.cuda.get_current_stream().ptr
-    cuda_backend.launch(work.data.ptr, coc.data.ptr, out.data.ptr, h, w, str(work.dtype), aperture, gain, stream,
-                        work.device.id)
+    cuda_backend.launch(work.data.ptr, coc.data.ptr, out.data.ptr, h, w, str(work.dtype), aperture,
+                        0 if gain is None else gain.data.ptr, stream, work.device.id)
     return out if out.dtype == src else out.astype(src)
