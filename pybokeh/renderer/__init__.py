@@ -45,16 +45,20 @@ def render(
 
     Parameters
     ----------
-    image : numpy.ndarray, PIL.Image.Image or torch.Tensor
+    image : numpy.ndarray, PIL.Image.Image, torch.Tensor or cupy.ndarray
         H×W×3 sRGB photo: uint8 (0–255), uint16 (0–65535) or float32 in
         [0, 1] (float64 is accepted and computed in float32).  PIL images in
-        mode ``"RGB"``; torch tensors on the CPU, channels last.  Never modified.
+        mode ``"RGB"``; torch tensors and CuPy arrays channels last.  A torch
+        tensor on a CUDA device or a CuPy array is rendered on its GPU (see
+        Notes; float16/bfloat16 tensors are computed in float32 there).
+        Never modified.
     depth : array_like, shape (H', W')
         Disparity (default, brighter = nearer; min–max normalised to [0, 1])
         or metric depth in metres (``depth_kind="depth"``), as a NumPy array,
-        PIL image or torch tensor.  A map of another size is resampled
-        bilinearly to the image; invalid values (NaN, inf, negative; zero
-        depth) are filled from valid neighbours.  See :func:`pybokeh.coc_map`.
+        PIL image, torch tensor or CuPy array (on any device).  A map of
+        another size is resampled bilinearly to the image; invalid values
+        (NaN, inf, negative; zero depth) are filled from valid neighbours.
+        See :func:`pybokeh.coc_map`.
     focus : float or (x, y)
         Focus as a value in the depth map's own units, or an image pixel
         ``(x, y)`` whose neighbourhood's median depth is brought into focus.
@@ -86,9 +90,11 @@ def render(
     backend : {"auto", "cuda", "cpp", "numba", "numpy"}
         Which implementation runs; "auto" takes the fastest available
         (:func:`pybokeh.backends`).  An explicit backend that is unavailable
-        raises :class:`BackendUnavailableError`.
+        raises :class:`BackendUnavailableError`.  Images on a GPU accept
+        "auto" and "cuda" only (a CPU backend raises ValueError).
     threads : int, optional
-        CPU threads for the CPU backends (default: all available cores).
+        CPU threads for the CPU backends (default: all available cores);
+        ignored by the ``cuda`` backend.
 
     Returns
     -------
@@ -101,6 +107,15 @@ def render(
     that no blurred foreground covers come out unchanged; a constant image
     stays constant.  See the README for the algorithm and its measured
     accuracy against a physically exact reference.
+
+    Images on a GPU (a torch tensor with ``image.is_cuda``, or a CuPy array)
+    stay there: the depth map is moved to the image's device, the CoC and
+    highlight gain maps are computed on it, the ``cuda`` kernel runs on the
+    device's current stream (torch's or CuPy's) and has finished when
+    ``render`` returns, and the result is a new tensor / array on the same
+    device, of the image's dtype.  This needs pybokeh built with its CUDA
+    module (nvcc present at install time) and a GPU of compute capability
+    7.5 or newer; otherwise :class:`BackendUnavailableError` is raised.
     """
     if is_device_array(image):  # torch CUDA tensor / CuPy array: the whole render stays on its GPU
         return render_device(image, depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
