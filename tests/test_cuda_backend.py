@@ -476,6 +476,31 @@ def test_gpu_matches_cpp_on_random_scenes(seed, dtype):
 
 @pytest.mark.gpu
 @requires_gpu
+@pytest.mark.parametrize("height,width,lo,hi,dtype,blades", RAMPS)
+def test_gpu_matches_cpp_on_depth_ramps_with_lights(height, width, lo, hi, dtype, blades):
+    rng = np.random.default_rng(height * 7 + width)
+    img = add_lights(rng, random_image(rng, height, width, dtype))
+    args = render_args(img, ramp_coc(rng, height, width, lo, hi), Aperture(blades, 11.0))
+    out = cuda_backend.module().render(*args)
+    assert_frame_parity(out, _core.render(*args, 2), dtype)
+    assert_frame_parity(out, _cuda_emu.render(*args), dtype)
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_gain_map_matches_numpy():
+    torch = pytest.importorskip("torch")
+    from pybokeh.renderer.device_highlights import highlight_gain_map_torch
+
+    rng = np.random.default_rng(6)
+    img = add_lights(rng, random_image(rng, 333, 517, np.uint16), count=20)
+    out = highlight_gain_map_torch(torch.from_numpy(img).cuda(), 16.0)
+    assert out.is_cuda
+    np.testing.assert_allclose(out.cpu().numpy(), highlight_gain_map(img, 16.0), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.gpu
+@requires_gpu
 def test_gpu_large_frame_with_many_groups_matches_cpp():
     args = _scene(99, 1080, 1920, 64.0, np.uint8, 0)
     mod = cuda_backend.module()
@@ -502,14 +527,16 @@ def test_gpu_runs_are_bit_identical_and_independent_of_leftover_memory():
 def test_gpu_writes_every_output_pixel(dtype):
     # Outputs pre-filled with different garbage must come out bit-identical.
     torch = pytest.importorskip("torch")
-    image, coc = _scene(4, 123, 257, 30.0, np.dtype(dtype), 5)[:2]
+    args = _scene(4, 123, 257, 30.0, np.dtype(dtype), 5)
+    image, coc, gain = args[0], args[1], args[-1]
     ap = Aperture(5)
     img_t = torch.from_numpy(image).cuda()
     coc_t = torch.from_numpy(coc).cuda()
+    gain_t = torch.from_numpy(gain).cuda()
     results = []
     for poison in (0.0, 255.0, float("nan")) if dtype == "float32" else (0, 255, 0x7F):
         out = torch.full_like(img_t, poison)
-        device_inputs._cuda_kernel(img_t, coc_t, out, ap, 2.0)
+        device_inputs._cuda_kernel(img_t, coc_t, out, ap, gain_t)
         results.append(out.cpu().numpy())
     for r in results[1:]:
         np.testing.assert_array_equal(r, results[0])
@@ -592,10 +619,16 @@ def test_gpu_errors_surface_as_python_exceptions():
         mod._debug_malloc(1 << 55)
     with pytest.raises(mod.CudaError, match="invalid configuration"):
         mod._debug_bad_launch()
+    host = np.zeros((4, 4, 3), np.uint8)
+    luts, ext = Aperture().kernel_tables()
+    with pytest.raises(ValueError, match="highlight_gain must be device memory"):
+        torch = pytest.importorskip("torch")
+        dev = torch.zeros((4, 4, 3), dtype=torch.uint8, device="cuda")
+        coc = torch.zeros((4, 4), device="cuda")
+        mod.render_device(dev.data_ptr(), coc.data_ptr(), dev.data_ptr(), 4, 4, "uint8", 0, luts, ext,
+                          np.zeros((4, 4), np.float32).ctypes.data, 4096.0, 0, dev.device.index)
     with pytest.raises(ValueError, match="must be device memory"):
-        host = np.zeros((4, 4, 3), np.uint8)
-        luts, ext = Aperture().kernel_tables()
-        mod.render_device(host.ctypes.data, host.ctypes.data, host.ctypes.data, 4, 4, "uint8", 0, luts, ext, 0.0,
+        mod.render_device(host.ctypes.data, host.ctypes.data, host.ctypes.data, 4, 4, "uint8", 0, luts, ext, 0,
                           4096.0, 0, 0)
     # The errors were not sticky: the device still renders.
     args = _scene(3, 50, 60, 10.0, np.uint8, 0)
