@@ -40,7 +40,7 @@
 namespace pybokeh {
 namespace {
 
-constexpr int kBandRows = 16;
+constexpr int kBandRows = 32;
 constexpr int kEncodeLutSize = 4096;
 constexpr int kDecodeLutSize = 4096;  // for float input
 
