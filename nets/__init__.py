@@ -11,6 +11,38 @@ import importlib
 _LAZY = {
     "fused_instance_norm_leaky_relu": "fused_norm",
     "InstanceNormLeakyReLU": "fused_norm",
+    # networks
+    "UNetGenerator": "unet",
+    "GeneratorConfig": "unet",
+    "levels_for_size": "unet",
+    "PatchDiscriminator": "patchgan",
+    # objective and depth convention
+    "masked_l1": "losses",
+    "discriminator_loss": "losses",
+    "generator_gan_loss": "losses",
+    "TARGET_CONVENTION": "depth_target",
+    "depth_to_target": "depth_target",
+    "target_to_disparity": "depth_target",
+    "disparity_to_depth": "depth_target",
+    # data
+    "Frame": "data",
+    "open_frames": "data",
+    "read_rgbd": "data",
+    "read_diml_indoor": "data",
+    "read_nyu_depth_v2": "data",
+    "FrameCache": "dataset",
+    "PairDataset": "dataset",
+    "AugmentConfig": "augment",
+    "source_weights": "sampler",
+    # metrics, files, inference, training
+    "depth_metrics": "metrics",
+    "mean_metrics": "metrics",
+    "save_generator": "checkpoint",
+    "load_generator": "checkpoint",
+    "read_generator_meta": "checkpoint",
+    "predict_disparity": "inference",
+    "TrainConfig": "train",
+    "train": "train",
 }
 
 
