@@ -20,9 +20,9 @@ the next decoder block; here the ReLU of ``up`` is fused into its norm and happe
 before dropout and concatenation.  ReLU is elementwise and commutes with dropout's
 positive rescaling, so the result is identical.
 
-Dropout placement follows the reference *code* (three ``ngf*8`` blocks outside the
-innermost one, i.e. decoder levels L-1, L-2, L-3), not the paper's table, which puts
-it on the first three decoder layers; the parameter count is the same either way.
+Dropout placement follows the reference *code* (``levels - 5`` blocks outside the
+innermost one: decoder levels 7, 6, 5 of ``unet_256``), not the paper's table, which
+puts it on the first three decoder layers; the parameter count is the same either way.
 """
 from __future__ import annotations
 
@@ -76,8 +76,10 @@ class GeneratorConfig:
         3 (RGB) and 1 (depth) for depth estimation.
     dropout : float
         Dropout probability of the dropout blocks (training only).
-    dropout_blocks : int
-        How many decoder blocks just outside the innermost one get dropout.
+    dropout_blocks : int or None
+        How many decoder blocks just outside the innermost one get dropout; ``None``
+        follows the reference code, ``max(levels - 5, 0)`` (3 for ``unet_256``, 2 for
+        ``unet_128``).
     """
 
     ngf: int = 64
@@ -85,9 +87,11 @@ class GeneratorConfig:
     in_channels: int = 3
     out_channels: int = 1
     dropout: float = 0.5
-    dropout_blocks: int = 3
+    dropout_blocks: int | None = None
 
     def __post_init__(self) -> None:
+        if self.dropout_blocks is None:
+            object.__setattr__(self, "dropout_blocks", max(self.levels - 5, 0))
         for name in ("ngf", "levels", "in_channels", "out_channels"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -169,10 +173,11 @@ class UNetGenerator(nn.Module):
         Use :func:`levels_for_size` to match a crop size.
     in_channels, out_channels : int, default 3 and 1
     dropout : float, default 0.5
-        Dropout in ``dropout_blocks`` decoder blocks; active only in ``train()`` mode.
+        Dropout in ``dropout_blocks`` decoder blocks (default ``max(levels - 5, 0)`` as the
+        reference code: 3 at 8 levels); active only in ``train()`` mode.
         Inference (:func:`~pybokeh.nets.inference.predict_disparity`) runs in eval mode,
         so predictions are deterministic (the reference code keeps dropout on at test time).
-    dropout_blocks : int, default 3
+    dropout_blocks : int or None
     input_size : int or None
         Training crop size, kept as metadata (inference resizes to it); not needed by
         ``forward``, which accepts any multiple of ``2**levels``.
@@ -186,7 +191,7 @@ class UNetGenerator(nn.Module):
     """
 
     def __init__(self, ngf: int = 64, levels: int = 8, in_channels: int = 3, out_channels: int = 1,
-                 dropout: float = 0.5, dropout_blocks: int = 3, input_size: int | None = None) -> None:
+                 dropout: float = 0.5, dropout_blocks: int | None = None, input_size: int | None = None) -> None:
         super().__init__()
         self.config = GeneratorConfig(ngf=ngf, levels=levels, in_channels=in_channels,
                                       out_channels=out_channels, dropout=dropout,
@@ -207,7 +212,7 @@ class UNetGenerator(nn.Module):
         for level in range(L, 0, -1):
             c_in = _channels(ngf, level) * (1 if level == L else 2)
             c_out = out_channels if level == 1 else _channels(ngf, level - 1)
-            with_dropout = 1 < level < L and level >= L - dropout_blocks
+            with_dropout = 1 < level < L and level >= L - self.config.dropout_blocks
             dec.append(_DecoderBlock(c_in, c_out, outermost=level == 1,
                                      dropout=dropout if with_dropout else 0.0))
         self.decoder = nn.ModuleList(dec)
