@@ -268,6 +268,11 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
     if main:
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=2) + "\n")
     logger = _Logger(out / "log.jsonl", main)
+    if main and start_step and logger.path.is_file():
+        # Drop what the interrupted run logged after its checkpoint: those steps are replayed.
+        kept = [line for line in logger.path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= start_step]
+        logger.path.write_text("".join(line + "\n" for line in kept))
     n_g = sum(p.numel() for p in G_core.parameters())
     n_d = sum(p.numel() for p in D_core.parameters()) if D_core is not None else 0
     log(f"model: U-Net ngf={cfg.ngf} levels={cfg.levels} ({n_g / 1e6:.2f} M params)"
@@ -282,7 +287,7 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
     def checkpoint(step: int) -> None:
         if main:
             st = {"opt_G": opt_G.state_dict(), "config": asdict(cfg), "world_size": info.world_size,
-                  "torch_version": torch.__version__}
+                  "torch_version": str(torch.__version__)}
             if opt_D is not None:
                 st["opt_D"] = opt_D.state_dict()
             save_checkpoint(out, step, G_core, D_core, st, dict(gen_meta, step=step), keep=cfg.keep_checkpoints)
