@@ -3,6 +3,19 @@
 Needs PyTorch (``pip install "pybokeh[depth]"``).  Importing this package does not
 import torch; the names below load on first use, so ``pybokeh --help`` and
 ``import pybokeh`` work without it.
+
+Main entry points:
+
+* networks: :class:`UNetGenerator` (reference ``unet_256`` defaults),
+  :class:`PatchDiscriminator` (70×70 PatchGAN), :func:`levels_for_size`;
+* inference: :func:`load_generator` / :func:`save_generator` (safetensors + JSON
+  metadata) and :func:`predict_disparity` (any photo size, deterministic, brighter =
+  nearer);
+* data: :func:`open_frames` (rgbd layout, DIML indoor, NYU Depth v2), :class:`FrameCache`,
+  :class:`PairDataset`, :func:`source_weights`;
+* objective and metrics: :func:`masked_l1`, :func:`discriminator_loss`,
+  :func:`depth_metrics`, and the depth-target convention :data:`TARGET_CONVENTION`;
+* training: :class:`TrainConfig` and :func:`train_model` (what ``pybokeh train`` runs).
 """
 from __future__ import annotations
 
@@ -42,7 +55,7 @@ _LAZY = {
     "read_generator_meta": "checkpoint",
     "predict_disparity": "inference",
     "TrainConfig": "train",
-    "train": "train",
+    "train_model": "train",
 }
 
 

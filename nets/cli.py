@@ -60,7 +60,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, train
+    from .train import TrainConfig, train_model
 
     try:
         cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, size=args.size, ngf=args.ngf, ndf=args.ndf,
@@ -71,7 +71,7 @@ def run_train(args: argparse.Namespace) -> int:
                           source_weight_power=args.source_weight_power, layout=args.layout,
                           cache_short_side=args.cache_short_side, device=args.device, threads=args.threads,
                           channels_last=args.channels_last, resume=args.resume, progress=not args.no_progress)
-        train(cfg)
+        train_model(cfg)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
         print(f"pybokeh train: error: {exc}", file=sys.stderr)
         return 2

@@ -49,7 +49,7 @@ from .patchgan import PatchDiscriminator
 from .sampler import StepBatchSampler, source_weights
 from .unet import UNetGenerator, levels_for_size
 
-__all__ = ["TrainConfig", "train", "lr_multiplier", "ARCH_FIELDS"]
+__all__ = ["TrainConfig", "train_model", "lr_multiplier", "ARCH_FIELDS"]
 
 ARCH_FIELDS = ("size", "ngf", "ndf", "levels", "l1_only")
 KILL_ENV = "PYBOKEH_TRAIN_KILL_AT_STEP"  # tests: SIGKILL this process right after step k
@@ -188,7 +188,7 @@ def _check_resume_config(saved: dict[str, Any], cfg: TrainConfig, log) -> None:
         log(f"warning: resuming with changed {', '.join(changed)}: the run will not match an uninterrupted one")
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train_model(cfg: TrainConfig) -> dict[str, Any]:
     """Run training as configured; returns a summary (final step, last losses, validation)."""
     info = init_distributed(cfg.device)
     try:
@@ -287,7 +287,9 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
     def checkpoint(step: int) -> None:
         if main:
             st = {"opt_G": opt_G.state_dict(), "config": asdict(cfg), "world_size": info.world_size,
-                  "torch_version": str(torch.__version__)}
+                  "torch_version": str(torch.__version__),
+                  # No RNG state to save: every step re-seeds from (seed, step, rank).
+                  "rng": {"seed": cfg.seed, "scheme": "torch.manual_seed(blake2b(seed:step:rank)) per step"}}
             if opt_D is not None:
                 st["opt_D"] = opt_D.state_dict()
             save_checkpoint(out, step, G_core, D_core, st, dict(gen_meta, step=step), keep=cfg.keep_checkpoints)
