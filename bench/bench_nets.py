@@ -46,9 +46,17 @@ def test_train_step_reference_l1_only(benchmark):
 
 
 @pytest.mark.benchmark(group="train step small CPU configs batch 8")
-@pytest.mark.parametrize("size,ngf,ndf", [(128, 32, 32), (128, 16, 32), (192, 32, 32)])
-def test_train_step_small(benchmark, size, ngf, ndf):
-    step = _train_setup(size, ngf, ndf, 8, torch.contiguous_format)
+@pytest.mark.parametrize("size,ngf,ndf,mode", [(128, 16, 16, "cgan"), (128, 16, 64, "cgan"), (128, 16, 16, "l1"),
+                                               (128, 32, 32, "cgan"), (192, 32, 32, "cgan")])
+def test_train_step_small(benchmark, size, ngf, ndf, mode):
+    step = _train_setup(size, ngf, ndf, 8, torch.contiguous_format, l1_only=mode == "l1")
+    benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.benchmark(group="train step 128x128 ngf 32 batch 8: memory format")
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_train_step_small_memory_format(benchmark, fmt):
+    step = _train_setup(128, 32, 32, 8, FORMATS[fmt])
     benchmark.pedantic(step, rounds=5, iterations=1, warmup_rounds=1)
 
 

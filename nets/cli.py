@@ -31,7 +31,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     m = parser.add_argument_group("model")
     m.add_argument("--size", type=_positive_int, default=256, help="square training crop, multiple of 32 (default 256)")
     m.add_argument("--ngf", type=_positive_int, default=64, help="generator filters in the first level (default 64)")
-    m.add_argument("--ndf", type=_positive_int, default=64, help="discriminator filters in the first layer (default 64)")
+    m.add_argument("--ndf", type=_positive_int, default=None,
+                   help="discriminator filters in the first layer (default: --ngf; the discriminator dominates "
+                        "the step time of small generators)")
     m.add_argument("--levels", type=_positive_int, default=None,
                    help="U-Net levels (default: from --size, 8 at 256 = 1x1 bottleneck)")
     m.add_argument("--l1-only", action="store_true", help="no discriminator: the same generator on lambda*L1 alone (ablation)")

@@ -64,7 +64,7 @@ class TrainConfig:
     steps: int
     size: int = 256
     ngf: int = 64
-    ndf: int = 64
+    ndf: int | None = None
     levels: int | None = None
     batch_size: int = 4
     l1_only: bool = False
@@ -96,6 +96,8 @@ class TrainConfig:
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
+        if self.ndf is None:
+            self.ndf = self.ngf  # scale the discriminator with the generator (64/64 = reference)
         for name in ("steps", "size", "ngf", "ndf", "batch_size", "val_every", "ckpt_every", "log_every"):
             positive(name)
         auto_levels = levels_for_size(self.size)  # validates size
@@ -247,6 +249,8 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
             log(f"warning: resuming with {info.world_size} processes, the run used {state.get('world_size')}")
         start_step = int(state["step"])
         log(f"resuming from {ckpt} at step {start_step}")
+    elif cfg.resume:
+        log(f"--resume: no checkpoint in {out} yet, starting at step 0")
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     G.to(info.device, memory_format=memory_format)
     if D is not None:
