@@ -8,8 +8,17 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-# CI clones the repository beside shared/, so ../shared/data resolves the same way there.
-SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+def _shared_data() -> Path:
+    """``../shared/data`` beside the checkout (CI clones the repository the same way)."""
+    for base in (REPO.parent, REPO.parent.parent):
+        if (base / "shared" / "data").is_dir():
+            return (base / "shared" / "data").resolve()
+    return (REPO.parent / "shared" / "data").resolve()
+
+
+SHARED_DATA = _shared_data()
 
 
 def synthetic_frame(rng: np.random.Generator, h: int, w: int, holes: bool = True) -> tuple[np.ndarray, np.ndarray]:

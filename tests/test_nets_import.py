@@ -6,7 +6,7 @@ import sys
 import textwrap
 
 
-def test_no_torch_needed_to_import_or_parse():
+def test_no_torch_needed_to_import_or_parse(tmp_path):
     code = textwrap.dedent("""
         import sys
         sys.modules["torch"] = None          # any `import torch` now fails
@@ -23,7 +23,8 @@ def test_no_torch_needed_to_import_or_parse():
         assert main(["eval-depth", "--weights", "w", "--data", "d"]) == 2
         print("OK")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    # cwd outside the repository so the installed package, not the source tree, is imported.
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "OK"
     assert "needs PyTorch" in out.stderr

@@ -34,10 +34,12 @@ def data(tmp_path_factory):
     return make_rgbd_layout(tmp_path_factory.mktemp("rgbd"), n_train=6, n_eval=2)
 
 
-def _cli(*args, env_extra=None, timeout=300):
+def _cli(*args, cwd, env_extra=None, timeout=300):
+    # cwd outside the repository: `python -m` puts cwd first on sys.path, and the source
+    # tree's pybokeh/ (no compiled module, no nets/) would shadow the installed package.
     env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
     return subprocess.run([sys.executable, "-m", "pybokeh.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=env, cwd=cwd)
 
 
 def test_tiny_model_overfits_a_few_frames(data):
@@ -74,16 +76,16 @@ def _weights(path):
 
 def test_killed_run_resumes_to_the_same_weights(data, tmp_path):
     common = ["--data", str(data), "--steps", "8", "--ckpt-every", "3", "--val-every", "4", *TINY]
-    a = _cli("train", "--out", str(tmp_path / "a"), *common)
+    a = _cli("train", "--out", str(tmp_path / "a"), *common, cwd=tmp_path)
     assert a.returncode == 0, a.stderr
     # Same run, killed (SIGKILL, no clean-up) after step 5; the newest checkpoint is step 3.
-    b = _cli("train", "--out", str(tmp_path / "b"), *common, "--workers", "1", env_extra={KILL_ENV: "5"})
+    b = _cli("train", "--out", str(tmp_path / "b"), *common, "--workers", "1", cwd=tmp_path, env_extra={KILL_ENV: "5"})
     assert b.returncode == -signal.SIGKILL, b.stderr
     assert latest_checkpoint(tmp_path / "b").name == "step_00000003"
     assert not (tmp_path / "b" / "generator.safetensors").exists()
-    refused = _cli("train", "--out", str(tmp_path / "b"), *common)
+    refused = _cli("train", "--out", str(tmp_path / "b"), *common, cwd=tmp_path)
     assert refused.returncode == 2 and "--resume" in refused.stderr
-    b2 = _cli("train", "--out", str(tmp_path / "b"), *common, "--resume")
+    b2 = _cli("train", "--out", str(tmp_path / "b"), *common, "--resume", cwd=tmp_path)
     assert b2.returncode == 0, b2.stderr
     assert "resuming from" in b2.stderr and "step 3" in b2.stderr
     wa, wb = _weights(tmp_path / "a" / "generator.safetensors"), _weights(tmp_path / "b" / "generator.safetensors")
@@ -129,7 +131,8 @@ def test_torchrun_two_gloo_processes_keep_replicas_identical(data, tmp_path):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "pybokeh.cli", "train", "--data", str(data), "--out", str(out), "--steps", "4",
            "--ckpt-every", "4", "--val-every", "4", *TINY]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+                         env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert run.returncode == 0, run.stderr[-3000:]
     assert "2 process(es) on cpu" in run.stderr
     logs = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
