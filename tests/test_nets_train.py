@@ -167,3 +167,16 @@ def test_cli_l1_only_train_then_eval_depth(data, tmp_path, capsys):
     assert "abs_rel" in table and "ALL (mean over images)" in table and "scene_eval" in table
     assert main(["eval-depth", "--weights", str(tmp_path / "none.safetensors"), "--data", str(data)]) == 2
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "bad"), "--steps", "1", "--size", "48"]) == 2
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_and_inference_match_cpu(data, tmp_path):
+    out = tmp_path / "cuda"
+    assert main(["train", "--data", str(data), "--out", str(out), "--steps", "3", "--device", "cuda",
+                 *[a for a in TINY if a not in ("--threads", "1")]]) == 0
+    model, _ = load_generator(out / "generator.safetensors")
+    rgb, _ = [f for f in read_rgbd(data) if f.split == "eval"][0].load()
+    on_cpu = predict_disparity(model, rgb)
+    on_gpu = predict_disparity(model.cuda(), rgb)
+    np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-3)
