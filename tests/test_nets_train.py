@@ -174,7 +174,7 @@ def test_cli_l1_only_train_then_eval_depth(data, tmp_path, capsys):
 def test_cuda_training_and_inference_match_cpu(data, tmp_path):
     out = tmp_path / "cuda"
     assert main(["train", "--data", str(data), "--out", str(out), "--steps", "3", "--device", "cuda",
-                 *[a for a in TINY if a not in ("--threads", "1")]]) == 0
+                 *TINY[:TINY.index("--threads")], "--no-progress"]) == 0
     model, _ = load_generator(out / "generator.safetensors")
     rgb, _ = [f for f in read_rgbd(data) if f.split == "eval"][0].load()
     on_cpu = predict_disparity(model, rgb)
