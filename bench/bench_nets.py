@@ -66,7 +66,7 @@ def test_inference_reference(benchmark, side):
     torch.manual_seed(0)
     G = UNetGenerator(input_size=256).eval()
     img = np.random.default_rng(0).random((480, 640, 3), dtype=np.float32)
-    benchmark.pedantic(lambda: predict_disparity(G, img, size=side), rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(lambda: predict_disparity(G, img, size=side), rounds=10, iterations=1, warmup_rounds=1)
 
 
 @pytest.mark.benchmark(group="inference raw forward 1x3x256x256, reference generator")
@@ -80,7 +80,7 @@ def test_forward_memory_format(benchmark, fmt):
         with torch.inference_mode():
             return G(x)
 
-    benchmark.pedantic(run, rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)
 
 
 @pytest.mark.benchmark(group="inference small CPU model (ngf 32, 128 px) on a 640x480 photo")

@@ -1,7 +1,6 @@
 """Data set readers (rgbd, DIML indoor, NYU Depth v2), resampling, augmentation, sampling."""
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 import numpy as np
