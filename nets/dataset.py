@@ -3,7 +3,7 @@
 Frames are decoded once, reduced so that their shorter side is at most
 ``cache_short_side`` (colour: Lanczos; depth: nearest neighbour, stored as uint16
 millimetres, 0 = invalid), and kept in memory: the ~620 frames of ``shared/data/rgbd``
-take ~270 MB at a 256 px short side.  DataLoader workers (forked) share the cache.
+take ~250 MB at a 256 px short side.  DataLoader workers (forked) share the cache.
 """
 from __future__ import annotations
 
