@@ -40,7 +40,7 @@
 namespace pybokeh {
 namespace {
 
-constexpr int kBandRows = 16;
+constexpr int kBandRows = 32;
 
 // A coarse splat: an aggregate of a layer's pixels in one grid cell.  Radius
 // r in grid cells, coverage weight w (the covered fraction of the cell), mean

@@ -5,19 +5,164 @@ This module must import without PyTorch: only the ``run_*`` functions import it.
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``pybokeh train`` options to ``parser``."""
+    parser.description = (
+        "Train the Pix2Pix depth model (U-Net generator + 70x70 PatchGAN, cGAN + lambda*L1). "
+        "Multi-process/multi-node: torchrun --nproc_per_node=K -m pybokeh.cli train ...")
+    g = parser.add_argument_group("run")
+    g.add_argument("--data", required=True, help="data set directory (rgbd layout, DIML indoor or NYU Depth v2)")
+    g.add_argument("--out", required=True, help="run directory: config, log.jsonl, checkpoints/, generator.safetensors")
+    g.add_argument("--steps", type=_positive_int, required=True, help="optimisation steps in total")
+    g.add_argument("--resume", action="store_true", help="continue the last checkpoint in --out exactly where it stopped")
+    g.add_argument("--layout", choices=("auto", "rgbd", "diml", "nyu"), default="auto", help="data layout (default: detect)")
+    g.add_argument("--seed", type=int, default=0, help="seed for weights, sampling, augmentation, dropout (default 0)")
+    m = parser.add_argument_group("model")
+    m.add_argument("--size", type=_positive_int, default=256, help="square training crop, multiple of 32 (default 256)")
+    m.add_argument("--ngf", type=_positive_int, default=64, help="generator filters in the first level (default 64)")
+    m.add_argument("--ndf", type=_positive_int, default=None,
+                   help="discriminator filters in the first layer (default: --ngf; the discriminator dominates "
+                        "the step time of small generators)")
+    m.add_argument("--levels", type=_positive_int, default=None,
+                   help="U-Net levels (default: from --size, 8 at 256 = 1x1 bottleneck)")
+    m.add_argument("--l1-only", action="store_true", help="no discriminator: the same generator on lambda*L1 alone (ablation)")
+    o = parser.add_argument_group("optimisation")
+    o.add_argument("--batch-size", type=_positive_int, default=4, help="samples per process per step (default 4)")
+    o.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the masked L1 term (default 100)")
+    o.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4; betas 0.5, 0.999)")
+    o.add_argument("--decay-start", type=float, default=0.5,
+                   help="fraction of steps at constant lr before the linear decay to 0 (default 0.5)")
+    o.add_argument("--source-weight-power", type=float, default=0.5,
+                   help="a source with n frames is drawn with total weight n**p: 1 = uniform frames, "
+                        "0 = uniform sources (default 0.5)")
+    r = parser.add_argument_group("runtime")
+    r.add_argument("--val-every", type=_positive_int, default=1000, help="validate on the eval split every N steps and at the end")
+    r.add_argument("--val-limit", type=_positive_int, default=None, help="validate on the first N eval frames only")
+    r.add_argument("--ckpt-every", type=_positive_int, default=1000, help="checkpoint every N steps and at the end")
+    r.add_argument("--keep-checkpoints", type=_positive_int, default=2, help="checkpoints kept (default 2)")
+    r.add_argument("--log-every", type=_positive_int, default=10, help="log losses every N steps (default 10)")
+    r.add_argument("--workers", type=int, default=1, help="DataLoader worker processes (default 1)")
+    r.add_argument("--cache-short-side", type=_positive_int, default=None,
+                   help="frames are cached with at most this shorter side (default 2*size)")
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: CUDA when available")
+    r.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads (default: cores / local processes)")
+    r.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster on GPUs; slower for CPU training)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run_train(args: argparse.Namespace) -> int:
-    raise NotImplementedError("pybokeh train is not implemented yet")
+    from .train import TrainConfig, train_model
+
+    try:
+        cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, size=args.size, ngf=args.ngf, ndf=args.ndf,
+                          levels=args.levels, batch_size=args.batch_size, l1_only=args.l1_only,
+                          lambda_l1=args.lambda_l1, lr=args.lr, decay_start=args.decay_start, seed=args.seed,
+                          val_every=args.val_every, val_limit=args.val_limit, ckpt_every=args.ckpt_every,
+                          keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, workers=args.workers,
+                          source_weight_power=args.source_weight_power, layout=args.layout,
+                          cache_short_side=args.cache_short_side, device=args.device, threads=args.threads,
+                          channels_last=args.channels_last, resume=args.resume, progress=not args.no_progress)
+        train_model(cfg)
+    except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
+        print(f"pybokeh train: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``pybokeh eval-depth`` options to ``parser``."""
+    parser.description = (
+        "Depth metrics of a trained generator on a data set's eval split (NYU Depth v2 protocol: per image over "
+        "valid pixels, median scaling, then averaged).")
+    parser.add_argument("--weights", required=True,
+                        help="generator .safetensors file, or a training run directory (uses its final or latest generator)")
+    parser.add_argument("--data", required=True, help="data set directory (rgbd layout, DIML indoor or NYU Depth v2)")
+    parser.add_argument("--layout", choices=("auto", "rgbd", "diml", "nyu"), default="auto")
+    parser.add_argument("--split", choices=("eval", "train"), default="eval", help="split to score (default eval)")
+    parser.add_argument("--mode", choices=("resize", "pad"), default="resize",
+                        help="resize photos to the training size (default) or pad them to the network multiple")
+    parser.add_argument("--limit", type=_positive_int, default=None, help="score the first N frames only")
+    parser.add_argument("--min-depth", type=float, default=1e-3, help="metres (default 1e-3)")
+    parser.add_argument("--max-depth", type=float, default=10.0, help="metres (default 10)")
+    parser.add_argument("--per-image", action="store_true", help="with --json: include every image's metrics")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
+
+
+def _resolve_weights(path):
+    from pathlib import Path
+
+    from .checkpoint import GEN_NAME, latest_checkpoint
+
+    p = Path(path)
+    if p.is_dir():
+        if (p / "generator.safetensors").is_file():
+            return p / "generator.safetensors"
+        ckpt = latest_checkpoint(p)
+        if ckpt is None:
+            raise FileNotFoundError(f"{p} has neither generator.safetensors nor a checkpoint")
+        return ckpt / GEN_NAME
+    return p
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    raise NotImplementedError("pybokeh eval-depth is not implemented yet")
+    try:
+        import torch
+    except ModuleNotFoundError:
+        print("pybokeh eval-depth: error: needs PyTorch: pip install 'pybokeh[depth]'", file=sys.stderr)
+        return 2
+    from .checkpoint import load_generator
+    from .data import open_frames
+    from .evaluate import format_table, summarize
+    from .metrics import depth_metrics
+    from .depth_target import disparity_to_depth
+    from .inference import predict_disparity
+
+    try:
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        weights = _resolve_weights(args.weights)
+        model, meta = load_generator(weights, device=args.device)
+        frames = [f for f in open_frames(args.data, args.layout) if f.split == args.split]
+        if args.limit:
+            frames = frames[: args.limit]
+        if not frames:
+            raise ValueError(f"{args.data}: no frames in the {args.split} split")
+    except (ValueError, FileNotFoundError, ImportError) as exc:
+        print(f"pybokeh eval-depth: error: {exc}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    rows = []
+    for frame in tqdm(frames, desc="eval", unit="img", disable=args.json or not sys.stderr.isatty()):
+        rgb, depth = frame.load()
+        disp = predict_disparity(model, rgb, mode=args.mode)
+        m = depth_metrics(disparity_to_depth(disp), depth, min_depth=args.min_depth, max_depth=args.max_depth)
+        if m is not None:
+            rows.append({"source": frame.source, "name": frame.name, **m})
+    summary = summarize(rows)
+    if args.json:
+        out = {"weights": str(weights), "data": str(args.data), "split": args.split, "mode": args.mode,
+               "architecture": meta.get("architecture"), "input_size": meta.get("input_size"),
+               "protocol": "per-image median scaling, valid pixels in (min_depth, max_depth), mean over images",
+               "min_depth": args.min_depth, "max_depth": args.max_depth, **summary}
+        if args.per_image:
+            out["per_image"] = rows
+        json.dump(out, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print(f"weights: {weights}\ndata: {args.data} (split {args.split}, {len(rows)} images, mode {args.mode})")
+        print(format_table(summary))
+    return 0

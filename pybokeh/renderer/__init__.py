@@ -9,7 +9,6 @@ algorithm, described in ``csrc/render_cpu.cpp``.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
 from ..aperture import Aperture
@@ -21,6 +20,7 @@ from .dispatch import BackendUnavailableError, backends, default_threads, get_ba
 
 #: Default highlight boost, chosen on the reference scenes (see README, "Quality").
 DEFAULT_HIGHLIGHT_BOOST = 16.0
+
 __all__ = ["render", "backends", "BackendUnavailableError", "DEFAULT_HIGHLIGHT_BOOST"]
 
 

@@ -550,6 +550,16 @@ def _decode(image: np.ndarray) -> np.ndarray:
     return (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
 
 
+def _row_starts(counts: np.ndarray) -> tuple[np.ndarray, int]:
+    """Start index of each (layer, grid row) in a flat table, given the counts (one more column: the end)."""
+    nlayers, rows = counts.shape
+    flat = np.concatenate([[0], np.cumsum(counts.ravel())])
+    start = np.empty((nlayers, rows + 1), np.int64)
+    start[:, :rows] = flat[:-1].reshape(nlayers, rows)
+    start[:, rows] = start[:, rows - 1] + counts[:, -1]
+    return start, int(flat[-1])
+
+
 def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: np.ndarray | None,
                  threads: int) -> np.ndarray:
     """Render with the Numba kernels; same contract as the ``cpp`` backend."""
@@ -589,11 +599,8 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
         grid_counts = np.zeros((nlayers, max_gh), np.int64)
         if coarse.size:
             _count_coarse(coarse, levels, lin, coc, offsets, xs, grid_counts)
-        flat = np.concatenate([[0], np.cumsum(grid_counts.ravel())])
-        grid_start = np.empty((nlayers, max_gh + 1), np.int64)
-        grid_start[:, :max_gh] = flat[:-1].reshape(nlayers, max_gh)
-        grid_start[:, max_gh] = grid_start[:, max_gh - 1] + grid_counts[:, -1]
-        splats = np.empty((int(flat[-1]), 9), np.float32)
+        grid_start, total = _row_starts(grid_counts)
+        splats = np.empty((total, 9), np.float32)
         if coarse.size:
             _build_coarse(coarse, levels, lin, coc, offsets, xs, grid_start, splats)
         encode_lut = linear_to_srgb(np.square(np.arange(ENCODE_LUT_SIZE + 1, dtype=np.float32)
@@ -607,11 +614,8 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
         ph_counts = np.zeros((nlayers, max_gh), np.int64)
         if coarse_ph.size:
             _count_phantoms(coarse_ph, levels, offsets, xs, height, width, ph_counts)
-        flat_ph = np.concatenate([[0], np.cumsum(ph_counts.ravel())])
-        phantom_start = np.empty((nlayers, max_gh + 1), np.int64)
-        phantom_start[:, :max_gh] = flat_ph[:-1].reshape(nlayers, max_gh)
-        phantom_start[:, max_gh] = phantom_start[:, max_gh - 1] + ph_counts[:, -1]
-        phantoms = np.empty((int(flat_ph[-1]), 3), np.float32)
+        phantom_start, total = _row_starts(ph_counts)
+        phantoms = np.empty((total, 3), np.float32)
         if coarse_ph.size:
             _build_phantoms(coarse_ph, levels, offsets, xs, height, width, phantom_start, phantoms)
 

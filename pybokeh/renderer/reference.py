@@ -60,6 +60,24 @@ def layer_map(coc: np.ndarray) -> tuple[np.ndarray, int]:
     return layers, nbins
 
 
+def grid_cells(mask, level):
+    """The pixels of ``mask`` grouped by cell of a grid 2^level coarser, row by row.
+
+    Yields ``(py, px, u, v, cover)``: pixel rows and columns, their centres in
+    grid coordinates, and the fraction of the cell (inside the image) they cover.
+    """
+    s = 1 << level
+    h, w = mask.shape
+    cells: dict[tuple[int, int], list] = {}
+    for y, x in zip(*np.nonzero(mask)):
+        cells.setdefault((y // s, x // s), []).append((y, x))
+    for (gy, gx), pix in sorted(cells.items()):
+        py = np.array([p[0] for p in pix])
+        px = np.array([p[1] for p in pix])
+        area = min(s, w - gx * s) * min(s, h - gy * s)
+        yield py, px, (px + 0.5) / s - 0.5, (py + 0.5) / s - 0.5, len(pix) / area
+
+
 def layer_splats(mask, lin, coc, level):
     """Splats ``(x, y, r, w, rgb, channels)`` of one layer on its grid (pixels, or coarse-cell aggregates).
 
@@ -67,23 +85,15 @@ def layer_splats(mask, lin, coc, level):
     cell one "coverage" splat at the pixels' centroid and one "light" splat at
     their brightness-weighted centroid.
     """
-    ys, xs = np.nonzero(mask)
     if level == 0:
+        ys, xs = np.nonzero(mask)
         return [(float(x), float(y), abs(float(coc[y, x])), 1.0, lin[y, x], "both") for y, x in zip(ys, xs)]
     s = 1 << level
-    h, w = mask.shape
-    cells: dict[tuple[int, int], list] = {}
-    for y, x in zip(ys, xs):
-        cells.setdefault((y // s, x // s), []).append((y, x))
     splats = []
-    for (gy, gx), pix in sorted(cells.items()):
-        py = np.array([p[0] for p in pix])
-        px = np.array([p[1] for p in pix])
-        area = min(s, w - gx * s) * min(s, h - gy * s)
-        u, v = (px + 0.5) / s - 0.5, (py + 0.5) / s - 0.5
+    for py, px, u, v, cover in grid_cells(mask, level):
         weight = lin[py, px].sum(axis=1) + 1e-3  # km.centroid_weight
         radius = float(np.mean(np.abs(coc[py, px]))) / s
-        cover, rgb = len(pix) / area, lin[py, px].mean(axis=0)
+        rgb = lin[py, px].mean(axis=0)
         # Coverage at the centroid, light at the brightness-weighted centroid
         # when that is far enough away to matter.
         x, y = np.float32(u.mean()), np.float32(v.mean())
@@ -171,22 +181,11 @@ def phantom_splats(nearer: np.ndarray, level: int, radius: float):
     The layer continues behind those pixels (see ``composite_over`` in
     bokeh_math.h); radius is the receiving layer's mid radius in fine pixels.
     """
-    ys, xs = np.nonzero(nearer)
-    s = 1 << level
     if level == 0:
+        ys, xs = np.nonzero(nearer)
         return [(float(x), float(y), radius, 1.0, (0.0, 0.0, 0.0), "coverage") for y, x in zip(ys, xs)]
-    h, w = nearer.shape
-    cells: dict[tuple[int, int], list] = {}
-    for y, x in zip(ys, xs):
-        cells.setdefault((y // s, x // s), []).append((y, x))
-    splats = []
-    for (gy, gx), pix in sorted(cells.items()):
-        py = np.array([p[0] for p in pix])
-        px = np.array([p[1] for p in pix])
-        area = min(s, w - gx * s) * min(s, h - gy * s)
-        splats.append((float(np.mean((px + 0.5) / s - 0.5)), float(np.mean((py + 0.5) / s - 0.5)), radius / s,
-                       len(pix) / area, (0.0, 0.0, 0.0), "coverage"))
-    return splats
+    return [(float(u.mean()), float(v.mean()), radius / (1 << level), cover, (0.0, 0.0, 0.0), "coverage")
+            for _, _, u, v, cover in grid_cells(nearer, level)]
 
 
 def composite_over(acc: np.ndarray, layer: np.ndarray, phantom: np.ndarray) -> None:

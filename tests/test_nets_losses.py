@@ -1,0 +1,121 @@
+"""Pix2Pix objective: masked L1, BCE cGAN terms, and what one training step updates."""
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+
+torch = pytest.importorskip("torch")
+import torch.nn.functional as F  # noqa: E402
+
+from pybokeh.nets import PatchDiscriminator, UNetGenerator  # noqa: E402
+from pybokeh.nets.losses import discriminator_loss, fill_invalid, generator_gan_loss, masked_l1  # noqa: E402
+from pybokeh.nets.train import _step, lr_multiplier  # noqa: E402
+
+
+def test_masked_l1_hand_value_and_invalid_pixels_ignored():
+    pred = torch.tensor([[[[0.5, -1.0], [0.25, 0.0]]]])
+    target = torch.tensor([[[[0.0, 1.0], [0.0, float("nan")]]]])
+    valid = torch.tensor([[[[True, False], [True, False]]]])
+    assert masked_l1(pred, target, valid).item() == pytest.approx((0.5 + 0.25) / 2)
+    # Whatever the invalid pixels hold, value and gradient stay the same.
+    pred2 = pred.clone()
+    pred2[0, 0, 0, 1] = 123.0
+    pred2.requires_grad_(True)
+    loss = masked_l1(pred2, target, valid)
+    loss.backward()
+    assert loss.item() == pytest.approx(0.375)
+    assert pred2.grad[0, 0, 0, 1] == 0 and pred2.grad[0, 0, 1, 1] == 0
+    assert pred2.grad[0, 0, 0, 0] == pytest.approx(0.5)  # sign(0.5) / 2 valid pixels
+    assert masked_l1(pred, target, torch.zeros_like(valid)).item() == 0.0
+
+
+def test_fill_invalid_uses_detached_fake_only_in_holes():
+    target = torch.tensor([1.0, 2.0, 3.0])
+    fake = torch.tensor([9.0, 8.0, 7.0], requires_grad=True)
+    out = fill_invalid(target, torch.tensor([True, False, True]), fake)
+    assert out.tolist() == [1.0, 8.0, 3.0] and not out.requires_grad
+
+
+def test_bce_terms_hand_values():
+    zeros = torch.zeros(2, 1, 3, 3)
+    loss, real, fake = discriminator_loss(zeros, zeros)
+    assert real.item() == pytest.approx(math.log(2)) and fake.item() == pytest.approx(math.log(2))
+    assert loss.item() == pytest.approx(math.log(2))
+    big = torch.full((1, 1, 2, 2), 3.0)
+    loss, real, fake = discriminator_loss(big, -big)
+    assert real.item() == pytest.approx(math.log1p(math.exp(-3))) == pytest.approx(fake.item())
+    assert loss.item() == pytest.approx(0.5 * (real.item() + fake.item()))
+    assert generator_gan_loss(-big).item() == pytest.approx(math.log1p(math.exp(3)))
+
+
+def test_lr_schedule_constant_then_linear_to_zero():
+    steps = 10
+    m = [lr_multiplier(s, steps, 0.5) for s in range(steps)]
+    assert m[:5] == [1.0] * 5
+    assert m[5:] == pytest.approx([1.0, 0.8, 0.6, 0.4, 0.2])
+    assert lr_multiplier(steps, steps, 0.5) == 0.0
+
+
+def test_one_step_updates_d_on_detached_fakes_then_g_against_updated_d():
+    torch.manual_seed(0)
+    G = UNetGenerator(ngf=4, levels=5, dropout=0.0)
+    D = PatchDiscriminator(ndf=4)
+    G0, D0 = copy.deepcopy(G), copy.deepcopy(D)
+    opt_G = torch.optim.Adam(G.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    opt_D = torch.optim.Adam(D.parameters(), lr=1e-3, betas=(0.5, 0.999))
+    photo = torch.rand(2, 3, 32, 32) * 2 - 1
+    target = torch.rand(2, 1, 32, 32) * 2 - 1
+    valid = torch.rand(2, 1, 32, 32) > 0.3
+    seen = {}
+    d_step, g_step = opt_D.step, opt_G.step
+
+    def record_d(*a, **k):
+        seen["d_grads"] = [p.grad.clone() for p in D.parameters()]
+        seen["g_grads_at_d_step"] = [p.grad for p in G.parameters()]
+        out = d_step(*a, **k)
+        seen["d_after"] = copy.deepcopy(D)
+        return out
+
+    def record_g(*a, **k):
+        seen["g_grads"] = [p.grad.clone() for p in G.parameters()]
+        return g_step(*a, **k)
+
+    opt_D.step, opt_G.step = record_d, record_g
+    _step(G, D, D, opt_G, opt_D, photo, target, valid, lambda_l1=100.0)
+
+    # The D loss never reaches G.
+    assert all(g is None for g in seen["g_grads_at_d_step"])
+    # D's gradient is that of (BCE(D(x, real with holes filled), 1) + BCE(D(x, fake), 0)) / 2.
+    fake0 = G0(photo).detach()
+    real0 = torch.where(valid, target, fake0)
+    loss_d = 0.5 * (F.binary_cross_entropy_with_logits(D0(photo, real0), torch.ones(2, 1, 2, 2))
+                    + F.binary_cross_entropy_with_logits(D0(photo, fake0), torch.zeros(2, 1, 2, 2)))
+    for got, want in zip(seen["d_grads"], torch.autograd.grad(loss_d, list(D0.parameters())), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    # G's gradient is that of BCE(D_updated(x, G(x)), 1) + 100 * masked L1.
+    d_after = seen["d_after"]
+    fake = G0(photo)
+    loss_g = F.binary_cross_entropy_with_logits(d_after(photo, fake), torch.ones(2, 1, 2, 2)) \
+        + 100.0 * (fake - target).abs()[valid].mean()
+    for got, want in zip(seen["g_grads"], torch.autograd.grad(loss_g, list(G0.parameters())), strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    # The G step does not move D, and D stays trainable for the next step.
+    for a, b in zip(D.parameters(), d_after.parameters()):
+        assert torch.equal(a, b) and a.requires_grad
+
+
+def test_l1_only_step_trains_generator_on_masked_l1():
+    torch.manual_seed(0)
+    G = UNetGenerator(ngf=4, levels=5, dropout=0.0)
+    G0 = copy.deepcopy(G)
+    opt = torch.optim.SGD(G.parameters(), lr=0.1)
+    photo, target = torch.rand(1, 3, 32, 32), torch.rand(1, 1, 32, 32)
+    valid = torch.ones(1, 1, 32, 32, dtype=torch.bool)
+    losses = _step(G, None, None, opt, None, photo, target, valid, lambda_l1=100.0)
+    assert set(losses) == {"G_L1"}
+    loss = 100.0 * (G0(photo) - target).abs().mean()
+    grads = torch.autograd.grad(loss, list(G0.parameters()))
+    for p, p0, g in zip(G.parameters(), G0.parameters(), grads):
+        torch.testing.assert_close(p, p0 - 0.1 * g, rtol=1e-4, atol=1e-6)
