@@ -1,24 +1,28 @@
 """The highlight gain map of :mod:`pybokeh.highlights` in torch ops, for images on a GPU.
 
 :func:`highlight_gain_map_torch` is :func:`pybokeh.highlights.highlight_gain_map`
-step for step (same window, same block sums through an integral image, same
-float32/float64 arithmetic), on the image tensor's device: the CUDA path
-computes the map next to the image and reads back one bool (whether anything
-is clipped).  It runs on CPU tensors too, which is how the tests compare it
-with the NumPy version.
+step for step (same sampling grid, same window sums through an integral
+image, same float32/float64 arithmetic, the same sRGB tables for integer
+images), on the image tensor's device: the CUDA path computes the map next to
+the image and synchronises once (to find the clipped pixels).  It runs on CPU
+tensors too, which is how the tests compare it with the NumPy version.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
+import numpy as np
+
+from ..color import srgb_to_linear
 from ..highlights import _LUMA, WINDOW_FRACTION
 
 __all__ = ["highlight_gain_map_torch"]
 
 
 def highlight_gain_map_torch(image: Any, strength: float) -> Any | None:
-    """Per-pixel highlight gain, or None when nothing is boosted.
+    """Per-pixel gain for clipped pixels, or None when nothing is boosted.
 
     Parameters
     ----------
@@ -38,31 +42,47 @@ def highlight_gain_map_torch(image: Any, strength: float) -> Any | None:
 
     if not strength > 0:
         return None
-    top = _top_value(image)
-    # torch has no comparisons for uint16: compare in int32 (exact).
-    codes = image.to(torch.int32) if image.dtype == torch.uint16 else image
-    clipped = (codes >= top).any(dim=2)
-    if not bool(clipped.any()):
+    codes, top = _codes(image)
+    ys, xs = torch.nonzero(_clipped(codes, top), as_tuple=True)
+    if ys.numel() == 0:
         return None
-    h, w = clipped.shape
+    h, w = codes.shape[:2]
     radius = max(2, int(round(WINDOW_FRACTION * math.hypot(h, w))))
-    surround = _surround_luminance(image, clipped, radius, top)
-    s = surround.clamp(0.0, 1.0)
-    boost = torch.tensor(strength, dtype=torch.float32, device=image.device) * (1.0 - s) ** 2
-    return torch.where(clipped, boost, torch.zeros((), dtype=torch.float32, device=image.device))
+    step, mean = _surround_luminance(codes, top, radius)
+    s = torch.clamp(mean[ys // step, xs // step], 0.0, 1.0)
+    gain = torch.zeros((h, w), dtype=torch.float32, device=image.device)
+    # NumPy: float32(strength) times a float64 array, stored as float32.
+    gain[ys, xs] = (float(np.float32(strength)) * (1.0 - s) ** 2).to(torch.float32)
+    return gain
 
 
-def _top_value(image) -> float:
-    """Top of the range of the image dtype: a channel there is clipped."""
+def _codes(image):
+    """(image in a dtype torch compares and indexes with, top of the range): uint16 becomes int32."""
     import torch
 
     if image.dtype == torch.uint8:
-        return 255
-    if image.dtype == torch.uint16:
-        return 65535
+        return image, 255
+    if image.dtype == torch.uint16:  # few torch ops support uint16: widen (exact)
+        return image.to(torch.int32), 65535
     if image.dtype == torch.float32:
-        return 1.0
+        return image, 1.0
     raise TypeError(f"image dtype must be uint8, uint16 or float32, got {image.dtype}")
+
+
+def _clipped(codes, top):
+    """H×W bool: pixels with at least one channel at the top of the range (pybokeh.highlights.clipped_mask)."""
+    import torch
+
+    return torch.maximum(torch.maximum(codes[..., 0], codes[..., 1]), codes[..., 2]) >= top
+
+
+@functools.lru_cache(maxsize=8)
+def _linear_table(top: int, device: str):
+    """sRGB code value -> linear light, the NumPy table of pybokeh.highlights (bit-identical)."""
+    import torch
+
+    table = srgb_to_linear(np.arange(top + 1, dtype=np.float32) / np.float32(top))
+    return torch.from_numpy(table).to(device)
 
 
 def _srgb_to_linear(v):
@@ -72,35 +92,26 @@ def _srgb_to_linear(v):
     return torch.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
-def _surround_luminance(image, clipped, radius: int, top):
-    """Mean linear luminance of the unclipped pixels in a (2·radius+1)² window (see pybokeh.highlights)."""
+def _surround_luminance(codes, top, radius: int):
+    """``(step, mean)``: mean linear luminance of the unclipped samples near each block (see pybokeh.highlights)."""
     import torch
 
-    h, w = clipped.shape
-    b = max(1, radius // 4)
-    hb, wb = -(-h // b), -(-w // b)
-    unit = image.to(torch.float32)
-    if not image.dtype.is_floating_point:
-        unit = unit / float(top)
-    valid = ~clipped
-    luma = torch.as_tensor(_LUMA, device=image.device)
-    lum = torch.where(valid, _srgb_to_linear(unit) @ luma, 0.0).to(torch.float64)
-    lum_blocks = _block_sums(lum, b, hb, wb)
-    cnt_blocks = _block_sums(valid.to(torch.float64), b, hb, wb)
-    k = max(1, int(round(radius / b)))
-    lum_box = _box_sum(lum_blocks, k)
-    cnt_box = _box_sum(cnt_blocks, k)
-    mean = torch.where(cnt_box > 0, lum_box / torch.clamp(cnt_box, min=1e-12), 1.0)
-    full = mean.repeat_interleave(b, dim=0).repeat_interleave(b, dim=1)
-    return full[:h, :w].to(torch.float32)
-
-
-def _block_sums(a, b: int, hb: int, wb: int):
-    """Sums over b×b blocks (the array zero-padded to hb·b × wb·b)."""
-    import torch
-
-    padded = torch.nn.functional.pad(a, (0, wb * b - a.shape[1], 0, hb * b - a.shape[0]))
-    return padded.reshape(hb, b, wb, b).sum(dim=(1, 3))
+    step = max(1, radius // 4)
+    sub = codes[step // 2::step, step // 2::step]
+    valid = ~_clipped(sub, top)
+    lum = torch.zeros(valid.shape, dtype=torch.float32, device=codes.device)
+    if isinstance(top, int):  # integer image: the exact table
+        table = _linear_table(top, str(codes.device))
+        for c in range(3):
+            lum = lum + float(_LUMA[c]) * table[sub[..., c].long()]
+    else:
+        for c in range(3):
+            lum = lum + float(_LUMA[c]) * _srgb_to_linear(sub[..., c])
+    lum = torch.where(valid, lum, 0.0)
+    k = max(1, int(round(radius / step)))
+    lum_box = _box_sum(lum.to(torch.float64), k)
+    cnt_box = _box_sum(valid.to(torch.float64), k)
+    return step, torch.where(cnt_box > 0, lum_box / torch.clamp(cnt_box, min=1e-12), 1.0)
 
 
 def _box_sum(a, k: int):
