@@ -250,51 +250,37 @@ PB_HD bool coc_valid(float coc, float max_abs) { return fabsf(coc) <= max_abs; }
 // Negative gains mean no boost (as in highlight_gain); NaN and huge ones are errors.
 PB_HD bool gain_valid(float gain) { return gain <= kMaxHighlightGain; }
 
-// The aggregation of one coarse cell (gx, gy) for every layer and phantom
-// source of the pass (the CPU's build_coarse and build_phantoms): count,
-// colour and |CoC| sums, plain and brightness-weighted centroids, in the
-// CPU's order (rows down, columns right) and precision (double sums of the
-// same float terms).
+// The aggregation of one coarse cell (gx, gy) for every coarse layer of the
+// pass (the CPU's build_coarse): count, colour and |CoC| sums, plain and
+// brightness-weighted centroids, in the CPU's order (rows down, columns
+// right) and precision (double sums of the same float terms).
 template <typename T>
-PB_HD void aggregate_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p,
-                          const AggPass& ag, const LayerDesc* layers, Record* records, PhantomRecord* precords,
-                          int gx, int gy) {
+PB_HD void aggregate_layers(const T* image, const float* coc, const uint8_t* keys, const Params& p,
+                            const AggPass& ag, const LayerDesc* layers, Record* records, int gx, int gy) {
   const int s = ag.scale, W = p.width;
   const float inv_s = 1.0f / (float)s;
   const int x0 = gx * s, y0 = gy * s;
   const int x1 = x0 + s < W ? x0 + s : W;
   const int y1 = y0 + s < p.height ? y0 + s : p.height;
   double sum[kMaxSlots][9];  // r, g, b, |CoC|, u, v, w u, w v, w
-  double psum[kMaxSlots][2];  // u, v of the phantom sources
-  int n[kMaxSlots], pn[kMaxSlots];
+  int n[kMaxSlots];
   for (int q = 0; q < kMaxSlots; ++q) {
     for (int k = 0; k < 9; ++k) sum[q][k] = 0.0;
-    psum[q][0] = psum[q][1] = 0.0;
-    n[q] = pn[q] = 0;
+    n[q] = 0;
   }
   for (int y = y0; y < y1; ++y) {
     const float v = ((float)y + 0.5f) * inv_s - 0.5f;
     for (int x = x0; x < x1; ++x) {
       size_t i = (size_t)y * W + x;
-      const int key = keys[i];
-      const int slot = ag.slot_of_key[key], pslot = ag.pslot_of_key[key];
-      if (slot < 0 && pslot < 0) continue;
-      const float u = ((float)x + 0.5f) * inv_s - 0.5f;
-PB_UNROLL
-      for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
-        if (q == pslot) {
-          psum[q][0] += u;
-          psum[q][1] += v;
-          pn[q] += 1;
-        }
-      }
+      int slot = ag.slot_of_key[keys[i]];
       if (slot < 0) continue;
       float rgb[3];
       pixel_linear(image, coc, i, p, rgb);
+      const float u = ((float)x + 0.5f) * inv_s - 0.5f;
       const double wgt = centroid_weight(rgb[0], rgb[1], rgb[2]);
       const double terms[9] = {rgb[0], rgb[1], rgb[2], fabsf(coc[i]), u, v, wgt * u, wgt * v, wgt};
 PB_UNROLL
-      for (int q = 0; q < kMaxSlots; ++q) {
+      for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
         if (q == slot) {
 PB_UNROLL
           for (int k = 0; k < 9; ++k) sum[q][k] += terms[k];
@@ -303,7 +289,6 @@ PB_UNROLL
       }
     }
   }
-  const double area = (double)(x1 - x0) * (double)(y1 - y0);
   for (int q = 0; q < ag.nslots && q < kMaxSlots; ++q) {
     if (n[q] == 0) continue;
     const LayerDesc& L = layers[ag.layer_of_slot[q]];
@@ -321,7 +306,7 @@ PB_UNROLL
       rec.ly = rec.y;
     }
     rec.r = (float)(a[3] / cnt) * inv_s;
-    const float w = (float)(cnt / area);
+    const float w = (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0)));
     const float tc = splat_total(ap, rec.x, rec.y, rec.r);
     const float tl = splat_total(ap, rec.lx, rec.ly, rec.r);
     rec.cover_scale = tc > 0.0f ? w / tc : 0.0f;
@@ -331,17 +316,51 @@ PB_UNROLL
     rec.pad = 0.0f;
     records[L.rec_offset + (long long)(gy - L.ry0) * L.rw + (gx - L.rx0)] = rec;
   }
+}
+
+// The phantom splat of one coarse cell (gx, gy) for every layer of the pass
+// receiving phantoms (the CPU's build_phantoms): count and centroid of the
+// nearer layer's pixels in the cell, same order and precision.
+PB_HD void aggregate_phantoms(const uint8_t* keys, const Params& p, const AggPass& ag, const LayerDesc* layers,
+                              PhantomRecord* precords, int gx, int gy) {
+  const int s = ag.scale, W = p.width;
+  const float inv_s = 1.0f / (float)s;
+  const int x0 = gx * s, y0 = gy * s;
+  const int x1 = x0 + s < W ? x0 + s : W;
+  const int y1 = y0 + s < p.height ? y0 + s : p.height;
+  double sum[kMaxSlots][2];  // u, v
+  int n[kMaxSlots];
+  for (int q = 0; q < kMaxSlots; ++q) {
+    sum[q][0] = sum[q][1] = 0.0;
+    n[q] = 0;
+  }
+  for (int y = y0; y < y1; ++y) {
+    const float v = ((float)y + 0.5f) * inv_s - 0.5f;
+    for (int x = x0; x < x1; ++x) {
+      const int slot = ag.pslot_of_key[keys[(size_t)y * W + x]];
+      if (slot < 0) continue;
+      const float u = ((float)x + 0.5f) * inv_s - 0.5f;
+PB_UNROLL
+      for (int q = 0; q < kMaxSlots; ++q) {
+        if (q == slot) {
+          sum[q][0] += u;
+          sum[q][1] += v;
+          n[q] += 1;
+        }
+      }
+    }
+  }
   for (int q = 0; q < ag.npslots && q < kMaxSlots; ++q) {
-    if (pn[q] == 0) continue;
+    if (n[q] == 0) continue;
     const LayerDesc& L = layers[ag.layer_of_pslot[q]];
     if (gy < L.pry0 || gy >= L.pry0 + L.prh || gx < L.prx0 || gx >= L.prx0 + L.prw) continue;  // cannot happen
-    const double cnt = (double)pn[q];
+    const double cnt = (double)n[q];
     PhantomRecord ph;
-    ph.x = (float)(psum[q][0] / cnt);
-    ph.y = (float)(psum[q][1] / cnt);
+    ph.x = (float)(sum[q][0] / cnt);
+    ph.y = (float)(sum[q][1] / cnt);
     const float t = splat_total(p.shape[L.side], ph.x, ph.y, L.r_mid * inv_s);
-    ph.scale = t > 0.0f ? (float)(cnt / area) / t : 0.0f;
-    ph.n = pn[q];
+    ph.scale = t > 0.0f ? (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0))) / t : 0.0f;
+    ph.n = n[q];
     precords[L.prec_offset + (long long)(gy - L.pry0) * L.prw + (gx - L.prx0)] = ph;
   }
 }

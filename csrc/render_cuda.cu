@@ -9,7 +9,8 @@
 //                     largest highlight boost (sets the colour fixed point)
 //   (one 1.6 KB copy to the host, the only synchronisation before the end: the
 //    layer table and the buffer sizes depend on it)
-//   k_aggregate       coarse layers: one splat and one phantom splat per grid cell
+//   k_aggregate       coarse layers: one splat per grid cell
+//   k_aggregate_phantoms  one phantom splat per grid cell (coarse layers)
 //   k_far_level       farthest-content pyramid, level by level
 //   per group of layers whose buffers fit the memory budget:
 //     memset, k_splat_pixels + k_splat_records (fixed-point integer atomics;
@@ -236,12 +237,23 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) k_aggregate(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, AggPass ag,
                                                         const LayerDesc* __restrict__ layers,
-                                                        Record* __restrict__ records,
-                                                        PhantomRecord* __restrict__ precords) {
+                                                        Record* __restrict__ records) {
   const long long n = (long long)ag.ncy * ag.ncx;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int cy = (int)(t / ag.ncx), cx = (int)(t % ag.ncx);
-    aggregate_cell(image, coc, keys, p, ag, layers, records, precords, ag.cx0 + cx, ag.cy0 + cy);
+    aggregate_layers(image, coc, keys, p, ag, layers, records, ag.cx0 + cx, ag.cy0 + cy);
+  }
+}
+
+// A kernel of its own: fused into k_aggregate, its sums raised that kernel's
+// registers from 128 to ~200 per thread.
+__global__ void __launch_bounds__(kThreads) k_aggregate_phantoms(const uint8_t* __restrict__ keys, Params p,
+                                                                 AggPass ag, const LayerDesc* __restrict__ layers,
+                                                                 PhantomRecord* __restrict__ precords) {
+  const long long n = (long long)ag.ncy * ag.ncx;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
+    const int cy = (int)(t / ag.ncx), cx = (int)(t % ag.ncx);
+    aggregate_phantoms(keys, p, ag, layers, precords, ag.cx0 + cx, ag.cy0 + cy);
   }
 }
 
@@ -277,16 +289,16 @@ __global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc 
   const LayerDesc L = layers[g.l0 + blockIdx.y];
   if (L.is_focus || L.level == 0) return;
   const long long n = (long long)L.rh * L.rw;
-  const long long np = L.has_phantoms ? (long long)L.prh * L.prw : 0;
-  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n + np;
-       t += (long long)gridDim.x * blockDim.x) {
-    if (t < n) {
-      const Record rec = records[L.rec_offset + t];
-      splat_record(rec, p, L, buf, AddU32());
-    } else {
-      const PhantomRecord ph = precords[L.prec_offset + (t - n)];
-      splat_phantom_record(ph, p, L, pbuf, AddU32());
-    }
+  const long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
+  for (long long t = first; t < n; t += stride) {
+    const Record rec = records[L.rec_offset + t];
+    splat_record(rec, p, L, buf, AddU32());
+  }
+  if (!L.has_phantoms) return;
+  const long long np = (long long)L.prh * L.prw;
+  for (long long t = first; t < np; t += stride) {
+    const PhantomRecord ph = precords[L.prec_offset + t];
+    splat_phantom_record(ph, p, L, pbuf, AddU32());
   }
 }
 
@@ -456,9 +468,15 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   if (plan.phantom_records)
     PB_CUDA_CHECK(cudaMemsetAsync(precords, 0, (size_t)plan.phantom_records * sizeof(PhantomRecord), stream));
   for (const AggPass& ag : plan.passes) {
-    k_aggregate<T><<<blocks_for((long long)ag.ncy * ag.ncx), kThreads, 0, stream>>>(image, a.coc, keys, p, ag,
-                                                                                   layers, records, precords);
-    PB_CUDA_LAUNCHED("k_aggregate");
+    const unsigned blocks = blocks_for((long long)ag.ncy * ag.ncx);
+    if (ag.nslots) {
+      k_aggregate<T><<<blocks, kThreads, 0, stream>>>(image, a.coc, keys, p, ag, layers, records);
+      PB_CUDA_LAUNCHED("k_aggregate");
+    }
+    if (ag.npslots) {
+      k_aggregate_phantoms<<<blocks, kThreads, 0, stream>>>(keys, p, ag, layers, precords);
+      PB_CUDA_LAUNCHED("k_aggregate_phantoms");
+    }
   }
 
   // Farthest-content pyramid, for what no layer covers.
@@ -504,7 +522,7 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
     for (int l = g.l0; l < g.l1; ++l) {
       const LayerDesc& L = plan.layers[l];
       if (!L.is_focus && L.level > 0)
-        max_records = std::max(max_records, (long long)L.rh * L.rw + (L.has_phantoms ? (long long)L.prh * L.prw : 0));
+        max_records = std::max({max_records, (long long)L.rh * L.rw, L.has_phantoms ? (long long)L.prh * L.prw : 0});
     }
     if (max_records) {
       k_splat_records<<<dim3(blocks_for(max_records), nl), kThreads, 0, stream>>>(p, g, layers, records, precords,

@@ -61,8 +61,11 @@ void run(const GpuRenderArgs& a) {
   for (const AggPass& ag : plan.passes)
     for (int cy = 0; cy < ag.ncy; ++cy)
       for (int cx = 0; cx < ag.ncx; ++cx)
-        aggregate_cell(image, coc, keys.data(), p, ag, plan.layers.data(), records.data(), precords.data(),
-                       ag.cx0 + cx, ag.cy0 + cy);
+      {
+        aggregate_layers(image, coc, keys.data(), p, ag, plan.layers.data(), records.data(), ag.cx0 + cx,
+                         ag.cy0 + cy);
+        aggregate_phantoms(keys.data(), p, ag, plan.layers.data(), precords.data(), ag.cx0 + cx, ag.cy0 + cy);
+      }
 
   // farthest-content pyramid
   const long long far_cells = set_layers(p, plan);
