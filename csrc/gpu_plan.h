@@ -40,15 +40,15 @@ inline std::vector<float> encode_table() {
 }
 
 // Fixed-point scales: coverage at 2^kAlphaBits; colour, whose linear values
-// reach max_boost (the largest highlight_gain() factor of the image), one
-// power of two lower per doubling.
+// reach max_boost (the largest highlight_gain() factor of the image), at
+// 2^(kColorBits - e) with max_boost < 2^e.
 inline void set_fixed_point(Params& p, float max_boost) {
   int e = 0;
   std::frexp(std::max(1.0f, max_boost), &e);  // max_boost < 2^e
   p.q_alpha = std::ldexp(1.0f, kAlphaBits);
   p.inv_q_alpha = std::ldexp(1.0f, -kAlphaBits);
-  p.q_color = std::ldexp(1.0f, kAlphaBits + 1 - e);
-  p.inv_q_color = std::ldexp(1.0f, e - 1 - kAlphaBits);
+  p.q_color = std::ldexp(1.0f, kColorBits - e);
+  p.inv_q_color = std::ldexp(1.0f, e - kColorBits);
 }
 
 inline uint32_t float_bits(float f) {

@@ -12,8 +12,8 @@
 //              coverage (same sums, same order as the CPU's build_coarse and
 //              build_phantoms);
 //   splat      one thread per splat: difference markers of each covered row,
-//              added with 32-bit *integer* atomics into the layer's buffer
-//              (phantom coverage into a parallel one-word-per-cell buffer);
+//              added with 64/32-bit *integer* atomics into the layer's buffer
+//              (own colour and coverage, and phantom coverage);
 //   scan       one block per buffer row: prefix sum of the markers;
 //   composite  one thread per pixel: the layers back to front
 //              (composite_over), then the fill of what stays uncovered
@@ -23,18 +23,24 @@
 // highlight gain map (pybokeh/highlights.py) is read per pixel.
 //
 // Why fixed point: float atomics make the sum order, hence the rounding, vary
-// from run to run.  Markers are quantised to integers (scale 2^kAlphaBits for
-// coverage, 2^colour_bits for premultiplied colour) and summed with wrapping
+// from run to run.  Markers are quantised to integers and summed with wrapping
 // unsigned arithmetic, which is associative: every run, and the CPU emulation,
 // gets bit-identical integrated rows.  The four markers of one span are rounded
 // so that they sum to exactly zero, so a splat leaves nothing behind it on its
 // row (the CPU's float markers leave ~1e-7 residues).  Wrap-around in the
 // intermediate marker sums is harmless: only the integrated values must fit,
 // and they are bounded by a few times the layer coverage (<= ~5, limit 127).
+// Coverage (own and phantom) is 32-bit at scale 2^kAlphaBits.  Premultiplied
+// colour is 64-bit at scale 2^(kColorBits - e), the largest highlight boost
+// < 2^e: its absolute error must stay far below what a dark layer at low
+// coverage holds, because composite_over divides the colour by the coverage
+// (down to 0.001) where phantom coverage extends a layer; with 32 bits and a
+// boost of 100 that magnified the rounding to 2/255 in the sRGB output.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "bokeh_math.h"
 
@@ -58,26 +64,31 @@ constexpr int kFocusKey = 2 * kMaxBinsPerSide;
 constexpr int kMaxSlots = 4;
 // Fixed-point scale of coverage: 2^24 (integrated values up to 127 fit).
 constexpr int kAlphaBits = 24;
+// ... of colour: 2^(kColorBits - e) for boosts < 2^e (integrated values up to
+// 255 times the boost fit in int64).
+constexpr int kColorBits = 55;
 // Levels of the farthest-content pyramid (down to 1 x 1 for images up to 2^31 px wide).
 constexpr int kMaxFarLevels = 32;
 // Largest highlight gain accepted (the colour fixed-point scale shrinks with it).
 constexpr float kMaxHighlightGain = 1048576.0f;  // 2^20
 
-// One cell of a layer buffer: premultiplied r, g, b and coverage, fixed point.
-// Phantom coverage (see composite_over) lives in a parallel buffer of one
-// word per cell, at the same cell index.
+// One cell of a layer buffer, fixed point: premultiplied r, g, b (64-bit),
+// coverage a and phantom coverage p (see composite_over).
 struct alignas(16) Cell {
-  uint32_t v[4];
+  uint64_t c[3];
+  uint32_t a, p;
 };
 
-PB_HD Cell operator+(const Cell& a, const Cell& b) {
-  Cell c;
-  for (int k = 0; k < 4; ++k) c.v[k] = a.v[k] + b.v[k];  // wraps: associative
-  return c;
+PB_HD Cell operator+(const Cell& x, const Cell& y) {
+  Cell z;  // wraps: associative
+  for (int k = 0; k < 3; ++k) z.c[k] = x.c[k] + y.c[k];
+  z.a = x.a + y.a;
+  z.p = x.p + y.p;
+  return z;
 }
 
 // Adds to a buffer word: an atomic on the GPU, a plain add in the emulation.
-struct AddU32 {
+struct AddWord {
   PB_HD void operator()(uint32_t* p, uint32_t v) const {
 #if defined(__CUDA_ARCH__)
     atomicAdd(p, v);
@@ -85,7 +96,18 @@ struct AddU32 {
     *p += v;
 #endif
   }
+  PB_HD void operator()(uint64_t* p, uint64_t v) const {
+#if defined(__CUDA_ARCH__)
+    atomicAdd(reinterpret_cast<unsigned long long*>(p), (unsigned long long)v);
+#else
+    *p += v;
+#endif
+  }
 };
+
+// Rounding to the nearest integer of a marker's word type.
+PB_HD int32_t round_marker(float v, int32_t) { return (int32_t)rintf(v); }
+PB_HD int64_t round_marker(float v, int64_t) { return (int64_t)llrintf(v); }
 
 // Per-render constants.
 struct Params {
@@ -98,7 +120,7 @@ struct Params {
   const float* encode_lut;  // kEncodeLutSize + 1
   float max_abs_coc;        // larger |CoC| (or NaN) is flagged as invalid input
   // Set once the layers are known (after the classify step):
-  float q_color, inv_q_color;  // fixed-point scale of premultiplied colour
+  float q_color, inv_q_color;  // fixed-point scale of premultiplied colour (64-bit)
   float q_alpha, inv_q_alpha;  // ... and of coverage
   int nbins;                             // bins per side (composite layer indices 0 .. 2 nbins)
   int16_t plan_layer_of_key[kNumKeys];   // index into the layer table, -1: no such layer
@@ -365,19 +387,20 @@ PB_UNROLL
   }
 }
 
-// Quantised difference markers of one channel of one span (see span_markers)
-// into a buffer row of layer L: `row` is the row's first word, `words` the
-// words per cell.  All but the last marker are rounded; the last one cancels
-// their sum exactly.  A marker left of the region carries into all of it: it
-// is added at the region's first column; one right of it affects no cell.
-template <class Add>
-PB_HD void add_markers(uint32_t* row, int words, const LayerDesc& L, int m, const int* idx, const float* wgt,
+// Quantised difference markers of one channel of one span (see
+// span_markers) into buffer row `row` of layer L; field(cell) gives the
+// channel's word (uint32_t or uint64_t) in a cell.  All but the last marker
+// are rounded; the last one cancels their sum exactly.  A marker left of the
+// region carries into all of it: it is added at the region's first column;
+// one right of it affects no cell.
+template <typename S, class Field, class Add>
+PB_HD void add_markers(Cell* row, Field field, const LayerDesc& L, int m, const int* idx, const float* wgt,
                        float value, Add add) {
   const int last_col = L.gx1 + 1 - L.gx0;
-  int32_t q[4];
-  int32_t acc = 0;
+  S q[4];
+  S acc = 0;
   for (int t = 0; t < m - 1; ++t) {
-    q[t] = (int32_t)rintf(wgt[t] * value);
+    q[t] = round_marker(wgt[t] * value, S());
     acc += q[t];
   }
   q[m - 1] = -acc;
@@ -386,7 +409,8 @@ PB_HD void add_markers(uint32_t* row, int words, const LayerDesc& L, int m, cons
     int col = idx[t] - L.gx0;
     if (col < 0) col = 0;
     if (col > last_col) continue;
-    add(row + words * col, (uint32_t)q[t]);
+    auto* word = field(row[col]);
+    add(word, (typename std::remove_pointer<decltype(word)>::type)q[t]);
   }
 }
 
@@ -401,7 +425,6 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
   splat_rows(ap, cy, r, &r0, &r1);
   if (r0 < L.gy0) r0 = L.gy0;
   if (r1 > L.gy1) r1 = L.gy1;
-  const int ch0 = (CH & kLight) ? 0 : 3, ch1 = (CH & kCoverage) ? 3 : 2;
   for (int row_i = r0; row_i <= r1; ++row_i) {
     float xa, xb, vy;
     if (!splat_row(ap, cx, cy, r, row_i, &xa, &xb, &vy)) continue;
@@ -410,17 +433,22 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
     int m = span_markers(xa, xb, L.gw, idx, wgt);
     if (!m) continue;
     const float a = scale * vy;
-    const float value[4] = {a * c[0] * p.q_color, a * c[1] * p.q_color, a * c[2] * p.q_color, a * p.q_alpha};
-    uint32_t* row = &buf[L.buf_offset + (long long)(row_i - L.gy0) * L.stride].v[0];
-    for (int ch = ch0; ch <= ch1; ++ch) add_markers(row + ch, 4, L, m, idx, wgt, value[ch], add);
+    Cell* row = buf + L.buf_offset + (long long)(row_i - L.gy0) * L.stride;
+    if (CH & kLight) {
+      for (int ch = 0; ch < 3; ++ch)
+        add_markers<int64_t>(row, [ch](Cell& cell) { return &cell.c[ch]; }, L, m, idx, wgt, a * c[ch] * p.q_color,
+                             add);
+    }
+    if (CH & kCoverage)
+      add_markers<int32_t>(row, [](Cell& cell) { return &cell.a; }, L, m, idx, wgt, a * p.q_alpha, add);
   }
 }
 
-// Coverage-only splat into the layer's phantom buffer (the CPU's
+// Coverage-only splat into the layer's phantom coverage (the CPU's
 // SplatWriter::phantom).
 template <class Add>
 PB_HD void phantom(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
-                   uint32_t* pbuf, const Params& p, Add add) {
+                   Cell* buf, const Params& p, Add add) {
   int r0, r1;
   splat_rows(ap, cy, r, &r0, &r1);
   if (r0 < L.gy0) r0 = L.gy0;
@@ -432,8 +460,8 @@ PB_HD void phantom(const ApertureShape& ap, float cx, float cy, float r, float s
     float wgt[4];
     int m = span_markers(xa, xb, L.gw, idx, wgt);
     if (!m) continue;
-    uint32_t* row = pbuf + L.buf_offset + (long long)(row_i - L.gy0) * L.stride;
-    add_markers(row, 1, L, m, idx, wgt, scale * vy * p.q_alpha, add);
+    Cell* row = buf + L.buf_offset + (long long)(row_i - L.gy0) * L.stride;
+    add_markers<int32_t>(row, [](Cell& cell) { return &cell.p; }, L, m, idx, wgt, scale * vy * p.q_alpha, add);
   }
 }
 
@@ -464,8 +492,8 @@ PB_HD void splat_mirrored(const ApertureShape& ap, float cx, float cy, float r, 
 
 template <class Add>
 PB_HD void phantom_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
-                            uint32_t* pbuf, const Params& p, Add add) {
-  mirrored(ap, L, p, cx, cy, r, [&](float x, float y) { phantom(ap, x, y, r, scale, L, pbuf, p, add); });
+                            Cell* buf, const Params& p, Add add) {
+  mirrored(ap, L, p, cx, cy, r, [&](float x, float y) { phantom(ap, x, y, r, scale, L, buf, p, add); });
 }
 
 // Splat of a level-0 pixel: energy-normalised by the total of its radius's
@@ -484,8 +512,8 @@ PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const 
 
 // Phantom splat of a pixel of the nearer layer on level-0 layer L.
 template <class Add>
-PB_HD void phantom_pixel(const Params& p, const LayerDesc& L, uint32_t* pbuf, int x, int y, Add add) {
-  phantom_mirrored(p.shape[L.side], (float)x, (float)y, L.r_mid, L.phantom_scale, L, pbuf, p, add);
+PB_HD void phantom_pixel(const Params& p, const LayerDesc& L, Cell* buf, int x, int y, Add add) {
+  phantom_mirrored(p.shape[L.side], (float)x, (float)y, L.r_mid, L.phantom_scale, L, buf, p, add);
 }
 
 // Splats of a coarse cell: one for light and coverage when they share a
@@ -503,17 +531,16 @@ PB_HD void splat_record(const Record& rec, const Params& p, const LayerDesc& L, 
 }
 
 template <class Add>
-PB_HD void splat_phantom_record(const PhantomRecord& ph, const Params& p, const LayerDesc& L, uint32_t* pbuf,
-                                Add add) {
+PB_HD void splat_phantom_record(const PhantomRecord& ph, const Params& p, const LayerDesc& L, Cell* buf, Add add) {
   if (ph.n == 0) return;
-  phantom_mirrored(p.shape[L.side], ph.x, ph.y, L.r_mid / (float)L.scale, ph.scale, L, pbuf, p, add);
+  phantom_mirrored(p.shape[L.side], ph.x, ph.y, L.r_mid / (float)L.scale, ph.scale, L, buf, p, add);
 }
 
-PB_HD void cell_to_float(const Cell& c, const Params& p, float out[4]) {
-  out[0] = (float)(int32_t)c.v[0] * p.inv_q_color;
-  out[1] = (float)(int32_t)c.v[1] * p.inv_q_color;
-  out[2] = (float)(int32_t)c.v[2] * p.inv_q_color;
-  out[3] = (float)(int32_t)c.v[3] * p.inv_q_alpha;
+// r, g, b, coverage and phantom coverage of an integrated cell.
+PB_HD void cell_to_float(const Cell& c, const Params& p, float out[5]) {
+  for (int k = 0; k < 3; ++k) out[k] = (float)(int64_t)c.c[k] * p.inv_q_color;
+  out[3] = (float)(int32_t)c.a * p.inv_q_alpha;
+  out[4] = (float)(int32_t)c.p * p.inv_q_alpha;
 }
 
 PB_HD bool in_region(const LayerDesc& L, int gx, int gy) {
@@ -524,17 +551,14 @@ PB_HD long long cell_index(const LayerDesc& L, int gx, int gy) {
   return L.buf_offset + (long long)(gy - L.gy0) * L.stride + (gx - L.gx0);
 }
 
-// Integrated value of grid cell (gx, gy) of layer L and its phantom coverage;
-// zero outside its region (where no own splat reaches).
-PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const uint32_t* pbuf, const Params& p, int gx, int gy,
-                      float out[5]) {
+// Integrated value of grid cell (gx, gy) of layer L, phantom coverage
+// included; zero outside its region (where no own splat reaches).
+PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int gx, int gy, float out[5]) {
   if (!in_region(L, gx, gy)) {
     out[0] = out[1] = out[2] = out[3] = out[4] = 0.0f;
     return;
   }
-  const long long k = cell_index(L, gx, gy);
-  cell_to_float(buf[k], p, out);
-  out[4] = L.has_phantoms ? (float)(int32_t)pbuf[k] * p.inv_q_alpha : 0.0f;
+  cell_to_float(buf[cell_index(L, gx, gy)], p, out);
 }
 
 // Composite layers [g.l0, g.l1) over pixel (x, y)'s accumulator, as the CPU's
@@ -545,8 +569,8 @@ PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const uint32_t* pbuf,
 // accumulator as it stands before that layer: the farther layers.
 template <typename T>
 PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p,
-                           const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, const uint32_t* pbuf,
-                           int x, int y, float acc[4], float behind[4]) {
+                           const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, int x, int y,
+                           float acc[4], float behind[4]) {
   const size_t i = (size_t)y * p.width + x;
   const int own = p.plan_layer_of_key[keys[i]];
   for (int l = g.l0; l < g.l1; ++l) {
@@ -563,7 +587,7 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
     if (L.level == 0) {
       if (!in_region(L, x, y)) continue;
       float d[5];
-      layer_cell(L, buf, pbuf, p, x, y, d);
+      layer_cell(L, buf, p, x, y, d);
       composite_over(d[0], d[1], d[2], d[3], d[4], acc);
       continue;
     }
@@ -582,10 +606,10 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
     if (xb < L.gx0 || xa > L.gx1) continue;
     float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
     float aa[5], ab[5], ba[5], bb[5], s5[5];
-    layer_cell(L, buf, pbuf, p, xa, ya, aa);
-    layer_cell(L, buf, pbuf, p, xb, ya, ab);
-    layer_cell(L, buf, pbuf, p, xa, yb, ba);
-    layer_cell(L, buf, pbuf, p, xb, yb, bb);
+    layer_cell(L, buf, p, xa, ya, aa);
+    layer_cell(L, buf, p, xb, ya, ab);
+    layer_cell(L, buf, p, xa, yb, ba);
+    layer_cell(L, buf, p, xb, yb, bb);
     for (int c = 0; c < 5; ++c) s5[c] = w00 * aa[c] + w01 * ab[c] + w10 * ba[c] + w11 * bb[c];
     composite_over(s5[0], s5[1], s5[2], s5[3], s5[4], acc);
   }

@@ -58,7 +58,7 @@ constexpr int kThreads = 256;
 constexpr int kClassifyPerThread = 8;
 constexpr int kClassifySpan = kThreads * kClassifyPerThread;  // pixels of a row per block
 constexpr int kScanThreads = 256;
-constexpr int kScanItems = 4;
+constexpr int kScanItems = 2;  // cells are 32 bytes: 2 per thread keep the registers down
 constexpr long long kMaxBlocks = 1LL << 20;  // grid-stride loops beyond
 
 unsigned blocks_for(long long n, int threads = kThreads) {
@@ -262,8 +262,8 @@ __global__ void __launch_bounds__(kThreads) k_aggregate_phantoms(const uint8_t* 
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__ image, const float* __restrict__ coc,
                                                            const uint8_t* __restrict__ keys, Params p, GroupDesc g,
-                                                           const LayerDesc* __restrict__ layers, Cell* buf,
-                                                           uint32_t* pbuf, int y0, int rows) {
+                                                           const LayerDesc* __restrict__ layers, Cell* buf, int y0,
+                                                           int rows) {
   const long long n = (long long)rows * p.width;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int y = y0 + (int)(t / p.width), x = (int)(t % p.width);
@@ -271,11 +271,11 @@ __global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__
     const int l = g.layer_of_key[key], f = g.phantom_of_key[key];
     if (l >= 0) {
       const LayerDesc L = layers[l];
-      splat_pixel(image, coc, p, L, buf, x, y, AddU32());
+      splat_pixel(image, coc, p, L, buf, x, y, AddWord());
     }
     if (f >= 0) {
       const LayerDesc F = layers[f];
-      phantom_pixel(p, F, pbuf, x, y, AddU32());
+      phantom_pixel(p, F, buf, x, y, AddWord());
     }
   }
 }
@@ -284,21 +284,20 @@ __global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__
 // its phantom records.
 __global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc g, const LayerDesc* __restrict__ layers,
                                                             const Record* __restrict__ records,
-                                                            const PhantomRecord* __restrict__ precords, Cell* buf,
-                                                            uint32_t* pbuf) {
+                                                            const PhantomRecord* __restrict__ precords, Cell* buf) {
   const LayerDesc L = layers[g.l0 + blockIdx.y];
   if (L.is_focus || L.level == 0) return;
   const long long n = (long long)L.rh * L.rw;
   const long long first = blockIdx.x * (long long)blockDim.x + threadIdx.x, stride = (long long)gridDim.x * blockDim.x;
   for (long long t = first; t < n; t += stride) {
     const Record rec = records[L.rec_offset + t];
-    splat_record(rec, p, L, buf, AddU32());
+    splat_record(rec, p, L, buf, AddWord());
   }
   if (!L.has_phantoms) return;
   const long long np = (long long)L.prh * L.prw;
   for (long long t = first; t < np; t += stride) {
     const PhantomRecord ph = precords[L.prec_offset + t];
-    splat_phantom_record(ph, p, L, pbuf, AddU32());
+    splat_phantom_record(ph, p, L, buf, AddWord());
   }
 }
 
@@ -306,51 +305,35 @@ struct SumCells {
   __device__ __forceinline__ Cell operator()(const Cell& a, const Cell& b) const { return a + b; }
 };
 
-struct SumWords {
-  __device__ __forceinline__ uint32_t operator()(uint32_t a, uint32_t b) const { return a + b; }  // wraps
-};
-
-// Inclusive running sum of one buffer row of n items by the whole block, in
-// tiles of kScanThreads * kScanItems.
-template <typename V, class Sum, class TempStorage>
-__device__ void scan_row(V* row, int n, V zero, TempStorage& tmp) {
-  using BlockScan = cub::BlockScan<V, kScanThreads>;
-  V carry = zero;
-  for (int base = 0; base < n; base += kScanThreads * kScanItems) {
-    V v[kScanItems];
-#pragma unroll
-    for (int k = 0; k < kScanItems; ++k) {
-      const int c = base + threadIdx.x * kScanItems + k;
-      v[k] = c < n ? row[c] : zero;
-    }
-    V tile_total;
-    BlockScan(tmp).InclusiveScan(v, v, Sum(), tile_total);
-#pragma unroll
-    for (int k = 0; k < kScanItems; ++k) {
-      const int c = base + threadIdx.x * kScanItems + k;
-      if (c < n) row[c] = Sum()(v[k], carry);
-    }
-    carry = Sum()(carry, tile_total);
-    __syncthreads();  // tmp is reused by the next tile
-  }
-}
-
-// Running sum of the markers along each buffer row (and phantom buffer row):
-// one block per row (blockIdx.y picks the layer).
-__global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerDesc* __restrict__ layers, Cell* buf,
-                                                       uint32_t* pbuf) {
-  __shared__ union {
-    typename cub::BlockScan<Cell, kScanThreads>::TempStorage cells;
-    typename cub::BlockScan<uint32_t, kScanThreads>::TempStorage words;
-  } tmp;
+// Running sum of the markers along each buffer row: one block per row
+// (blockIdx.y picks the layer), tiles of kScanThreads * kScanItems cells.
+__global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerDesc* __restrict__ layers, Cell* buf) {
+  using BlockScan = cub::BlockScan<Cell, kScanThreads>;
+  __shared__ typename BlockScan::TempStorage tmp;
   const LayerDesc L = layers[g.l0 + blockIdx.y];
   if (L.is_focus) return;
   const int rows = L.gy1 - L.gy0 + 1;
-  const Cell zero = {{0u, 0u, 0u, 0u}};
+  const Cell zero = {{0u, 0u, 0u}, 0u, 0u};
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {  // uniform per block
-    const long long off = L.buf_offset + (long long)r * L.stride;
-    scan_row<Cell, SumCells>(buf + off, L.stride, zero, tmp.cells);
-    if (L.has_phantoms) scan_row<uint32_t, SumWords>(pbuf + off, L.stride, 0u, tmp.words);
+    Cell* row = buf + L.buf_offset + (long long)r * L.stride;
+    Cell carry = zero;
+    for (int base = 0; base < L.stride; base += kScanThreads * kScanItems) {
+      Cell v[kScanItems];
+#pragma unroll
+      for (int k = 0; k < kScanItems; ++k) {
+        const int c = base + threadIdx.x * kScanItems + k;
+        v[k] = c < L.stride ? row[c] : zero;
+      }
+      Cell tile_total;
+      BlockScan(tmp).InclusiveScan(v, v, SumCells(), tile_total);
+#pragma unroll
+      for (int k = 0; k < kScanItems; ++k) {
+        const int c = base + threadIdx.x * kScanItems + k;
+        if (c < L.stride) row[c] = v[k] + carry;
+      }
+      carry = carry + tile_total;
+      __syncthreads();  // tmp is reused by the next tile
+    }
   }
 }
 
@@ -371,9 +354,8 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, GroupDesc g,
                                                         const LayerDesc* __restrict__ layers,
-                                                        const Cell* __restrict__ buf,
-                                                        const uint32_t* __restrict__ pbuf, float4* acc,
-                                                        float4* behind, T* out) {
+                                                        const Cell* __restrict__ buf, float4* acc, float4* behind,
+                                                        T* out) {
   extern __shared__ LayerDesc s_layers[];  // the group's layers, read by every pixel
   for (int k = threadIdx.x; k < g.l1 - g.l0; k += blockDim.x) s_layers[k] = layers[g.l0 + k];
   __syncthreads();
@@ -390,7 +372,7 @@ __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ im
         bh[0] = b.x; bh[1] = b.y; bh[2] = b.z; bh[3] = b.w;
       }
     }
-    composite_pixel(image, coc, keys, p, s_layers, g, buf, pbuf, x, y, a, bh);
+    composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a, bh);
     if (g.last) {
       finish_pixel(image, coc, keys, p, x, y, a, bh, out);
     } else {
@@ -494,10 +476,8 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   // Groups of layers: splat, integrate, composite.
   const size_t carry = plan.groups.size() > 1 ? (size_t)N * sizeof(float4) : 0;
   DeviceMemory d_buf((size_t)plan.max_group_cells * sizeof(Cell), stream, pool);
-  DeviceMemory d_pbuf((size_t)plan.max_group_cells * sizeof(uint32_t), stream, pool);
   DeviceMemory d_acc(carry, stream, pool), d_behind(carry, stream, pool);
   Cell* buf = d_buf.as<Cell>();
-  uint32_t* pbuf = d_pbuf.as<uint32_t>();
   for (const GroupDesc& g : plan.groups) {
     long long cells = 0;
     int max_rows = 0;
@@ -506,16 +486,13 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
       if (!plan.layers[l].is_focus) max_rows = std::max(max_rows, plan.layers[l].gy1 - plan.layers[l].gy0 + 1);
     }
     const int nl = g.l1 - g.l0;
-    if (cells) {
-      PB_CUDA_CHECK(cudaMemsetAsync(buf, 0, (size_t)cells * sizeof(Cell), stream));
-      PB_CUDA_CHECK(cudaMemsetAsync(pbuf, 0, (size_t)cells * sizeof(uint32_t), stream));
-    }
+    if (cells) PB_CUDA_CHECK(cudaMemsetAsync(buf, 0, (size_t)cells * sizeof(Cell), stream));
     int y0, y1;
     group_pixel_rows(plan, st, g, &y0, &y1);
     if (y1 >= y0) {
       const int rows = y1 - y0 + 1;
       k_splat_pixels<T><<<blocks_for((long long)rows * W), kThreads, 0, stream>>>(image, a.coc, keys, p, g, layers,
-                                                                                 buf, pbuf, y0, rows);
+                                                                                 buf, y0, rows);
       PB_CUDA_LAUNCHED("k_splat_pixels");
     }
     long long max_records = 0;
@@ -526,16 +503,16 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
     }
     if (max_records) {
       k_splat_records<<<dim3(blocks_for(max_records), nl), kThreads, 0, stream>>>(p, g, layers, records, precords,
-                                                                                   buf, pbuf);
+                                                                                   buf);
       PB_CUDA_LAUNCHED("k_splat_records");
     }
     if (max_rows) {
       k_scan<<<dim3((unsigned)std::min<long long>(max_rows, kMaxBlocks), nl), kScanThreads, 0, stream>>>(g, layers,
-                                                                                                         buf, pbuf);
+                                                                                                         buf);
       PB_CUDA_LAUNCHED("k_scan");
     }
     k_composite<T><<<blocks_for(N), kThreads, nl * sizeof(LayerDesc), stream>>>(image, a.coc, keys, p, g, layers,
-                                                                                 buf, pbuf, d_acc.as<float4>(),
+                                                                                 buf, d_acc.as<float4>(),
                                                                                  d_behind.as<float4>(), out);
     PB_CUDA_LAUNCHED("k_composite");
   }

@@ -79,11 +79,9 @@ void run(const GpuRenderArgs& a) {
         far_cell(image, coc, keys.data(), p, k, cx, cy, far_layer.data(), far_rgb.data());
 
   std::vector<Cell> buf((size_t)plan.max_group_cells);
-  std::vector<uint32_t> pbuf((size_t)plan.max_group_cells);
   std::vector<float> acc(N * 4, 0.0f), behind(N * 4, 0.0f);
   for (const GroupDesc& g : plan.groups) {
     std::memset(buf.data(), 0, buf.size() * sizeof(Cell));
-    std::memset(pbuf.data(), 0, pbuf.size() * sizeof(uint32_t));
     // splat: level-0 pixels (own splats and phantoms), then coarse records
     int y0, y1;
     group_pixel_rows(plan, st, g, &y0, &y1);
@@ -91,18 +89,18 @@ void run(const GpuRenderArgs& a) {
       for (int x = 0; x < W; ++x) {
         const int key = keys[(size_t)y * W + x];
         const int l = g.layer_of_key[key], f = g.phantom_of_key[key];
-        if (l >= 0) splat_pixel(image, coc, p, plan.layers[l], buf.data(), x, y, AddU32());
-        if (f >= 0) phantom_pixel(p, plan.layers[f], pbuf.data(), x, y, AddU32());
+        if (l >= 0) splat_pixel(image, coc, p, plan.layers[l], buf.data(), x, y, AddWord());
+        if (f >= 0) phantom_pixel(p, plan.layers[f], buf.data(), x, y, AddWord());
       }
     }
     for (int l = g.l0; l < g.l1; ++l) {
       const LayerDesc& L = plan.layers[l];
       if (L.is_focus || L.level == 0) continue;
       for (long long r = 0; r < (long long)L.rh * L.rw; ++r)
-        splat_record(records[L.rec_offset + r], p, L, buf.data(), AddU32());
+        splat_record(records[L.rec_offset + r], p, L, buf.data(), AddWord());
       if (!L.has_phantoms) continue;
       for (long long r = 0; r < (long long)L.prh * L.prw; ++r)
-        splat_phantom_record(precords[L.prec_offset + r], p, L, pbuf.data(), AddU32());
+        splat_phantom_record(precords[L.prec_offset + r], p, L, buf.data(), AddWord());
     }
     // scan
     for (int l = g.l0; l < g.l1; ++l) {
@@ -111,9 +109,6 @@ void run(const GpuRenderArgs& a) {
       for (int r = 0; r <= L.gy1 - L.gy0; ++r) {
         Cell* row = buf.data() + L.buf_offset + (long long)r * L.stride;
         for (int c = 1; c < L.stride; ++c) row[c] = row[c - 1] + row[c];
-        if (!L.has_phantoms) continue;
-        uint32_t* prow = pbuf.data() + L.buf_offset + (long long)r * L.stride;
-        for (int c = 1; c < L.stride; ++c) prow[c] += prow[c - 1];
       }
     }
     // composite (+ finish on the last group)
@@ -122,8 +117,7 @@ void run(const GpuRenderArgs& a) {
         size_t i = (size_t)y * W + x;
         float* ac = acc.data() + 4 * i;
         float* bh = behind.data() + 4 * i;
-        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), pbuf.data(), x, y, ac,
-                        bh);
+        composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), x, y, ac, bh);
         if (g.last) finish_pixel(image, coc, keys.data(), p, x, y, ac, bh, out);
       }
     }
