@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import pybokeh
 from pybokeh import Aperture, BackendUnavailableError
@@ -254,6 +256,39 @@ def test_emulated_cuda_matches_cpp_with_clipped_lights(dtype):
     plain = _cuda_emu.render(*args[:-1], None)
     assert_parity(plain, _core.render(*args[:-1], None, 1), dtype)
     assert boosted.astype(np.float64).sum() > plain.astype(np.float64).sum() * 1.02
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    height=st.integers(1, 80),
+    width=st.integers(1, 100),
+    radius=st.sampled_from([0.7, 2.0, 6.0, 15.0, 40.0, 90.0]),
+    kind=st.sampled_from(["photo", "ramp", "noise"]),
+    blades=st.sampled_from([0, 3, 4, 5, 6, 8, 11, 16]),
+    rotation=st.floats(-180, 180),
+    boost=st.sampled_from([0.0, 2.0, 16.0, 100.0]),
+    lights=st.booleans(),
+    budget=st.sampled_from([0, 4096, 65536]),
+    dtype=st.sampled_from([np.uint8, np.uint16, np.float32]),
+)
+def test_emulated_cuda_matches_cpp_on_random_scenes(seed, height, width, radius, kind, blades, rotation, boost,
+                                                    lights, budget, dtype):
+    rng = np.random.default_rng(seed)
+    img = random_image(rng, height, width, dtype)
+    if lights:
+        add_lights(rng, img, 4)
+    if kind == "photo" and height > 1:
+        coc = random_coc(rng, height, width, radius)
+    elif kind == "ramp":
+        coc = ramp_coc(rng, height, width, float(rng.uniform(-radius, radius)), float(rng.uniform(-radius, radius)))
+    else:
+        coc = rng.uniform(-radius, radius, (height, width)).astype(np.float32)
+    args = render_args(img, coc, Aperture(blades, rotation), boost=boost)
+    out = _cuda_emu.render(*args, 4096.0, budget)  # budget > 0: layers rendered in several groups
+    ref = _core.render(*args, 1)
+    assert out.dtype == ref.dtype and out.shape == ref.shape
+    assert max_diff(out, ref) <= tolerance(dtype)
 
 
 def test_emulated_cuda_matches_cpp_with_strong_highlight_gain():
