@@ -524,7 +524,11 @@ struct SplatWriter {
     mirrored(cx, cy, r, [&](float x, float y) { phantom(x, y, r, scale); });
   }
 
-  void phantom(float cx, float cy, float r, float scale) const {
+  // The rows of one splat inside the band: calls deposit(row, idx, wgt, m, a)
+  // with the row's m span markers (index, weight) and its coverage
+  // a = scale * vertical coverage, and records the touched cells.
+  template <class F>
+  void rows(float cx, float cy, float r, float scale, F&& deposit) const {
     int r0, r1;
     splat_rows(shape, cy, r, &r0, &r1);
     r0 = std::max(r0, row0);
@@ -534,44 +538,34 @@ struct SplatWriter {
       if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
       int idx[4];
       float wgt[4];
-      int m = span_markers(xa, xb, gw, idx, wgt);
+      const int m = span_markers(xa, xb, gw, idx, wgt);
       if (!m) continue;
-      int row = rr - row0;
-      float* dst = pbuf + (size_t)row * (gw + 1);
-      const float a = scale * vy;
-      for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
+      const int row = rr - row0;
+      deposit(row, idx, wgt, m, scale * vy);
       int* t = touched + 2 * row;
       t[0] = std::min(t[0], idx[0]);
       t[1] = std::max(t[1], idx[m - 1]);
     }
   }
 
-  // scale = coverage weight / splat total (precomputed): what one unit of
-  // covered area receives.
+  // Coverage-only splat into the phantom buffer.
+  void phantom(float cx, float cy, float r, float scale) const {
+    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
+      float* dst = pbuf + (size_t)row * (gw + 1);
+      for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
+    });
+  }
+
+  // Light and/or coverage splat into the RGBA buffer.  scale = coverage
+  // weight / splat total (precomputed): what one unit of covered area receives.
   template <int CH>
   void splat(float cx, float cy, float r, float scale, const float* c) const {
-    int r0, r1;
-    splat_rows(shape, cy, r, &r0, &r1);
-    r0 = std::max(r0, row0);
-    r1 = std::min(r1, row1);
-    for (int rr = r0; rr <= r1; ++rr) {
-      float xa, xb, vy;
-      if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
-      int idx[4];
-      float wgt[4];
-      int m = span_markers(xa, xb, gw, idx, wgt);
-      if (!m) continue;
-      int row = rr - row0;
-      float* dst = buf + (size_t)row * (gw + 1) * 4;
-      const float a = scale * vy;
+    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
       const v4f v = {(CH & kLight) ? a * c[0] : 0.0f, (CH & kLight) ? a * c[1] : 0.0f,
                      (CH & kLight) ? a * c[2] : 0.0f, (CH & kCoverage) ? a : 0.0f};
-      v4f* cells = reinterpret_cast<v4f*>(dst);
+      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4);
       for (int q = 0; q < m; ++q) cells[idx[q]] += wgt[q] * v;
-      int* t = touched + 2 * row;
-      t[0] = std::min(t[0], idx[0]);
-      t[1] = std::max(t[1], idx[m - 1]);
-    }
+    });
   }
 };
 
