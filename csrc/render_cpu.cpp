@@ -13,14 +13,20 @@
 //      times coarser (pixels aggregated per coarse cell), which bounds the
 //      splat size by kMaxGridRadius grid cells: the cost no longer grows with
 //      the blur radius;
+//      Splats crossing the frame are mirrored back into it (the scene is taken
+//      to continue mirrored), so coverage does not fall off at the border;
 //   3. layers are composited back to front with the "over" operator (premultiplied
 //      colour, coverage as alpha), coarse layers upsampled bilinearly; the
 //      in-focus layer is copied in with coverage 1, so nothing behind it can
 //      bleed into it (no halo), while blurred foreground layers spread their
-//      partial coverage over whatever lies behind them (partial occlusion);
-//   4. the result is divided by the accumulated coverage (which fills the
-//      occlusion holes of each layer with the nearest content and undoes the
-//      energy lost at the image border), re-encoded to sRGB and quantised.
+//      partial coverage over whatever lies behind them (partial occlusion).
+//      Each layer also continues behind the pixels of the next nearer layer
+//      (phantom coverage), so a continuous surface cut into two layers shows
+//      no seam;
+//   4. what no layer covers - light from behind blurred objects, which the
+//      photo never recorded - is filled with the blurred farther layers at the
+//      pixel, else the farthest content nearby (resolve_pixel in bokeh_math.h);
+//      the result is re-encoded to sRGB and quantised.
 //
 // Work is split into bands of output rows; each thread renders whole bands,
 // with per-band scratch buffers that stay in cache.
@@ -118,7 +124,7 @@ struct Phantom {
 
 struct Layer {
   int count = 0;
-  int ymin = 1 << 30, ymax = -1, xmin = 1 << 30, xmax = -1;
+  int ymin = 1 << 30, ymax = -1;
   int level = 0;
   float r_hi = 0.0f;  // largest radius of the layer's bin (fine px)
   // Coarse layers only: splats grouped by grid row.
@@ -227,24 +233,11 @@ void Renderer::run(const T* image, const float* coc, T* out) {
     L.r_hi = l == focus ? 0.0f : layer_edge((l < nbins ? nbins - 1 - l : l - nbins - 1) + 1);
   }
   xs.resize(N);
-  std::vector<int> xmin_rows((size_t)nlayers * H, 1 << 30), xmax_rows((size_t)nlayers * H, -1);
   parallel_for(H, threads, [&](int y) {
     std::vector<int> cursor(nlayers);
     for (int l = 0; l < nlayers; ++l) cursor[l] = offsets[(size_t)l * (H + 1) + y];
-    for (int x = 0; x < W; ++x) {
-      int l = layer_of[(size_t)y * W + x];
-      xs[cursor[l]++] = x;
-      size_t k = (size_t)l * H + y;
-      xmin_rows[k] = std::min(xmin_rows[k], x);
-      xmax_rows[k] = std::max(xmax_rows[k], x);
-    }
+    for (int x = 0; x < W; ++x) xs[cursor[layer_of[(size_t)y * W + x]]++] = x;
   });
-  for (int l = 0; l < nlayers; ++l) {
-    for (int y = 0; y < H; ++y) {
-      layers[l].xmin = std::min(layers[l].xmin, xmin_rows[(size_t)l * H + y]);
-      layers[l].xmax = std::max(layers[l].xmax, xmax_rows[(size_t)l * H + y]);
-    }
-  }
 
   // Energy normalisation of every level-0 splat, computed once per pixel
   // (a band visits a pixel's splat up to three times).  Pixel centres are
@@ -521,7 +514,11 @@ struct SplatWriter {
     mirrored(cx, cy, r, [&](float x, float y) { phantom(x, y, r, scale); });
   }
 
-  void phantom(float cx, float cy, float r, float scale) const {
+  // The rows of one splat inside the band: calls deposit(row, idx, wgt, m, a)
+  // with the row's m span markers (index, weight) and its coverage
+  // a = scale * vertical coverage, and records the touched cells.
+  template <class F>
+  void rows(float cx, float cy, float r, float scale, F&& deposit) const {
     int r0, r1;
     splat_rows(shape, cy, r, &r0, &r1);
     r0 = std::max(r0, row0);
@@ -531,44 +528,34 @@ struct SplatWriter {
       if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
       int idx[4];
       float wgt[4];
-      int m = span_markers(xa, xb, gw, idx, wgt);
+      const int m = span_markers(xa, xb, gw, idx, wgt);
       if (!m) continue;
-      int row = rr - row0;
-      float* dst = pbuf + (size_t)row * (gw + 1);
-      const float a = scale * vy;
-      for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
+      const int row = rr - row0;
+      deposit(row, idx, wgt, m, scale * vy);
       int* t = touched + 2 * row;
       t[0] = std::min(t[0], idx[0]);
       t[1] = std::max(t[1], idx[m - 1]);
     }
   }
 
-  // scale = coverage weight / splat total (precomputed): what one unit of
-  // covered area receives.
+  // Coverage-only splat into the phantom buffer.
+  void phantom(float cx, float cy, float r, float scale) const {
+    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
+      float* dst = pbuf + (size_t)row * (gw + 1);
+      for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
+    });
+  }
+
+  // Light and/or coverage splat into the RGBA buffer.  scale = coverage
+  // weight / splat total (precomputed): what one unit of covered area receives.
   template <int CH>
   void splat(float cx, float cy, float r, float scale, const float* c) const {
-    int r0, r1;
-    splat_rows(shape, cy, r, &r0, &r1);
-    r0 = std::max(r0, row0);
-    r1 = std::min(r1, row1);
-    for (int rr = r0; rr <= r1; ++rr) {
-      float xa, xb, vy;
-      if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
-      int idx[4];
-      float wgt[4];
-      int m = span_markers(xa, xb, gw, idx, wgt);
-      if (!m) continue;
-      int row = rr - row0;
-      float* dst = buf + (size_t)row * (gw + 1) * 4;
-      const float a = scale * vy;
+    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
       const v4f v = {(CH & kLight) ? a * c[0] : 0.0f, (CH & kLight) ? a * c[1] : 0.0f,
                      (CH & kLight) ? a * c[2] : 0.0f, (CH & kCoverage) ? a : 0.0f};
-      v4f* cells = reinterpret_cast<v4f*>(dst);
+      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4);
       for (int q = 0; q < m; ++q) cells[idx[q]] += wgt[q] * v;
-      int* t = touched + 2 * row;
-      t[0] = std::min(t[0], idx[0]);
-      t[1] = std::max(t[1], idx[m - 1]);
-    }
+    });
   }
 };
 

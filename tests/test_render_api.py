@@ -225,3 +225,21 @@ def test_missing_numba_and_compiled_module_fall_back_to_numpy():
         print("ok")
     """)
     assert result.returncode == 0 and "ok" in result.stdout, result.stderr
+
+
+def test_numba_backend_works_without_a_writable_cache(tmp_path):
+    # A cache path that cannot be created (it lies under a regular file): the
+    # Numba backend must still compile and render, just without caching.
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    env = {**__import__("os").environ, "NUMBA_CACHE_DIR": str(blocker / "cache")}
+    code = textwrap.dedent("""
+        import numpy as np, pybokeh
+        img = np.zeros((8, 8, 3), np.uint8); img[4, 4] = 255
+        out = pybokeh.render(img, np.zeros((8, 8), np.float32), 1.0, max_blur=4, backend="numba")
+        assert out.shape == (8, 8, 3) and out.sum() > 0
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
+                            cwd=tmp_path)
+    assert result.returncode == 0 and "ok" in result.stdout, result.stderr
