@@ -414,13 +414,13 @@ PB_HD void add_markers(Cell* row, Field field, const LayerDesc& L, int m, const 
   }
 }
 
-// Splat of radius r centred at (cx, cy) on layer L's grid, with `scale`
-// (coverage weight / splat total) per unit of covered area and linear colour
-// c: the CPU's SplatWriter::splat<CH>, writing quantised markers of channels
-// CH into the layer's buffer (cells of 4 words, rows of L.stride cells).
-template <int CH, class Add>
-PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
-                 const LayerDesc& L, Cell* buf, const Params& p, Add add) {
+// The rows of a splat of radius r centred at (cx, cy) inside layer L's
+// region (the CPU's SplatWriter::rows): calls deposit(row, m, idx, wgt, vy)
+// with the buffer row, the m span markers (index, weight) and the row's
+// vertical coverage vy.
+template <class F>
+PB_HD void splat_rows_in(const ApertureShape& ap, float cx, float cy, float r, const LayerDesc& L, Cell* buf,
+                         F&& deposit) {
   int r0, r1;
   splat_rows(ap, cy, r, &r0, &r1);
   if (r0 < L.gy0) r0 = L.gy0;
@@ -430,10 +430,20 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
     if (!splat_row(ap, cx, cy, r, row_i, &xa, &xb, &vy)) continue;
     int idx[4];
     float wgt[4];
-    int m = span_markers(xa, xb, L.gw, idx, wgt);
+    const int m = span_markers(xa, xb, L.gw, idx, wgt);
     if (!m) continue;
+    deposit(buf + L.buf_offset + (long long)(row_i - L.gy0) * L.stride, m, idx, wgt, vy);
+  }
+}
+
+// Light and/or coverage splat (the CPU's SplatWriter::splat<CH>) with
+// `scale` (coverage weight / splat total) per unit of covered area and linear
+// colour c: quantised markers of channels CH into the layer's buffer.
+template <int CH, class Add>
+PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float scale, const float* c,
+                 const LayerDesc& L, Cell* buf, const Params& p, Add add) {
+  splat_rows_in(ap, cx, cy, r, L, buf, [&](Cell* row, int m, const int* idx, const float* wgt, float vy) {
     const float a = scale * vy;
-    Cell* row = buf + L.buf_offset + (long long)(row_i - L.gy0) * L.stride;
     if (CH & kLight) {
       for (int ch = 0; ch < 3; ++ch)
         add_markers<int64_t>(row, [ch](Cell& cell) { return &cell.c[ch]; }, L, m, idx, wgt, a * c[ch] * p.q_color,
@@ -441,7 +451,7 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
     }
     if (CH & kCoverage)
       add_markers<int32_t>(row, [](Cell& cell) { return &cell.a; }, L, m, idx, wgt, a * p.q_alpha, add);
-  }
+  });
 }
 
 // Coverage-only splat into the layer's phantom coverage (the CPU's
@@ -449,20 +459,9 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
 template <class Add>
 PB_HD void phantom(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
                    Cell* buf, const Params& p, Add add) {
-  int r0, r1;
-  splat_rows(ap, cy, r, &r0, &r1);
-  if (r0 < L.gy0) r0 = L.gy0;
-  if (r1 > L.gy1) r1 = L.gy1;
-  for (int row_i = r0; row_i <= r1; ++row_i) {
-    float xa, xb, vy;
-    if (!splat_row(ap, cx, cy, r, row_i, &xa, &xb, &vy)) continue;
-    int idx[4];
-    float wgt[4];
-    int m = span_markers(xa, xb, L.gw, idx, wgt);
-    if (!m) continue;
-    Cell* row = buf + L.buf_offset + (long long)(row_i - L.gy0) * L.stride;
+  splat_rows_in(ap, cx, cy, r, L, buf, [&](Cell* row, int m, const int* idx, const float* wgt, float vy) {
     add_markers<int32_t>(row, [](Cell& cell) { return &cell.p; }, L, m, idx, wgt, scale * vy * p.q_alpha, add);
-  }
+  });
 }
 
 // Calls f(x, y) for a splat centre and its mirror images across the image
