@@ -329,11 +329,21 @@ def test_emulated_cuda_in_focus_image_is_unchanged():
     np.testing.assert_array_equal(_cuda_emu.render(*render_args(img, coc, Aperture())), img)
 
 
-def test_emulated_cuda_constant_image_stays_constant():
-    img = np.full((40, 50, 3), 97, np.uint8)
-    coc = random_coc(np.random.default_rng(2), 40, 50, 25.0)
-    out = _cuda_emu.render(*render_args(img, coc, Aperture(5), boost=0.0))
-    assert np.abs(out.astype(int) - 97).max() <= 1
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("clipped", [False, True])
+def test_emulated_cuda_constant_image_stays_constant(dtype, clipped):
+    # Also with a clipped channel (every pixel clipped, no unclipped surroundings: an all-zero gain map).
+    rng = np.random.default_rng(2)
+    top = np.iinfo(dtype).max if dtype != np.float32 else 1.0
+    colour = rng.random(3) * top
+    if clipped:
+        colour[1] = top
+    img = np.empty((40, 50, 3), dtype)
+    img[...] = colour.astype(dtype) if dtype == np.float32 else np.round(colour).astype(dtype)
+    for seed, radius in ((2, 25.0), (3, 4.0), (4, 60.0)):
+        coc = random_coc(np.random.default_rng(seed), 40, 50, radius)
+        out = _cuda_emu.render(*render_args(img, coc, Aperture(5), boost=16.0))
+        assert max_diff(out, img) <= (2e-5 if dtype == np.float32 else 1)
 
 
 @pytest.mark.parametrize("bad,match", [
