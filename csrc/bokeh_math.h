@@ -292,6 +292,87 @@ PB_HD void composite_over(float c0, float c1, float c2, float a, float p, float*
   acc[3] = alpha + t * acc[3];
 }
 
+// ------------------------------------------------ farthest-content pyramid
+
+// Level k (k = 0, 1, ...) has cells of 2^(k+1) pixels holding the farthest
+// layer present (min composite index) and the mean colour of its children
+// holding that layer; flattened, level k's cells start at cell off[k].
+constexpr int kMaxFarLevels = 32;
+struct FarPyramid {
+  int levels;
+  int h[kMaxFarLevels], w[kMaxFarLevels];
+  long long off[kMaxFarLevels];
+  const uint8_t* layer;
+  const float* rgb;  // 3 per cell
+};
+
+// Fills in the level sizes for an image (each level half the last, rounded
+// up, down to 1 x 1) and returns the total number of cells (-1: too large).
+inline long long far_pyramid_shape(int height, int width, FarPyramid* p) {
+  int h = height, w = width, k = 0;
+  long long cells = 0;
+  while (h > 1 || w > 1) {
+    if (k == kMaxFarLevels) return -1;
+    h = (h + 1) / 2;
+    w = (w + 1) / 2;
+    p->h[k] = h;
+    p->w[k] = w;
+    p->off[k] = cells;
+    cells += (long long)h * w;
+    ++k;
+  }
+  p->levels = k;
+  return cells;
+}
+
+// Adds one child (layer l, colour c) of a pyramid cell: keeps the mean colour
+// of the children holding the farthest layer seen so far.
+PB_HD void far_accumulate(int l, const float* c, int* best, double* sum, double* n) {
+  if (l < *best) {
+    *best = l;
+    sum[0] = sum[1] = sum[2] = *n = 0.0;
+  }
+  if (l == *best) {
+    sum[0] += c[0];
+    sum[1] += c[1];
+    sum[2] += c[2];
+    *n += 1.0;
+  }
+}
+
+// The farthest content near pixel (x, y) of composite layer `layer`, within
+// a few blur radii: bilinear over the nearest pyramid cells holding a farther
+// layer, at the finest level that has one.  False: nothing farther lies near.
+PB_HD bool far_content(const FarPyramid& p, int x, int y, int layer, float abs_coc, float* fill) {
+  const float max_cell = 4.0f * max_f(abs_coc, 2.0f);
+  for (int k = 0; k < p.levels; ++k) {
+    const float s = (float)(2 << k);
+    if (s > max_cell) break;
+    const int h = p.h[k], w = p.w[k];
+    const float u = ((float)x + 0.5f) / s - 0.5f, v = ((float)y + 0.5f) / s - 0.5f;
+    const int ix = floor_i(u), iy = floor_i(v);
+    const float fx = u - (float)ix, fy = v - (float)iy;
+    float acc[3] = {0.0f, 0.0f, 0.0f}, wsum = 0.0f;
+    for (int dy = 0; dy < 2; ++dy) {
+      for (int dx = 0; dx < 2; ++dx) {
+        int cx = ix + dx, cy = iy + dy;
+        cx = cx < 0 ? 0 : (cx > w - 1 ? w - 1 : cx);
+        cy = cy < 0 ? 0 : (cy > h - 1 ? h - 1 : cy);
+        const long long o = p.off[k] + (long long)cy * w + cx;
+        if (p.layer[o] >= layer) continue;
+        const float wgt = (dx ? fx : 1.0f - fx) * (dy ? fy : 1.0f - fy) + 1e-6f;
+        for (int c = 0; c < 3; ++c) acc[c] += wgt * p.rgb[3 * o + c];
+        wsum += wgt;
+      }
+    }
+    if (wsum > 0.0f) {
+      for (int c = 0; c < 3; ++c) fill[c] = acc[c] / wsum;
+      return true;
+    }
+  }
+  return false;
+}
+
 // Final linear colour of a pixel.  acc: the composite (premultiplied rgb +
 // coverage); what it leaves uncovered (hole = 1 - coverage) is light from
 // behind the blurred objects in front, which the photo never showed.  It is

@@ -251,19 +251,8 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
 inline long long set_layers(Params& p, const Plan& plan) {
   p.nbins = plan.nbins;
   for (int k = 0; k < kNumKeys; ++k) p.plan_layer_of_key[k] = plan.layer_of_key[k];
-  int h = p.height, w = p.width, k = 0;
-  long long cells = 0;
-  while (h > 1 || w > 1) {
-    if (k == kMaxFarLevels) throw std::invalid_argument("image is too large");
-    h = (h + 1) / 2;
-    w = (w + 1) / 2;
-    p.far_h[k] = h;
-    p.far_w[k] = w;
-    p.far_off[k] = cells;
-    cells += (long long)h * w;
-    ++k;
-  }
-  p.far_levels = k;
+  const long long cells = far_pyramid_shape(p.height, p.width, &p.far);
+  if (cells < 0) throw std::invalid_argument("image is too large");
   return cells;
 }
 

@@ -68,7 +68,6 @@ constexpr int kAlphaBits = 24;
 // 255 times the boost fit in int64).
 constexpr int kColorBits = 55;
 // Levels of the farthest-content pyramid (down to 1 x 1 for images up to 2^31 px wide).
-constexpr int kMaxFarLevels = 32;
 // Largest highlight gain accepted (the colour fixed-point scale shrinks with it).
 constexpr float kMaxHighlightGain = 1048576.0f;  // 2^20
 
@@ -126,11 +125,7 @@ struct Params {
   int16_t plan_layer_of_key[kNumKeys];   // index into the layer table, -1: no such layer
   // Farthest-content pyramid (the CPU's far_pyramid): level k has cells of
   // 2^(k+1) pixels with the farthest layer present and its mean colour.
-  int far_levels;
-  int far_h[kMaxFarLevels], far_w[kMaxFarLevels];
-  long long far_off[kMaxFarLevels];  // first cell of each level
-  const uint8_t* far_layer;
-  const float* far_rgb;              // 3 per cell
+  FarPyramid far;                    // see bokeh_math.h
 };
 
 // Per-key pixel statistics gathered by the classify step.
@@ -620,7 +615,7 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
 template <typename T>
 PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p, int k, int cx, int cy,
                     uint8_t* far_layer, float* far_rgb) {
-  const int ph = k ? p.far_h[k - 1] : p.height, pw = k ? p.far_w[k - 1] : p.width;
+  const int ph = k ? p.far.h[k - 1] : p.height, pw = k ? p.far.w[k - 1] : p.width;
   int best = 255;
   double sum[3] = {0.0, 0.0, 0.0}, n = 0.0;
   for (int dy = 0; dy < 2; ++dy) {
@@ -628,64 +623,22 @@ PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const
       const int yy = 2 * cy + dy, xx = 2 * cx + dx;
       if (yy >= ph || xx >= pw) continue;
       const size_t j = (size_t)yy * pw + xx;
-      int l;
       float c[3];
+      int l;
       if (k) {
-        const long long o = p.far_off[k - 1] + (long long)j;
+        const long long o = p.far.off[k - 1] + (long long)j;
         l = far_layer[o];
         for (int q = 0; q < 3; ++q) c[q] = far_rgb[3 * o + q];
       } else {
         l = key_layer(keys[j], p.nbins);
         pixel_linear(image, coc, j, p, c);
       }
-      if (l < best) {
-        best = l;
-        sum[0] = sum[1] = sum[2] = n = 0.0;
-      }
-      if (l == best) {
-        sum[0] += c[0];
-        sum[1] += c[1];
-        sum[2] += c[2];
-        n += 1.0;
-      }
+      far_accumulate(l, c, &best, sum, &n);
     }
   }
-  const long long o = p.far_off[k] + (long long)cy * p.far_w[k] + cx;
+  const long long o = p.far.off[k] + (long long)cy * p.far.w[k] + cx;
   far_layer[o] = (uint8_t)best;
   for (int q = 0; q < 3; ++q) far_rgb[3 * o + q] = (float)(sum[q] / n);
-}
-
-// The farthest content near pixel (x, y) of composite layer `layer`, within a
-// few blur radii (the CPU's far_content): bilinear over the nearest pyramid
-// cells holding a farther layer.  False: nothing farther lies near.
-PB_HD bool far_content(const Params& p, int x, int y, int layer, float abs_coc, float* fill) {
-  const float max_cell = 4.0f * (abs_coc > 2.0f ? abs_coc : 2.0f);
-  for (int k = 0; k < p.far_levels; ++k) {
-    const float s = (float)(2 << k);
-    if (s > max_cell) break;
-    const int h = p.far_h[k], w = p.far_w[k];
-    const float u = ((float)x + 0.5f) / s - 0.5f, v = ((float)y + 0.5f) / s - 0.5f;
-    const int ix = floor_i(u), iy = floor_i(v);
-    const float fx = u - (float)ix, fy = v - (float)iy;
-    float acc[3] = {0.0f, 0.0f, 0.0f}, wsum = 0.0f;
-    for (int dy = 0; dy < 2; ++dy) {
-      for (int dx = 0; dx < 2; ++dx) {
-        int cx = ix + dx, cy = iy + dy;
-        cx = cx < 0 ? 0 : (cx > w - 1 ? w - 1 : cx);
-        cy = cy < 0 ? 0 : (cy > h - 1 ? h - 1 : cy);
-        const long long o = p.far_off[k] + (long long)cy * w + cx;
-        if (p.far_layer[o] >= layer) continue;
-        const float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy) + 1e-6f;
-        for (int c = 0; c < 3; ++c) acc[c] += wgt * p.far_rgb[3 * o + c];
-        wsum += wgt;
-      }
-    }
-    if (wsum > 0) {
-      for (int c = 0; c < 3; ++c) fill[c] = acc[c] / wsum;
-      return true;
-    }
-  }
-  return false;
 }
 
 // Fill what stays uncovered with the content behind (resolve_pixel), encode,
@@ -696,7 +649,7 @@ PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, c
   const size_t i = (size_t)y * p.width + x;
   float rgb[3], own[3] = {0.0f, 0.0f, 0.0f}, far[3] = {0.0f, 0.0f, 0.0f};
   const bool have_far =
-      needs_far_content(acc, behind) && far_content(p, x, y, key_layer(keys[i], p.nbins), fabsf(coc[i]), far);
+      needs_far_content(acc, behind) && far_content(p.far, x, y, key_layer(keys[i], p.nbins), fabsf(coc[i]), far);
   if (!(acc[3] > 1e-12f)) pixel_linear(image, coc, i, p, own);  // resolve_pixel reads it only then
   resolve_pixel(acc, behind, have_far, far, own, rgb);
   for (int c = 0; c < 3; ++c) {

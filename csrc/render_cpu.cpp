@@ -37,6 +37,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -164,17 +165,11 @@ class Renderer {
   void render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
                    std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind) const;
 
-  // Farthest-content pyramid: level k (k >= 1) has cells of 2^k pixels
-  // holding the farthest layer present (min index) and the mean colour of
-  // that layer's pixels in the cell.
-  struct FarLevel {
-    int h, w;
-    std::vector<uint8_t> layer;
-    std::vector<float> rgb;
-  };
-  std::vector<FarLevel> far_pyramid;
+  // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
+  FarPyramid far{};
+  std::vector<uint8_t> far_layer;
+  std::vector<float> far_rgb;
   void build_far_pyramid(int threads);
-  bool far_content(int x, int y, int layer, float abs_coc, float* fill) const;
 };
 
 template <typename T>
@@ -366,74 +361,37 @@ void Renderer::build_coarse(int l, const float* coc) {
 }
 
 void Renderer::build_far_pyramid(int threads) {
-  far_pyramid.clear();
-  int h = H, w = W, k = 0;
-  while (h > 1 || w > 1) {
-    const int ph = h, pw = w;
-    h = (h + 1) / 2;
-    w = (w + 1) / 2;
-    ++k;
-    FarLevel lv{h, w, std::vector<uint8_t>((size_t)h * w), std::vector<float>((size_t)h * w * 3)};
-    const FarLevel* prev = far_pyramid.empty() ? nullptr : &far_pyramid.back();
-    parallel_for(h, threads, [&](int cy) {
+  const long long cells = far_pyramid_shape(H, W, &far);
+  if (cells < 0) throw std::invalid_argument("image is too large");
+  far_layer.resize((size_t)cells);
+  far_rgb.resize((size_t)cells * 3);
+  for (int k = 0; k < far.levels; ++k) {
+    const int ph = k ? far.h[k - 1] : H, pw = k ? far.w[k - 1] : W, w = far.w[k];
+    parallel_for(far.h[k], threads, [&](int cy) {
       for (int cx = 0; cx < w; ++cx) {
         int best = 255;
         double sum[3] = {0, 0, 0}, n = 0;
         for (int dy = 0; dy < 2; ++dy) {
           for (int dx = 0; dx < 2; ++dx) {
-            int yy = 2 * cy + dy, xx = 2 * cx + dx;
+            const int yy = 2 * cy + dy, xx = 2 * cx + dx;
             if (yy >= ph || xx >= pw) continue;
-            size_t j = (size_t)yy * pw + xx;
-            int l = prev ? prev->layer[j] : layer_of[j];
-            const float* c = prev ? &prev->rgb[3 * j] : &lin[3 * j];
-            if (l < best) {
-              best = l;
-              sum[0] = sum[1] = sum[2] = n = 0;
-            }
-            if (l == best) {
-              sum[0] += c[0]; sum[1] += c[1]; sum[2] += c[2];
-              n += 1;
+            const size_t j = (size_t)yy * pw + xx;
+            if (k) {
+              const size_t o = (size_t)far.off[k - 1] + j;
+              far_accumulate(far_layer[o], &far_rgb[3 * o], &best, sum, &n);
+            } else {
+              far_accumulate(layer_of[j], &lin[3 * j], &best, sum, &n);
             }
           }
         }
-        size_t o = (size_t)cy * w + cx;
-        lv.layer[o] = (uint8_t)best;
-        for (int c = 0; c < 3; ++c) lv.rgb[3 * o + c] = (float)(sum[c] / n);
+        const size_t o = (size_t)far.off[k] + (size_t)cy * w + cx;
+        far_layer[o] = (uint8_t)best;
+        for (int c = 0; c < 3; ++c) far_rgb[3 * o + c] = (float)(sum[c] / n);
       }
     });
-    far_pyramid.push_back(std::move(lv));
   }
-}
-
-// The farthest content near pixel (x, y) of `layer`, within a few blur radii:
-// bilinear over the nearest pyramid cells holding a farther layer.  Returns
-// false when nothing farther lies near.
-bool Renderer::far_content(int x, int y, int layer, float abs_coc, float* fill) const {
-  const float max_cell = 4.0f * std::max(abs_coc, 2.0f);
-  for (size_t k = 0; k < far_pyramid.size(); ++k) {
-    const FarLevel& lv = far_pyramid[k];
-    const float s = (float)(2 << k);
-    if (s > max_cell) break;
-    const float u = (x + 0.5f) / s - 0.5f, v = (y + 0.5f) / s - 0.5f;
-    const int ix = floor_i(u), iy = floor_i(v);
-    const float fx = u - ix, fy = v - iy;
-    float acc[3] = {0, 0, 0}, wsum = 0;
-    for (int dy = 0; dy < 2; ++dy) {
-      for (int dx = 0; dx < 2; ++dx) {
-        const int cx = std::min(std::max(ix + dx, 0), lv.w - 1), cy = std::min(std::max(iy + dy, 0), lv.h - 1);
-        const size_t o = (size_t)cy * lv.w + cx;
-        if (lv.layer[o] >= layer) continue;
-        const float wgt = (dx ? fx : 1 - fx) * (dy ? fy : 1 - fy) + 1e-6f;
-        for (int c = 0; c < 3; ++c) acc[c] += wgt * lv.rgb[3 * o + c];
-        wsum += wgt;
-      }
-    }
-    if (wsum > 0) {
-      for (int c = 0; c < 3; ++c) fill[c] = acc[c] / wsum;
-      return true;
-    }
-  }
-  return false;
+  far.layer = far_layer.data();
+  far.rgb = far_rgb.data();
 }
 
 void Renderer::build_phantoms(int l) {
@@ -742,10 +700,10 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       const float* p = a + 4 * x;
-      float rgb[3], far[3] = {0.0f, 0.0f, 0.0f};
+      float rgb[3], far_px[3] = {0.0f, 0.0f, 0.0f};
       const bool have_far =
-          needs_far_content(p, bh + 4 * x) && far_content(x, y, layer_of[i], std::fabs(coc[i]), far);
-      resolve_pixel(p, bh + 4 * x, have_far, far, &lin[3 * i], rgb);
+          needs_far_content(p, bh + 4 * x) && far_content(far, x, y, layer_of[i], std::fabs(coc[i]), far_px);
+      resolve_pixel(p, bh + 4 * x, have_far, far_px, &lin[3 * i], rgb);
       for (int c = 0; c < 3; ++c) {
         float xl = std::min(std::max(rgb[c], 0.0f), 1.0f);
         float e = lut_lerp(encode_lut.data(), kEncodeLutSize, std::sqrt(xl));

@@ -342,9 +342,9 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) k_far_level(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, int k,
                                                         uint8_t* far_layer, float* far_rgb) {
-  const long long n = (long long)p.far_h[k] * p.far_w[k];
+  const long long n = (long long)p.far.h[k] * p.far.w[k];
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x)
-    far_cell(image, coc, keys, p, k, (int)(t % p.far_w[k]), (int)(t / p.far_w[k]), far_layer, far_rgb);
+    far_cell(image, coc, keys, p, k, (int)(t % p.far.w[k]), (int)(t / p.far.w[k]), far_layer, far_rgb);
 }
 
 // Composite a group of layers; the last group also fills, encodes and writes
@@ -465,10 +465,10 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   const long long far_cells = set_layers(p, plan);
   DeviceMemory d_far_layer((size_t)far_cells, stream, pool), d_far_rgb((size_t)far_cells * 3 * sizeof(float), stream,
                                                                          pool);
-  p.far_layer = d_far_layer.as<uint8_t>();
-  p.far_rgb = d_far_rgb.as<float>();
-  for (int k = 0; k < p.far_levels; ++k) {
-    k_far_level<T><<<blocks_for((long long)p.far_h[k] * p.far_w[k]), kThreads, 0, stream>>>(
+  p.far.layer = d_far_layer.as<uint8_t>();
+  p.far.rgb = d_far_rgb.as<float>();
+  for (int k = 0; k < p.far.levels; ++k) {
+    k_far_level<T><<<blocks_for((long long)p.far.h[k] * p.far.w[k]), kThreads, 0, stream>>>(
         image, a.coc, keys, p, k, d_far_layer.as<uint8_t>(), d_far_rgb.as<float>());
     PB_CUDA_LAUNCHED("k_far_level");
   }

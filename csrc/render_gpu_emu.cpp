@@ -71,11 +71,11 @@ void run(const GpuRenderArgs& a) {
   const long long far_cells = set_layers(p, plan);
   std::vector<uint8_t> far_layer((size_t)far_cells);
   std::vector<float> far_rgb((size_t)far_cells * 3);
-  p.far_layer = far_layer.data();
-  p.far_rgb = far_rgb.data();
-  for (int k = 0; k < p.far_levels; ++k)
-    for (int cy = 0; cy < p.far_h[k]; ++cy)
-      for (int cx = 0; cx < p.far_w[k]; ++cx)
+  p.far.layer = far_layer.data();
+  p.far.rgb = far_rgb.data();
+  for (int k = 0; k < p.far.levels; ++k)
+    for (int cy = 0; cy < p.far.h[k]; ++cy)
+      for (int cx = 0; cx < p.far.w[k]; ++cx)
         far_cell(image, coc, keys.data(), p, k, cx, cy, far_layer.data(), far_rgb.data());
 
   std::vector<Cell> buf((size_t)plan.max_group_cells);
