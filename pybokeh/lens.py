@@ -109,18 +109,9 @@ def coc_map(
         values = fill_invalid(raw, valid, "depth")
         values = resample(values, (height, width), "depth")
         focus_value = _focus_value(focus, values, (height, width))
-        lo, hi = float(values.min()), float(values.max())
-        span = hi - lo if hi > lo else 1.0
-        k = cap if cap is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(height, width)
-        d = (values - lo) / span
-        f = (focus_value - lo) / span
-        half = 0.5 * focus_range / span
-        edge = np.clip(d, f - half, f + half)
-        coc = k * (d - edge)
+        coc = disparity_coc(values, float(values.min()), float(values.max()), focus_value, focus_range, cap,
+                            (height, width), np.clip)
     else:
-        n = DEFAULT_F_NUMBER if f_number is None else _positive(f_number, "f_number")
-        flen = _positive(focal_length_mm, "focal_length_mm")
-        sensor = _positive(sensor_width_mm, "sensor_width_mm")
         # Work in inverse depth q = 1/z (1/m): +inf depth is exactly q = 0, and
         # the CoC is linear in q.
         valid = (raw > 0) & ~np.isnan(raw)
@@ -128,36 +119,68 @@ def coc_map(
             q = np.where(valid, 1.0 / np.where(valid, raw, 1.0), 0.0).astype(np.float32)
         q = fill_invalid(q, valid, "depth")
         q = resample(q, (height, width), "depth")
-        if _is_pixel(focus):
-            q_focus = _focus_value(focus, q, (height, width))
-        else:
-            z_focus = _real(focus, "focus")
-            if not z_focus > 0:
-                raise ValueError(f"focus must be a positive distance in metres in depth mode, got {z_focus!r}")
-            q_focus = 0.0 if math.isinf(z_focus) else 1.0 / z_focus
-        f_m = flen / 1000.0
-        if q_focus * f_m >= 1.0:
-            raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length "
-                             f"({flen:g} mm)")
-        z_focus = math.inf if q_focus == 0 else 1.0 / q_focus
-        half = focus_range / 2
-        if math.isinf(z_focus):
-            q_lo = q_hi = 0.0
-        else:
-            q_lo = 1.0 / (z_focus + half)
-            q_hi = math.inf if z_focus - half <= 0 else 1.0 / (z_focus - half)
-        q_edge = np.clip(q.astype(np.float64), q_lo, min(q_hi, 0.999 / f_m))
-        pitch_mm = sensor / width
-        # r = f^2 / (2 N p) * (q - q_e) / (1 - f q_e), f in mm and q in 1/mm.
-        q_mm, qe_mm = q.astype(np.float64) / 1000.0, q_edge / 1000.0
-        coc = flen * flen / (2.0 * n * pitch_mm) * (q_mm - qe_mm) / (1.0 - flen * qe_mm)
-        if cap is not None:
-            coc = np.clip(coc, -cap, cap)
+        q_focus = _focus_value(focus, q, (height, width)) if _is_pixel(focus) else focus_inverse_depth(focus)
+        coc = thin_lens_coc(q.astype(np.float64), q_focus, f_number, focal_length_mm, sensor_width_mm, focus_range,
+                            width, cap, np.clip)
     coc = np.asarray(coc, dtype=np.float32)
     if not np.isfinite(coc).all() or float(np.abs(coc).max()) > MAX_COC_RADIUS:
         raise ValueError(f"the lens settings give a circle of confusion over {MAX_COC_RADIUS:g} px; "
                          f"check max_blur, f_number, focal_length_mm and the depth units")
     return coc
+
+
+# ------------------------------------------ the formulas (NumPy or torch)
+
+def disparity_coc(values, lo: float, hi: float, focus_value: float, focus_range: float, max_blur: float | None,
+                  shape: tuple[int, int], clip):
+    """``K * (d - clip(d, f - h, f + h))`` on the min–max normalised disparity.
+
+    Works on NumPy arrays and torch tensors alike (``clip`` is ``np.clip`` or
+    ``torch.clamp``); ``lo``/``hi`` are the map's range, ``shape`` the image's.
+    """
+    span = hi - lo if hi > lo else 1.0
+    k = max_blur if max_blur is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
+    d = (values - lo) / span
+    f = (focus_value - lo) / span
+    half = 0.5 * focus_range / span
+    return k * (d - clip(d, f - half, f + half))
+
+
+def focus_inverse_depth(focus) -> float:
+    """Inverse focus distance (1/m) from a focus value in metres (``inf`` allowed)."""
+    z_focus = _real(focus, "focus")
+    if not z_focus > 0:
+        raise ValueError(f"focus must be a positive distance in metres in depth mode, got {z_focus!r}")
+    return 0.0 if math.isinf(z_focus) else 1.0 / z_focus
+
+
+def thin_lens_coc(q, q_focus: float, f_number: float | None, focal_length_mm: float, sensor_width_mm: float,
+                  focus_range: float, width: int, max_blur: float | None, clip):
+    """Thin-lens CoC radius (px) from inverse depth ``q`` (1/m, float64 array or tensor).
+
+    ``r = f² / (2 N p) * (q - q_e) / (1 - f q_e)`` with ``q_e`` the inverse
+    depth clipped to the sharp band around the focus, ``p`` the pixel pitch
+    (mm); the same as ``f² / (2N(z_f - f)) * (z_f / z - 1) / p``.  Validates
+    the lens values; ``clip`` is ``np.clip`` or ``torch.clamp``.
+    """
+    n = DEFAULT_F_NUMBER if f_number is None else _positive(f_number, "f_number")
+    flen = _positive(focal_length_mm, "focal_length_mm")
+    sensor = _positive(sensor_width_mm, "sensor_width_mm")
+    f_m = flen / 1000.0
+    if q_focus * f_m >= 1.0:
+        raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length ({flen:g} mm)")
+    z_focus = math.inf if q_focus == 0 else 1.0 / q_focus
+    half = focus_range / 2
+    if math.isinf(z_focus):
+        q_lo = q_hi = 0.0
+    else:
+        q_lo = 1.0 / (z_focus + half)
+        q_hi = math.inf if z_focus - half <= 0 else 1.0 / (z_focus - half)
+    q_edge = clip(q, q_lo, min(q_hi, 0.999 / f_m))
+    pitch_mm = sensor / width
+    q_mm, qe_mm = q / 1000.0, q_edge / 1000.0
+    coc = flen * flen / (2.0 * n * pitch_mm) * (q_mm - qe_mm) / (1.0 - flen * qe_mm)
+    return coc if max_blur is None else clip(coc, -max_blur, max_blur)
 
 
 # ----------------------------------------------------------------- helpers

@@ -9,11 +9,10 @@ which is how the tests compare it with the NumPy version.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Sequence
 
-from ..lens import (DEFAULT_F_NUMBER, DEFAULT_MAX_BLUR_FRACTION, DEPTH_KINDS, _is_pixel, _nonnegative, _positive,
-                    _real, _shape, focus_window_radius)
+from ..lens import (DEPTH_KINDS, _is_pixel, _nonnegative, _real, _shape, disparity_coc, focus_inverse_depth,
+                    focus_window_radius, thin_lens_coc)
 
 __all__ = ["coc_map_torch", "fill_invalid_torch", "resample_torch"]
 
@@ -67,47 +66,16 @@ def coc_map_torch(
         values = resample_torch(values, (height, width), "depth")
         focus_value = _focus_value(focus, values, (height, width))
         lo, hi = (float(v) for v in torch.aminmax(values))
-        span = hi - lo if hi > lo else 1.0
-        k = cap if cap is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(height, width)
-        d = (values - lo) / span
-        f = (focus_value - lo) / span
-        half = 0.5 * focus_range / span
-        edge = torch.clamp(d, f - half, f + half)
-        coc = k * (d - edge)
+        coc = disparity_coc(values, lo, hi, focus_value, focus_range, cap, (height, width), torch.clamp)
     else:
-        n = DEFAULT_F_NUMBER if f_number is None else _positive(f_number, "f_number")
-        flen = _positive(focal_length_mm, "focal_length_mm")
-        sensor = _positive(sensor_width_mm, "sensor_width_mm")
         valid = (raw > 0) & ~torch.isnan(raw)
         q = torch.where(valid, 1.0 / torch.where(valid, raw, torch.ones_like(raw)), torch.zeros_like(raw))
         q = q.to(torch.float32)
         q = fill_invalid_torch(q, valid, "depth")
         q = resample_torch(q, (height, width), "depth")
-        if _is_pixel(focus):
-            q_focus = _focus_value(focus, q, (height, width))
-        else:
-            z_focus = _real(focus, "focus")
-            if not z_focus > 0:
-                raise ValueError(f"focus must be a positive distance in metres in depth mode, got {z_focus!r}")
-            q_focus = 0.0 if math.isinf(z_focus) else 1.0 / z_focus
-        f_m = flen / 1000.0
-        if q_focus * f_m >= 1.0:
-            raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length "
-                             f"({flen:g} mm)")
-        z_focus = math.inf if q_focus == 0 else 1.0 / q_focus
-        half = focus_range / 2
-        if math.isinf(z_focus):
-            q_lo = q_hi = 0.0
-        else:
-            q_lo = 1.0 / (z_focus + half)
-            q_hi = math.inf if z_focus - half <= 0 else 1.0 / (z_focus - half)
-        q64 = q.to(torch.float64)
-        q_edge = torch.clamp(q64, q_lo, min(q_hi, 0.999 / f_m))
-        pitch_mm = sensor / width
-        q_mm, qe_mm = q64 / 1000.0, q_edge / 1000.0
-        coc = flen * flen / (2.0 * n * pitch_mm) * (q_mm - qe_mm) / (1.0 - flen * qe_mm)
-        if cap is not None:
-            coc = torch.clamp(coc, -cap, cap)
+        q_focus = _focus_value(focus, q, (height, width)) if _is_pixel(focus) else focus_inverse_depth(focus)
+        coc = thin_lens_coc(q.to(torch.float64), q_focus, f_number, focal_length_mm, sensor_width_mm, focus_range,
+                            width, cap, torch.clamp)
     return coc.to(torch.float32).contiguous()
 
 
