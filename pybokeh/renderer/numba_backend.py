@@ -220,20 +220,45 @@ def _build_phantoms(layers_with, levels, offsets, xs, height, width, start, out)
 
 
 @_jit
-def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched):
-    """Splat one aperture (see SplatWriter in C++).
-
-    ``channels``: 1 light (RGB into ``buf``), 2 coverage (``buf``), 3 both,
-    4 phantom coverage (into ``pbuf``).
-    """
+def _splat_total(cx, cy, r, blades, lut, ext_lo, ext_hi):
+    """Sum over the splat's rows of vertical coverage × span (``splat_total`` in C++)."""
     r0, r1 = splat_rows(cy, r, ext_lo, ext_hi)
-    if r1 < row0 or r0 > row1:
-        return
     total = 0.0
     for rr in range(r0, r1 + 1):
         ok, a, b, v = splat_row(blades, lut, ext_lo, ext_hi, cx, cy, r, rr)
         if ok:
             total += v * (b - a)
+    return total
+
+
+@_jit(parallel=True)
+def _pixel_totals(coc, layer_of, levels, focus, blades, luts, extents, totals):
+    """Splat total of every level-0 pixel: integer centres, so it depends on the radius only."""
+    height, width = coc.shape
+    for y in prange(height):
+        for x in range(width):
+            layer = layer_of[y, x]
+            if layer == focus or levels[layer] != 0:
+                continue
+            side = 1 if layer > focus else 0
+            totals[y, x] = _splat_total(0.0, 0.0, abs(coc[y, x]), blades, luts[side], extents[side, 0],
+                                        extents[side, 1])
+
+
+@_jit
+def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched,
+           total):
+    """Splat one aperture (see SplatWriter in C++).
+
+    ``channels``: 1 light (RGB into ``buf``), 2 coverage (``buf``), 3 both,
+    4 phantom coverage (into ``pbuf``).  ``total``: the splat total when
+    known (level-0 pixels), else <= 0 to compute it here.
+    """
+    r0, r1 = splat_rows(cy, r, ext_lo, ext_hi)
+    if r1 < row0 or r0 > row1:
+        return
+    if not total > 0.0:
+        total = _splat_total(cx, cy, r, blades, lut, ext_lo, ext_hi)
     if not total > 0.0:
         return
     scale = w / total
@@ -270,23 +295,28 @@ def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf,
 
 @_jit
 def _splat_mirrored(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
-                    touched, edge_x, edge_y):
-    """A splat plus its mirror images across the image edges it crosses (see SplatWriter in C++)."""
+                    touched, edge_x, edge_y, total):
+    """A splat plus its mirror images across the image edges it crosses (see SplatWriter in C++).
+
+    All copies share the total of the original centre (``total`` if > 0).
+    """
+    if not total > 0.0:
+        total = _splat_total(cx, cy, r, blades, lut, ext_lo, ext_hi)
     left = cx - r < -0.5
     right = cx + r > edge_x
     top = cy + r * ext_lo < -0.5
     bottom = cy + r * ext_hi > edge_y
-    _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
+    _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, total)
     if not (left or right or top or bottom):
         return
     mx = -1.0 - cx if left else 2.0 * edge_x - cx
     my = -1.0 - cy if top else 2.0 * edge_y - cy
     if left or right:
-        _splat(mx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
+        _splat(mx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, total)
     if top or bottom:
-        _splat(cx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
+        _splat(cx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, total)
     if (left or right) and (top or bottom):
-        _splat(mx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched)
+        _splat(mx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, total)
 
 
 @_jit
@@ -345,20 +375,63 @@ def _resolve_pixel(acc, behind, have_far, far, own, rgb):
             rgb[c] = wb * (acc[c] + hole * fb) + (1.0 - wb) * rgb[c]
 
 
-def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray):
-    """Farthest-content pyramid, flattened (see ``Renderer::build_far_pyramid`` in C++)."""
-    from .reference import far_pyramid
+@_jit(parallel=True)
+def _far_level(k, layer_of, lin, heights, widths, offsets, layers, rgb):
+    """One level of the farthest-content pyramid from the level below (pixels for k = 0)."""
+    ph = heights[k - 1] if k else layer_of.shape[0]
+    pw = widths[k - 1] if k else layer_of.shape[1]
+    h, w = heights[k], widths[k]
+    for cy in prange(h):
+        for cx in range(w):
+            best = 1 << 30
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            n = 0.0
+            for dy in range(2):
+                for dx in range(2):
+                    yy = 2 * cy + dy
+                    xx = 2 * cx + dx
+                    if yy >= ph or xx >= pw:
+                        continue
+                    if k:
+                        o = offsets[k - 1] + yy * pw + xx
+                        lay = layers[o]
+                        c0, c1, c2 = rgb[o, 0], rgb[o, 1], rgb[o, 2]
+                    else:
+                        lay = layer_of[yy, xx]
+                        c0, c1, c2 = lin[yy, xx, 0], lin[yy, xx, 1], lin[yy, xx, 2]
+                    if lay < best:
+                        best = lay
+                        s0 = s1 = s2 = n = 0.0
+                    if lay == best:
+                        s0 += c0
+                        s1 += c1
+                        s2 += c2
+                        n += 1.0
+            o = offsets[k] + cy * w + cx
+            layers[o] = best
+            rgb[o, 0] = s0 / n
+            rgb[o, 1] = s1 / n
+            rgb[o, 2] = s2 / n
 
-    levels = far_pyramid(layer_of, lin.astype(np.float64))
-    if not levels:
-        return (np.zeros(1, np.int64), np.zeros((1, 3), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64),
-                np.zeros(0, np.int64))
-    heights = np.array([lv.shape[0] for lv, _ in levels], np.int64)
-    widths = np.array([lv.shape[1] for lv, _ in levels], np.int64)
-    offsets = np.concatenate([[0], np.cumsum(heights * widths)[:-1]]).astype(np.int64)
-    layers = np.concatenate([lv.ravel() for lv, _ in levels]).astype(np.int64)
-    rgb = np.concatenate([c.reshape(-1, 3) for _, c in levels]).astype(np.float32)
-    return layers, rgb, heights, widths, offsets
+
+def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray):
+    """Farthest-content pyramid, flattened (see ``FarPyramid`` in bokeh_math.h)."""
+    heights, widths = [], []
+    h, w = layer_of.shape
+    while h > 1 or w > 1:
+        h, w = (h + 1) // 2, (w + 1) // 2
+        heights.append(h)
+        widths.append(w)
+    heights = np.array(heights, np.int64)
+    widths = np.array(widths, np.int64)
+    offsets = np.concatenate([[0], np.cumsum(heights * widths)]).astype(np.int64)
+    layers = np.zeros(max(1, int(offsets[-1])), np.int64)
+    rgb = np.zeros((max(1, int(offsets[-1])), 3), np.float32)
+    for k in range(len(heights)):
+        _far_level(k, layer_of, lin, heights, widths, offsets, layers, rgb)
+    return layers, rgb, heights, widths, offsets[:-1]
 
 
 @_jit
@@ -380,7 +453,7 @@ def _composite(c0, c1, c2, a, p, acc):
 
 
 @_jit(parallel=True)
-def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
+def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
                   splats, has_phantoms, r_mids, phantom_start, phantoms, focus, blades, luts, extents, encode_lut,
                   pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit):
     height, width = coc.shape
@@ -392,6 +465,10 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
         rows = y1 - y0
         acc = np.zeros((rows, width, 4), np.float32)
         behind = np.zeros((rows, width, 4), np.float32)
+        # Layer buffers, allocated once per band and kept all-zero between
+        # layers by clearing only the cells a layer touched (as in C++).
+        buf_all = np.zeros((BAND_ROWS + 2, width + 2, 4), np.float32)
+        pbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float32)
         for layer in range(nlayers):
             if layer_count[layer] == 0:
                 continue
@@ -427,8 +504,8 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
             nrows = row1 - row0 + 1
             edge_x = np.float32(width / s - 0.5)
             edge_y = np.float32(height / s - 0.5)
-            buf = np.zeros((nrows, gw + 1, 4), np.float32)
-            pbuf = np.zeros((nrows, gw + 1), np.float32)
+            buf = buf_all[:nrows, :gw + 1]
+            pbuf = pbuf_all[:nrows, :gw + 1]
             touched = np.empty((nrows, 2), np.int64)
             touched[:, 0] = 1 << 30
             touched[:, 1] = -1
@@ -441,31 +518,32 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
                         x = xs[k]
                         _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
                                         lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0,
-                                        row1, gw, touched, edge_x, edge_y)
+                                        row1, gw, touched, edge_x, edge_y, totals[y, x])
             else:
                 for k in range(grid_start[layer, src0], grid_start[layer, src1 + 1]):
                     x_, y_, r_, w_ = splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3]
                     lx, ly = splats[k, 7], splats[k, 8]
                     if lx == x_ and ly == y_:
                         _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 3, blades, lut,
-                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
+                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
                     else:
                         _splat_mirrored(lx, ly, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 1, blades, lut,
-                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
+                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
                         _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 2, blades, lut,
-                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
+                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
             if has_phantoms[layer]:
                 pr = r_mids[layer] / s
                 if level == 0:
+                    ph_total = _splat_total(0.0, 0.0, pr, blades, lut, ext_lo, ext_hi)  # integer centres
                     for y in range(src0, src1 + 1):
                         for k in range(offsets[layer + 1, y], offsets[layer + 1, y + 1]):
                             _splat_mirrored(np.float32(xs[k]), np.float32(y), pr, np.float32(1.0), 0.0, 0.0, 0.0, 4,
                                             blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x,
-                                            edge_y)
+                                            edge_y, ph_total)
                 else:
                     for k in range(phantom_start[layer, src0], phantom_start[layer, src1 + 1]):
                         _splat_mirrored(phantoms[k, 0], phantoms[k, 1], pr, phantoms[k, 2], 0.0, 0.0, 0.0, 4, blades,
-                                        lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y)
+                                        lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
             for k in range(nrows):
                 s0 = 0.0
                 s1 = 0.0
@@ -518,6 +596,10 @@ def _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, level
                         ph = (w00 * pbuf[ka, xa_] + w01 * pbuf[ka, xb_] + w10 * pbuf[kb, xa_]
                               + w11 * pbuf[kb, xb_])
                         _composite(s4[0], s4[1], s4[2], s4[3], ph, acc[y - y0, x])
+            for k in range(nrows):
+                for x in range(touched[k, 0], touched[k, 1] + 1):
+                    buf[k, x, :] = 0.0
+                    pbuf[k, x] = 0.0
         far = np.zeros(3, np.float32)
         rgb = np.zeros(3, np.float32)
         for y in range(y0, y1):
@@ -621,7 +703,9 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
 
         luts, extents = aperture.kernel_tables()
         pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin)
-        _render_bands(lin, coc, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
+        totals = np.zeros(coc.shape, np.float32)
+        _pixel_totals(coc, layer_of, levels, nbins, aperture.blades, luts, extents, totals)
+        _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
                       grid_start, splats, has_phantoms, r_mids, phantom_start, phantoms, nbins, aperture.blades, luts,
                       extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit)
     finally:

@@ -131,13 +131,14 @@ def splat_layer(splats, grid_h, grid_w, aperture: Aperture, edge_x: float, edge_
     diff = np.zeros((grid_h, grid_w + 1, 4))
     blades, lut, lo, hi = aperture.blades, aperture.lut, aperture.ext_lo, aperture.ext_hi
     for centre_x, centre_y, r, w, rgb, channels in splats:
+        total = _rows(centre_x, centre_y, r, blades, lut, lo, hi)[1]   # one normalisation for all copies
         for cx, cy in mirrored(centre_x, centre_y, r, lo, hi, edge_x, edge_y):
-            _splat(diff, cx, cy, r, w, rgb, channels, blades, lut, lo, hi, grid_h, grid_w)
+            _splat(diff, cx, cy, r, w, rgb, channels, blades, lut, lo, hi, grid_h, grid_w, total)
     return np.cumsum(diff, axis=1)[:, :grid_w]
 
 
-def _splat(diff, cx, cy, r, w, rgb, channels, blades, lut, lo, hi, grid_h, grid_w):
-    """Difference markers of one energy-normalised aperture splat."""
+def _rows(cx, cy, r, blades, lut, lo, hi):
+    """The rows ``(row, xa, xb, vy)`` of a splat and its total (sum of vy × span)."""
     r0, r1 = km.splat_rows(cy, r, lo, hi)
     rows = []
     total = 0.0
@@ -146,6 +147,12 @@ def _splat(diff, cx, cy, r, w, rgb, channels, blades, lut, lo, hi, grid_h, grid_
         if ok:
             rows.append((row, xa, xb, vy))
             total += vy * (xb - xa)
+    return rows, total
+
+
+def _splat(diff, cx, cy, r, w, rgb, channels, blades, lut, lo, hi, grid_h, grid_w, total):
+    """Difference markers of one aperture splat, normalised by ``total``."""
+    rows = _rows(cx, cy, r, blades, lut, lo, hi)[0]
     if not total > 0:
         return
     value = np.concatenate([np.asarray(rgb, dtype=np.float64), [1.0]])
