@@ -8,8 +8,9 @@ Pipeline (each step is what makes a 12-megapixel photo take a fraction of a seco
 2. the generator predicts disparity from the grid photo resized to its training size
    (:func:`pybokeh.nets.predict_disparity`, eval mode, deterministic) and the map is
    resized back to the grid;
-3. the fast guided filter (:mod:`pybokeh.guided_filter`) fits the disparity as a local
-   linear function of the luma on the grid and applies it to the full-resolution luma,
+3. the guided filter (:mod:`pybokeh.guided_filter`) fits the disparity as a local
+   linear function of the luma on the grid (one pass there, :data:`GUIDED_PASSES`), then
+   the fast guided filter applies the fitted coefficients to the full-resolution luma,
    so depth edges land on the photo's edges instead of the network's coarse blur.
 
 Only this module needs PyTorch, and it imports it on first use: ``import pybokeh``
@@ -35,8 +36,12 @@ GRID_LONG_SIDE = 512
 #: wide enough to span the network's blur across an edge (4 grid px per network pixel).
 RADIUS_FRACTION = 1.0 / 64.0
 #: Guided-filter regularisation in squared luma units (luma in [0, 1]): edges with a
-#: local luma contrast above ~0.03 carry the depth step; fainter texture does not.
-EPS = 1e-3
+#: local luma contrast above ~0.01 carry the depth step; fainter texture does not.
+EPS = 1e-4
+#: Guided-filter passes: ``GUIDED_PASSES - 1`` on the grid, then the fast full-resolution
+#: one.  Each pass narrows the ramp a blurry depth edge leaves on both sides of the photo
+#: edge (tests/test_guided_filter.py measures it); two keep the far field intact.
+GUIDED_PASSES = 2
 UPSAMPLE_MODES = ("guided", "bilinear")
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 _INSTALL_HINT = 'pip install "pybokeh[depth]"'
@@ -111,6 +116,17 @@ def _prepare(arr: np.ndarray, grid: tuple[int, int]):
     return np.ascontiguousarray(low_rgb, np.float32), luma.astype(np.float32), 1.0
 
 
+def _guided(luma, guide_low, disp_low, luma_scale: float):
+    """Edge-aware upsampling of the grid disparity to the full-resolution luma."""
+    from .guided_filter import guided_filter, guided_upsample
+
+    radius = max(1, round(max(guide_low.shape) * RADIUS_FRACTION))
+    src = disp_low
+    for _ in range(GUIDED_PASSES - 1):
+        src = guided_filter(guide_low, src, radius, EPS)
+    return guided_upsample(luma, guide_low, src, radius, EPS, guide_scale=luma_scale, clip=(0.0, 1.0))
+
+
 def _estimate(image: Any, device: Any, upsample: str, weights: str | Path | None,
               timings: dict[str, float] | None) -> np.ndarray:
     if upsample not in UPSAMPLE_MODES:
@@ -123,7 +139,6 @@ def _estimate(image: Any, device: Any, upsample: str, weights: str | Path | None
         raise FileNotFoundError(f"depth model file {path} not found" + (
             "" if weights is not None else " (the package was installed without its model; reinstall pybokeh)"))
     model, _ = _load_model(str(path.resolve()), str(dev))
-    from .guided_filter import guided_upsample
     from .nets.inference import predict_disparity
 
     t0 = time.perf_counter()
@@ -140,10 +155,8 @@ def _estimate(image: Any, device: Any, upsample: str, weights: str | Path | None
             out = torch.nn.functional.interpolate(disp_low.to(dev)[None, None], size=(h, w), mode="bilinear",
                                                   align_corners=False)[0, 0].clamp_(0.0, 1.0)
         else:
-            guide_low = torch.from_numpy(low_rgb @ _LUMA).to(dev)
-            radius = max(1, round(max(grid) * RADIUS_FRACTION))
-            out = guided_upsample(torch.from_numpy(luma).to(dev), guide_low, disp_low.to(dev), radius, EPS,
-                                  guide_scale=luma_scale, clip=(0.0, 1.0))
+            out = _guided(torch.from_numpy(luma).to(dev), torch.from_numpy(low_rgb @ _LUMA).to(dev),
+                          disp_low.to(dev), luma_scale)
         result = np.ascontiguousarray(out.cpu().numpy(), dtype=np.float32)
     t3 = time.perf_counter()
     if timings is not None:
