@@ -55,21 +55,21 @@ def lower_nearer_depth(rgb: np.ndarray) -> np.ndarray:
     return np.repeat((2.0 - y)[:, None], w, axis=1)
 
 
-def _estimator(upsample: str) -> Callable[[np.ndarray], np.ndarray]:
+def _estimator(upsample: str, weights: str | None) -> Callable[[np.ndarray], np.ndarray]:
     from pybokeh import estimate_depth
 
-    return lambda rgb: disparity_to_depth(estimate_depth(rgb, upsample=upsample, device="cpu"))
+    return lambda rgb: disparity_to_depth(estimate_depth(rgb, upsample=upsample, device="cpu", weights=weights))
 
 
-def predictor(method: str) -> Callable[[np.ndarray], np.ndarray]:
+def predictor(method: str, weights: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
     if method == "constant":
         return constant_depth
     if method == "lower-nearer":
         return lower_nearer_depth
     if method == "estimate-depth":
-        return _estimator("guided")
+        return _estimator("guided", weights)
     if method == "estimate-depth-bilinear":
-        return _estimator("bilinear")
+        return _estimator("bilinear", weights)
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
 
@@ -77,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--data", required=True, help="rgbd layout directory, e.g. ../shared/data/rgbd")
     p.add_argument("--method", choices=METHODS, required=True)
+    p.add_argument("--weights", help="estimate-depth*: a generator file instead of the packaged model")
     p.add_argument("--split", choices=("eval", "train"), default="eval")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
 
-    predict = predictor(args.method)
+    predict = predictor(args.method, args.weights)
     frames = [f for f in open_frames(args.data) if f.split == args.split]
     rows = []
     for frame in frames:
@@ -91,10 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"source": frame.source, "name": frame.name, **m})
     summary = summarize(rows)
     if args.json:
-        json.dump({"method": args.method, "data": args.data, "split": args.split, **summary}, sys.stdout, indent=2)
+        json.dump({"method": args.method, "weights": args.weights, "data": args.data, "split": args.split, **summary}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(f"method: {args.method}\ndata: {args.data} (split {args.split}, {len(rows)} images)")
+        print(f"method: {args.method}" + (f" (weights {args.weights})" if args.weights else "")
+              + f"\ndata: {args.data} (split {args.split}, {len(rows)} images)")
         print(format_table(summary))
     return 0
 
