@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -164,6 +165,9 @@ def _estimate(image: Any, device: Any, upsample: str, weights: str | Path | None
               timings: dict[str, float] | None) -> np.ndarray:
     if upsample not in UPSAMPLE_MODES:
         raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
+    torch_mod = sys.modules.get("torch")
+    if torch_mod is not None and isinstance(image, torch_mod.Tensor) and image.device.type != "cpu":
+        image = image.detach().cpu()  # GPU tensors are welcome here (unlike in render's CPU backends)
     arr, _ = as_image(image)
     torch = _torch()
     dev = _resolve_device(device)
@@ -209,7 +213,7 @@ def estimate_depth(image: Any, *, device: Any = None, upsample: str = "guided",
     image : numpy.ndarray, PIL.Image.Image or torch.Tensor
         H×W×3 sRGB photo, as for :func:`pybokeh.render`: uint8 (0–255), uint16
         (0–65535) or float32/float64 in [0, 1]; PIL images in mode ``"RGB"``; torch
-        tensors on the CPU, channels last.  Any size of at least 2 pixels.  Never modified.
+        tensors channels last (on any device).  Any size of at least 2 pixels.  Never modified.
     device : None, str or torch.device
         Where the network and the filter run: ``None`` or ``"auto"`` (default) picks
         CUDA when PyTorch sees a GPU, else the CPU; or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
