@@ -6,6 +6,7 @@ Run from the repository root (needs the ``depth`` extra only for ``estimate-dept
     python bench/depth_baselines.py --data ../shared/data/rgbd --method lower-nearer
     python bench/depth_baselines.py --data ../shared/data/rgbd --method estimate-depth
     python bench/depth_baselines.py --data ../shared/data/rgbd --method estimate-depth-bilinear
+    python bench/depth_baselines.py --data ../shared/data/rgbd --method lower-nearer --exclude-source osd_tabletop_pcl
 
 Protocol: the one of ``pybokeh eval-depth`` (:mod:`pybokeh.nets.metrics`): per image over
 valid pixels with ground truth in (1 mm, 10 m), median scaling, then the mean over images.
@@ -79,11 +80,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", choices=METHODS, required=True)
     p.add_argument("--weights", help="estimate-depth*: a generator file instead of the packaged model")
     p.add_argument("--split", choices=("eval", "train"), default="eval")
+    p.add_argument("--exclude-source", action="append", default=[], metavar="SOURCE",
+                   help="leave this source out (repeatable), e.g. osd_tabletop_pcl")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
 
     predict = predictor(args.method, args.weights)
-    frames = [f for f in open_frames(args.data) if f.split == args.split]
+    frames = [f for f in open_frames(args.data) if f.split == args.split and f.source not in args.exclude_source]
     rows = []
     for frame in frames:
         rgb, depth = frame.load()
@@ -92,10 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"source": frame.source, "name": frame.name, **m})
     summary = summarize(rows)
     if args.json:
-        json.dump({"method": args.method, "weights": args.weights, "data": args.data, "split": args.split, **summary}, sys.stdout, indent=2)
+        json.dump({"method": args.method, "weights": args.weights, "excluded": args.exclude_source, "data": args.data, "split": args.split, **summary}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(f"method: {args.method}" + (f" (weights {args.weights})" if args.weights else "")
+              + (f", excluding {', '.join(args.exclude_source)}" if args.exclude_source else "")
               + f"\ndata: {args.data} (split {args.split}, {len(rows)} images)")
         print(format_table(summary))
     return 0
