@@ -62,6 +62,19 @@ def test_input_types_agree(photo):
         assert np.abs(out - ref).mean() < 2e-3 and np.abs(out - ref).max() < 0.05, name
 
 
+def test_input_types_agree_when_the_grid_is_downsampled():
+    # Above 512 px the photo is area-averaged to the grid: PIL's box filter for uint8,
+    # torch's area interpolation for the other dtypes.
+    from pybokeh.cli import demo_photo_path
+
+    big = np.asarray(Image.open(demo_photo_path()).convert("RGB"))[:, :1001].copy()   # 682×1001
+    ref = pybokeh.estimate_depth(big, device="cpu")
+    assert ref.shape == (682, 1001)
+    for image in (big.astype(np.float32) / 255, big.astype(np.uint16) * 257):
+        out = pybokeh.estimate_depth(image, device="cpu")
+        assert np.abs(out - ref).mean() < 5e-3 and np.abs(out - ref).max() < 0.1, image.dtype
+
+
 def test_input_is_not_modified(photo):
     image = photo.copy()
     pybokeh.estimate_depth(image, device="cpu")
