@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"source": frame.source, "name": frame.name, **m})
     summary = summarize(rows)
     if args.json:
-        json.dump({"method": args.method, "weights": args.weights, "excluded": args.exclude_source, "data": args.data, "split": args.split, **summary}, sys.stdout, indent=2)
+        json.dump({"method": args.method, "weights": args.weights, "excluded": args.exclude_source,
+                   "data": args.data, "split": args.split, **summary}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print(f"method: {args.method}" + (f" (weights {args.weights})" if args.weights else "")

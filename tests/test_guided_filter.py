@@ -49,8 +49,9 @@ def test_guided_filter_reproduces_a_linear_function_of_the_guide(rng):
     np.testing.assert_allclose(guided_filter(guide, src, 2, 1e-8), src, atol=1e-5)
 
 
-@pytest.mark.parametrize("full,low,radius,dtype", [((37, 53), (9, 13), 2, np.uint8), ((40, 30), (40, 30), 1, np.uint8),
-                                                   ((64, 96), (16, 24), 3, np.float32), ((5, 300), (2, 77), 1, np.uint16)])
+@pytest.mark.parametrize("full,low,radius,dtype", [
+    ((37, 53), (9, 13), 2, np.uint8), ((40, 30), (40, 30), 1, np.uint8),
+    ((64, 96), (16, 24), 3, np.float32), ((5, 300), (2, 77), 1, np.uint16)])
 def test_guided_upsample_matches_reference(rng, full, low, radius, dtype):
     top = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
     guide = (rng.random(full) * top).astype(dtype)
