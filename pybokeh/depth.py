@@ -244,6 +244,10 @@ def estimate_depth(image: Any, *, device: Any = None, upsample: str = "guided",
     Notes
     -----
     The packaged model was trained on three indoor scenes and a few staged ones; expect
-    coarse, sometimes wrong depth on outdoor photos and people.  See ``MODEL.md``.
+    coarse, often wrong depth on outdoor photos and people.  See ``MODEL.md``.
+
+    On the CPU the network runs with one torch thread (faster for this small network on
+    a busy machine); the process-wide ``torch.set_num_threads`` value is restored on
+    return, so avoid changing it from another thread during the call.
     """
     return _estimate(image, device, upsample, weights, None)
