@@ -9,10 +9,11 @@ with the ``depth`` extra installed, :func:`estimate_depth`.
 from __future__ import annotations
 
 from .aperture import Aperture
+from .depth import estimate_depth
 from .lens import coc_map
 from .renderer import DEFAULT_HIGHLIGHT_BOOST, BackendUnavailableError, backends, render
 
 __version__ = "0.1.0"
 
-__all__ = ["render", "coc_map", "backends", "Aperture", "BackendUnavailableError",
+__all__ = ["render", "estimate_depth", "coc_map", "backends", "Aperture", "BackendUnavailableError",
            "DEFAULT_HIGHLIGHT_BOOST", "__version__"]

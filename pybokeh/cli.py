@@ -1,6 +1,8 @@
 """The ``pybokeh`` command line.
 
-``pybokeh render``      photo + depth map → portrait-mode photo
+``pybokeh render``      photo (+ depth map) → portrait-mode photo
+``pybokeh depth``       photo → estimated depth (16-bit disparity PNG; needs the ``depth`` extra)
+``pybokeh demo``        render the packaged demo photo end to end
 ``pybokeh train``       train the Pix2Pix depth model (needs the ``depth`` extra)
 ``pybokeh eval-depth``  depth metrics of a trained model on an eval split
 """
@@ -35,8 +37,11 @@ def _pixel(text: str) -> tuple[float, float]:
 def add_render_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photo", help="input photo (JPEG, PNG, ...)")
     p.add_argument("-o", "--output", required=True, help="output image; format from the suffix")
-    p.add_argument("--depth", required=True,
-                   help="depth map: 8/16-bit grey PNG (read at full precision), float TIFF or .npy")
+    p.add_argument("--depth",
+                   help="depth map: 8/16-bit grey PNG (read at full precision), float TIFF or .npy; "
+                        "default: estimate it from the photo with the packaged model (needs the depth extra)")
+    p.add_argument("--save-depth", metavar="FILE",
+                   help="without --depth: also write the estimated disparity (16-bit PNG, float TIFF or .npy)")
     p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
                    help="disparity: relative inverse depth, brighter = nearer (default); "
                         "depth: metric depth along the optical axis (see --depth-scale)")
@@ -61,6 +66,8 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
                    help="width of the depth band kept sharp, in focus units")
     p.add_argument("--backend", default="auto", help="auto, cuda, cpp, numba or numpy")
     p.add_argument("--threads", type=int, help="CPU threads (default: all available)")
+    p.add_argument("--device", default=None,
+                   help="without --depth: where depth estimation runs (cpu, cuda; default: CUDA when available)")
     p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
@@ -74,7 +81,18 @@ def run_render(args: argparse.Namespace) -> int:
     progress = _Progress(not args.quiet)
     progress(f"reading {args.photo}")
     photo = io.read_photo(args.photo)
-    depth = io.read_depth(args.depth)
+    if args.depth is None:
+        if args.depth_kind != "disparity" or args.depth_scale != 1.0:
+            raise ValueError("--depth-kind depth and --depth-scale need a --depth map; "
+                             "the estimated map is disparity")
+        depth = _estimate(photo, args.device, progress)
+        if args.save_depth:
+            progress(f"writing {args.save_depth}")
+            write_depth(args.save_depth, depth)
+    else:
+        if args.save_depth:
+            raise ValueError("--save-depth writes the estimated depth; it needs no --depth")
+        depth = io.read_depth(args.depth)
     if args.depth_scale != 1.0:
         depth = depth.astype(np.float32) * np.float32(args.depth_scale)
     h, w = photo.shape[:2]
@@ -95,11 +113,114 @@ def run_render(args: argparse.Namespace) -> int:
     return 0
 
 
+def _estimate(photo, device, progress):
+    from .depth import estimate_depth
+
+    h, w = photo.shape[:2]
+    progress(f"estimating depth for {w}×{h} with the packaged model")
+    return estimate_depth(photo, device=device)
+
+
+def write_depth(path: str, disparity) -> None:
+    """Write a [0, 1] disparity map: 16-bit PNG (``.png``), float32 TIFF or ``.npy``."""
+    import pathlib
+
+    import numpy as np
+
+    from . import io
+
+    suffix = pathlib.Path(path).suffix.lower()
+    if suffix == ".png":
+        io.write_image(path, np.round(np.clip(disparity, 0.0, 1.0) * 65535.0).astype(np.uint16))
+    elif suffix in (".tif", ".tiff"):
+        io.write_image(path, np.asarray(disparity, np.float32))
+    elif suffix == ".npy":
+        try:
+            np.save(path, np.asarray(disparity, np.float32), allow_pickle=False)
+        except OSError as exc:
+            raise io.ImageFileError(f"cannot write {path!r}: {exc}") from exc
+    else:
+        raise ValueError(f"depth output {path!r} must end in .png (16-bit), .tif/.tiff (float32) or .npy")
+
+
+def add_depth_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Estimate depth from one photo with the packaged Pix2Pix model and write it as disparity "
+                     "(brighter = nearer, 0..1; 16-bit PNG scales it to 0..65535).")
+    p.add_argument("photo", help="input photo (JPEG, PNG, ...)")
+    p.add_argument("-o", "--output", required=True,
+                   help="depth file: .png (16-bit grey), .tif/.tiff (float32) or .npy (float32)")
+    p.add_argument("--upsample", choices=("guided", "bilinear"), default="guided",
+                   help="edge-aware guided upsampling (default) or plain bilinear")
+    p.add_argument("--weights", help="generator .safetensors from pybokeh train (default: the packaged model)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+
+def run_depth(args: argparse.Namespace) -> int:
+    from . import io
+    from .depth import estimate_depth
+
+    progress = _Progress(not args.quiet)
+    progress(f"reading {args.photo}")
+    photo = io.read_photo(args.photo)
+    h, w = photo.shape[:2]
+    progress(f"estimating depth for {w}×{h}")
+    disparity = estimate_depth(photo, device=args.device, upsample=args.upsample, weights=args.weights)
+    progress(f"writing {args.output}")
+    write_depth(args.output, disparity)
+    progress("done")
+    return 0
+
+
+#: Packaged demo photo and where to focus it (the near hiker's face, at 1024×683).
+DEMO_PHOTO = "demo_hikers.jpg"
+DEMO_FOCUS_XY = (681, 241)
+
+
+def add_demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.description = ("Render the packaged demo photo (two hikers, MPIB inputs_new_11, Apache-2.0) end to end: "
+                     "estimate its depth, then focus on the near hiker.")
+    p.add_argument("-o", "--output", required=True, help="output image; format from the suffix")
+    p.add_argument("--save-depth", metavar="FILE", help="also write the estimated disparity (16-bit PNG, .tif, .npy)")
+    p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
+    p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+
+
+def demo_photo_path():
+    """Path of the packaged demo photo."""
+    import pathlib
+
+    return pathlib.Path(__file__).resolve().parent / "data" / DEMO_PHOTO
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from . import io, render
+
+    progress = _Progress(not args.quiet)
+    path = demo_photo_path()
+    progress(f"reading the demo photo {path.name}")
+    photo = io.read_photo(path)
+    depth = _estimate(photo, args.device, progress)
+    if args.save_depth:
+        progress(f"writing {args.save_depth}")
+        write_depth(args.save_depth, depth)
+    h, w = photo.shape[:2]
+    progress(f"rendering {w}×{h}, focus on the near hiker at {DEMO_FOCUS_XY}")
+    out = render(photo, depth, DEMO_FOCUS_XY)
+    progress(f"writing {args.output}")
+    io.write_image(args.output, out, quality=args.quality)
+    progress("done")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pybokeh", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    add_render_arguments(sub.add_parser("render", help="render lens blur from a photo and its depth map"))
+    add_render_arguments(sub.add_parser("render", help="render lens blur from a photo (and its depth map)"))
+    add_depth_arguments(sub.add_parser("depth", help="estimate depth from one photo (16-bit PNG)"))
+    add_demo_arguments(sub.add_parser("demo", help="render the packaged demo photo end to end"))
 
     # Training and evaluation live with the networks; their argument definitions
     # import no torch, so `pybokeh --help` stays fast and torch-free.
@@ -116,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "render":
             return run_render(args)
+        if args.command == "depth":
+            return run_depth(args)
+        if args.command == "demo":
+            return run_demo(args)
         from pybokeh.nets import cli as nets_cli
 
         if args.command == "train":
