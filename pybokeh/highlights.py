@@ -71,13 +71,15 @@ def highlight_gain_map(image: np.ndarray, strength: float) -> np.ndarray | None:
 def _surround_luminance(image: np.ndarray, radius: int) -> tuple[int, np.ndarray]:
     """Mean linear luminance of the unclipped pixels within ``radius`` of each block.
 
-    The image is sampled every ``step = radius // 4`` pixels (the surroundings'
-    brightness is a smooth statistic), and the window sums come from an
-    integral image of the samples, so the cost is small whatever the radius.
-    Returns ``(step, mean)``; ``mean[y // step, x // step]`` is pixel (y, x)'s value.
+    The image is sampled at the middle of every ``step × step`` block, ``step =
+    radius // 4`` (the surroundings' brightness is a smooth statistic; the
+    last, partial blocks are sampled at their last pixel), and the window sums
+    come from an integral image of the samples, so the cost is small whatever
+    the radius.  Returns ``(step, mean)``; ``mean[y // step, x // step]`` is
+    pixel (y, x)'s value.
     """
     step = max(1, radius // 4)
-    sub = image[step // 2::step, step // 2::step]
+    sub = image[sample_rows(image.shape[0], step)][:, sample_rows(image.shape[1], step)]
     valid = ~clipped_mask(sub)
     lum = np.zeros(valid.shape, np.float32)
     if image.dtype.kind == "u":  # exact table: much faster than pow() per pixel
@@ -93,6 +95,11 @@ def _surround_luminance(image: np.ndarray, radius: int) -> tuple[int, np.ndarray
     lum_box = _box_sum(lum.astype(np.float64), k)
     cnt_box = _box_sum(valid.astype(np.float64), k)
     return step, np.where(cnt_box > 0, lum_box / np.maximum(cnt_box, 1e-12), 1.0)
+
+
+def sample_rows(n: int, step: int) -> np.ndarray:
+    """Index of the sample of each of the ceil(n / step) blocks of ``step`` along an axis of ``n``."""
+    return np.minimum(np.arange(-(-n // step)) * step + step // 2, n - 1)
 
 
 def _box_sum(a: np.ndarray, k: int) -> np.ndarray:

@@ -41,3 +41,13 @@ def test_boosted_light_becomes_a_bright_disc():
     # ... spread as a flat disc of the CoC radius (10 px), not a point.
     lum = srgb_to_linear(boosted / np.float32(255))[..., 1]
     assert lum[40, 40 + 7] > 0.5 * lum[40, 40] and lum[40, 40 + 13] < 0.05 * lum[40, 40] + 0.01
+
+
+@pytest.mark.parametrize("shape", [(501, 701), (1333, 2000), (9, 2000)])
+def test_sizes_not_divisible_by_the_sampling_step(shape):
+    # The surroundings are sampled every few pixels; the last, partial block
+    # of an odd-sized image must still have a sample.
+    image = np.zeros((*shape, 3), np.uint8)
+    image[-1, -1] = image[0, 0] = 255
+    gain = highlight_gain_map(image, 16.0)
+    assert gain[-1, -1] == pytest.approx(16.0, rel=1e-3) and gain[0, 0] == pytest.approx(16.0, rel=1e-3)

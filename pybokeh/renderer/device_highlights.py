@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..color import srgb_to_linear
-from ..highlights import _LUMA, WINDOW_FRACTION
+from ..highlights import _LUMA, WINDOW_FRACTION, sample_rows
 
 __all__ = ["highlight_gain_map_torch"]
 
@@ -97,7 +97,9 @@ def _surround_luminance(codes, top, radius: int):
     import torch
 
     step = max(1, radius // 4)
-    sub = codes[step // 2::step, step // 2::step]
+    rows = torch.as_tensor(sample_rows(codes.shape[0], step), device=codes.device)
+    cols = torch.as_tensor(sample_rows(codes.shape[1], step), device=codes.device)
+    sub = codes.index_select(0, rows).index_select(1, cols)
     valid = ~_clipped(sub, top)
     lum = torch.zeros(valid.shape, dtype=torch.float32, device=codes.device)
     if isinstance(top, int):  # integer image: the exact table
