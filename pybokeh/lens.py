@@ -91,20 +91,11 @@ def coc_map(
         ``(H, W)`` float32, signed CoC radius in pixels: positive in front of
         the focus plane (nearer), negative behind it.
     """
-    if depth_kind not in DEPTH_KINDS:
-        raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {depth_kind!r}")
+    check_depth_kind(depth_kind, f_number)
     raw = as_depth(depth)
-    if image_shape is None:
-        height, width = raw.shape
-    else:
-        height, width = _shape(image_shape)
-    focus_range = _nonnegative(focus_range, "focus_range")
-    cap = None if max_blur is None else _nonnegative(max_blur, "max_blur")
+    (height, width), focus_range, cap = common_settings(raw.shape, image_shape, focus_range, max_blur)
 
     if depth_kind == "disparity":
-        if f_number is not None:
-            raise ValueError("f_number applies to depth_kind='depth' only; "
-                             "set the blur with max_blur in disparity mode")
         valid = np.isfinite(raw) & (raw >= 0)
         values = fill_invalid(raw, valid, "depth")
         values = resample(values, (height, width), "depth")
@@ -130,6 +121,21 @@ def coc_map(
 
 
 # ------------------------------------------ the formulas (NumPy or torch)
+
+def check_depth_kind(depth_kind: str, f_number: float | None) -> None:
+    """Validate ``depth_kind`` and that ``f_number`` is only given in depth mode."""
+    if depth_kind not in DEPTH_KINDS:
+        raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {depth_kind!r}")
+    if depth_kind == "disparity" and f_number is not None:
+        raise ValueError("f_number applies to depth_kind='depth' only; set the blur with max_blur in disparity mode")
+
+
+def common_settings(depth_shape, image_shape, focus_range, max_blur):
+    """``((H, W), focus_range, cap)``: the output size and the validated band width and CoC cap."""
+    shape = tuple(depth_shape) if image_shape is None else _shape(image_shape)
+    cap = None if max_blur is None else _nonnegative(max_blur, "max_blur")
+    return shape, _nonnegative(focus_range, "focus_range"), cap
+
 
 def disparity_coc(values, lo: float, hi: float, focus_value: float, focus_range: float, max_blur: float | None,
                   shape: tuple[int, int], clip):

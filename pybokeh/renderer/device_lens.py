@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..lens import (DEPTH_KINDS, _is_pixel, _nonnegative, _real, _shape, disparity_coc, focus_inverse_depth,
+from ..lens import (_is_pixel, _real, check_depth_kind, common_settings, disparity_coc, focus_inverse_depth,
                     focus_window_radius, thin_lens_coc)
 
 __all__ = ["coc_map_torch", "fill_invalid_torch", "resample_torch"]
@@ -47,20 +47,11 @@ def coc_map_torch(
     """
     import torch
 
-    if depth_kind not in DEPTH_KINDS:
-        raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {depth_kind!r}")
+    check_depth_kind(depth_kind, f_number)
     raw = _as_depth_tensor(depth)
-    if image_shape is None:
-        height, width = raw.shape
-    else:
-        height, width = _shape(image_shape)
-    focus_range = _nonnegative(focus_range, "focus_range")
-    cap = None if max_blur is None else _nonnegative(max_blur, "max_blur")
+    (height, width), focus_range, cap = common_settings(raw.shape, image_shape, focus_range, max_blur)
 
     if depth_kind == "disparity":
-        if f_number is not None:
-            raise ValueError("f_number applies to depth_kind='depth' only; "
-                             "set the blur with max_blur in disparity mode")
         valid = torch.isfinite(raw) & (raw >= 0)
         values = fill_invalid_torch(raw, valid, "depth")
         values = resample_torch(values, (height, width), "depth")
