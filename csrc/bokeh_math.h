@@ -108,6 +108,45 @@ PB_HD float highlight_gain(float gain, float abs_coc) {
   return 1.0f + gain * clamp_f(abs_coc - kInFocusRadius, 0.0f, 1.0f);
 }
 
+// ------------------------------------------------------- crisp highlights
+
+// In a coarse layer, highlights brighter than the clip level keep their own
+// full-resolution splat for their light (their coverage stays in the coarse
+// cell): the bright aperture-shaped discs they make are what the eye looks at
+// in bokeh, and the coarse grid would soften their rims by ~2 grid cells.
+// The threshold is the smallest power of two >= kFineLightMin (max channel,
+// linear) that keeps the layer's count within kFineLightBudget splat rows per
+// image pixel; highlights are rare, so normally every boosted light qualifies.
+constexpr float kFineLightMin = 2.0f;
+constexpr float kFineLightBudget = 2.0f;
+constexpr int kFineLightBins = 64;
+
+PB_HD float max_channel(const float* c) { return max_f(max_f(c[0], c[1]), c[2]); }
+
+// Histogram bin of a pixel's max channel m: floor(log2(m)) for m >= 2 (bin 1
+// and up, capped), 0 below.
+PB_HD int fine_light_bin(float m) {
+  if (!(m >= kFineLightMin)) return 0;
+  int e = 0;
+  frexpf(m, &e);  // m = f * 2^e, f in [0.5, 1)
+  return e - 1 < kFineLightBins - 1 ? e - 1 : kFineLightBins - 1;
+}
+
+// Most fine highlights a layer with largest radius r_hi may have.
+PB_HD long long fine_light_capacity(int h, int w, float r_hi) {
+  return (long long)(kFineLightBudget * (double)h * (double)w / (2.0 * (double)r_hi + 1.0));
+}
+
+// Smallest bin j >= 1 whose pixels (bins >= j, counts[kFineLightBins]) fit
+// the capacity; kFineLightBins when none may go fine.  A pixel goes fine when
+// fine_light_bin(m) >= j.
+PB_HD int fine_light_threshold(const long long* counts, long long capacity) {
+  long long n = 0;
+  int j = kFineLightBins;
+  while (j > 1 && n + counts[j - 1] <= capacity) n += counts[--j];
+  return j;
+}
+
 // ------------------------------------------------------------------ layers
 
 // Lower edge of |CoC| bin j: 0.5 * sqrt(2)^j, i.e. 0.5 or sqrt(1/2) (rounded

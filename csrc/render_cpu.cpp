@@ -138,6 +138,11 @@ struct Layer {
   float phantom_scale = 0.0f;  // level 0: 1 / splat total at an integer centre
   std::vector<Phantom> phantoms;  // coarse levels, grouped by grid row
   std::vector<int> phantom_row_start;
+  // Coarse layers: highlights whose light is splatted at full resolution
+  // (see fine_light_threshold), columns grouped by image row.
+  int fine_bin = kFineLightBins;
+  std::vector<int> fine_x;
+  std::vector<int> fine_row_start;  // H + 1 (empty when there are none)
 };
 
 class Renderer {
@@ -163,7 +168,8 @@ class Renderer {
   void build_phantoms(int l);
   template <typename T>
   void render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                   std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind) const;
+                   std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind,
+                   std::vector<float>& fbuf, std::vector<int>& ftouched) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
@@ -278,12 +284,12 @@ void Renderer::run(const T* image, const float* coc, T* out) {
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
   build_far_pyramid(threads);
-  std::vector<std::vector<float>> accs(threads), bufs(threads), pbufs(threads), behinds(threads);
-  std::vector<std::vector<int>> touched(threads);
+  std::vector<std::vector<float>> accs(threads), bufs(threads), pbufs(threads), behinds(threads), fbufs(threads);
+  std::vector<std::vector<int>> touched(threads), ftouched(threads);
   std::atomic<int> next{0};
   auto worker = [&](int t) {
     for (int b = next.fetch_add(1); b < nbands; b = next.fetch_add(1))
-      render_band(b, coc, out, accs[t], bufs[t], pbufs[t], touched[t], behinds[t]);
+      render_band(b, coc, out, accs[t], bufs[t], pbufs[t], touched[t], behinds[t], fbufs[t], ftouched[t]);
   };
   int nt = std::min(threads, nbands);
   if (nt <= 1) {
@@ -305,6 +311,32 @@ void Renderer::build_coarse(int l, const float* coc) {
   std::vector<double> acc((size_t)L.grid_w * 10);
   std::vector<int> used;
   const float inv_s = 1.0f / (float)s;
+
+  // Highlights that keep a full-resolution light splat.
+  long long hist[kFineLightBins] = {0};
+  for (int y = L.ymin; y <= L.ymax; ++y) {
+    const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+    const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+    for (; b != e; ++b) hist[fine_light_bin(max_channel(&lin[3 * ((size_t)y * W + *b)]))]++;
+  }
+  L.fine_bin = fine_light_threshold(hist, fine_light_capacity(H, W, L.r_hi));
+  if (L.fine_bin < kFineLightBins) {
+    L.fine_row_start.assign(H + 1, 0);
+    for (int y = 0; y < H; ++y) {
+      L.fine_row_start[y] = (int)L.fine_x.size();
+      const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+      const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+      for (; b != e; ++b) {
+        const size_t i = (size_t)y * W + *b;
+        if (fine_light_bin(max_channel(&lin[3 * i])) < L.fine_bin) continue;
+        L.fine_x.push_back(*b);
+        const float t = splat_total(shape, 0.0f, 0.0f, std::fabs(coc[i]));
+        inv_total[i] = t > 0.0f ? 1.0f / t : 0.0f;
+      }
+    }
+    L.fine_row_start[H] = (int)L.fine_x.size();
+    if (L.fine_x.empty()) L.fine_row_start.clear();
+  }
   for (int gy = 0; gy < L.grid_h; ++gy) {
     L.row_start[gy] = (int)L.splats.size();
     int y0 = gy * s, y1 = std::min(H, y0 + s);
@@ -319,13 +351,17 @@ void Renderer::build_coarse(int l, const float* coc) {
         size_t i = (size_t)y * W + x;
         double* a = acc.data() + 10 * (x / s);
         if (a[3] == 0.0) used.push_back(x / s);
-        a[0] += lin[3 * i];
-        a[1] += lin[3 * i + 1];
-        a[2] += lin[3 * i + 2];
+        // A fine highlight's light is splatted on its own; its coverage stays here.
+        const bool fine = fine_light_bin(max_channel(&lin[3 * i])) >= L.fine_bin;
+        const float c0 = fine ? 0.0f : lin[3 * i], c1 = fine ? 0.0f : lin[3 * i + 1],
+                    c2 = fine ? 0.0f : lin[3 * i + 2];
+        a[0] += c0;
+        a[1] += c1;
+        a[2] += c2;
         a[3] += 1.0;
         a[4] += std::fabs(coc[i]);
         const float u = ((float)x + 0.5f) * inv_s - 0.5f, v = ((float)y + 0.5f) * inv_s - 0.5f;
-        const double wgt = centroid_weight(lin[3 * i], lin[3 * i + 1], lin[3 * i + 2]);
+        const double wgt = centroid_weight(c0, c1, c2);
         a[5] += u;
         a[6] += v;
         a[7] += wgt * u;
@@ -519,7 +555,8 @@ struct SplatWriter {
 
 template <typename T>
 void Renderer::render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                           std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind) const {
+                           std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind,
+                           std::vector<float>& fbuf, std::vector<int>& ftouched) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   const int rows = y1 - y0;
   acc.assign((size_t)rows * W * 4, 0.0f);
@@ -621,6 +658,38 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
       }
     }
 
+    // Fine highlights of a coarse layer: light-only splats on the image grid.
+    const bool has_fine = L.level > 0 && !L.fine_x.empty();
+    if (has_fine) {
+      const int frows = y1 - y0;
+      const size_t fneed = (size_t)frows * (W + 1) * 4;
+      if (fbuf.size() < fneed) fbuf.assign(fneed, 0.0f);  // invariant: all zero here
+      ftouched.assign(2 * frows, 0);
+      for (int k = 0; k < frows; ++k) {
+        ftouched[2 * k] = 1 << 30;
+        ftouched[2 * k + 1] = -1;
+      }
+      SplatWriter fine{shape, fbuf.data(), nullptr, y0, y1 - 1, W, ftouched.data(), (float)W - 0.5f,
+                       (float)H - 0.5f};
+      const int f0 = std::max(0, (int)std::floor(y0 - reach)), f1 = std::min(H - 1, (int)std::ceil(y1 - 1 + reach));
+      for (int y = f0; y <= f1; ++y) {
+        for (int k = L.fine_row_start[y]; k < L.fine_row_start[y + 1]; ++k) {
+          const size_t i = (size_t)y * W + L.fine_x[k];
+          fine.splat_mirrored<kLight>((float)L.fine_x[k], (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
+        }
+      }
+      for (int k = 0; k < frows; ++k) {
+        const int c0 = ftouched[2 * k], c1 = ftouched[2 * k + 1];
+        float* row = fbuf.data() + (size_t)k * (W + 1) * 4;
+        double s0 = 0, s1 = 0, s2 = 0;
+        for (int x = c0; x <= c1; ++x) {
+          float* d = row + 4 * x;
+          s0 += d[0]; s1 += d[1]; s2 += d[2];
+          d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2;
+        }
+      }
+    }
+
     // Integrate the markers along each touched row (double running sum).
     for (int k = 0; k < nrows; ++k) {
       int c0 = touched[2 * k], c1 = touched[2 * k + 1];
@@ -665,6 +734,8 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         const float* pa = pbuf.data() + (size_t)ka * (gw + 1);
         const float* pb = pbuf.data() + (size_t)kb * (gw + 1);
         float* a = acc.data() + (size_t)(y - y0) * W * 4;
+        const float* frow = has_fine ? fbuf.data() + (size_t)(y - y0) * (W + 1) * 4 : nullptr;
+        const int fc0 = has_fine ? ftouched[2 * (y - y0)] : 1, fc1 = has_fine ? ftouched[2 * (y - y0) + 1] : 0;
         for (int x = x0; x <= x1; ++x) {
           float u = (x + 0.5f) * inv_s - 0.5f;
           int ix = (int)std::floor(u);
@@ -678,12 +749,23 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
             s4[c] = w00 * ra[4 * xa_ + c] + w01 * ra[4 * xb_ + c] + w10 * rb[4 * xa_ + c] + w11 * rb[4 * xb_ + c];
           }
           const float ph = w00 * pa[xa_] + w01 * pa[xb_] + w10 * pb[xa_] + w11 * pb[xb_];
+          if (x >= fc0 && x <= fc1) {
+            s4[0] += frow[4 * x];
+            s4[1] += frow[4 * x + 1];
+            s4[2] += frow[4 * x + 2];
+          }
           composite_over(s4[0], s4[1], s4[2], s4[3], ph, a + 4 * x);
         }
       }
     }
 
-    // Restore the all-zero invariant of buf and pbuf.
+    // Restore the all-zero invariant of buf, pbuf and fbuf.
+    if (has_fine) {
+      for (int k = 0; k < y1 - y0; ++k) {
+        const int c0 = ftouched[2 * k], c1 = ftouched[2 * k + 1];
+        if (c1 >= c0) std::memset(fbuf.data() + ((size_t)k * (W + 1) + c0) * 4, 0, sizeof(float) * 4 * (c1 - c0 + 1));
+      }
+    }
     for (int k = 0; k < nrows; ++k) {
       int c0 = touched[2 * k], c1 = touched[2 * k + 1];
       if (c1 < c0) continue;
