@@ -12,7 +12,9 @@
 //      O(r), not O(r^2).  Layers with large radii are splatted on a grid 2^k
 //      times coarser (pixels aggregated per coarse cell), which bounds the
 //      splat size by kMaxGridRadius grid cells: the cost no longer grows with
-//      the blur radius;
+//      the blur radius.  Boosted highlights of a coarse layer keep a
+//      full-resolution, light-only splat (their coverage stays in the cell),
+//      so their bokeh discs keep crisp rims (see fine_light_threshold);
 //      Splats crossing the frame are mirrored back into it (the scene is taken
 //      to continue mirrored), so coverage does not fall off at the border;
 //   3. layers are composited back to front with the "over" operator (premultiplied

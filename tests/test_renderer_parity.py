@@ -82,3 +82,30 @@ def test_thread_count_does_not_change_the_result(rng):
         one = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0), 1)
         many = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0), 3)
         assert np.array_equal(one, many), name
+
+
+@pytest.mark.parametrize("blades", [0, 5])
+def test_backends_agree_when_highlights_exceed_the_fine_budget(blades, rng):
+    # Many boosted highlights of graded brightness in one wide-radius layer:
+    # only the brightest stay fine (full-resolution light splats) within the
+    # layer's budget, the rest go to the coarse cells.  Every backend must
+    # pick the same ones.
+    from pybokeh.renderer import kernel_math as km
+    from pybokeh.renderer.reference import fine_lights, layer_map, linear_colors
+
+    shape = (48, 56)
+    image = random_image(rng, shape, np.uint8) // 2
+    clipped = rng.random(shape) < 0.1
+    image[clipped] = 255
+    gain = np.where(clipped, 2.0 ** rng.uniform(0.0, 6.0, shape), 0.0).astype(np.float32)
+    coc = np.full(shape, -30.0, np.float32)
+    coc[:, :20] = -12.0
+    aperture = Aperture(blades)
+    layers, nbins = layer_map(coc)
+    lin = linear_colors(image, coc, gain)
+    far = layers == layers.min()
+    fine = fine_lights(far, lin, km.LAYER_EDGES[km.layer_bin(int(layers.min()), nbins) + 1])
+    assert 0 < fine.sum() < (clipped & far).sum()  # the budget cuts in
+    expected = render_reference(image, coc, aperture, gain)
+    for backend in CPU_BACKENDS:
+        assert _diff(get_backend(backend)[1](image, coc, aperture, gain, 2), expected) <= 1.0, backend

@@ -163,3 +163,30 @@ def test_polygon_flips_across_the_focus_plane(backend):
         lit = srgb_to_linear(kernel(backend)(image, coc, Aperture(3), None, 2))[..., 0]
         ratios.append(lit[:c].sum() / lit[c + 1:].sum())
     assert ratios[0] < 0.9 and ratios[1] > 1.1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("blades", [0, 6])
+@pytest.mark.parametrize("radius", [12.0, 27.0, 61.0])
+def test_highlight_discs_have_crisp_rims(backend, blades, radius):
+    # Radii above 8 px are splatted on coarser grids, whose cells would soften
+    # a disc's rim by ~2 cells (8-16 px at these radii); a boosted highlight
+    # keeps a full-resolution splat, so its disc has the antialiased rim of a
+    # real lens: across the centre row, light rises from 10 % to 90 % of the
+    # disc's level within 2 px, at the CoC radius.
+    size = 2 * int(radius) + 41
+    c = size // 2
+    image = np.full((size, size, 3), 5000, np.uint16)
+    image[c, c] = 65535
+    coc = np.full((size, size), -radius, np.float32)
+    out = kernel(backend)(image, coc, Aperture(blades), highlight_gain_map(image, 16.0), 2)
+    lit = srgb_to_linear(out.astype(np.float32) / 65535.0)[..., 1]
+    row = lit[c] - lit[0, 0]
+    level = np.median(row[c - int(radius) // 2:c + int(radius) // 2 + 1])
+    assert level > 0
+    for side in (row[:c + 1][::-1], row[c:]):  # from the centre outwards
+        above = np.nonzero(side >= 0.9 * level)[0].max()
+        below = np.nonzero(side <= 0.1 * level)[0].min()
+        assert below - above <= 2
+        if blades == 0:
+            assert abs(0.5 * (above + below) - radius) <= 1.0

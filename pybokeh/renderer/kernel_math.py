@@ -82,6 +82,37 @@ def light_centroid_moves(x, y, lx, ly):
     return abs(lx - x) > LIGHT_CENTROID_SNAP or abs(ly - y) > LIGHT_CENTROID_SNAP
 
 
+#: Crisp highlights (see the "crisp highlights" section of bokeh_math.h): in a
+#: coarse layer, pixels whose max linear channel reaches the threshold keep a
+#: full-resolution light splat.
+FINE_LIGHT_MIN = 2.0
+FINE_LIGHT_BUDGET = 2.0
+FINE_LIGHT_BINS = 64
+
+
+def fine_light_bin(m):
+    """Histogram bin of a pixel's max channel ``m`` (float32): floor(log2(m)) for m >= 2, else 0."""
+    if not m >= FINE_LIGHT_MIN:
+        return 0
+    e = math.frexp(m)[1] - 1
+    return e if e < FINE_LIGHT_BINS - 1 else FINE_LIGHT_BINS - 1
+
+
+def fine_light_capacity(height, width, r_hi):
+    """Most fine highlights a layer with largest radius ``r_hi`` (px) may have."""
+    return int(FINE_LIGHT_BUDGET * float(height) * float(width) / (2.0 * float(r_hi) + 1.0))
+
+
+def fine_light_threshold(counts, capacity):
+    """Smallest bin ``j >= 1`` whose pixels (bins >= j) fit ``capacity``; FINE_LIGHT_BINS for none."""
+    n = 0
+    j = FINE_LIGHT_BINS
+    while j > 1 and n + counts[j - 1] <= capacity:
+        j -= 1
+        n += counts[j]
+    return j
+
+
 def aperture_span(blades, lut, v):
     """Horizontal extent ``(ok, xl, xr)`` of the unit aperture at height ``v`` (y down)."""
     if blades == 0:

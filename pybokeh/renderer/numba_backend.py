@@ -43,7 +43,8 @@ def _jit_kernel_math():
     """
     namespace = dict(vars(km))
     names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "centroid_weight",
-             "light_centroid_moves", "aperture_span", "splat_rows", "splat_row", "span_markers")
+             "light_centroid_moves", "aperture_span", "splat_rows", "splat_row", "span_markers", "fine_light_bin",
+             "fine_light_capacity", "fine_light_threshold")
     for name in names:
         fn = getattr(km, name)
         namespace[name] = _jit(types.FunctionType(fn.__code__, namespace, name, fn.__defaults__))
@@ -51,7 +52,8 @@ def _jit_kernel_math():
 
 
 (radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, light_centroid_moves,
- aperture_span, splat_rows, splat_row, span_markers) = _jit_kernel_math()
+ aperture_span, splat_rows, splat_row, span_markers, fine_light_bin, fine_light_capacity,
+ fine_light_threshold) = _jit_kernel_math()
 
 
 @_jit
@@ -93,8 +95,11 @@ def _fill_buckets(layer_of, offsets, xs):
 
 
 @_jit
-def _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, out_count):
-    """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (10 values per cell)."""
+def _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc, out_count):
+    """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (10 values per cell).
+
+    Fine highlights (``fine``) count with no light: theirs is splatted on the image grid.
+    """
     height, width = coc.shape
     acc[:] = 0.0
     y0, y1 = gy * s, min(height, gy * s + s)
@@ -103,14 +108,17 @@ def _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, out_count):
         for k in range(offsets[layer, y], offsets[layer, y + 1]):
             x = xs[k]
             a = acc[x // s]
-            a[0] += lin[y, x, 0]
-            a[1] += lin[y, x, 1]
-            a[2] += lin[y, x, 2]
+            c0, c1, c2 = lin[y, x, 0], lin[y, x, 1], lin[y, x, 2]
+            if fine[y, x]:
+                c0, c1, c2 = np.float32(0.0), np.float32(0.0), np.float32(0.0)
+            a[0] += c0
+            a[1] += c1
+            a[2] += c2
             a[3] += 1.0
             a[4] += abs(coc[y, x])
             u = np.float32((x + 0.5) * inv_s - 0.5)
             v = np.float32((y + 0.5) * inv_s - 0.5)
-            wgt = centroid_weight(lin[y, x, 0], lin[y, x, 1], lin[y, x, 2])
+            wgt = centroid_weight(c0, c1, c2)
             a[5] += u
             a[6] += v
             a[7] += wgt * u
@@ -124,7 +132,28 @@ def _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, out_count):
 
 
 @_jit(parallel=True)
-def _count_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_counts):
+def _fine_lights(coarse_layers, r_his, lin, offsets, xs, fine):
+    """Mark the fine highlights of each coarse layer (see ``fine_light_threshold`` in C++)."""
+    height, width = fine.shape
+    for i in prange(coarse_layers.shape[0]):
+        layer = coarse_layers[i]
+        hist = np.zeros(km.FINE_LIGHT_BINS, np.int64)
+        for y in range(height):
+            for k in range(offsets[layer, y], offsets[layer, y + 1]):
+                x = xs[k]
+                hist[fine_light_bin(max(lin[y, x, 0], lin[y, x, 1], lin[y, x, 2]))] += 1
+        j = fine_light_threshold(hist, fine_light_capacity(height, width, r_his[layer]))
+        if j >= km.FINE_LIGHT_BINS:
+            continue
+        for y in range(height):
+            for k in range(offsets[layer, y], offsets[layer, y + 1]):
+                x = xs[k]
+                if fine_light_bin(max(lin[y, x, 0], lin[y, x, 1], lin[y, x, 2])) >= j:
+                    fine[y, x] = True
+
+
+@_jit(parallel=True)
+def _count_coarse(coarse_layers, levels, lin, coc, fine, offsets, xs, grid_counts):
     height, width = coc.shape
     for i in prange(coarse_layers.shape[0]):
         layer = coarse_layers[i]
@@ -133,12 +162,12 @@ def _count_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_counts):
         acc = np.zeros((gw, 10))
         n = np.zeros(1, np.int64)
         for gy in range(gh):
-            _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, n)
+            _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc, n)
             grid_counts[layer, gy] = n[0]
 
 
 @_jit(parallel=True)
-def _build_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_start, splats):
+def _build_coarse(coarse_layers, levels, lin, coc, fine, offsets, xs, grid_start, splats):
     height, width = coc.shape
     for i in prange(coarse_layers.shape[0]):
         layer = coarse_layers[i]
@@ -147,7 +176,7 @@ def _build_coarse(coarse_layers, levels, lin, coc, offsets, xs, grid_start, spla
         acc = np.zeros((gw, 10))
         n = np.zeros(1, np.int64)
         for gy in range(gh):
-            _aggregate_row(layer, gy, s, lin, coc, offsets, xs, acc, n)
+            _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc, n)
             k = grid_start[layer, gy]
             for gx in range(gw):
                 a = acc[gx]
@@ -232,13 +261,14 @@ def _splat_total(cx, cy, r, blades, lut, ext_lo, ext_hi):
 
 
 @_jit(parallel=True)
-def _pixel_totals(coc, layer_of, levels, focus, blades, luts, extents, totals):
-    """Splat total of every level-0 pixel: integer centres, so it depends on the radius only."""
+def _pixel_totals(coc, layer_of, levels, fine, focus, blades, luts, extents, totals):
+    """Splat total of every pixel splatted on the image grid (level 0, fine highlights):
+    integer centres, so it depends on the radius only."""
     height, width = coc.shape
     for y in prange(height):
         for x in range(width):
             layer = layer_of[y, x]
-            if layer == focus or levels[layer] != 0:
+            if layer == focus or (levels[layer] != 0 and not fine[y, x]):
                 continue
             side = 1 if layer > focus else 0
             totals[y, x] = _splat_total(0.0, 0.0, abs(coc[y, x]), blades, luts[side], extents[side, 0],
@@ -454,8 +484,8 @@ def _composite(c0, c1, c2, a, p, acc):
 
 @_jit(parallel=True)
 def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                  splats, has_phantoms, r_mids, phantom_start, phantoms, focus, blades, luts, extents, encode_lut,
-                  pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit):
+                  splats, has_phantoms, r_mids, phantom_start, phantoms, fine_start, fine_x, focus, blades, luts,
+                  extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit):
     height, width = coc.shape
     nlayers = layer_count.shape[0]
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
@@ -469,6 +499,9 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
         # layers by clearing only the cells a layer touched (as in C++).
         buf_all = np.zeros((BAND_ROWS + 2, width + 2, 4), np.float32)
         pbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float32)
+        fbuf = np.zeros((BAND_ROWS, width + 1, 4), np.float32)   # fine highlights of a coarse layer
+        fpbuf = np.zeros((1, 1), np.float32)
+        ftouched = np.empty((BAND_ROWS, 2), np.int64)
         for layer in range(nlayers):
             if layer_count[layer] == 0:
                 continue
@@ -544,6 +577,31 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                     for k in range(phantom_start[layer, src0], phantom_start[layer, src1 + 1]):
                         _splat_mirrored(phantoms[k, 0], phantoms[k, 1], pr, phantoms[k, 2], 0.0, 0.0, 0.0, 4, blades,
                                         lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
+            # Fine highlights of a coarse layer: light-only splats on the image grid.
+            has_fine = level > 0 and fine_start[layer, height] > fine_start[layer, 0]
+            if has_fine:
+                ftouched[:, 0] = 1 << 30
+                ftouched[:, 1] = -1
+                f0 = max(0, int(math.floor(y0 - reach)))
+                f1 = min(height - 1, int(math.ceil(y1 - 1 + reach)))
+                for y in range(f0, f1 + 1):
+                    for k in range(fine_start[layer, y], fine_start[layer, y + 1]):
+                        x = fine_x[k]
+                        _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
+                                        lin[y, x, 1], lin[y, x, 2], 1, blades, lut, ext_lo, ext_hi, fbuf, fpbuf, y0,
+                                        y1 - 1, width, ftouched, np.float32(width - 0.5), np.float32(height - 0.5),
+                                        totals[y, x])
+                for k in range(rows):
+                    s0 = 0.0
+                    s1 = 0.0
+                    s2 = 0.0
+                    for x in range(ftouched[k, 0], ftouched[k, 1] + 1):
+                        s0 += fbuf[k, x, 0]
+                        s1 += fbuf[k, x, 1]
+                        s2 += fbuf[k, x, 2]
+                        fbuf[k, x, 0] = s0
+                        fbuf[k, x, 1] = s1
+                        fbuf[k, x, 2] = s2
             for k in range(nrows):
                 s0 = 0.0
                 s1 = 0.0
@@ -595,11 +653,19 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                                      + w11 * buf[kb, xb_, c])
                         ph = (w00 * pbuf[ka, xa_] + w01 * pbuf[ka, xb_] + w10 * pbuf[kb, xa_]
                               + w11 * pbuf[kb, xb_])
+                        if has_fine and ftouched[y - y0, 0] <= x <= ftouched[y - y0, 1]:
+                            s4[0] += fbuf[y - y0, x, 0]
+                            s4[1] += fbuf[y - y0, x, 1]
+                            s4[2] += fbuf[y - y0, x, 2]
                         _composite(s4[0], s4[1], s4[2], s4[3], ph, acc[y - y0, x])
             for k in range(nrows):
                 for x in range(touched[k, 0], touched[k, 1] + 1):
                     buf[k, x, :] = 0.0
                     pbuf[k, x] = 0.0
+            if has_fine:
+                for k in range(rows):
+                    for x in range(ftouched[k, 0], ftouched[k, 1] + 1):
+                        fbuf[k, x, :] = 0.0
         far = np.zeros(3, np.float32)
         rgb = np.zeros(3, np.float32)
         for y in range(y0, y1):
@@ -679,12 +745,21 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
         coarse = np.array([l for l in range(nlayers) if layer_count[l] and levels[l] > 0], np.int64)
         max_gh = height + 1
         grid_counts = np.zeros((nlayers, max_gh), np.int64)
+        fine = np.zeros(coc.shape, np.bool_)   # highlights with a full-resolution light splat
         if coarse.size:
-            _count_coarse(coarse, levels, lin, coc, offsets, xs, grid_counts)
+            _fine_lights(coarse, r_his, lin, offsets, xs, fine)
+            _count_coarse(coarse, levels, lin, coc, fine, offsets, xs, grid_counts)
         grid_start, total = _row_starts(grid_counts)
         splats = np.empty((total, 9), np.float32)
         if coarse.size:
-            _build_coarse(coarse, levels, lin, coc, offsets, xs, grid_start, splats)
+            _build_coarse(coarse, levels, lin, coc, fine, offsets, xs, grid_start, splats)
+        fine_y, fine_xs = np.nonzero(fine)   # row-major order
+        fine_layer = layer_of[fine_y, fine_xs]
+        order = np.argsort(fine_layer, kind="stable")
+        fine_counts = np.zeros((nlayers, height), np.int64)
+        np.add.at(fine_counts, (fine_layer, fine_y), 1)
+        fine_start = _row_starts(fine_counts)[0]
+        fine_x = fine_xs[order].astype(np.int32)
         encode_lut = linear_to_srgb(np.square(np.arange(ENCODE_LUT_SIZE + 1, dtype=np.float32)
                                               / np.float32(ENCODE_LUT_SIZE)))
         out_unit = np.empty((height, width, 3), np.float32)
@@ -704,10 +779,10 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
         luts, extents = aperture.kernel_tables()
         pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin)
         totals = np.zeros(coc.shape, np.float32)
-        _pixel_totals(coc, layer_of, levels, nbins, aperture.blades, luts, extents, totals)
+        _pixel_totals(coc, layer_of, levels, fine, nbins, aperture.blades, luts, extents, totals)
         _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
-                      grid_start, splats, has_phantoms, r_mids, phantom_start, phantoms, nbins, aperture.blades, luts,
-                      extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit)
+                      grid_start, splats, has_phantoms, r_mids, phantom_start, phantoms, fine_start, fine_x, nbins,
+                      aperture.blades, luts, extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit)
     finally:
         numba.set_num_threads(previous)
     return quantize(out_unit, image.dtype)

@@ -78,16 +78,36 @@ def grid_cells(mask, level):
         yield py, px, (px + 0.5) / s - 0.5, (py + 0.5) / s - 0.5, len(pix) / area
 
 
-def layer_splats(mask, lin, coc, level):
+def fine_lights(mask, lin, r_hi):
+    """The pixels of a coarse layer whose light keeps a full-resolution splat (H×W bool).
+
+    See the "crisp highlights" section of bokeh_math.h: highlights whose max
+    linear channel (float32) reaches the smallest power of two >= 2 that keeps
+    their count within the layer's capacity.
+    """
+    m = lin.astype(np.float32).max(axis=2)
+    bins = np.zeros(mask.shape, np.int64)
+    for y, x in zip(*np.nonzero(mask & (m >= km.FINE_LIGHT_MIN))):
+        bins[y, x] = km.fine_light_bin(float(m[y, x]))
+    counts = np.bincount(bins[mask], minlength=km.FINE_LIGHT_BINS)
+    j = km.fine_light_threshold(counts, km.fine_light_capacity(*mask.shape, r_hi))
+    return mask & (bins >= j)
+
+
+def layer_splats(mask, lin, coc, level, fine=None):
     """Splats ``(x, y, r, w, rgb, channels)`` of one layer on its grid (pixels, or coarse-cell aggregates).
 
     ``channels`` says what a splat carries: "both" (a pixel), or for a coarse
     cell one "coverage" splat at the pixels' centroid and one "light" splat at
-    their brightness-weighted centroid.
+    their brightness-weighted centroid.  In a coarse layer the pixels in
+    ``fine`` (see :func:`fine_lights`) count with no light: theirs is splatted
+    on the image grid (:func:`fine_light_splats`).
     """
     if level == 0:
         ys, xs = np.nonzero(mask)
         return [(float(x), float(y), abs(float(coc[y, x])), 1.0, lin[y, x], "both") for y, x in zip(ys, xs)]
+    if fine is not None and fine.any():
+        lin = np.where(fine[..., None], 0.0, lin)
     s = 1 << level
     splats = []
     for py, px, u, v, cover in grid_cells(mask, level):
@@ -104,6 +124,12 @@ def layer_splats(mask, lin, coc, level):
         else:
             splats.append((float(x), float(y), radius, cover, rgb, "both"))
     return splats
+
+
+def fine_light_splats(fine, lin, coc):
+    """Light-only splats of a coarse layer's fine highlights on the image grid."""
+    ys, xs = np.nonzero(fine)
+    return [(float(x), float(y), abs(float(coc[y, x])), 1.0, lin[y, x], "light") for y, x in zip(ys, xs)]
 
 
 def mirrored(cx, cy, r, lo, hi, edge_x, edge_y):
@@ -251,7 +277,8 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
         gh, gw = math.ceil(height / s), math.ceil(width / s)
         shape = aperture.reflected if layer > nbins else aperture   # near side: point-reflected
         edges = (width / s - 0.5, height / s - 0.5)
-        grid = splat_layer(layer_splats(mask, lin, coc, level), gh, gw, shape, *edges)
+        fine = fine_lights(mask, lin, km.LAYER_EDGES[km.layer_bin(layer, nbins) + 1]) if level else None
+        grid = splat_layer(layer_splats(mask, lin, coc, level, fine), gh, gw, shape, *edges)
         phantom = np.zeros((gh, gw))
         if layer + 1 < 2 * nbins + 1 and (layers == layer + 1).any():
             radius = km.layer_mid_radius(layer, nbins)
@@ -259,6 +286,9 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
         if level:
             grid = upsample(grid, level, height, width)
             phantom = upsample(phantom[..., None], level, height, width)[..., 0]
+            if fine.any():
+                splats = fine_light_splats(fine, lin, coc)
+                grid[..., :3] += splat_layer(splats, height, width, shape, width - 0.5, height - 0.5)[..., :3]
         composite_over(acc, grid, phantom)
     return quantize(linear_to_srgb(resolve_holes(acc, behind, layers, lin, coc).astype(np.float32)), image.dtype)
 
