@@ -621,6 +621,37 @@ def test_gpu_matches_cpp_on_depth_ramps_with_lights(height, width, lo, hi, dtype
 
 @pytest.mark.gpu
 @requires_gpu
+@pytest.mark.parametrize("height,width,radius,dtype,blades", FINE_LIGHTS)
+def test_gpu_matches_cpp_with_fine_highlights(height, width, radius, dtype, blades):
+    # Crisp highlights on the device: the highlight histogram (k_classify),
+    # k_splat_fine and the fine-light scan and composite, against cpp and the
+    # emulation, deterministic from run to run and across layer groups.
+    rng = np.random.default_rng(int(radius) * 13 + height)
+    img = add_lights(rng, random_image(rng, height, width, dtype), count=14)
+    args = render_args(img, random_coc(rng, height, width, radius), Aperture(blades, 20.0), boost=100.0)
+    mod = cuda_backend.module()
+    out = mod.render(*args)
+    assert_frame_parity(out, _core.render(*args, 2), dtype)
+    assert_frame_parity(out, _cuda_emu.render(*args), dtype)
+    np.testing.assert_array_equal(mod.render(*args, 4096.0, 4096), out)
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_fine_highlight_rims_and_budget_cap():
+    mod = cuda_backend.module()
+    widths = {}
+    for name, args in (("few", _lone_light_scene(30, 2500.0, 2500.0)),
+                       ("same", _lone_light_scene(40, 2500.0, 2500.0)),
+                       ("brighter", _lone_light_scene(40, 2500.0, 4500.0))):
+        out = mod.render(*args)
+        assert_frame_parity(out, _cuda_emu.render(*args), np.float32)
+        widths[name] = _rim_width(out)
+    assert widths["few"] <= 2 and widths["brighter"] <= 2 and widths["same"] >= 5, widths
+
+
+@pytest.mark.gpu
+@requires_gpu
 def test_gpu_gain_map_matches_numpy():
     torch = pytest.importorskip("torch")
     from pybokeh.renderer.device_highlights import highlight_gain_map_torch
