@@ -62,6 +62,9 @@ inline void init_stats(Stats& s) {
     s.count[k] = 0;
     s.ymin[k] = s.xmin[k] = INT_MAX;
     s.ymax[k] = s.xmax[k] = -1;
+    s.fine_ymin[k] = s.fine_xmin[k] = INT_MAX;
+    s.fine_ymax[k] = s.fine_xmax[k] = -1;
+    for (int b = 0; b < kFineLightBins; ++b) s.fine_hist[k][b] = 0;
   }
   s.max_boost_bits = float_bits(1.0f);
   s.bad_image = s.bad_coc = s.bad_gain = 0;
@@ -84,8 +87,40 @@ struct Plan {
   int16_t layer_of_key[kNumKeys];
 };
 
-inline long long layer_cells(const LayerDesc& L) {
+// Cells of a layer's own buffer, and of its fine-light buffer.
+inline long long own_cells(const LayerDesc& L) {
   return L.is_focus ? 0 : (long long)(L.gy1 - L.gy0 + 1) * L.stride;
+}
+inline long long fine_cells(const LayerDesc& L) {
+  return L.has_fine ? (long long)(L.fy1 - L.fy0 + 1) * L.fstride : 0;
+}
+inline long long layer_cells(const LayerDesc& L) { return own_cells(L) + fine_cells(L); }
+
+// Crisp highlights of coarse layer L (the CPU's build_coarse): the threshold
+// bin from the key's histogram, and where there are fine highlights, their
+// buffer over the bounding box of the key's highlights (all bins >= 1, a
+// superset of those that go fine) dilated by the splat reach.
+inline void plan_fine_light(LayerDesc& L, const Stats& st, int H, int W, float r_hi, const ApertureShape& ap) {
+  L.fine_bin = kFineLightBins;
+  L.has_fine = 0;
+  if (L.is_focus || L.level == 0) return;
+  long long hist[kFineLightBins];
+  long long bright = 0;
+  for (int b = 1; b < kFineLightBins; ++b) bright += hist[b] = st.fine_hist[L.key][b];
+  hist[0] = (long long)st.count[L.key] - bright;  // not read by fine_light_threshold
+  L.fine_bin = fine_light_threshold(hist, fine_light_capacity(H, W, r_hi));
+  long long fine = 0;
+  for (int b = L.fine_bin; b < kFineLightBins; ++b) fine += hist[b];
+  if (fine == 0 || st.fine_ymax[L.key] < 0) return;
+  L.has_fine = 1;
+  // Rows: the aperture's vertical extent; columns: its circumradius.
+  const float reach_unit = std::max(std::fabs(ap.ext_lo), std::fabs(ap.ext_hi));
+  const int my = (int)std::ceil(r_hi * reach_unit) + 2, mx = (int)std::ceil(r_hi) + 2;
+  L.fy0 = std::max(0, st.fine_ymin[L.key] - my);
+  L.fy1 = std::min(H - 1, st.fine_ymax[L.key] + my);
+  L.fx0 = std::max(0, st.fine_xmin[L.key] - mx);
+  L.fx1 = std::min(W - 1, st.fine_xmax[L.key] + mx);
+  L.fstride = L.fx1 - L.fx0 + 2;
 }
 
 // Build the layer table from the statistics.  budget_cells bounds the buffer
@@ -110,6 +145,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
     L.key = key;
     L.index = l;
     L.is_focus = key == kFocusKey;
+    L.fine_bin = kFineLightBins;
     L.side = l > nbins ? 1 : 0;  // in front of the focus plane: the reflected aperture
     L.level = L.is_focus ? 0 : layer_level(l, nbins);
     L.scale = 1 << L.level;
@@ -127,6 +163,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
       L.gx0 = std::max(0, st.xmin[key] / s - margin);
       L.gx1 = std::min(L.gw - 1, st.xmax[key] / s + margin);
       L.stride = L.gx1 - L.gx0 + 2;
+      plan_fine_light(L, st, H, W, r_hi, ap);
       if (L.level > 0) {
         L.ry0 = st.ymin[key] / s;
         L.rx0 = st.xmin[key] / s;
@@ -191,6 +228,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
       for (size_t q = b; q < ids.size() && q < b + kMaxSlots; ++q) {
         const LayerDesc& L = plan.layers[ids[q]];
         ag.layer_of_slot[ag.nslots] = ids[q];
+        ag.fine_bin_of_slot[ag.nslots] = L.fine_bin;
         ag.slot_of_key[L.key] = (int8_t)ag.nslots;
         ++ag.nslots;
         cover(L.ry0, L.rx0, L.rh, L.rw);
@@ -218,6 +256,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
     int l1 = l0;
     while (l1 < nl && (l1 == l0 || cells + layer_cells(plan.layers[l1]) <= budget_cells)) {
       plan.layers[l1].buf_offset = cells;
+      plan.layers[l1].fine_offset = cells + own_cells(plan.layers[l1]);
       cells += layer_cells(plan.layers[l1]);
       ++l1;
     }
@@ -233,6 +272,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
       g.phantom_of_key[k] = (l > 0 && f >= l0 && f < l1 && plan.layers[f].has_phantoms && plan.layers[f].level == 0)
                                 ? (int16_t)f
                                 : (int16_t)-1;
+      g.fine_of_key[k] = (l >= l0 && l < l1 && plan.layers[l].has_fine) ? (int16_t)l : (int16_t)-1;
     }
     plan.max_group_cells = std::max(plan.max_group_cells, cells);
     plan.groups.push_back(g);
@@ -270,6 +310,22 @@ inline void group_pixel_rows(const Plan& plan, const Stats& st, const GroupDesc&
       *y0 = std::min(*y0, st.ymin[L.phantom_key]);
       *y1 = std::max(*y1, st.ymax[L.phantom_key]);
     }
+  }
+}
+
+// Bounding box [y0, y1] x [x0, x1] of the highlights of a group's coarse
+// layers with fine light (empty: y1 < y0).
+inline void group_fine_box(const Plan& plan, const Stats& st, const GroupDesc& g, int* y0, int* y1, int* x0,
+                           int* x1) {
+  *y0 = *x0 = INT_MAX;
+  *y1 = *x1 = -1;
+  for (int l = g.l0; l < g.l1; ++l) {
+    const LayerDesc& L = plan.layers[l];
+    if (!L.has_fine) continue;
+    *y0 = std::min(*y0, st.fine_ymin[L.key]);
+    *y1 = std::max(*y1, st.fine_ymax[L.key]);
+    *x0 = std::min(*x0, st.fine_xmin[L.key]);
+    *x1 = std::max(*x1, st.fine_xmax[L.key]);
   }
 }
 

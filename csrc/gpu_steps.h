@@ -6,14 +6,18 @@
 // organises the work for thousands of threads and for run-to-run determinism:
 //
 //   classify   one thread per pixel: layer key (side, radius bin) per pixel,
-//              per-key pixel count and bounding box (integer atomics);
+//              per-key pixel count and bounding box, and for coarse layers the
+//              histogram of highlight brightness (fine_light_bin) and the
+//              bounding box of the highlights (integer atomics);
 //   aggregate  one thread per coarse cell: the splat of each coarse layer in
 //              the cell and the phantom splat of each layer receiving phantom
 //              coverage (same sums, same order as the CPU's build_coarse and
-//              build_phantoms);
+//              build_phantoms; fine highlights add no colour, see below);
 //   splat      one thread per splat: difference markers of each covered row,
 //              added with 64/32-bit *integer* atomics into the layer's buffer
-//              (own colour and coverage, and phantom coverage);
+//              (own colour and coverage, and phantom coverage); one thread per
+//              fine highlight of a coarse layer: its light-only splat at full
+//              resolution into the layer's fine-light buffer;
 //   scan       one block per buffer row: prefix sum of the markers;
 //   composite  one thread per pixel: the layers back to front
 //              (composite_over), then the fill of what stays uncovered
@@ -21,6 +25,14 @@
 //
 // The per-pixel maths are bokeh_math.h's, as in the CPU renderer; the
 // highlight gain map (pybokeh/highlights.py) is read per pixel.
+//
+// Crisp highlights (the CPU's Layer::fine_bin): in a coarse layer, pixels
+// whose fine_light_bin reaches the layer's threshold (fine_light_threshold of
+// the classify step's histogram) give the coarse cell their coverage but no
+// colour; their light is splatted at full resolution into a fine-light buffer
+// (Cells over the highlights' bounding box dilated by the splat reach, image
+// pixels, same fixed point as the layer buffer; only the colour words are
+// used), which the composite step adds to the upsampled colour of the layer.
 //
 // Why fixed point: float atomics make the sum order, hence the rounding, vary
 // from run to run.  Markers are quantised to integers and summed with wrapping
@@ -128,10 +140,14 @@ struct Params {
   FarPyramid far;                    // see bokeh_math.h
 };
 
-// Per-key pixel statistics gathered by the classify step.
+// Per-key pixel statistics gathered by the classify step.  The highlight
+// histogram and bounding box cover coarse keys only (key_is_coarse), and
+// pixels of fine_light_bin >= 1 (bin 0 is never read by fine_light_threshold).
 struct Stats {
   int count[kNumKeys];
   int ymin[kNumKeys], ymax[kNumKeys], xmin[kNumKeys], xmax[kNumKeys];
+  int fine_hist[kNumKeys][kFineLightBins];
+  int fine_ymin[kNumKeys], fine_ymax[kNumKeys], fine_xmin[kNumKeys], fine_xmax[kNumKeys];
   uint32_t max_boost_bits;  // largest highlight_gain() factor, as float bits (>= 1: ordered like ints)
   int bad_image;  // float pixels outside [0, 1] or NaN
   int bad_coc;    // CoC NaN, infinite or beyond max_abs_coc
@@ -168,6 +184,15 @@ struct LayerDesc {
   float phantom_scale;    // level 0: 1 / splat total of r_mid at an integer centre
   int pry0, prx0, prh, prw;  // phantom record region (coarse layers)
   long long prec_offset;     // first phantom record
+  // Coarse layers: pixels of fine_light_bin >= fine_bin are fine highlights
+  // (kFineLightBins: none).  With has_fine, their light goes to a buffer of
+  // image pixels over [fy0, fy1] x [fx0, fx1] (stride fstride = fx1 - fx0 + 2
+  // cells), right after the layer's own buffer (fine_offset).
+  int fine_bin;
+  int has_fine;
+  int fy0, fy1, fx0, fx1;
+  int fstride;
+  long long fine_offset;
 };
 
 // A coarse-cell splat (the CPU's Splat): radius r in grid cells, coverage
@@ -202,6 +227,7 @@ struct AggPass {
   int nslots, npslots;
   int layer_of_slot[kMaxSlots];  // index into the layer table
   int layer_of_pslot[kMaxSlots]; // ... of the layer receiving the phantoms
+  int fine_bin_of_slot[kMaxSlots];  // the slot's layer's fine_bin
   int8_t slot_of_key[kNumKeys];  // -1: not aggregated by this pass
   int8_t pslot_of_key[kNumKeys];
 };
@@ -212,6 +238,7 @@ struct GroupDesc {
   int first, last;               // first group (acc starts at 0), last (encode output)
   int16_t layer_of_key[kNumKeys];    // level-0 splatting layer of the group, or -1
   int16_t phantom_of_key[kNumKeys];  // level-0 layer of the group receiving the key's phantoms, or -1
+  int16_t fine_of_key[kNumKeys];     // coarse layer of the group with fine highlights, or -1
 };
 
 // ------------------------------------------------------------------ steps
@@ -229,6 +256,13 @@ PB_HD float decode<float>(const float* lut, float v) {
 PB_HD int key_layer(int key, int nbins) {
   if (key == kFocusKey) return nbins;
   return key < kMaxBinsPerSide ? nbins - 1 - key : nbins + 1 + (key - kMaxBinsPerSide);
+}
+
+// Whether a key's layer is splatted on a coarse grid (layer_level > 0): the
+// level depends on the radius bin only.
+PB_HD bool key_is_coarse(int key) {
+  if (key == kFocusKey) return false;
+  return layer_edge(key % kMaxBinsPerSide + 1) > kMaxGridRadius;
 }
 
 PB_HD int pixel_key(float coc) {
@@ -263,6 +297,17 @@ PB_HD bool pixel_valid<float>(const float* px) {
   return true;
 }
 
+// fine_light_bin of pixel i of layer key `key` for the classify step's
+// histogram: 0 unless the key is coarse.  Without a gain map the linear colour
+// is at most 1 (< kFineLightMin), so the pixel is not read.
+template <typename T>
+PB_HD int pixel_fine_bin(const T* image, const float* coc, size_t i, const Params& p, int key) {
+  if (!p.gain_map || !key_is_coarse(key)) return 0;
+  float rgb[3];
+  pixel_linear(image, coc, i, p, rgb);
+  return fine_light_bin(max_channel(rgb));
+}
+
 PB_HD bool coc_valid(float coc, float max_abs) { return fabsf(coc) <= max_abs; }
 // Negative gains mean no boost (as in highlight_gain); NaN and huge ones are errors.
 PB_HD bool gain_valid(float gain) { return gain <= kMaxHighlightGain; }
@@ -270,7 +315,9 @@ PB_HD bool gain_valid(float gain) { return gain <= kMaxHighlightGain; }
 // The aggregation of one coarse cell (gx, gy) for every coarse layer of the
 // pass (the CPU's build_coarse): count, colour and |CoC| sums, plain and
 // brightness-weighted centroids, in the CPU's order (rows down, columns
-// right) and precision (double sums of the same float terms).
+// right) and precision (double sums of the same float terms).  A fine
+// highlight (fine_light_bin >= the layer's fine_bin) adds colour 0: its light
+// is splatted on its own (splat_fine_pixel); its coverage stays here.
 template <typename T>
 PB_HD void aggregate_layers(const T* image, const float* coc, const uint8_t* keys, const Params& p,
                             const AggPass& ag, const LayerDesc* layers, Record* records, int gx, int gy) {
@@ -293,6 +340,7 @@ PB_HD void aggregate_layers(const T* image, const float* coc, const uint8_t* key
       if (slot < 0) continue;
       float rgb[3];
       pixel_linear(image, coc, i, p, rgb);
+      if (fine_light_bin(max_channel(rgb)) >= ag.fine_bin_of_slot[slot]) rgb[0] = rgb[1] = rgb[2] = 0.0f;
       const float u = ((float)x + 0.5f) * inv_s - 0.5f;
       const double wgt = centroid_weight(rgb[0], rgb[1], rgb[2]);
       const double terms[9] = {rgb[0], rgb[1], rgb[2], fabsf(coc[i]), u, v, wgt * u, wgt * v, wgt};
@@ -510,6 +558,41 @@ PB_HD void phantom_pixel(const Params& p, const LayerDesc& L, Cell* buf, int x, 
   phantom_mirrored(p.shape[L.side], (float)x, (float)y, L.r_mid, L.phantom_scale, L, buf, p, add);
 }
 
+// The fine-light buffer of coarse layer L seen as a level-0 layer region
+// (so that the splat and scan steps apply to it unchanged).
+PB_HD LayerDesc fine_region(const LayerDesc& L, const Params& p) {
+  LayerDesc F = L;
+  F.level = 0;
+  F.scale = 1;
+  F.gh = p.height;
+  F.gw = p.width;
+  F.gy0 = L.fy0;
+  F.gy1 = L.fy1;
+  F.gx0 = L.fx0;
+  F.gx1 = L.fx1;
+  F.stride = L.fstride;
+  F.buf_offset = L.fine_offset;
+  return F;
+}
+
+// The light of a fine highlight (x, y) of coarse layer L (the CPU's fine
+// splats in render_band): light only, at full resolution, radius |CoC|,
+// energy-normalised at its integer centre and mirrored like a level-0 splat.
+// Pixels of L below its threshold are skipped.
+template <typename T, class Add>
+PB_HD void splat_fine_pixel(const T* image, const float* coc, const Params& p, const LayerDesc& L, Cell* buf, int x,
+                            int y, Add add) {
+  const size_t i = (size_t)y * p.width + x;
+  float rgb[3];
+  pixel_linear(image, coc, i, p, rgb);
+  if (fine_light_bin(max_channel(rgb)) < L.fine_bin) return;
+  const LayerDesc F = fine_region(L, p);
+  const ApertureShape& ap = p.shape[L.side];
+  const float r = fabsf(coc[i]);
+  const float t = splat_total(ap, 0.0f, 0.0f, r);
+  splat_mirrored<kLight>(ap, (float)x, (float)y, r, t > 0.0f ? 1.0f / t : 0.0f, rgb, F, buf, p, add);
+}
+
 // Splats of a coarse cell: one for light and coverage when they share a
 // centroid, else light and coverage separately.
 template <class Add>
@@ -543,6 +626,24 @@ PB_HD bool in_region(const LayerDesc& L, int gx, int gy) {
 
 PB_HD long long cell_index(const LayerDesc& L, int gx, int gy) {
   return L.buf_offset + (long long)(gy - L.gy0) * L.stride + (gx - L.gx0);
+}
+
+// Rows of layer L's buffers integrated by the scan step: its own region's,
+// then its fine-light buffer's.
+PB_HD int scan_rows(const LayerDesc& L) {
+  if (L.is_focus) return 0;
+  return (L.gy1 - L.gy0 + 1) + (L.has_fine ? L.fy1 - L.fy0 + 1 : 0);
+}
+
+// Row r (< scan_rows(L)) of those buffers, and its length in cells.
+PB_HD Cell* scan_row(const LayerDesc& L, Cell* buf, int r, int* len) {
+  const int own = L.gy1 - L.gy0 + 1;
+  if (r < own) {
+    *len = L.stride;
+    return buf + L.buf_offset + (long long)r * L.stride;
+  }
+  *len = L.fstride;
+  return buf + L.fine_offset + (long long)(r - own) * L.fstride;
 }
 
 // Integrated value of grid cell (gx, gy) of layer L, phantom coverage
@@ -605,6 +706,11 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
     layer_cell(L, buf, p, xa, yb, ba);
     layer_cell(L, buf, p, xb, yb, bb);
     for (int c = 0; c < 5; ++c) s5[c] = w00 * aa[c] + w01 * ab[c] + w10 * ba[c] + w11 * bb[c];
+    // The integrated light of the layer's fine highlights at the pixel.
+    if (L.has_fine && y >= L.fy0 && y <= L.fy1 && x >= L.fx0 && x <= L.fx1) {
+      const Cell& f = buf[L.fine_offset + (long long)(y - L.fy0) * L.fstride + (x - L.fx0)];
+      for (int c = 0; c < 3; ++c) s5[c] += (float)(int64_t)f.c[c] * p.inv_q_color;
+    }
     composite_over(s5[0], s5[1], s5[2], s5[3], s5[4], acc);
   }
 }

@@ -6,15 +6,17 @@
 // management and the error checking.  Pipeline (all on the caller's stream):
 //
 //   k_classify        pixel -> layer key; per-key count and bounding box; the
-//                     largest highlight boost (sets the colour fixed point)
-//   (one 1.6 KB copy to the host, the only synchronisation before the end: the
-//    layer table and the buffer sizes depend on it)
+//                     largest highlight boost (sets the colour fixed point);
+//                     coarse keys: histogram and bounding box of highlights
+//   (one 23 KB copy to the host, the only synchronisation before the end: the
+//    layer table, the fine-highlight thresholds and the buffer sizes depend on it)
 //   k_aggregate       coarse layers: one splat per grid cell
 //   k_aggregate_phantoms  one phantom splat per grid cell (coarse layers)
 //   k_far_level       farthest-content pyramid, level by level
 //   per group of layers whose buffers fit the memory budget:
-//     memset, k_splat_pixels + k_splat_records (fixed-point integer atomics;
-//     own splats and phantom coverage), k_scan (row prefix sums),
+//     memset, k_splat_pixels + k_splat_fine + k_splat_records (fixed-point
+//     integer atomics; own splats, phantom coverage, and the full-resolution
+//     light of the fine highlights of coarse layers), k_scan (row prefix sums),
 //     k_composite (back-to-front composite_over; the last group resolves the
 //     uncovered parts with resolve_pixel and encodes)
 //
@@ -148,7 +150,10 @@ __global__ void k_init_stats(Stats* st) {
     st->count[k] = 0;
     st->ymin[k] = st->xmin[k] = INT_MAX;
     st->ymax[k] = st->xmax[k] = -1;
+    st->fine_ymin[k] = st->fine_xmin[k] = INT_MAX;
+    st->fine_ymax[k] = st->fine_xmax[k] = -1;
   }
+  for (int j = k; j < kNumKeys * kFineLightBins; j += blockDim.x) (&st->fine_hist[0][0])[j] = 0;
   if (k == 0) {
     st->bad_image = st->bad_coc = st->bad_gain = 0;
     st->max_boost_bits = __float_as_uint(1.0f);
@@ -158,11 +163,13 @@ __global__ void k_init_stats(Stats* st) {
 // Keys of a block's pixels and their statistics: warp-aggregated shared
 // atomics (lanes with equal keys elect one leader; lanes cover consecutive
 // columns, so the group's first and last lanes give its x extent), then one
-// global atomic per key and block.
+// global atomic per key and block.  Highlights of coarse keys (rare): their
+// bounding box likewise, their histogram with warp-aggregated global atomics.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ image, const float* __restrict__ coc,
                                                        uint8_t* __restrict__ keys, Params p, Stats* st) {
   __shared__ int s_count[kNumKeys], s_ymin[kNumKeys], s_ymax[kNumKeys], s_xmin[kNumKeys], s_xmax[kNumKeys];
+  __shared__ int s_fymin[kNumKeys], s_fymax[kNumKeys], s_fxmin[kNumKeys], s_fxmax[kNumKeys];
   __shared__ int s_bad_image, s_bad_coc, s_bad_gain;
   __shared__ unsigned s_max_boost;
   const int tid = threadIdx.x, lane = tid & 31;
@@ -170,6 +177,8 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
     s_count[k] = 0;
     s_ymin[k] = s_xmin[k] = INT_MAX;
     s_ymax[k] = s_xmax[k] = -1;
+    s_fymin[k] = s_fxmin[k] = INT_MAX;
+    s_fymax[k] = s_fxmax[k] = -1;
   }
   if (tid == 0) {
     s_bad_image = s_bad_coc = s_bad_gain = 0;
@@ -182,7 +191,7 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
     for (int it = 0; it < kClassifyPerThread; ++it) {
       const int x = blockIdx.x * kClassifySpan + it * kThreads + tid;
       const bool active = x < p.width;
-      int key = 0;
+      int key = 0, fbin = 0;
       if (active) {
         const size_t i = (size_t)y * p.width + x;
         const float c = coc[i];
@@ -194,6 +203,7 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
         }
         key = pixel_key(c);
         keys[i] = (uint8_t)key;
+        fbin = pixel_fine_bin(image, coc, i, p, key);
       }
       const unsigned mask = __ballot_sync(0xffffffffu, active);
       if (active) {
@@ -208,6 +218,21 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
           atomicMin(&s_ymin[key], y);
           atomicMax(&s_ymax[key], y);
         }
+      }
+      const unsigned bright = __ballot_sync(0xffffffffu, active && fbin > 0);
+      if (active && fbin > 0) {
+        const unsigned peers = __match_any_sync(bright, key);
+        const int first = __ffs(peers) - 1;
+        if (lane == first) {
+          const int last = 31 - __clz(peers);
+          const int x0 = x - lane;
+          atomicMin(&s_fxmin[key], x0 + first);
+          atomicMax(&s_fxmax[key], x0 + last);
+          atomicMin(&s_fymin[key], y);
+          atomicMax(&s_fymax[key], y);
+        }
+        const unsigned bin_peers = __match_any_sync(bright, key * kFineLightBins + fbin);
+        if (lane == __ffs(bin_peers) - 1) atomicAdd(&st->fine_hist[key][fbin], __popc(bin_peers));
       }
     }
   }
@@ -224,6 +249,11 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
     atomicMax(&st->ymax[k], s_ymax[k]);
     atomicMin(&st->xmin[k], s_xmin[k]);
     atomicMax(&st->xmax[k], s_xmax[k]);
+    if (s_fymax[k] < 0) continue;
+    atomicMin(&st->fine_ymin[k], s_fymin[k]);
+    atomicMax(&st->fine_ymax[k], s_fymax[k]);
+    atomicMin(&st->fine_xmin[k], s_fxmin[k]);
+    atomicMax(&st->fine_xmax[k], s_fxmax[k]);
   }
   if (tid == 0) {
     if (s_bad_image) atomicOr(&st->bad_image, 1);
@@ -280,6 +310,26 @@ __global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__
   }
 }
 
+// Fine highlights of the group's coarse layers: one thread per pixel of the
+// box [y0, y0 + rows) x [x0, x0 + cols); a highlight splats its light at full
+// resolution into its layer's fine-light buffer.  A kernel of its own: fused
+// into k_splat_pixels, it raised that kernel's registers from 80 to 123.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) k_splat_fine(const T* __restrict__ image, const float* __restrict__ coc,
+                                                         const uint8_t* __restrict__ keys, Params p, GroupDesc g,
+                                                         const LayerDesc* __restrict__ layers, Cell* buf, int y0,
+                                                         int x0, int rows, int cols) {
+  const long long n = (long long)rows * cols;
+  for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
+    const int y = y0 + (int)(t / cols), x = x0 + (int)(t % cols);
+    const int fl = g.fine_of_key[keys[(size_t)y * p.width + x]];
+    if (fl >= 0) {
+      const LayerDesc L = layers[fl];
+      splat_fine_pixel(image, coc, p, L, buf, x, y, AddWord());
+    }
+  }
+}
+
 // Coarse splats: blockIdx.y picks the layer of the group; its records, then
 // its phantom records.
 __global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc g, const LayerDesc* __restrict__ layers,
@@ -306,30 +356,31 @@ struct SumCells {
 };
 
 // Running sum of the markers along each buffer row: one block per row
-// (blockIdx.y picks the layer), tiles of kScanThreads * kScanItems cells.
+// (blockIdx.y picks the layer; its own rows, then its fine-light rows), tiles
+// of kScanThreads * kScanItems cells.
 __global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerDesc* __restrict__ layers, Cell* buf) {
   using BlockScan = cub::BlockScan<Cell, kScanThreads>;
   __shared__ typename BlockScan::TempStorage tmp;
   const LayerDesc L = layers[g.l0 + blockIdx.y];
-  if (L.is_focus) return;
-  const int rows = L.gy1 - L.gy0 + 1;
+  const int rows = scan_rows(L);
   const Cell zero = {{0u, 0u, 0u}, 0u, 0u};
   for (int r = blockIdx.x; r < rows; r += gridDim.x) {  // uniform per block
-    Cell* row = buf + L.buf_offset + (long long)r * L.stride;
+    int len;
+    Cell* row = scan_row(L, buf, r, &len);
     Cell carry = zero;
-    for (int base = 0; base < L.stride; base += kScanThreads * kScanItems) {
+    for (int base = 0; base < len; base += kScanThreads * kScanItems) {
       Cell v[kScanItems];
 #pragma unroll
       for (int k = 0; k < kScanItems; ++k) {
         const int c = base + threadIdx.x * kScanItems + k;
-        v[k] = c < L.stride ? row[c] : zero;
+        v[k] = c < len ? row[c] : zero;
       }
       Cell tile_total;
       BlockScan(tmp).InclusiveScan(v, v, SumCells(), tile_total);
 #pragma unroll
       for (int k = 0; k < kScanItems; ++k) {
         const int c = base + threadIdx.x * kScanItems + k;
-        if (c < L.stride) row[c] = v[k] + carry;
+        if (c < len) row[c] = v[k] + carry;
       }
       carry = carry + tile_total;
       __syncthreads();  // tmp is reused by the next tile
@@ -483,7 +534,7 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
     int max_rows = 0;
     for (int l = g.l0; l < g.l1; ++l) {
       cells += layer_cells(plan.layers[l]);
-      if (!plan.layers[l].is_focus) max_rows = std::max(max_rows, plan.layers[l].gy1 - plan.layers[l].gy0 + 1);
+      max_rows = std::max(max_rows, scan_rows(plan.layers[l]));
     }
     const int nl = g.l1 - g.l0;
     if (cells) PB_CUDA_CHECK(cudaMemsetAsync(buf, 0, (size_t)cells * sizeof(Cell), stream));
@@ -494,6 +545,14 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
       k_splat_pixels<T><<<blocks_for((long long)rows * W), kThreads, 0, stream>>>(image, a.coc, keys, p, g, layers,
                                                                                  buf, y0, rows);
       PB_CUDA_LAUNCHED("k_splat_pixels");
+    }
+    int fx0, fx1;
+    group_fine_box(plan, st, g, &y0, &y1, &fx0, &fx1);
+    if (y1 >= y0) {
+      const int rows = y1 - y0 + 1, cols = fx1 - fx0 + 1;
+      k_splat_fine<T><<<blocks_for((long long)rows * cols), kThreads, 0, stream>>>(image, a.coc, keys, p, g, layers,
+                                                                                  buf, y0, fx0, rows, cols);
+      PB_CUDA_LAUNCHED("k_splat_fine");
     }
     long long max_records = 0;
     for (int l = g.l0; l < g.l1; ++l) {

@@ -46,6 +46,14 @@ void run(const GpuRenderArgs& a) {
       st.ymax[k] = std::max(st.ymax[k], y);
       st.xmin[k] = std::min(st.xmin[k], x);
       st.xmax[k] = std::max(st.xmax[k], x);
+      const int b = pixel_fine_bin(image, coc, i, p, k);
+      if (b > 0) {
+        st.fine_hist[k][b]++;
+        st.fine_ymin[k] = std::min(st.fine_ymin[k], y);
+        st.fine_ymax[k] = std::max(st.fine_ymax[k], y);
+        st.fine_xmin[k] = std::min(st.fine_xmin[k], x);
+        st.fine_xmax[k] = std::max(st.fine_xmax[k], x);
+      }
     }
   }
   check_stats(st);
@@ -82,7 +90,8 @@ void run(const GpuRenderArgs& a) {
   std::vector<float> acc(N * 4, 0.0f), behind(N * 4, 0.0f);
   for (const GroupDesc& g : plan.groups) {
     std::memset(buf.data(), 0, buf.size() * sizeof(Cell));
-    // splat: level-0 pixels (own splats and phantoms), then coarse records
+    // splat: level-0 pixels (own splats and phantoms), fine highlights of
+    // coarse layers, then coarse records
     int y0, y1;
     group_pixel_rows(plan, st, g, &y0, &y1);
     for (int y = y0; y <= y1; ++y) {
@@ -91,6 +100,14 @@ void run(const GpuRenderArgs& a) {
         const int l = g.layer_of_key[key], f = g.phantom_of_key[key];
         if (l >= 0) splat_pixel(image, coc, p, plan.layers[l], buf.data(), x, y, AddWord());
         if (f >= 0) phantom_pixel(p, plan.layers[f], buf.data(), x, y, AddWord());
+      }
+    }
+    int fx0, fx1;
+    group_fine_box(plan, st, g, &y0, &y1, &fx0, &fx1);
+    for (int y = y0; y <= y1; ++y) {
+      for (int x = fx0; x <= fx1; ++x) {
+        const int fl = g.fine_of_key[keys[(size_t)y * W + x]];
+        if (fl >= 0) splat_fine_pixel(image, coc, p, plan.layers[fl], buf.data(), x, y, AddWord());
       }
     }
     for (int l = g.l0; l < g.l1; ++l) {
@@ -105,10 +122,10 @@ void run(const GpuRenderArgs& a) {
     // scan
     for (int l = g.l0; l < g.l1; ++l) {
       const LayerDesc& L = plan.layers[l];
-      if (L.is_focus) continue;
-      for (int r = 0; r <= L.gy1 - L.gy0; ++r) {
-        Cell* row = buf.data() + L.buf_offset + (long long)r * L.stride;
-        for (int c = 1; c < L.stride; ++c) row[c] = row[c - 1] + row[c];
+      for (int r = 0; r < scan_rows(L); ++r) {
+        int len;
+        Cell* row = scan_row(L, buf.data(), r, &len);
+        for (int c = 1; c < len; ++c) row[c] = row[c - 1] + row[c];
       }
     }
     // composite (+ finish on the last group)

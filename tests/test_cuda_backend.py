@@ -302,6 +302,94 @@ def test_emulated_cuda_matches_cpp_with_strong_highlight_gain():
     assert_parity(_cuda_emu.render(*args), _core.render(*args, 1), np.uint8)
 
 
+FINE_LIGHTS = [  # (height, width, max radius px, dtype, blades): point lights in coarse layers
+    (96, 120, 10.0, np.uint8, 0),
+    (96, 120, 25.0, np.uint16, 6),
+    (110, 90, 40.0, np.float32, 0),
+    (110, 130, 60.0, np.uint8, 5),
+]
+
+
+@pytest.mark.parametrize("height,width,radius,dtype,blades", FINE_LIGHTS)
+def test_emulated_cuda_matches_cpp_with_fine_highlights(height, width, radius, dtype, blades):
+    # Clipped single-pixel and 3x3 lights in dark surroundings, strongly boosted
+    # by the gain map, at radii up to 60 px: coarse layers whose highlights keep
+    # full-resolution light splats (crisp highlights), with lights near the
+    # frame edges (mirrored splats).
+    rng = np.random.default_rng(int(radius) * 13 + height)
+    img = random_image(rng, height, width, dtype) // (16 if dtype != np.float32 else 1)
+    if dtype == np.float32:
+        img *= 1.0 / 16.0
+    top = np.iinfo(dtype).max if dtype != np.float32 else 1.0
+    for k, (y, x) in enumerate(zip(rng.integers(0, height, 14), rng.integers(0, width, 14))):
+        img[y:y + 1 + 2 * (k % 2), x:x + 1 + 2 * (k % 2)] = top
+    coc = np.clip(random_coc(rng, height, width, radius), -radius, radius)
+    coc = np.where(np.abs(coc) < 0.6 * radius, np.sign(coc + 1e-3) * rng.uniform(0.6, 1.0, coc.shape) * radius, coc)
+    args = render_args(img, coc.astype(np.float32), Aperture(blades, 20.0), boost=400.0)
+    assert args[-1].max() > 100.0
+    out = _cuda_emu.render(*args)
+    assert_parity(out, _core.render(*args, 1), dtype)
+    # Layer groups (a small buffer budget) do not change the result.
+    np.testing.assert_array_equal(_cuda_emu.render(*args, 4096.0, 4096), out)
+
+
+def _lone_light_scene(crowd: int, crowd_gain: float, light_gain: float, radius: float = 40.0):
+    """Black 130 x 400 frame at CoC ``radius``: a lone 1-px light at (65, 100) and a crowd of
+    ``crowd`` x ``crowd`` clipped pixels far to the right, with explicit highlight gains."""
+    h, w = 130, 400
+    img = np.zeros((h, w, 3), np.float32)
+    gain = np.zeros((h, w), np.float32)
+    img[65, 100] = 1.0
+    gain[65, 100] = light_gain
+    y0, x0 = 65 - crowd // 2, 350 - crowd // 2
+    img[y0:y0 + crowd, x0:x0 + crowd] = 1.0
+    gain[y0:y0 + crowd, x0:x0 + crowd] = crowd_gain
+    coc = np.full((h, w), radius, np.float32)
+    luts, extents = Aperture().kernel_tables()
+    return (img, coc, 0, luts, extents, gain)
+
+
+def _rim_width(out: np.ndarray, y: int = 65, cx: int = 100, radius: int = 40) -> int:
+    """Pixels of row y across either rim of the disc around column cx that are neither
+    background (< 5% of the disc's plateau) nor disc (> 95%): the wider side."""
+    row = out[y, :, 1].astype(np.float64)
+    plateau = row[cx - radius // 2:cx + radius // 2].mean()
+    assert plateau > 0.2 and row[cx - radius // 2:cx + radius // 2].std() < 0.02 * plateau
+    f = row / plateau
+    mid = (f > 0.05) & (f < 0.95)
+    left = int(mid[cx - 2 * radius:cx].sum())
+    right = int(mid[cx:cx + 2 * radius].sum())
+    return max(left, right)
+
+
+def test_emulated_cuda_fine_highlight_discs_have_crisp_rims():
+    # A lone point light at r = 40 lands in a layer splatted on a grid 8 times
+    # coarser; its light keeps a full-resolution splat, so the rim of its disc
+    # spans at most ~2 px (the coarse grid alone would blur it over ~2 cells).
+    args = _lone_light_scene(crowd=4, crowd_gain=2500.0, light_gain=2500.0)
+    out = _cuda_emu.render(*args)
+    assert_parity(out, _core.render(*args, 1), np.float32)
+    assert _rim_width(out) <= 2
+
+
+def test_emulated_cuda_fine_highlight_budget_raises_the_threshold():
+    # The crowd has more highlights than the layer may splat at full
+    # resolution (fine_light_capacity: 2 * 130 * 400 / 91.5 ~ 1136): the
+    # threshold rises above their brightness.  A lone light as bright as the
+    # crowd then goes to the coarse grid (soft rim); one brighter than the crowd
+    # (a higher fine_light_bin) still gets its crisp full-resolution splat.
+    crowded_same = _lone_light_scene(crowd=40, crowd_gain=2500.0, light_gain=2500.0)  # both bin 11
+    crowded_brighter = _lone_light_scene(crowd=40, crowd_gain=2500.0, light_gain=4500.0)  # bin 12 vs 11
+    few = _lone_light_scene(crowd=30, crowd_gain=2500.0, light_gain=2500.0)  # 900 + 1 fit: all fine
+    widths = {}
+    for name, args in (("same", crowded_same), ("brighter", crowded_brighter), ("few", few)):
+        out = _cuda_emu.render(*args)
+        assert_parity(out, _core.render(*args, 1), np.float32)
+        widths[name] = _rim_width(out)
+    assert widths["few"] <= 2 and widths["brighter"] <= 2, widths
+    assert widths["same"] >= 5, widths  # the cap engaged: the lone light is coarse
+
+
 @pytest.mark.slow
 def test_emulated_cuda_matches_cpp_on_a_large_frame():
     rng = np.random.default_rng(17)
@@ -529,6 +617,37 @@ def test_gpu_matches_cpp_on_depth_ramps_with_lights(height, width, lo, hi, dtype
     out = cuda_backend.module().render(*args)
     assert_frame_parity(out, _core.render(*args, 2), dtype)
     assert_frame_parity(out, _cuda_emu.render(*args), dtype)
+
+
+@pytest.mark.gpu
+@requires_gpu
+@pytest.mark.parametrize("height,width,radius,dtype,blades", FINE_LIGHTS)
+def test_gpu_matches_cpp_with_fine_highlights(height, width, radius, dtype, blades):
+    # Crisp highlights on the device: the highlight histogram (k_classify),
+    # k_splat_fine and the fine-light scan and composite, against cpp and the
+    # emulation, deterministic from run to run and across layer groups.
+    rng = np.random.default_rng(int(radius) * 13 + height)
+    img = add_lights(rng, random_image(rng, height, width, dtype), count=14)
+    args = render_args(img, random_coc(rng, height, width, radius), Aperture(blades, 20.0), boost=100.0)
+    mod = cuda_backend.module()
+    out = mod.render(*args)
+    assert_frame_parity(out, _core.render(*args, 2), dtype)
+    assert_frame_parity(out, _cuda_emu.render(*args), dtype)
+    np.testing.assert_array_equal(mod.render(*args, 4096.0, 4096), out)
+
+
+@pytest.mark.gpu
+@requires_gpu
+def test_gpu_fine_highlight_rims_and_budget_cap():
+    mod = cuda_backend.module()
+    widths = {}
+    for name, args in (("few", _lone_light_scene(30, 2500.0, 2500.0)),
+                       ("same", _lone_light_scene(40, 2500.0, 2500.0)),
+                       ("brighter", _lone_light_scene(40, 2500.0, 4500.0))):
+        out = mod.render(*args)
+        assert_frame_parity(out, _cuda_emu.render(*args), np.float32)
+        widths[name] = _rim_width(out)
+    assert widths["few"] <= 2 and widths["brighter"] <= 2 and widths["same"] >= 5, widths
 
 
 @pytest.mark.gpu
