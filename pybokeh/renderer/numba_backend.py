@@ -665,7 +665,9 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
             if has_fine:
                 for k in range(rows):
                     for x in range(ftouched[k, 0], ftouched[k, 1] + 1):
-                        fbuf[k, x, :] = 0.0
+                        fbuf[k, x, 0] = 0.0
+                        fbuf[k, x, 1] = 0.0
+                        fbuf[k, x, 2] = 0.0
         far = np.zeros(3, np.float32)
         rgb = np.zeros(3, np.float32)
         for y in range(y0, y1):
