@@ -92,7 +92,9 @@ def run_render(args: argparse.Namespace) -> int:
     else:
         if args.save_depth:
             raise ValueError("--save-depth writes the estimated depth; it needs no --depth")
-        depth = io.read_depth(args.depth)
+        depth, turned = io.orient_depth(io.read_depth(args.depth), io.photo_orientation(args.photo), photo.shape)
+        if turned:
+            progress("the depth map matches the photo as stored; turned it like the photo's EXIF orientation")
     if args.depth_scale != 1.0:
         depth = depth.astype(np.float32) * np.float32(args.depth_scale)
     h, w = photo.shape[:2]

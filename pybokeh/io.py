@@ -28,6 +28,68 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
         raise ImageFileError(f"cannot decode photo {str(path)!r}: {exc}") from exc
 
 
+#: The EXIF orientations (tag 274) as operations on an H×W array, as
+#: ``ImageOps.exif_transpose`` applies them to the photo (1: as stored).
+_ORIENTATIONS = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def photo_orientation(path: str | os.PathLike) -> int:
+    """The EXIF orientation of a photo file (1..8; 1 when it has none)."""
+    img = _open(path, "photo")
+    try:
+        value = int(img.getexif().get(0x0112, 1))
+    except (TypeError, ValueError):
+        return 1
+    return value if value in _ORIENTATIONS else 1
+
+
+def orient_depth(depth: np.ndarray, orientation: int, photo_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
+    """Turn a depth map made from a photo's stored pixels like :func:`read_photo` turns the photo.
+
+    Depth tools differ: some read a photo's EXIF orientation (OpenCV, viewers), some
+    ignore it (plain PIL).  A depth map is taken to be in the photo's displayed
+    orientation, unless the photo is rotated by 90° (orientations 5–8) and the map's
+    aspect ratio matches the stored, unrotated photo and not the displayed one: then
+    the map gets the photo's rotation.  Flips and 180° turns cannot be told apart
+    from the map and are not applied.
+
+    Parameters
+    ----------
+    depth : numpy.ndarray
+        H×W depth or disparity map.
+    orientation : int
+        EXIF orientation of the photo (see :func:`photo_orientation`).
+    photo_shape : tuple
+        Shape of the photo as read by :func:`read_photo` (displayed orientation).
+
+    Returns
+    -------
+    (numpy.ndarray, bool)
+        The map (C-contiguous) and whether it was turned.
+    """
+    if orientation not in (5, 6, 7, 8) or depth.ndim != 2:
+        return depth, False
+    h, w = photo_shape[:2]
+    dh, dw = depth.shape
+    if h == w or dh == 0 or dw == 0:
+        return depth, False
+
+    def close(a: float, b: float) -> bool:
+        return abs(a / b - 1.0) <= 0.05
+
+    if close(dh / dw, w / h) and not close(dh / dw, h / w):
+        return np.ascontiguousarray(_ORIENTATIONS[orientation](depth)), True
+    return depth, False
+
+
 def read_depth(path: str | os.PathLike) -> np.ndarray:
     """Read a depth or disparity map at full precision.
 

@@ -110,3 +110,43 @@ def test_console_script_is_installed(files):
                              "-o", str(tmp / "cli.jpg")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert Image.open(tmp / "cli.jpg").size == (80, 60)
+
+
+def _with_orientation(image: Image.Image, orientation: int) -> Image.Exif:
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    return exif
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orient_depth_turns_a_map_like_the_photo(tmp_path, rng, orientation):
+    # A map computed from the stored pixels must be turned exactly as
+    # ImageOps.exif_transpose turns the photo (checked against PIL itself).
+    stored = random_image(rng, (5, 7))
+    img = Image.fromarray(stored)
+    img.save(tmp_path / "p.png", exif=_with_orientation(img, orientation))
+    assert io.photo_orientation(tmp_path / "p.png") == orientation
+    shown = io.read_photo(tmp_path / "p.png")
+    turned, did = io.orient_depth(stored[..., 1], orientation, shown.shape)
+    assert did == (orientation >= 5)
+    if did:
+        np.testing.assert_array_equal(turned, shown[..., 1])
+    else:  # same aspect as displayed (or only a flip): left as it is
+        np.testing.assert_array_equal(turned, stored[..., 1])
+
+
+def test_render_turns_a_depth_map_of_the_stored_pixels(tmp_path, rng, capsys):
+    # A phone photo stored landscape with "rotate 90° clockwise" in EXIF, and a
+    # depth map a tool computed from the stored (landscape) pixels.
+    stored = random_image(rng, (40, 64))
+    img = Image.fromarray(stored)
+    img.save(tmp_path / "p.png", exif=_with_orientation(img, 6))
+    depth = np.tile(np.linspace(0, 255, 64), (40, 1)).astype(np.uint8)
+    Image.fromarray(depth).save(tmp_path / "d.png")
+    out = tmp_path / "out.png"
+    assert main(["render", str(tmp_path / "p.png"), "--depth", str(tmp_path / "d.png"), "--focus", "128",
+                 "--max-blur", "8", "-o", str(out)]) == 0
+    assert "EXIF orientation" in capsys.readouterr().err
+    shown = io.read_photo(tmp_path / "p.png")
+    expected = pybokeh.render(shown, np.rot90(depth, -1), 128.0, max_blur=8.0)
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
