@@ -165,6 +165,13 @@ class Renderer {
   std::vector<int> xs;             // column of every pixel, grouped by (layer, row)
   std::vector<Layer> layers;
   std::vector<float> encode_lut;
+  // Bilinear upsampling taps of each grid level along x (same for every row):
+  // left and right grid column and the right weight of image column x.
+  struct XTaps {
+    std::vector<int> xa, xb;
+    std::vector<float> fx;
+  };
+  std::vector<XTaps> xtaps;  // by level
 
   void build_coarse(int l, const float* coc);
   void build_phantoms(int l);
@@ -278,6 +285,27 @@ void Renderer::run(const T* image, const float* coc, T* out) {
     }
   }
   parallel_for((int)with_phantoms.size(), threads, [&](int i) { build_phantoms(with_phantoms[i]); });
+
+  // Upsampling taps of the coarse levels in use.
+  for (int l = 0; l < nlayers; ++l) {
+    const int k = layers[l].level;
+    if (!layers[l].count || k == 0) continue;
+    if ((int)xtaps.size() <= k) xtaps.resize(k + 1);
+    XTaps& t = xtaps[k];
+    if (!t.fx.empty()) continue;
+    const int s = 1 << k, gw = layers[l].grid_w;
+    const float inv_s = 1.0f / s;
+    t.xa.resize(W);
+    t.xb.resize(W);
+    t.fx.resize(W);
+    for (int x = 0; x < W; ++x) {
+      const float u = (x + 0.5f) * inv_s - 0.5f;
+      const int ix = (int)std::floor(u);
+      t.fx[x] = u - ix;
+      t.xa[x] = std::min(std::max(ix, 0), gw - 1);
+      t.xb[x] = std::min(std::max(ix + 1, 0), gw - 1);
+    }
+  }
 
   // Encoding table.
   encode_lut.resize(kEncodeLutSize + 1);
@@ -738,11 +766,10 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         float* a = acc.data() + (size_t)(y - y0) * W * 4;
         const float* frow = has_fine ? fbuf.data() + (size_t)(y - y0) * (W + 1) * 4 : nullptr;
         const int fc0 = has_fine ? ftouched[2 * (y - y0)] : 1, fc1 = has_fine ? ftouched[2 * (y - y0) + 1] : 0;
+        const XTaps& taps = xtaps[L.level];
         for (int x = x0; x <= x1; ++x) {
-          float u = (x + 0.5f) * inv_s - 0.5f;
-          int ix = (int)std::floor(u);
-          float fx = u - ix;
-          int xa_ = std::min(std::max(ix, 0), gw - 1), xb_ = std::min(std::max(ix + 1, 0), gw - 1);
+          const float fx = taps.fx[x];
+          const int xa_ = taps.xa[x], xb_ = taps.xb[x];
           float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
           float s4[4];
           for (int c = 0; c < 4; ++c) {
