@@ -4,12 +4,22 @@ from __future__ import annotations
 import pathlib
 import sys
 
+import os
+
 import numpy as np
 import pytest
+from hypothesis import settings
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
-# `python -m pytest` (the README's command) puts the current directory first on
+# Property tests draw the same examples on every run, so a CI run cannot turn red
+# on an example no earlier run saw; PYBOKEH_HYPOTHESIS=explore draws new ones
+# (and keeps failures in .hypothesis/ to replay) for hunting bugs locally.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("PYBOKEH_HYPOTHESIS", "ci"))
+
+# `python -m pytest` puts the current directory first on
 # sys.path; run from the repository root, that would import the source tree's
 # pybokeh (no compiled modules) instead of the installed package.  Drop it
 # before anything imports pybokeh.

