@@ -114,7 +114,8 @@ def coc_map(
         coc = thin_lens_coc(q.astype(np.float64), q_focus, f_number, focal_length_mm, sensor_width_mm, focus_range,
                             width, cap, np.clip)
     coc = np.asarray(coc, dtype=np.float32)
-    if not np.isfinite(coc).all() or float(np.abs(coc).max()) > MAX_COC_RADIUS:
+    lo, hi = float(coc.min()), float(coc.max())  # NaN propagates; no full-size temporaries
+    if not (math.isfinite(lo) and math.isfinite(hi)) or max(hi, -lo) > MAX_COC_RADIUS:
         raise ValueError(f"the lens settings give a circle of confusion over {MAX_COC_RADIUS:g} px; "
                          f"check max_blur, f_number, focal_length_mm and the depth units")
     return coc
@@ -146,10 +147,16 @@ def disparity_coc(values, lo: float, hi: float, focus_value: float, focus_range:
     """
     span = hi - lo if hi > lo else 1.0
     k = max_blur if max_blur is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
-    d = (values - lo) / span
     f = (focus_value - lo) / span
     half = 0.5 * focus_range / span
-    return k * (d - clip(d, f - half, f + half))
+    # k * (d - clip(d, ...)) with d = (values - lo) / span, computed in place on
+    # one new array (values may be the caller's): the same roundings, two full-size
+    # arrays instead of five (~0.05 s on 12 MP).
+    d = values - lo
+    d /= span
+    d -= clip(d, f - half, f + half)
+    d *= k
+    return d
 
 
 def focus_inverse_depth(focus) -> float:
