@@ -116,7 +116,8 @@ PB_HD float highlight_gain(float gain, float abs_coc) {
 // in bokeh, and the coarse grid would soften their rims by ~2 grid cells.
 // The threshold is the smallest power of two >= kFineLightMin (max channel,
 // linear) that keeps the layer's count within kFineLightBudget splat rows per
-// image pixel; highlights are rare, so normally every boosted light qualifies.
+// image pixel; highlights are rare, so normally every one boosted to at least
+// twice the clip level qualifies.
 constexpr float kFineLightMin = 2.0f;
 constexpr float kFineLightBudget = 2.0f;
 constexpr int kFineLightBins = 64;
