@@ -212,7 +212,8 @@ def run_demo(args: argparse.Namespace) -> int:
     out = render(photo, depth, DEMO_FOCUS_XY)
     progress(f"writing {args.output}")
     io.write_image(args.output, out, quality=args.quality)
-    progress("done")
+    progress("done: the depth came from the packaged seed model, trained on indoor scenes (see MODEL.md);"
+             " for outdoor photos pass a depth map from a stronger estimator to `pybokeh render --depth`")
     return 0
 
 
