@@ -84,7 +84,9 @@ def render(
         linear luminance of the unclipped pixels around it (a light in the
         dark gets the full boost, a clipped patch of cloud almost none; see
         :mod:`pybokeh.highlights`).  Ramped in over |CoC| 0.5–1.5 px, so
-        in-focus pixels never change.  0 turns it off.
+        in-focus pixels never change.  0 turns it off.  Highlights boosted to
+        twice the clip level or more keep a full-resolution splat at any blur
+        radius, so their discs have crisp rims (see the README).
     focus_range : float
         Width of a depth band around the focus (focus units) kept perfectly sharp.
     backend : {"auto", "cuda", "cpp", "numba", "numpy"}
