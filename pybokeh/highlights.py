@@ -26,6 +26,9 @@ import numpy as np
 
 from .color import srgb_to_linear
 
+#: Default ``highlight_boost`` of :func:`pybokeh.render`, chosen on the reference scenes
+#: (README, "Quality against an exact reference").
+DEFAULT_HIGHLIGHT_BOOST = 16.0
 #: Window radius for the surroundings of a clipped pixel, as a fraction of the image diagonal.
 WINDOW_FRACTION = 0.01
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)

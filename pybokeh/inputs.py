@@ -80,19 +80,25 @@ def as_image(image: Any, name: str = "image") -> tuple[np.ndarray, Callable[[np.
     raise TypeError(f"{name} must be a numpy array, PIL image or torch tensor, got {type(image).__name__}")
 
 
-def _checked(arr: np.ndarray, name: str) -> np.ndarray:
-    if arr.ndim != 3 or arr.shape[2] != 3:
+def check_image_shape(shape: tuple[int, ...], name: str = "image") -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``shape`` is H×W×3 with at least 2 pixels."""
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 3 or shape[2] != 3:
         hint = ""
-        if arr.ndim == 3 and arr.shape[0] == 3:
+        if len(shape) == 3 and shape[0] == 3:
             hint = " (channels first? move the channel axis last)"
-        elif arr.ndim == 3 and arr.shape[2] == 4:
+        elif len(shape) == 3 and shape[2] == 4:
             hint = " (RGBA? drop the alpha channel)"
-        raise ValueError(f"{name} must have shape H×W×3, got {arr.shape}{hint}")
-    h, w = arr.shape[:2]
+        raise ValueError(f"{name} must have shape H×W×3, got {shape}{hint}")
+    h, w = shape[:2]
     if h == 0 or w == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
+        raise ValueError(f"{name} is empty (shape {shape})")
     if h * w < 2:
         raise ValueError(f"{name} must have at least 2 pixels, got {h}×{w}")
+
+
+def _checked(arr: np.ndarray, name: str) -> np.ndarray:
+    check_image_shape(arr.shape, name)
     kind = arr.dtype.kind
     if arr.dtype == np.bool_ or kind not in "uf":
         raise TypeError(f"{name} dtype must be uint8, uint16 or float32 in [0, 1], got {arr.dtype}")

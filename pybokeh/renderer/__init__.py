@@ -12,14 +12,11 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..aperture import Aperture
-from ..highlights import highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map
 from ..inputs import as_image
 from ..lens import _nonnegative, coc_map
 from .device_inputs import is_device_array, render_device
-from .dispatch import BackendUnavailableError, backends, default_threads, get_backend
-
-#: Default highlight boost, chosen on the reference scenes (see README, "Quality").
-DEFAULT_HIGHLIGHT_BOOST = 16.0
+from .dispatch import BackendUnavailableError, backends, check_threads, get_backend
 
 __all__ = ["render", "backends", "BackendUnavailableError", "DEFAULT_HIGHLIGHT_BOOST"]
 
@@ -128,10 +125,7 @@ def render(
     array, restore = as_image(image)
     aperture = Aperture(blades, rotation_deg)
     gain = _nonnegative(highlight_boost, "highlight_boost")
-    if threads is None:
-        threads = default_threads()
-    elif isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    threads = check_threads(threads)
     coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                   focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,
                   focus_range=focus_range, image_shape=array.shape[:2])

@@ -21,9 +21,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..aperture import Aperture
-from ..highlights import highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map
+from ..inputs import check_image_shape
 from ..lens import MAX_COC_RADIUS, _nonnegative, coc_map
-from .dispatch import BackendUnavailableError
+from .dispatch import BackendUnavailableError, check_threads
 
 __all__ = ["is_device_array", "render_device"]
 
@@ -94,7 +95,7 @@ def render_device(
     sensor_width_mm: float = 36.0,
     blades: int = 0,
     rotation_deg: float = 0.0,
-    highlight_boost: float = 16.0,
+    highlight_boost: float = DEFAULT_HIGHLIGHT_BOOST,
     focus_range: float = 0.0,
     backend: str = "auto",
     threads: int | None = None,
@@ -113,8 +114,7 @@ def render_device(
     if backend not in ("auto", "cuda"):
         raise ValueError(f"image is on a GPU, but backend={backend!r} runs on the CPU: use backend='cuda' "
                          f"(or 'auto'), or move the image to the host first")
-    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    check_threads(threads)
     cupy = _cupy()
     if cupy is not None and isinstance(image, cupy.ndarray):
         return _render_cupy(image, depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
@@ -163,18 +163,8 @@ def _image_tensor(image):
 
     if image.requires_grad:
         image = image.detach()
-    if image.ndim != 3 or image.shape[2] != 3:
-        hint = ""
-        if image.ndim == 3 and image.shape[0] == 3:
-            hint = " (channels first? move the channel axis last)"
-        elif image.ndim == 3 and image.shape[2] == 4:
-            hint = " (RGBA? drop the alpha channel)"
-        raise ValueError(f"image must have shape H×W×3, got {tuple(image.shape)}{hint}")
+    check_image_shape(image.shape)
     h, w = image.shape[:2]
-    if h == 0 or w == 0:
-        raise ValueError(f"image is empty (shape {tuple(image.shape)})")
-    if h * w < 2:
-        raise ValueError(f"image must have at least 2 pixels, got {h}×{w}")
     if h > (1 << 28) or w > (1 << 28):
         raise ValueError(f"image is too large ({h}×{w})")
     src = image.dtype

@@ -92,6 +92,15 @@ def get_backend(name: str) -> tuple[str, Backend]:
     return name, fn
 
 
+def check_threads(threads: int | None) -> int:
+    """``threads`` validated (a positive int), or :func:`default_threads` for None."""
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    return threads
+
+
 def default_threads() -> int:
     """CPU threads the CPU backends use by default: the cores this process may run on."""
     try:
