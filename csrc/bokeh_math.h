@@ -302,6 +302,64 @@ PB_HD bool light_centroid_moves(float x, float y, float lx, float ly) {
   return fabsf(lx - x) > kLightCentroidSnap || fabsf(ly - y) > kLightCentroidSnap;
 }
 
+// ------------------------------------------------------------ coarse cells
+
+// A coarse splat: the aggregate of a layer's pixels in one grid cell.  Radius
+// r in grid cells, mean linear colour c.  Coverage is splatted at the pixels'
+// centroid (x, y), light at their brightness-weighted centroid (lx, ly), so
+// that a point light keeps its position on the coarse grid while coverage
+// stays exactly uniform over a uniformly covered region; each is scaled by
+// the coverage weight (covered fraction of the cell) / its splat total.
+struct CellSplat {
+  float x, y, lx, ly, r;
+  float cover_scale, light_scale;
+  float c[3];
+};
+
+// Per-cell sums of a coarse layer's pixels: r, g, b, |CoC|, u, v, w u, w v, w
+// (u, v: pixel centre in grid units; w: centroid_weight).
+constexpr int kCellSums = 9;
+
+// One pixel's terms of those sums.  A fine highlight adds colour 0: its light
+// is splatted on its own at full resolution; its coverage stays in the cell.
+// Every backend adds the terms in double, rows down and columns right.
+PB_HD void cell_terms(const float* rgb, bool fine, float abs_coc, float u, float v, double* t) {
+  const float c0 = fine ? 0.0f : rgb[0], c1 = fine ? 0.0f : rgb[1], c2 = fine ? 0.0f : rgb[2];
+  const double w = centroid_weight(c0, c1, c2);
+  t[0] = c0;
+  t[1] = c1;
+  t[2] = c2;
+  t[3] = abs_coc;
+  t[4] = u;
+  t[5] = v;
+  t[6] = w * u;
+  t[7] = w * v;
+  t[8] = w;
+}
+
+// The splat of a cell from the sums a (kCellSums) of its n pixels; area: the
+// cell's image pixels (smaller at the right and bottom edges), inv_s: 1 / the
+// cell size.
+PB_HD CellSplat cell_splat(const ApertureShape& ap, const double* a, double n, double area, float inv_s) {
+  CellSplat sp;
+  sp.x = (float)(a[4] / n);
+  sp.y = (float)(a[5] / n);
+  sp.lx = (float)(a[6] / a[8]);
+  sp.ly = (float)(a[7] / a[8]);
+  if (!light_centroid_moves(sp.x, sp.y, sp.lx, sp.ly)) {
+    sp.lx = sp.x;
+    sp.ly = sp.y;
+  }
+  sp.r = (float)(a[3] / n) * inv_s;
+  const float w = (float)(n / area);
+  const float tc = splat_total(ap, sp.x, sp.y, sp.r);
+  const float tl = splat_total(ap, sp.lx, sp.ly, sp.r);
+  sp.cover_scale = tc > 0.0f ? w / tc : 0.0f;
+  sp.light_scale = tl > 0.0f ? w / tl : 0.0f;
+  for (int c = 0; c < 3; ++c) sp.c[c] = (float)(a[c] / n);
+  return sp;
+}
+
 // ------------------------------------------------------------- compositing
 
 // Radius (px) of the phantom coverage a layer receives from the next nearer

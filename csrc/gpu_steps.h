@@ -199,10 +199,7 @@ struct LayerDesc {
 // splatted at the pixels' centroid (x, y) and light at their brightness-
 // weighted centroid (lx, ly), each scaled by coverage weight / splat total;
 // mean linear colour c.  n = 0 marks a cell without pixels of the layer.
-struct alignas(16) Record {
-  float x, y, lx, ly, r;
-  float cover_scale, light_scale;
-  float c[3];
+struct alignas(16) Record : CellSplat {
   int n;
   float pad;
 };
@@ -326,10 +323,10 @@ PB_HD void aggregate_layers(const T* image, const float* coc, const uint8_t* key
   const int x0 = gx * s, y0 = gy * s;
   const int x1 = x0 + s < W ? x0 + s : W;
   const int y1 = y0 + s < p.height ? y0 + s : p.height;
-  double sum[kMaxSlots][9];  // r, g, b, |CoC|, u, v, w u, w v, w
+  double sum[kMaxSlots][kCellSums];  // see cell_terms
   int n[kMaxSlots];
   for (int q = 0; q < kMaxSlots; ++q) {
-    for (int k = 0; k < 9; ++k) sum[q][k] = 0.0;
+    for (int k = 0; k < kCellSums; ++k) sum[q][k] = 0.0;
     n[q] = 0;
   }
   for (int y = y0; y < y1; ++y) {
@@ -340,15 +337,14 @@ PB_HD void aggregate_layers(const T* image, const float* coc, const uint8_t* key
       if (slot < 0) continue;
       float rgb[3];
       pixel_linear(image, coc, i, p, rgb);
-      if (fine_light_bin(max_channel(rgb)) >= ag.fine_bin_of_slot[slot]) rgb[0] = rgb[1] = rgb[2] = 0.0f;
       const float u = ((float)x + 0.5f) * inv_s - 0.5f;
-      const double wgt = centroid_weight(rgb[0], rgb[1], rgb[2]);
-      const double terms[9] = {rgb[0], rgb[1], rgb[2], fabsf(coc[i]), u, v, wgt * u, wgt * v, wgt};
+      double terms[kCellSums];
+      cell_terms(rgb, fine_light_bin(max_channel(rgb)) >= ag.fine_bin_of_slot[slot], fabsf(coc[i]), u, v, terms);
 PB_UNROLL
       for (int q = 0; q < kMaxSlots; ++q) {  // unrolled selects keep the sums in registers
         if (q == slot) {
 PB_UNROLL
-          for (int k = 0; k < 9; ++k) sum[q][k] += terms[k];
+          for (int k = 0; k < kCellSums; ++k) sum[q][k] += terms[k];
           n[q] += 1;
         }
       }
@@ -359,24 +355,8 @@ PB_UNROLL
     const LayerDesc& L = layers[ag.layer_of_slot[q]];
     if (gy < L.ry0 || gy >= L.ry0 + L.rh || gx < L.rx0 || gx >= L.rx0 + L.rw) continue;  // cannot happen
     const ApertureShape& ap = p.shape[L.side];
-    const double cnt = (double)n[q];
-    const double* a = sum[q];
     Record rec;
-    rec.x = (float)(a[4] / cnt);
-    rec.y = (float)(a[5] / cnt);
-    rec.lx = (float)(a[6] / a[8]);
-    rec.ly = (float)(a[7] / a[8]);
-    if (!light_centroid_moves(rec.x, rec.y, rec.lx, rec.ly)) {
-      rec.lx = rec.x;
-      rec.ly = rec.y;
-    }
-    rec.r = (float)(a[3] / cnt) * inv_s;
-    const float w = (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0)));
-    const float tc = splat_total(ap, rec.x, rec.y, rec.r);
-    const float tl = splat_total(ap, rec.lx, rec.ly, rec.r);
-    rec.cover_scale = tc > 0.0f ? w / tc : 0.0f;
-    rec.light_scale = tl > 0.0f ? w / tl : 0.0f;
-    for (int c = 0; c < 3; ++c) rec.c[c] = (float)(a[c] / cnt);
+    static_cast<CellSplat&>(rec) = cell_splat(ap, sum[q], (double)n[q], (double)(x1 - x0) * (double)(y1 - y0), inv_s);
     rec.n = n[q];
     rec.pad = 0.0f;
     records[L.rec_offset + (long long)(gy - L.ry0) * L.rw + (gx - L.rx0)] = rec;

@@ -1,8 +1,8 @@
 // pybind11 bindings of the CPU renderer: pybokeh._core.
 //
 // The Python layer (pybokeh/renderer/) validates user input, computes the CoC
-// map and the aperture table; this module re-checks shapes and dtypes so that a
-// direct call can raise but never crash.
+// map and the aperture table; module_args.h re-checks shapes and dtypes so that
+// a direct call can raise but never crash.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -10,6 +10,7 @@
 #include <string>
 
 #include "bokeh_math.h"
+#include "module_args.h"
 #include "render_cpu.h"
 
 namespace py = pybind11;
@@ -34,46 +35,12 @@ py::array_t<T> render_typed(py::array_t<T, py::array::c_style> image, py::array_
 
 py::array render(py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
                  py::object highlight_gain, int threads) {
-  if (image.ndim() != 3 || image.shape(2) != 3)
-    throw std::invalid_argument("image must be an H x W x 3 array");
-  if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
-    throw std::invalid_argument("coc must be an H x W array matching the image");
-  if (!py::isinstance<py::array_t<float>>(coc) || !(coc.flags() & py::array::c_style))
-    throw std::invalid_argument("coc must be a C-contiguous float32 array");
-  if (!(image.flags() & py::array::c_style)) throw std::invalid_argument("image must be C-contiguous");
-  if (image.shape(0) > (1 << 30) / 4 || image.shape(1) > (1 << 30) / 4)
-    throw std::invalid_argument("image is too large");
-  if (blades != 0 && (blades < 3 || blades > 16)) throw std::invalid_argument("blades must be 0 or 3..16");
+  binding::check_image_and_coc(image, coc);
   if (threads < 1) throw std::invalid_argument("threads must be >= 1");
-
-  auto ext = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(aperture_extents);
-  if (!ext || ext.ndim() != 2 || ext.shape(0) != 2 || ext.shape(1) != 2)
-    throw std::invalid_argument("aperture_extents must be a (2, 2) float32 array");
-  py::array_t<float, py::array::c_style> luts;
-  if (blades) {
-    luts = py::array_t<float, py::array::c_style>::ensure(aperture_luts);
-    if (!luts || luts.ndim() != 3 || luts.shape(0) != 2 || luts.shape(1) != kApertureLutSize + 1 ||
-        luts.shape(2) != 2)
-      throw std::invalid_argument("aperture_luts must be a (2, " + std::to_string(kApertureLutSize + 1) +
-                                  ", 2) float32 array");
-  }
   RenderParams p;
-  for (int side = 0; side < 2; ++side) {
-    p.shape[side].blades = blades;
-    p.shape[side].lut = blades ? luts.data() + (size_t)side * (kApertureLutSize + 1) * 2 : nullptr;
-    p.shape[side].ext_lo = ext.at(side, 0);
-    p.shape[side].ext_hi = ext.at(side, 1);
-    if (!(p.shape[side].ext_lo < 0.0f && p.shape[side].ext_hi > 0.0f && p.shape[side].ext_lo >= -1.0f &&
-          p.shape[side].ext_hi <= 1.0f))
-      throw std::invalid_argument("aperture_extents must lie in [-1, 1] around 0");
-  }
-  py::array_t<float, py::array::c_style> gain;
-  if (!highlight_gain.is_none()) {
-    gain = py::array_t<float, py::array::c_style>::ensure(highlight_gain);
-    if (!gain || gain.ndim() != 2 || gain.shape(0) != image.shape(0) || gain.shape(1) != image.shape(1))
-      throw std::invalid_argument("highlight_gain must be None or an H x W float32 array");
-    p.highlight_gain = gain.data();
-  }
+  py::array luts, ext, gain;  // kept alive while p points into them
+  binding::set_aperture(blades, aperture_luts, aperture_extents, p, luts, ext);
+  binding::set_gain_map(highlight_gain, image, p, gain);
   p.threads = threads;
   auto cf = py::array_t<float, py::array::c_style>::ensure(coc);
   if (py::isinstance<py::array_t<uint8_t>>(image)) return render_typed<uint8_t>(image, cf, p);

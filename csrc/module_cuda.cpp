@@ -159,7 +159,7 @@ void render_device(std::uintptr_t image_ptr, std::uintptr_t coc_ptr, std::uintpt
   else throw std::invalid_argument("dtype must be 'uint8', 'uint16' or 'float32', got '" + dtype + "'");
   if (height <= 0 || width <= 0) throw std::invalid_argument("height and width must be positive");
   if (device < 0) throw std::invalid_argument("device must be a CUDA device index >= 0");
-  binding::set_aperture(blades, aperture_luts, aperture_extents, call);
+  binding::set_aperture(blades, aperture_luts, aperture_extents, call.args.params, call.lut, call.ext);
   binding::set_limits(call, max_abs_coc, budget_bytes);
   const size_t item = call.args.type == PixelType::kU8 ? 1 : (call.args.type == PixelType::kU16 ? 2 : 4);
   if (image_ptr % item || out_ptr % item || coc_ptr % sizeof(float) || gain_ptr % sizeof(float))

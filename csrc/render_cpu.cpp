@@ -51,17 +51,8 @@ namespace {
 
 constexpr int kBandRows = 32;
 
-// A coarse splat: an aggregate of a layer's pixels in one grid cell.  Radius
-// r in grid cells, coverage weight w (the covered fraction of the cell), mean
-// linear colour c.  Coverage is splatted at the pixels' centroid (x, y), light
-// at their brightness-weighted centroid (lx, ly), so that a point light keeps
-// its position on the coarse grid while coverage stays exactly uniform over
-// a uniformly covered region.
-struct Splat {
-  float x, y, lx, ly, r;
-  float cover_scale, light_scale;  // coverage weight / splat total at each centroid
-  float c[3];
-};
+// A coarse splat (see CellSplat in bokeh_math.h).
+using Splat = CellSplat;
 
 enum Channels { kLight = 1, kCoverage = 2, kBoth = 3 };
 
@@ -338,7 +329,7 @@ void Renderer::build_coarse(int l, const float* coc) {
   L.grid_h = (H + s - 1) / s;
   L.grid_w = (W + s - 1) / s;
   L.row_start.assign(L.grid_h + 1, 0);
-  std::vector<double> acc((size_t)L.grid_w * 10);
+  std::vector<double> acc((size_t)L.grid_w * (kCellSums + 1));  // sums, then the pixel count
   std::vector<int> used;
   const float inv_s = 1.0f / (float)s;
 
@@ -379,48 +370,21 @@ void Renderer::build_coarse(int l, const float* coc) {
       for (; b != e; ++b) {
         int x = *b;
         size_t i = (size_t)y * W + x;
-        double* a = acc.data() + 10 * (x / s);
-        if (a[3] == 0.0) used.push_back(x / s);
-        // A fine highlight's light is splatted on its own; its coverage stays here.
+        double* a = acc.data() + (kCellSums + 1) * (x / s);
+        if (a[kCellSums] == 0.0) used.push_back(x / s);
         const bool fine = fine_light_bin(max_channel(&lin[3 * i])) >= L.fine_bin;
-        const float c0 = fine ? 0.0f : lin[3 * i], c1 = fine ? 0.0f : lin[3 * i + 1],
-                    c2 = fine ? 0.0f : lin[3 * i + 2];
-        a[0] += c0;
-        a[1] += c1;
-        a[2] += c2;
-        a[3] += 1.0;
-        a[4] += std::fabs(coc[i]);
         const float u = ((float)x + 0.5f) * inv_s - 0.5f, v = ((float)y + 0.5f) * inv_s - 0.5f;
-        const double wgt = centroid_weight(c0, c1, c2);
-        a[5] += u;
-        a[6] += v;
-        a[7] += wgt * u;
-        a[8] += wgt * v;
-        a[9] += wgt;
+        double t[kCellSums];
+        cell_terms(&lin[3 * i], fine, std::fabs(coc[i]), u, v, t);
+        for (int k = 0; k < kCellSums; ++k) a[k] += t[k];
+        a[kCellSums] += 1.0;
       }
     }
     std::sort(used.begin(), used.end());
     for (int gx : used) {
-      const double* a = acc.data() + 10 * gx;
-      double n = a[3];
-      int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
-      Splat sp;
-      sp.x = (float)(a[5] / n);
-      sp.y = (float)(a[6] / n);
-      sp.lx = (float)(a[7] / a[9]);
-      sp.ly = (float)(a[8] / a[9]);
-      if (!light_centroid_moves(sp.x, sp.y, sp.lx, sp.ly)) {
-        sp.lx = sp.x;
-        sp.ly = sp.y;
-      }
-      sp.r = (float)(a[4] / n) * inv_s;
-      const float w = (float)(n / ((double)cell_w * cell_h));
-      const float tc = splat_total(shape, sp.x, sp.y, sp.r);
-      const float tl = splat_total(shape, sp.lx, sp.ly, sp.r);
-      sp.cover_scale = tc > 0.0f ? w / tc : 0.0f;
-      sp.light_scale = tl > 0.0f ? w / tl : 0.0f;
-      for (int c = 0; c < 3; ++c) sp.c[c] = (float)(a[c] / n);
-      L.splats.push_back(sp);
+      const double* a = acc.data() + (kCellSums + 1) * gx;
+      const int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
+      L.splats.push_back(cell_splat(shape, a, a[kCellSums], (double)cell_w * cell_h, inv_s));
     }
   }
   L.row_start[L.grid_h] = (int)L.splats.size();

@@ -1,0 +1,74 @@
+// Argument checks shared by the bindings of pybokeh._core, pybokeh._cuda and
+// pybokeh._cuda_emu: the Python layer validates user input; these re-check
+// shapes and dtypes so that a direct call raises (std::invalid_argument ->
+// ValueError) but never crashes.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "bokeh_math.h"
+#include "render_cpu.h"
+
+namespace pybokeh {
+namespace binding {
+
+namespace py = pybind11;
+
+// image: C-contiguous H x W x 3; coc: C-contiguous H x W float32.
+inline void check_image_and_coc(const py::array& image, const py::array& coc) {
+  if (image.ndim() != 3 || image.shape(2) != 3) throw std::invalid_argument("image must be an H x W x 3 array");
+  if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
+    throw std::invalid_argument("coc must be an H x W array matching the image");
+  if (!py::isinstance<py::array_t<float>>(coc) || !(coc.flags() & py::array::c_style))
+    throw std::invalid_argument("coc must be a C-contiguous float32 array");
+  if (!(image.flags() & py::array::c_style)) throw std::invalid_argument("image must be C-contiguous");
+  if (image.shape(0) > (1 << 30) / 4 || image.shape(1) > (1 << 30) / 4)
+    throw std::invalid_argument("image is too large");
+}
+
+// The two aperture shapes (behind / in front of the focus plane) into p.shape;
+// lut and ext keep the checked arrays alive while p points into them.
+inline void set_aperture(int blades, const py::array& aperture_luts, const py::array& aperture_extents,
+                         RenderParams& p, py::array& lut, py::array& ext) {
+  if (blades != 0 && (blades < 3 || blades > 16)) throw std::invalid_argument("blades must be 0 or 3..16");
+  auto e = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(aperture_extents);
+  if (!e || e.ndim() != 2 || e.shape(0) != 2 || e.shape(1) != 2)
+    throw std::invalid_argument("aperture_extents must be a (2, 2) float32 array");
+  if (blades) {
+    auto l = py::array_t<float, py::array::c_style>::ensure(aperture_luts);
+    if (!l || l.ndim() != 3 || l.shape(0) != 2 || l.shape(1) != kApertureLutSize + 1 || l.shape(2) != 2)
+      throw std::invalid_argument("aperture_luts must be a (2, " + std::to_string(kApertureLutSize + 1) +
+                                  ", 2) float32 array");
+    lut = l;
+  }
+  ext = e;
+  for (int side = 0; side < 2; ++side) {
+    ApertureShape& ap = p.shape[side];
+    ap.blades = blades;
+    ap.lut = blades ? static_cast<const float*>(lut.data()) + (size_t)side * (kApertureLutSize + 1) * 2 : nullptr;
+    ap.ext_lo = e.at(side, 0);
+    ap.ext_hi = e.at(side, 1);
+    if (!(ap.ext_lo < 0.0f && ap.ext_hi > 0.0f && ap.ext_lo >= -1.0f && ap.ext_hi <= 1.0f))
+      throw std::invalid_argument("aperture_extents must lie in [-1, 1] around 0");
+  }
+}
+
+// The per-pixel highlight gain: None, or an H x W float32 array matching the
+// image (kept alive in gain).
+inline void set_gain_map(const py::object& highlight_gain, const py::array& image, RenderParams& p,
+                         py::array& gain) {
+  p.highlight_gain = nullptr;
+  if (highlight_gain.is_none()) return;
+  auto g = py::array_t<float, py::array::c_style>::ensure(highlight_gain);
+  if (!g || g.ndim() != 2 || g.shape(0) != image.shape(0) || g.shape(1) != image.shape(1))
+    throw std::invalid_argument("highlight_gain must be None or an H x W float32 array");
+  gain = g;
+  p.highlight_gain = g.data();
+}
+
+}  // namespace binding
+}  // namespace pybokeh
