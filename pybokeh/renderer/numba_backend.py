@@ -95,7 +95,7 @@ def _fill_buckets(layer_of, offsets, xs):
 
 
 @_jit
-def _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc, out_count):
+def _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc):
     """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (10 values per cell).
 
     Fine highlights (``fine``) count with no light: theirs is splatted on the image grid.
@@ -124,11 +124,6 @@ def _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc, out_count):
             a[7] += wgt * u
             a[8] += wgt * v
             a[9] += wgt
-    n = 0
-    for gx in range(acc.shape[0]):
-        if acc[gx, 3] > 0:
-            n += 1
-    out_count[0] = n
 
 
 @_jit(parallel=True)
@@ -153,17 +148,22 @@ def _fine_lights(coarse_layers, r_his, lin, offsets, xs, fine):
 
 
 @_jit(parallel=True)
-def _count_coarse(coarse_layers, levels, lin, coc, fine, offsets, xs, grid_counts):
-    height, width = coc.shape
+def _count_coarse(coarse_layers, levels, offsets, xs, height, width, grid_counts):
+    """Occupied cells of each grid row of each coarse layer (sizes the splat table)."""
     for i in prange(coarse_layers.shape[0]):
         layer = coarse_layers[i]
         s = 1 << levels[layer]
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
-        acc = np.zeros((gw, 10))
-        n = np.zeros(1, np.int64)
+        seen = np.full(gw, -1, np.int64)   # last grid row that marked the cell
         for gy in range(gh):
-            _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc, n)
-            grid_counts[layer, gy] = n[0]
+            n = 0
+            for y in range(gy * s, min(height, gy * s + s)):
+                for k in range(offsets[layer, y], offsets[layer, y + 1]):
+                    gx = xs[k] // s
+                    if seen[gx] != gy:
+                        seen[gx] = gy
+                        n += 1
+            grid_counts[layer, gy] = n
 
 
 @_jit(parallel=True)
@@ -174,9 +174,8 @@ def _build_coarse(coarse_layers, levels, lin, coc, fine, offsets, xs, grid_start
         s = 1 << levels[layer]
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
         acc = np.zeros((gw, 10))
-        n = np.zeros(1, np.int64)
         for gy in range(gh):
-            _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc, n)
+            _aggregate_row(layer, gy, s, lin, coc, fine, offsets, xs, acc)
             k = grid_start[layer, gy]
             for gx in range(gw):
                 a = acc[gx]
@@ -774,7 +773,7 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
         fine = np.zeros(coc.shape, np.bool_)   # highlights with a full-resolution light splat
         if coarse.size:
             _fine_lights(coarse, r_his, lin, offsets, xs, fine)
-            _count_coarse(coarse, levels, lin, coc, fine, offsets, xs, grid_counts)
+            _count_coarse(coarse, levels, offsets, xs, height, width, grid_counts)
         grid_start, total = _row_starts(grid_counts)
         splats = np.empty((total, 9), np.float32)
         if coarse.size:
