@@ -151,7 +151,7 @@ def disparity_coc(values, lo: float, hi: float, focus_value: float, focus_range:
     half = 0.5 * focus_range / span
     # k * (d - clip(d, ...)) with d = (values - lo) / span, computed in place on
     # one new array (values may be the caller's): the same roundings, two full-size
-    # arrays instead of five (~0.05 s on 12 MP).
+    # arrays instead of five.
     d = values - lo
     d /= span
     d -= clip(d, f - half, f + half)

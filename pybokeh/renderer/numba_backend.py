@@ -699,8 +699,9 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
 def _quantize(unit, top, out):
     """Code values of [0, 1] sRGB, rounding half up in float32 as the C++ ``from_unit``.
 
-    (NumPy's clip/multiply/floor/astype chain took ~0.7 s on 12 MP through its
-    temporaries; this is one parallel pass.)
+    One parallel pass, where NumPy's clip/multiply/floor/astype chain makes four
+    full-size temporaries (the larger part of the numba backend's gain in
+    ``bench/bench_render.py``).
     """
     height, width, channels = unit.shape
     for y in prange(height):
