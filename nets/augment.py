@@ -1,8 +1,9 @@
 """Training augmentation: random resized crop, horizontal flip, colour jitter.
 
 Photo and depth get the same geometry (one crop box, one flip); the photo is
-resampled with an antialiased bilinear filter, the depth with nearest neighbour
-(:mod:`pybokeh.nets.resample`).  Colour jitter touches the photo only.  All
+resampled with an antialiased bilinear filter, the depth with nearest neighbour (or
+nearest return, for sparse depth; :mod:`pybokeh.nets.resample`), so no depth value is
+ever interpolated.  Colour jitter touches the photo only.  All
 randomness comes from the ``numpy.random.Generator`` passed in, so a sample is a
 pure function of its seed (exact resumption, identical across DataLoader workers).
 """
@@ -89,7 +90,7 @@ def _jitter(rgb: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) -> np
 
 
 def augment_pair(rgb: np.ndarray, depth: np.ndarray, size: int, rng: np.random.Generator,
-                 cfg: AugmentConfig = AugmentConfig()) -> tuple[np.ndarray, np.ndarray]:
+                 cfg: AugmentConfig = AugmentConfig(), sparse: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """One augmented ``size``×``size`` training pair.
 
     Parameters
@@ -102,6 +103,9 @@ def augment_pair(rgb: np.ndarray, depth: np.ndarray, size: int, rng: np.random.G
         Output side in pixels.
     rng : numpy.random.Generator
     cfg : AugmentConfig
+    sparse : bool
+        The depth is sparse (LiDAR): reduce it by nearest return instead of nearest
+        neighbour (:func:`~pybokeh.nets.resample.crop_resize_depth`).
 
     Returns
     -------
@@ -115,7 +119,7 @@ def augment_pair(rgb: np.ndarray, depth: np.ndarray, size: int, rng: np.random.G
     h, w = depth.shape
     box = random_crop_box(rng, h, w, cfg.scale, cfg.ratio)
     out_rgb = crop_resize_rgb(rgb, box, (size, size))
-    out_depth = crop_resize_depth(depth, box, (size, size))
+    out_depth = crop_resize_depth(depth, box, (size, size), sparse=sparse)
     if cfg.hflip > 0 and rng.random() < cfg.hflip:
         out_rgb = out_rgb[:, ::-1]
         out_depth = out_depth[:, ::-1]

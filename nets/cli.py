@@ -36,16 +36,29 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "the step time of small generators)")
     m.add_argument("--levels", type=_positive_int, default=None,
                    help="U-Net levels (default: from --size, 8 at 256 = 1x1 bottleneck)")
-    m.add_argument("--l1-only", action="store_true", help="no discriminator: the same generator on lambda*L1 alone (ablation)")
+    m.add_argument("--l1-only", "--no-gan", dest="l1_only", action="store_true",
+                   help="no discriminator: the same generator on its depth loss alone (lambda*L1 [+ SSI]; ablation)")
     o = parser.add_argument_group("optimisation")
     o.add_argument("--batch-size", type=_positive_int, default=4, help="samples per process per step (default 4)")
     o.add_argument("--lambda-l1", type=float, default=100.0, help="weight of the masked L1 term (default 100)")
+    o.add_argument("--lambda-ssi", type=float, default=0.0,
+                   help="weight of the scale-and-shift-invariant disparity loss (MiDaS-style; default 0 = off)")
+    o.add_argument("--ssi-grad-weight", type=float, default=0.5,
+                   help="weight of the multi-scale gradient-matching term inside the SSI loss (default 0.5)")
     o.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4; betas 0.5, 0.999)")
     o.add_argument("--decay-start", type=float, default=0.5,
                    help="fraction of steps at constant lr before the linear decay to 0 (default 0.5)")
     o.add_argument("--source-weight-power", type=float, default=0.5,
                    help="a source with n frames is drawn with total weight n**p: 1 = uniform frames, "
                         "0 = uniform sources (default 0.5)")
+    s = parser.add_argument_group("synthetic data")
+    s.add_argument("--synth-ratio", type=float, default=0.0,
+                   help="fraction of every batch drawn from procedural 3D scenes textured with training photos "
+                        "(default 0 = real frames only)")
+    s.add_argument("--synth-frames", type=_positive_int, default=2000, help="size of the synthetic pool (default 2000)")
+    s.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic pool (default 0)")
+    s.add_argument("--synth-cache", default=None,
+                   help="directory to keep the synthetic pool in (reused by later runs with the same settings)")
     r = parser.add_argument_group("runtime")
     r.add_argument("--val-every", type=_positive_int, default=1000, help="validate on the eval split every N steps and at the end")
     r.add_argument("--val-limit", type=_positive_int, default=None, help="validate on the first N eval frames only")
@@ -67,7 +80,10 @@ def run_train(args: argparse.Namespace) -> int:
     try:
         cfg = TrainConfig(data=args.data, out=args.out, steps=args.steps, size=args.size, ngf=args.ngf, ndf=args.ndf,
                           levels=args.levels, batch_size=args.batch_size, l1_only=args.l1_only,
-                          lambda_l1=args.lambda_l1, lr=args.lr, decay_start=args.decay_start, seed=args.seed,
+                          lambda_l1=args.lambda_l1, lambda_ssi=args.lambda_ssi,
+                          ssi_grad_weight=args.ssi_grad_weight, synth_ratio=args.synth_ratio,
+                          synth_frames=args.synth_frames, synth_seed=args.synth_seed, synth_cache=args.synth_cache,
+                          lr=args.lr, decay_start=args.decay_start, seed=args.seed,
                           val_every=args.val_every, val_limit=args.val_limit, ckpt_every=args.ckpt_every,
                           keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, workers=args.workers,
                           source_weight_power=args.source_weight_power, layout=args.layout,

@@ -45,7 +45,8 @@ def depth_to_target(depth_m: np.ndarray, valid: np.ndarray | None = None) -> tup
     ----------
     depth_m : numpy.ndarray
         ``(H, W)`` depth along the optical axis, any positive unit (metres, mm), float or
-        integer; 0, negative or non-finite values are invalid.
+        integer; 0, negative or NaN values are invalid; ``+inf`` is valid and means
+        infinitely far (sky in synthetic frames): disparity 0, target -1.
     valid : numpy.ndarray of bool, optional
         Extra validity mask, ``(H, W)``; combined with the depth's own.
 
@@ -59,7 +60,7 @@ def depth_to_target(depth_m: np.ndarray, valid: np.ndarray | None = None) -> tup
     d = np.asarray(depth_m, dtype=np.float32)
     if d.ndim != 2:
         raise ValueError(f"depth_m must be (H, W), got shape {d.shape}")
-    ok = np.isfinite(d) & (d > 0)
+    ok = d > 0  # False for NaN; True for +inf (at infinity)
     if valid is not None:
         if np.shape(valid) != d.shape:
             raise ValueError(f"valid must have shape {d.shape}, got {np.shape(valid)}")
@@ -69,7 +70,8 @@ def depth_to_target(depth_m: np.ndarray, valid: np.ndarray | None = None) -> tup
         return target, ok
     inv = 1.0 / d[ok]
     ref = np.percentile(inv, PERCENTILE)
-    target[ok] = 2.0 * np.minimum(inv / ref, 1.0) - 1.0
+    if ref > 0:  # else everything is at infinity: disparity 0 everywhere
+        target[ok] = 2.0 * np.minimum(inv / ref, 1.0) - 1.0
     return target, ok
 
 

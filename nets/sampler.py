@@ -15,7 +15,7 @@ from typing import Iterator, Sequence
 import numpy as np
 from torch.utils.data import Sampler
 
-__all__ = ["source_weights", "StepBatchSampler"]
+__all__ = ["source_weights", "mix_weights", "StepBatchSampler"]
 
 
 def source_weights(sources: Sequence[str], power: float = 0.5) -> np.ndarray:
@@ -39,6 +39,26 @@ def source_weights(sources: Sequence[str], power: float = 0.5) -> np.ndarray:
     counts = Counter(sources)
     w = np.array([counts[s] ** (power - 1.0) for s in sources], np.float64)
     return w / w.sum()
+
+
+def mix_weights(real: np.ndarray, n_extra: int, ratio: float) -> np.ndarray:
+    """Probabilities over ``real`` frames followed by ``n_extra`` others drawn with total ``ratio``.
+
+    The real frames keep their relative weights and share ``1 - ratio``; the extra frames
+    (a synthetic pool) share ``ratio`` uniformly.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape ``(len(real) + n_extra,)``, sums to 1.
+    """
+    real = np.asarray(real, np.float64)
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"ratio must be in [0, 1), got {ratio!r}")
+    if n_extra < 0 or (ratio > 0 and n_extra == 0):
+        raise ValueError(f"n_extra must be positive when ratio > 0, got {n_extra!r}")
+    extra = np.full(n_extra, ratio / n_extra if n_extra else 0.0)
+    return np.concatenate([real / real.sum() * (1.0 - ratio), extra])
 
 
 class StepBatchSampler(Sampler):

@@ -10,7 +10,14 @@ One step (the reference ``optimize_parameters`` order):
 3. generator: ``BCE(D(photo, fake), 1) + λ · masked L1`` with D frozen.
 
 ``--l1-only`` drops steps 2 and the GAN term: the same generator trained on ``λ · L1``
-alone (the "naive CNN" ablation).  Adam (lr 2e-4, β = (0.5, 0.999)) for both nets;
+alone (the "naive CNN" ablation).  ``--lambda-ssi μ`` adds ``μ ·`` the
+scale-and-shift-invariant disparity loss (:func:`~pybokeh.nets.losses.ssi_loss`) to the
+generator objective, beside or (with ``--lambda-l1`` small) mostly instead of the L1.
+
+``--synth-ratio r`` draws a fraction ``r`` of every batch from a pool of procedural
+RGB-D scenes (:mod:`pybokeh.nets.synth`) textured with crops of the training frames;
+the pool is a pure function of ``(synth_frames, synth_seed, cache size, train frames)``
+and can be kept on disk (``--synth-cache``) for the next run.  Adam (lr 2e-4, β = (0.5, 0.999)) for both nets;
 the learning rate is constant for the first ``decay_start`` fraction of the steps, then
 decays linearly to zero.
 
@@ -40,13 +47,13 @@ from torch.utils.data import DataLoader
 from .augment import AugmentConfig
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint, save_generator
 from .data import open_frames
-from .dataset import FrameCache, PairDataset
+from .dataset import ConcatCache, FrameCache, PairDataset
 from .distributed import DistInfo, all_reduce_sum, barrier, init_distributed, shutdown_distributed
 from .evaluate import evaluate_pairs
-from .losses import discriminator_loss, fill_invalid, generator_gan_loss, masked_l1
+from .losses import discriminator_loss, fill_invalid, generator_gan_loss, masked_l1, ssi_loss
 from .metrics import METRIC_NAMES
 from .patchgan import PatchDiscriminator
-from .sampler import StepBatchSampler, source_weights
+from .sampler import StepBatchSampler, mix_weights, source_weights
 from .unet import UNetGenerator, levels_for_size
 
 __all__ = ["TrainConfig", "train_model", "lr_multiplier", "ARCH_FIELDS"]
@@ -69,6 +76,12 @@ class TrainConfig:
     batch_size: int = 4
     l1_only: bool = False
     lambda_l1: float = 100.0
+    lambda_ssi: float = 0.0
+    ssi_grad_weight: float = 0.5
+    synth_ratio: float = 0.0
+    synth_frames: int = 2000
+    synth_seed: int = 0
+    synth_cache: str | None = None
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -110,6 +123,15 @@ class TrainConfig:
             raise ValueError(f"decay_start must be in [0, 1], got {self.decay_start!r}")
         if not self.lr > 0 or not self.lambda_l1 >= 0:
             raise ValueError(f"lr must be > 0 and lambda_l1 >= 0, got {self.lr!r}, {self.lambda_l1!r}")
+        if not self.lambda_ssi >= 0 or not self.ssi_grad_weight >= 0:
+            raise ValueError(f"lambda_ssi and ssi_grad_weight must be >= 0, got {self.lambda_ssi!r}, "
+                             f"{self.ssi_grad_weight!r}")
+        if not self.lambda_l1 + self.lambda_ssi > 0:
+            raise ValueError("lambda_l1 and lambda_ssi are both 0: the generator would have no depth loss")
+        if not 0.0 <= self.synth_ratio < 1.0:
+            raise ValueError(f"synth_ratio must be in [0, 1), got {self.synth_ratio!r}")
+        if self.synth_ratio > 0:
+            positive("synth_frames")
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers!r}")
         if self.cache_short_side is None:
@@ -184,8 +206,9 @@ def _check_resume_config(saved: dict[str, Any], cfg: TrainConfig, log) -> None:
         if saved.get(name) != getattr(cfg, name):
             raise ValueError(f"--resume: {name} is {getattr(cfg, name)!r} but the run was started with "
                              f"{saved.get(name)!r}; use the run's settings or a new --out")
-    changed = [k for k in ("steps", "batch_size", "lambda_l1", "lr", "decay_start", "seed", "source_weight_power")
-               if saved.get(k) != getattr(cfg, k)]
+    changed = [k for k in ("steps", "batch_size", "lambda_l1", "lambda_ssi", "ssi_grad_weight", "lr", "decay_start",
+                           "seed", "source_weight_power", "synth_ratio", "synth_frames", "synth_seed")
+               if saved.get(k, getattr(TrainConfig, k, None)) != getattr(cfg, k)]
     if changed:
         log(f"warning: resuming with changed {', '.join(changed)}: the run will not match an uninterrupted one")
 
@@ -234,7 +257,18 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
     log(f"data: {len(train_cache)} train / {len(val_cache)} eval frames from {cfg.data}, cached in "
         f"{time.perf_counter() - t0:.1f} s ({(train_cache.nbytes() + val_cache.nbytes()) / 2**20:.0f} MiB)")
     weights = source_weights(train_cache.sources, cfg.source_weight_power)
-    dataset = PairDataset(train_cache, cfg.size, AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v
+    pool_cache = train_cache
+    if cfg.synth_ratio > 0:
+        from .synth import SynthPool
+
+        t0 = time.perf_counter()
+        pool = SynthPool.build(cfg.synth_frames, seed=cfg.synth_seed, short_side=cfg.cache_short_side,
+                               texture_photos=train_cache.rgb, cache_dir=cfg.synth_cache, log=log)
+        log(f"synthetic pool: {len(pool)} frames ({pool.nbytes() / 2**20:.0f} MiB) in "
+            f"{time.perf_counter() - t0:.1f} s, {cfg.synth_ratio:.0%} of every batch")
+        pool_cache = ConcatCache([train_cache, pool])
+        weights = mix_weights(weights, len(pool), cfg.synth_ratio)
+    dataset = PairDataset(pool_cache, cfg.size, AugmentConfig(**{k: tuple(v) if isinstance(v, list) else v
                                                                    for k, v in cfg.augment.items()}))
 
     # ---------------------------------------------------------------- models
@@ -281,11 +315,14 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
     n_d = sum(p.numel() for p in D_core.parameters()) if D_core is not None else 0
     log(f"model: U-Net ngf={cfg.ngf} levels={cfg.levels} ({n_g / 1e6:.2f} M params)"
         + ("" if D_core is None else f", PatchGAN ndf={cfg.ndf} ({n_d / 1e6:.2f} M)")
-        + f"; {'L1 only' if cfg.l1_only else f'cGAN + {cfg.lambda_l1:g}·L1'}; "
+        + f"; {_objective(cfg)}; "
           f"{info.world_size} process(es) on {info.device.type}; batch {cfg.batch_size}/process")
 
     gen_meta = {"training": {"data": str(cfg.data), "steps": cfg.steps, "l1_only": cfg.l1_only,
-                             "lambda_l1": cfg.lambda_l1, "batch_size": cfg.batch_size * info.world_size,
+                             "lambda_l1": cfg.lambda_l1, "lambda_ssi": cfg.lambda_ssi,
+                             "ssi_grad_weight": cfg.ssi_grad_weight, "synth_ratio": cfg.synth_ratio,
+                             "synth_frames": cfg.synth_frames if cfg.synth_ratio > 0 else 0,
+                             "batch_size": cfg.batch_size * info.world_size,
                              "sources": sorted(set(train_cache.sources))}}
 
     def checkpoint(step: int) -> None:
@@ -322,7 +359,8 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
         photo = batch["photo"].to(info.device, non_blocking=True).contiguous(memory_format=memory_format)
         target = batch["target"].to(info.device, non_blocking=True)
         valid = batch["valid"].to(info.device, non_blocking=True)
-        losses = _step(G, D, D_core, opt_G, opt_D, photo, target, valid, cfg.lambda_l1)
+        losses = _step(G, D, D_core, opt_G, opt_D, photo, target, valid, cfg.lambda_l1,
+                       lambda_ssi=cfg.lambda_ssi, ssi_grad_weight=cfg.ssi_grad_weight)
         step += 1
 
         if step % cfg.log_every == 0 or step == cfg.steps:
@@ -368,14 +406,35 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
             "replicas_in_sync": in_sync}
 
 
-def _step(G, D, D_core, opt_G, opt_D, photo, target, valid, lambda_l1: float) -> dict[str, torch.Tensor]:
+def _objective(cfg: TrainConfig) -> str:
+    terms = [] if cfg.l1_only else ["cGAN"]
+    if cfg.lambda_l1 > 0:
+        terms.append(f"{cfg.lambda_l1:g}·L1")
+    if cfg.lambda_ssi > 0:
+        terms.append(f"{cfg.lambda_ssi:g}·SSI(grad {cfg.ssi_grad_weight:g})")
+    return " + ".join(terms)
+
+
+def _depth_loss(fake, target, valid, lambda_l1: float, lambda_ssi: float, ssi_grad_weight: float):
+    """``λ_L1 · masked L1 + λ_SSI · SSI``, and the terms for logging."""
+    l1 = masked_l1(fake, target, valid)
+    total, terms = lambda_l1 * l1, {"G_L1": l1.detach()}
+    if lambda_ssi > 0:
+        ssi = ssi_loss(fake, target, valid, grad_weight=ssi_grad_weight)
+        total = total + lambda_ssi * ssi
+        terms["G_SSI"] = ssi.detach()
+    return total, terms
+
+
+def _step(G, D, D_core, opt_G, opt_D, photo, target, valid, lambda_l1: float, *, lambda_ssi: float = 0.0,
+          ssi_grad_weight: float = 0.5) -> dict[str, torch.Tensor]:
     fake = G(photo)
     if D is None:
-        l1 = masked_l1(fake, target, valid)
+        loss, terms = _depth_loss(fake, target, valid, lambda_l1, lambda_ssi, ssi_grad_weight)
         opt_G.zero_grad(set_to_none=True)
-        (lambda_l1 * l1).backward()
+        loss.backward()
         opt_G.step()
-        return {"G_L1": l1.detach()}
+        return terms
     n = photo.shape[0]
     real = fill_invalid(target, valid, fake)
     _set_requires_grad(D_core, True)
@@ -387,8 +446,8 @@ def _step(G, D, D_core, opt_G, opt_D, photo, target, valid, lambda_l1: float) ->
     _set_requires_grad(D_core, False)  # G's step must not touch D (and must not trigger DDP hooks)
     opt_G.zero_grad(set_to_none=True)
     g_gan = generator_gan_loss(D_core(photo, fake))
-    l1 = masked_l1(fake, target, valid)
-    (g_gan + lambda_l1 * l1).backward()
+    loss, terms = _depth_loss(fake, target, valid, lambda_l1, lambda_ssi, ssi_grad_weight)
+    (g_gan + loss).backward()
     opt_G.step()
     _set_requires_grad(D_core, True)
-    return {"G_GAN": g_gan.detach(), "G_L1": l1.detach(), "D_real": d_real.detach(), "D_fake": d_fake.detach()}
+    return {"G_GAN": g_gan.detach(), **terms, "D_real": d_real.detach(), "D_fake": d_fake.detach()}

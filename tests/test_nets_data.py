@@ -14,10 +14,10 @@ import torch.nn.functional as F  # noqa: E402
 
 from pybokeh.nets.augment import AugmentConfig, augment_pair  # noqa: E402
 from pybokeh.nets.data import open_frames, read_diml_indoor, read_nyu_depth_v2, read_rgbd  # noqa: E402
-from pybokeh.nets.dataset import FrameCache, PairDataset  # noqa: E402
+from pybokeh.nets.dataset import ConcatCache, FrameCache, PairDataset, is_sparse  # noqa: E402
 from pybokeh.nets.depth_target import depth_to_target, disparity_to_depth, target_to_disparity  # noqa: E402
 from pybokeh.nets.resample import crop_resize_depth, resize_depth_nearest  # noqa: E402
-from pybokeh.nets.sampler import StepBatchSampler, source_weights  # noqa: E402
+from pybokeh.nets.sampler import StepBatchSampler, mix_weights, source_weights  # noqa: E402
 
 
 # --------------------------------------------------------------- readers
@@ -37,19 +37,28 @@ def test_rgbd_layout_fixture(tmp_path):
                     reason=f"shared RGB-D data not found at {SHARED_DATA}/rgbd")
 def test_rgbd_reader_on_shared_data():
     frames = read_rgbd(SHARED_DATA / "rgbd")
-    assert len(frames) == 624
     split = Counter(f.split for f in frames)
-    assert split["train"] + split["eval"] == 624 and split["eval"] > 50
+    assert len(frames) >= 660 and split["eval"] > 50
     eval_sources = {f.source for f in frames if f.split == "eval"}
-    assert {"ucn_realsense_tabletop", "tsdf_fusion_closeup"} <= eval_sources
+    assert {"ucn_realsense_tabletop", "tsdf_fusion_closeup", "nuscenes_mmdet3d", "normalgan_people_kinect2"} <= eval_sources
+    # The outdoor sequence trains on one scene and is scored on the other.
+    dgp = Counter(f.split for f in frames if f.source == "dgp_outdoor_lidar")
+    assert dgp["train"] >= 18 and dgp["eval"] >= 9
     first = {}
     for f in frames:
         first.setdefault(f.source, f)
+    lidar = {"dgp_outdoor_lidar", "nuscenes_mmdet3d"}
     for f in first.values():  # one frame of each source decodes with a sane depth range
         rgb, depth = f.load()
         assert rgb.shape[:2] == depth.shape and rgb.dtype == np.uint8
         valid = depth[depth > 0]
-        assert valid.size > 0.2 * depth.size and 0.05 < valid.min() and valid.max() < 10.0
+        assert 0.05 < valid.min()
+        if f.source in lidar:  # projected LiDAR: sparse, up to 65 m
+            assert is_sparse(depth) and valid.size > 1e-3 * depth.size and 20 < valid.max() < 66
+        elif f.source == "normalgan_people_kinect2":  # depth on the person only
+            assert not is_sparse(depth) and valid.size < 0.5 * depth.size and valid.max() < 4
+        else:
+            assert valid.size > 0.2 * depth.size and valid.max() < 10.0
 
 
 def _write_diml(root, split, scene, stem, rgb, mm, res="LR"):
@@ -148,6 +157,67 @@ def test_depth_resize_is_nearest_and_never_invents_values():
     assert c[0, 0] == d[3 + 1, 5 + 1] and c[9, 9] == d[3 + 19, 5 + 28]
 
 
+def _lidar_like(rng, h, w, fraction):
+    d = np.zeros((h, w), np.uint16)
+    hit = rng.random((h, w)) < fraction
+    d[hit] = rng.integers(2000, 60000, hit.sum())
+    return d
+
+
+def test_sparse_depth_reduction_keeps_the_nearest_measured_return():
+    rng = np.random.default_rng(1)
+    d = _lidar_like(rng, 120, 190, 0.01)
+    box, out = (7.0, 11.0, 100.0, 150.0), (21, 32)
+    r = crop_resize_depth(d, box, out, sparse=True)
+    assert r.dtype == d.dtype and set(np.unique(r)) <= set(np.unique(d))
+    # Brute force: each output pixel = min valid depth over input pixels whose centres it covers.
+    for i in range(out[0]):
+        for j in range(out[1]):
+            rows = [y for y in range(d.shape[0]) if i <= (y + 0.5 - box[0]) * out[0] / box[2] < i + 1]
+            cols = [x for x in range(d.shape[1]) if j <= (x + 0.5 - box[1]) * out[1] / box[3] < j + 1]
+            block = d[np.ix_(rows, cols)]
+            assert r[i, j] == (block[block > 0].min() if (block > 0).any() else 0), (i, j)
+    # Far more returns survive than with nearest neighbour, which keeps ~1 pixel in 22 here.
+    near = crop_resize_depth(d, box, out)
+    assert (r > 0).sum() > 4 * (near > 0).sum()
+    assert np.array_equal(r[near > 0] <= near[near > 0], np.ones((near > 0).sum(), bool))
+    # Enlarging: identical to nearest neighbour (no pixel covers an input centre it does not sample).
+    np.testing.assert_array_equal(resize_depth_nearest(d, (240, 380), sparse=True), resize_depth_nearest(d, (240, 380)))
+
+
+def test_frame_cache_reduces_lidar_frames_by_nearest_return(tmp_path):
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    lidar = _lidar_like(rng, 300, 400, 0.004)
+    (tmp_path / "s" / "rgb").mkdir(parents=True)
+    (tmp_path / "s" / "depth").mkdir()
+    Image.fromarray(rgb).save(tmp_path / "s" / "rgb" / "0.png")
+    Image.fromarray(lidar).save(tmp_path / "s" / "depth" / "0.png")
+    import json
+
+    (tmp_path / "splits.json").write_text(json.dumps({"items": [
+        {"source": "s", "id": "0", "rgb": "s/rgb/0.png", "depth": "s/depth/0.png", "split": "train"}]}))
+    cache = FrameCache(read_rgbd(tmp_path), short_side=60)
+    assert cache.sparse == [True] and is_sparse(lidar) and not is_sparse(synthetic_frame(rng, 30, 40)[1])
+    assert cache.depth[0].shape == (60, 80)
+    assert set(np.unique(cache.depth[0])) <= set(np.unique(lidar))
+    assert (cache.depth[0] > 0).sum() > 3 * (resize_depth_nearest(lidar, (60, 80)) > 0).sum()
+    # Training crops keep the returns too: after augmentation, every valid value is a measured one.
+    ds = PairDataset(cache, 32)
+    s = ds[(0, 7)]
+    n_valid = int(s["valid"].sum())
+    assert n_valid > 0.05 * 32 * 32
+
+
+def test_depth_target_infinity_is_valid_and_farthest():
+    depth = np.array([[1.0, 2.0, np.inf, 0.0]], np.float16)   # sky, as the synthetic frames store it
+    t, valid = depth_to_target(depth)
+    assert valid.tolist() == [[True, True, True, False]]
+    assert t[0, 0] == 1.0 and t[0, 1] > t[0, 2] == -1.0
+    t_sky, v_sky = depth_to_target(np.full((2, 2), np.inf, np.float32))
+    assert v_sky.all() and (t_sky == -1).all()
+
+
 def test_depth_target_convention():
     depth = np.array([[0.5, 1.0, 2.0, 0.0], [4.0, np.nan, 1.0, 1.0]], np.float32)
     t, valid = depth_to_target(depth)
@@ -209,7 +279,34 @@ def test_pair_dataset_sample(tmp_path):
     assert torch.equal(ds[(1, 123)]["target"], s["target"])
 
 
+def test_concat_cache_serves_real_and_synthetic_frames(tmp_path):
+    root = make_rgbd_layout(tmp_path, n_train=3, n_eval=1)
+    real = FrameCache([f for f in read_rgbd(root) if f.split == "train"], short_side=40)
+
+    class Pool:  # the interface of a synthetic pool: float16 metres, inf = sky
+        rgb = [np.full((40, 40, 3), 90, np.uint8)]
+        depth = [np.where(np.arange(40)[:, None] < 10, np.inf, 2.0 + np.zeros((40, 40))).astype(np.float16)]
+        sparse = [False]
+        sources = ["synthetic"]
+
+    both = ConcatCache([real, Pool()])
+    assert len(both) == 4 and both.sources[-1] == "synthetic" and both.sources[:3] == real.sources
+    s = PairDataset(both, 32, AugmentConfig.none())[(3, 0)]
+    assert s["valid"].all() and (s["target"][0, :8] == -1).all() and (s["target"][0, 9:] == 1).all()
+
+
 # --------------------------------------------------------------- sampling
+def test_mix_weights_gives_the_pool_its_share():
+    real = source_weights(["a"] * 10 + ["b"] * 2, 0.5)
+    w = mix_weights(real, 5, 0.3)
+    assert w.shape == (17,) and w.sum() == pytest.approx(1.0)
+    assert w[12:].sum() == pytest.approx(0.3) and np.allclose(w[12:], 0.06)
+    np.testing.assert_allclose(w[:12] / w[:12].sum(), real)
+    np.testing.assert_allclose(mix_weights(real, 0, 0.0), real)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ValueError, match="ratio"):
+            mix_weights(real, 5, bad)
+
 def test_source_weights_balance_rare_sources():
     sources = ["big"] * 100 + ["small"] * 4 + ["tiny"]
     for power in (0.0, 0.5, 1.0):

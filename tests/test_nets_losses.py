@@ -10,7 +10,8 @@ torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
 from pybokeh.nets import PatchDiscriminator, UNetGenerator  # noqa: E402
-from pybokeh.nets.losses import discriminator_loss, fill_invalid, generator_gan_loss, masked_l1  # noqa: E402
+from pybokeh.nets.losses import (  # noqa: E402
+    align_scale_shift, discriminator_loss, fill_invalid, generator_gan_loss, masked_l1, ssi_loss)
 from pybokeh.nets.train import _step, lr_multiplier  # noqa: E402
 
 
@@ -119,3 +120,94 @@ def test_l1_only_step_trains_generator_on_masked_l1():
     grads = torch.autograd.grad(loss, list(G0.parameters()))
     for p, p0, g in zip(G.parameters(), G0.parameters(), grads):
         torch.testing.assert_close(p, p0 - 0.1 * g, rtol=1e-4, atol=1e-6)
+
+
+# --------------------------------------------------------------- scale-and-shift-invariant loss
+def _disp_to_net(d):
+    return 2.0 * d - 1.0
+
+
+def test_alignment_is_least_squares_per_image():
+    torch.manual_seed(0)
+    p, g = torch.rand(3, 1, 6, 7), torch.rand(3, 1, 6, 7)
+    valid = torch.rand(3, 1, 6, 7) > 0.3
+    a = align_scale_shift(p, g, valid)
+    for i in range(3):
+        m = valid[i].flatten()
+        A = torch.stack([p[i].flatten()[m], torch.ones(int(m.sum()))], 1).double()
+        sol = torch.linalg.lstsq(A, g[i].flatten()[m].double().unsqueeze(1)).solution.flatten()
+        torch.testing.assert_close(a[i], (sol[0] * p[i] + sol[1]).float(), rtol=1e-4, atol=1e-5)
+    # Constant prediction: no scale, the mean target.  No valid pixel: zeros, no NaN.
+    c = align_scale_shift(torch.full((1, 1, 4, 4), 0.3), g[:1, :, :4, :4], torch.ones(1, 1, 4, 4, dtype=torch.bool))
+    torch.testing.assert_close(c, torch.full_like(c, g[0, 0, :4, :4].mean().item()))
+    z = align_scale_shift(p[:1], g[:1], torch.zeros(1, 1, 6, 7, dtype=torch.bool))
+    assert torch.isfinite(z).all()
+
+
+def test_ssi_loss_ignores_scale_and_shift_but_not_shape():
+    torch.manual_seed(1)
+    g = torch.rand(2, 1, 16, 16)
+    valid = torch.ones_like(g, dtype=torch.bool)
+    target = _disp_to_net(g)
+    for s, b in ((0.3, 0.1), (2.0, -0.4), (1.0, 0.0)):
+        assert ssi_loss(_disp_to_net(s * g + b), target, valid).item() < 1e-5
+    assert ssi_loss(_disp_to_net(g.flip(-1)), target, valid).item() > 0.1
+    # A plain L1 would punish the affine copy; the SSI loss does not.
+    assert masked_l1(_disp_to_net(0.3 * g + 0.1), target, valid).item() > 0.1
+
+
+def test_ssi_loss_hand_value_without_gradient_term():
+    # p = [0, 1, 1, 1], g = [0, 1, 0, 1]: n = 4, Σp = 3, Σg = 2, Σpp = 3, Σpg = 2, so
+    # s = (4·2 − 3·2) / (4·3 − 3²) = 2/3 and b = (2 − s·3) / 4 = 0; residual [0, −1/3, 2/3, −1/3].
+    p = torch.tensor([0.0, 1.0, 1.0, 1.0]).view(1, 1, 2, 2)
+    g = torch.tensor([0.0, 1.0, 0.0, 1.0]).view(1, 1, 2, 2)
+    valid = torch.ones_like(p, dtype=torch.bool)
+    loss = ssi_loss(_disp_to_net(p), _disp_to_net(g), valid, grad_weight=0.0)
+    assert loss.item() == pytest.approx((0 + 1 / 3 + 2 / 3 + 1 / 3) / 4, abs=1e-6)
+
+
+def test_ssi_loss_masks_invalid_pixels_and_weighs_images_alike():
+    torch.manual_seed(2)
+    pred, target = torch.rand(2, 1, 12, 12) * 2 - 1, torch.rand(2, 1, 12, 12) * 2 - 1
+    valid = torch.ones_like(pred, dtype=torch.bool)
+    valid[1] = False
+    valid[1, 0, ::5, ::5] = True                         # a sparse (LiDAR-like) image
+    loss = ssi_loss(pred, target, valid)
+    poisoned_t = torch.where(valid, target, torch.full_like(target, float("nan")))
+    poisoned_p = pred.clone().requires_grad_(True)
+    with torch.no_grad():
+        poisoned_p[~valid] = 1e3
+    loss2 = ssi_loss(poisoned_p, poisoned_t, valid)
+    torch.testing.assert_close(loss2, loss)
+    loss2.backward()
+    assert torch.isfinite(poisoned_p.grad).all() and (poisoned_p.grad[~valid] == 0).all()
+    # Mean over images: the sparse image counts as much as the dense one.
+    each = [ssi_loss(pred[i:i + 1], target[i:i + 1], valid[i:i + 1]) for i in range(2)]
+    torch.testing.assert_close(loss, (each[0] + each[1]) / 2)
+
+
+def test_ssi_gradient_term_sees_a_misplaced_edge_that_the_mae_averages_away():
+    g = torch.zeros(1, 1, 16, 16)
+    g[..., 8:] = 1.0
+    shifted = torch.zeros_like(g)
+    shifted[..., 9:] = 1.0
+    valid = torch.ones_like(g, dtype=torch.bool)
+    plain = ssi_loss(_disp_to_net(shifted), _disp_to_net(g), valid, grad_weight=0.0)
+    with_grad = ssi_loss(_disp_to_net(shifted), _disp_to_net(g), valid, grad_weight=0.5)
+    assert with_grad.item() > plain.item() + 0.05
+
+
+def test_step_with_ssi_term_logs_it_and_trains():
+    torch.manual_seed(0)
+    G = UNetGenerator(ngf=4, levels=5, dropout=0.0)
+    G0 = copy.deepcopy(G)
+    opt = torch.optim.SGD(G.parameters(), lr=0.1)
+    photo, target = torch.rand(2, 3, 32, 32), torch.rand(2, 1, 32, 32) * 2 - 1
+    valid = torch.rand(2, 1, 32, 32) > 0.2
+    losses = _step(G, None, None, opt, None, photo, target, valid, 10.0, lambda_ssi=100.0, ssi_grad_weight=0.5)
+    assert set(losses) == {"G_L1", "G_SSI"}
+    fake = G0(photo)
+    loss = 10.0 * masked_l1(fake, target, valid) + 100.0 * ssi_loss(fake, target, valid, grad_weight=0.5)
+    grads = torch.autograd.grad(loss, list(G0.parameters()))
+    for p, p0, gr in zip(G.parameters(), G0.parameters(), grads):
+        torch.testing.assert_close(p, p0 - 0.1 * gr, rtol=1e-4, atol=1e-6)
