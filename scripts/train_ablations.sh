@@ -1,33 +1,43 @@
 #!/usr/bin/env bash
 # The issue-12 ablations under one budget (8000 steps of batch 8 at 128 px, ngf 16, ndf 32,
-# seed 0, the shipped model's settings) on the train split of ../shared/data/rgbd (now with
-# the outdoor LiDAR sequence dgp scene_02):
-#   real_seed       real frames only,            cGAN + 100·L1                 (the seed's objective)
-#   synth_seed      real + 50 % synthetic scenes, cGAN + 100·L1
-#   real_ssi        real frames only,            10·L1 + 100·SSI, no cGAN      (scale-and-shift-invariant)
+# seed 0: the shipped model's settings) on the train split of ../shared/data/rgbd (now with
+# the outdoor LiDAR sequence dgp scene_02).  Arms:
+#   real_l1         real frames only,             100·L1, no cGAN
+#   synth_l1        real + 50 % synthetic scenes, 100·L1, no cGAN
+#   real_ssi        real frames only,             10·L1 + 100·SSI, no cGAN   (scale-and-shift-invariant)
 #   synth_ssi       real + 50 % synthetic scenes, 10·L1 + 100·SSI, no cGAN
+#   real_seed       real frames only,             cGAN + 100·L1              (the seed's objective)
+#   synth_seed      real + 50 % synthetic scenes, cGAN + 100·L1
 #   synth_ssi_gan   real + 50 % synthetic scenes, cGAN + 10·L1 + 100·SSI
-# Usage: scripts/train_ablations.sh NAME [extra args, e.g. --resume]
+# Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
+#        RESUME=1 scripts/train_ablations.sh NAME ...      continues interrupted runs (--resume)
 # Writes runs/NAME/{config.json,log.jsonl,generator.safetensors}, runs/NAME.out and runs/NAME.time;
 # the synthetic pool is kept in runs/synth_cache (built by the first run that needs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name="${1:?run name}"; shift
+[ $# -ge 1 ] || { echo "usage: $0 NAME [NAME ...]" >&2; exit 2; }
+PYBOKEH="${PYBOKEH:-$(pwd)/.venv/bin/pybokeh}"
 COMMON=(--data ../shared/data/rgbd --steps 8000 --size 128 --ngf 16 --ndf 32 --batch-size 8 --seed 0
         --threads 1 --val-every 1000 --ckpt-every 500 --no-progress)
 SYNTH=(--synth-ratio 0.5 --synth-frames 2000 --synth-seed 0 --synth-cache runs/synth_cache)
 SSI=(--lambda-l1 10 --lambda-ssi 100 --ssi-grad-weight 0.5)
-case "$name" in
-  real_seed)     extra=() ;;
-  synth_seed)    extra=("${SYNTH[@]}") ;;
-  real_ssi)      extra=(--l1-only "${SSI[@]}") ;;
-  synth_ssi)     extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}") ;;
-  synth_ssi_gan) extra=("${SSI[@]}" "${SYNTH[@]}") ;;
-  *) echo "unknown run $name" >&2; exit 2 ;;
-esac
 mkdir -p runs
-start=$(date +%s)
-echo "start $(date -Is) pybokeh train --out runs/$name ${COMMON[*]} ${extra[*]} $*" >> "runs/$name.time"
-OMP_NUM_THREADS=1 nice -n 10 pybokeh train --out "runs/$name" "${COMMON[@]}" "${extra[@]}" "$@" >> "runs/$name.out" 2>&1
-end=$(date +%s)
-echo "end $(date -Is) wall_s $((end - start))" >> "runs/$name.time"
+for name in "$@"; do
+  case "$name" in
+    real_l1)       extra=(--l1-only) ;;
+    synth_l1)      extra=(--l1-only "${SYNTH[@]}") ;;
+    real_ssi)      extra=(--l1-only "${SSI[@]}") ;;
+    synth_ssi)     extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}") ;;
+    real_seed)     extra=() ;;
+    synth_seed)    extra=("${SYNTH[@]}") ;;
+    synth_ssi_gan) extra=("${SSI[@]}" "${SYNTH[@]}") ;;
+    *) echo "unknown run $name" >&2; exit 2 ;;
+  esac
+  [ "${RESUME:-0}" = 1 ] && extra+=(--resume)
+  start=$(date +%s)
+  echo "start $(date -Is) pybokeh train --out runs/$name ${COMMON[*]} ${extra[*]}" >> "runs/$name.time"
+  OMP_NUM_THREADS=1 nice -n 10 "$PYBOKEH" train --out "runs/$name" "${COMMON[@]}" "${extra[@]}" >> "runs/$name.out" 2>&1 \
+    || { echo "failed $(date -Is) rc $?" >> "runs/$name.time"; continue; }
+  end=$(date +%s)
+  echo "end $(date -Is) wall_s $((end - start))" >> "runs/$name.time"
+done

@@ -176,6 +176,31 @@ def test_cli_l1_only_train_then_eval_depth(data, tmp_path, capsys):
     assert main(["train", "--data", str(data), "--out", str(tmp_path / "bad"), "--steps", "1", "--size", "48"]) == 2
 
 
+def test_cli_train_with_synthetic_share_and_ssi_loss(data, tmp_path, capsys):
+    cache = tmp_path / "synth_cache"
+    args = ["train", "--data", str(data), "--steps", "4", "--synth-ratio", "0.5", "--synth-frames", "6",
+            "--synth-cache", str(cache), "--lambda-l1", "10", "--lambda-ssi", "100", *TINY]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    pools = list(cache.glob("synth_6_0_64_*.npz"))  # 6 frames, seed 0, cached at 2 x 32 px
+    assert len(pools) == 1
+    log = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if "G_SSI" in r]
+    assert len(steps) == 4 and all(np.isfinite(r["G_SSI"]) and np.isfinite(r["G_L1"]) for r in steps)
+    _, meta = load_generator(tmp_path / "a" / "generator.safetensors")
+    t = meta["training"]
+    assert t["synth_ratio"] == 0.5 and t["synth_frames"] == 6 and t["lambda_ssi"] == 100.0
+    assert "synthetic" not in " ".join(t["sources"])  # sources lists the real training sources only
+    # The second run reuses the pool file and, with the same seed, trains to the same weights.
+    mtime = pools[0].stat().st_mtime_ns
+    assert main([*args, "--out", str(tmp_path / "b")]) == 0
+    assert pools[0].stat().st_mtime_ns == mtime
+    wa, wb = _weights(tmp_path / "a" / "generator.safetensors"), _weights(tmp_path / "b" / "generator.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "c"), "--synth-ratio", "1.0"]) == 2
+    assert "synth_ratio" in capsys.readouterr().err
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training_and_inference_match_cpu(data, tmp_path):
