@@ -36,24 +36,13 @@ from typing import Callable
 
 import numpy as np
 
+from pybokeh.nets.baselines import constant_depth, lower_nearer_depth
 from pybokeh.nets.data import open_frames
 from pybokeh.nets.depth_target import disparity_to_depth
 from pybokeh.nets.evaluate import format_table, summarize
 from pybokeh.nets.metrics import depth_metrics
 
 METHODS = ("constant", "lower-nearer", "estimate-depth", "estimate-depth-bilinear")
-
-
-def constant_depth(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W)`` ones: the constant prediction."""
-    return np.ones(rgb.shape[:2], np.float32)
-
-
-def lower_nearer_depth(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W)`` depth ``2 - (row + 0.5) / H``: 2 at the top, 1 at the bottom."""
-    h, w = rgb.shape[:2]
-    y = (np.arange(h, dtype=np.float32) + 0.5) / h
-    return np.repeat((2.0 - y)[:, None], w, axis=1)
 
 
 def _estimator(upsample: str, weights: str | None) -> Callable[[np.ndarray], np.ndarray]:

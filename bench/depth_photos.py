@@ -20,31 +20,10 @@ import pathlib
 import sys
 
 import numpy as np
-from PIL import Image
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-from depth_baselines import lower_nearer_depth  # noqa: E402
-
-from pybokeh.nets.metrics import depth_metrics  # noqa: E402
-
-#: (photo, reference disparity) name patterns per folder of ``photos/``.
-PAIRS = {
-    "mpib": ("*_all-in-focus.jpg", lambda p: p.name.replace("_all-in-focus.jpg", "_disparity.jpg")),
-    "bokehme": ("inputs_*.jpg", lambda p: p.with_suffix(".png").name),
-    "blb_preview": ("*_image.jpg", lambda p: p.name.replace("_image.jpg", "_disparity.jpg")),
-    "ebb_pynet": ("[0-9]*.jpg", lambda p: p.stem + "_depth.png"),
-}
-
-
-def pairs(root: pathlib.Path) -> list[tuple[pathlib.Path, pathlib.Path]]:
-    found = []
-    for folder, (pattern, ref_name) in PAIRS.items():
-        for photo in sorted((root / folder).glob(pattern)):
-            ref = photo.parent / ref_name(photo)
-            if ref.is_file():
-                found.append((photo, ref))
-    return found
+from pybokeh.nets.baselines import lower_nearer_depth
+from pybokeh.nets.data.photos import read_photo_pairs
+from pybokeh.nets.metrics import depth_metrics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,20 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     from pybokeh import estimate_depth
 
     rows = {"estimate_depth": [], "lower-nearer": []}
-    found = pairs(pathlib.Path(args.photos))
+    found = read_photo_pairs(pathlib.Path(args.photos))
     if not found:
         parser.error(f"no photo / disparity pairs under {args.photos}")
-    for photo_path, ref_path in found:
-        ref = np.asarray(Image.open(ref_path), np.float32)
-        ref = ref[..., 0] if ref.ndim == 3 else ref
-        ref = ref / ref.max()
-        h, w = ref.shape
-        photo = np.asarray(Image.open(photo_path).convert("RGB").resize((w, h), Image.BILINEAR))
-        truth = 1.0 / np.maximum(ref, 0.02)
+    for pair in found:
+        photo, truth = pair.load()
         for name, pred in (("estimate_depth", 1.0 / np.maximum(estimate_depth(photo, device="cpu"), 0.01)),
                            ("lower-nearer", lower_nearer_depth(photo))):
             m = depth_metrics(pred, truth)
-            rows[name].append((f"{photo_path.parent.name}/{photo_path.name}", m["abs_rel"], m["delta1"]))
+            rows[name].append((f"{pair.source}/{pair.name}", m["abs_rel"], m["delta1"]))
     print(f"{len(found)} photos under {args.photos}\n")
     print("| photo | estimate_depth AbsRel / δ1 | lower-nearer AbsRel / δ1 |")
     print("|---|---|---|")

@@ -100,19 +100,28 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``pybokeh eval-depth`` options to ``parser``."""
     parser.description = (
         "Depth metrics of a trained generator on a data set's eval split (NYU Depth v2 protocol: per image over "
-        "valid pixels, median scaling, then averaged).")
+        "valid pixels, aligned to the ground truth, then averaged), per source and grouped (in-domain, unseen "
+        "indoor, outdoor, people, photos) beside the constant and lower-is-nearer baselines, with median scaling "
+        "and with disparity scale-and-shift alignment.")
     parser.add_argument("--weights", required=True,
                         help="generator .safetensors file, or a training run directory (uses its final or latest generator)")
     parser.add_argument("--data", required=True, help="data set directory (rgbd layout, DIML indoor or NYU Depth v2)")
     parser.add_argument("--layout", choices=("auto", "rgbd", "diml", "nyu"), default="auto")
     parser.add_argument("--split", choices=("eval", "train"), default="eval", help="split to score (default eval)")
+    parser.add_argument("--predictor", choices=("network", "estimate-depth"), default="network",
+                        help="network: the generator alone, bilinear resize (default); estimate-depth: "
+                             "pybokeh.estimate_depth with these weights (flip averaging, guided upsampling)")
     parser.add_argument("--mode", choices=("resize", "pad"), default="resize",
-                        help="resize photos to the training size (default) or pad them to the network multiple")
+                        help="network predictor: resize photos to the training size (default) or pad them")
+    parser.add_argument("--photos", default="auto",
+                        help="photos with reference disparity for the 'photos' group (default: the 'photos' folder "
+                             "beside --data, if any; 'none' to skip)")
     parser.add_argument("--limit", type=_positive_int, default=None, help="score the first N frames only")
     parser.add_argument("--min-depth", type=float, default=1e-3, help="metres (default 1e-3)")
-    parser.add_argument("--max-depth", type=float, default=10.0, help="metres (default 10)")
+    parser.add_argument("--max-depth", type=float, default=None,
+                        help="metres; default per group: 80 outdoors, 10 elsewhere (photos: 100 relative units)")
     parser.add_argument("--per-image", action="store_true", help="with --json: include every image's metrics")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--threads", type=_positive_int, default=None, help="torch CPU threads")
 
@@ -133,6 +142,17 @@ def _resolve_weights(path):
     return p
 
 
+def _photo_dir(args):
+    from pathlib import Path
+
+    if args.photos == "none" or args.split != "eval":
+        return None
+    if args.photos == "auto":
+        candidate = Path(args.data).resolve().parent / "photos"
+        return candidate if candidate.is_dir() else None
+    return Path(args.photos)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     try:
         import torch
@@ -141,9 +161,10 @@ def run_eval(args: argparse.Namespace) -> int:
         return 2
     from .checkpoint import load_generator
     from .data import open_frames
-    from .evaluate import format_table, summarize
-    from .metrics import depth_metrics
+    from .data.photos import read_photo_pairs
     from .depth_target import disparity_to_depth
+    from .evaluate import format_table, summarize
+    from .groups import GROUPS, evaluate_grouped, format_grouped, group_of
     from .inference import predict_disparity
 
     try:
@@ -151,34 +172,58 @@ def run_eval(args: argparse.Namespace) -> int:
             torch.set_num_threads(args.threads)
         weights = _resolve_weights(args.weights)
         model, meta = load_generator(weights, device=args.device)
-        frames = [f for f in open_frames(args.data, args.layout) if f.split == args.split]
+        all_frames = open_frames(args.data, args.layout)
+        frames = [f for f in all_frames if f.split == args.split]
         if args.limit:
             frames = frames[: args.limit]
         if not frames:
             raise ValueError(f"{args.data}: no frames in the {args.split} split")
+        photo_dir = _photo_dir(args)
+        photos = read_photo_pairs(photo_dir) if photo_dir is not None else []
+        if args.max_depth is not None and not args.max_depth > args.min_depth:
+            raise ValueError(f"--max-depth must exceed --min-depth, got {args.max_depth} <= {args.min_depth}")
     except (ValueError, FileNotFoundError, ImportError) as exc:
         print(f"pybokeh eval-depth: error: {exc}", file=sys.stderr)
         return 2
+    if args.predictor == "network":
+        def predict(rgb):
+            return disparity_to_depth(predict_disparity(model, rgb, mode=args.mode))
+    else:
+        from ..depth import estimate_depth
+
+        def predict(rgb):
+            return disparity_to_depth(estimate_depth(rgb, device=args.device, weights=weights))
     from tqdm import tqdm
 
-    rows = []
-    for frame in tqdm(frames, desc="eval", unit="img", disable=args.json or not sys.stderr.isatty()):
-        rgb, depth = frame.load()
-        disp = predict_disparity(model, rgb, mode=args.mode)
-        m = depth_metrics(disparity_to_depth(disp), depth, min_depth=args.min_depth, max_depth=args.max_depth)
-        if m is not None:
-            rows.append({"source": frame.source, "name": frame.name, **m})
+    train_sources = {f.source for f in all_frames if f.split == "train"}
+    items = [(group_of(f.source, train_sources), f.source, f.name, f.load) for f in frames]
+    items += [("photos", p.source, p.name, p.load) for p in photos]
+    bar = tqdm(total=len(items), desc="eval", unit="img", disable=args.json or not sys.stderr.isatty())
+    overrides = None
+    if args.max_depth is not None:
+        overrides = {g: args.max_depth for g in GROUPS}
+    result = evaluate_grouped(predict, items, min_depth=args.min_depth, max_depths=overrides, progress=bar)
+    bar.close()
+    rows = [{k: v for k, v in r.items() if k not in ("group", "method", "alignment")}
+            for r in result["per_image"] if r["method"] == "model" and r["alignment"] == "median" and r["group"] != "photos"]
     summary = summarize(rows)
     if args.json:
         out = {"weights": str(weights), "data": str(args.data), "split": args.split, "mode": args.mode,
+               "predictor": args.predictor, "photos": str(photo_dir) if photo_dir else None,
                "architecture": meta.get("architecture"), "input_size": meta.get("input_size"),
-               "protocol": "per-image median scaling, valid pixels in (min_depth, max_depth), mean over images",
-               "min_depth": args.min_depth, "max_depth": args.max_depth, **summary}
+               "protocol": "per-image alignment (median scaling of depth, or least-squares scale and shift of "
+                           "inverse depth), valid pixels in (min_depth, max_depth), mean over images",
+               "min_depth": args.min_depth, **summary, "groups": result["groups"]}
         if args.per_image:
             out["per_image"] = rows
+            out["per_image_grouped"] = result["per_image"]
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(f"weights: {weights}\ndata: {args.data} (split {args.split}, {len(rows)} images, mode {args.mode})")
+        print(f"weights: {weights}\ndata: {args.data} (split {args.split}, {len(rows)} images, predictor "
+              f"{args.predictor}, mode {args.mode})" + (f"; photos: {photo_dir} ({len(photos)})" if photos else ""))
+        print("\nmodel per source (median scaling):")
         print(format_table(summary))
+        print("\ngrouped, beside the baselines:")
+        print(format_grouped(result))
     return 0

@@ -1,8 +1,11 @@
 """Monocular depth metrics (NYU Depth v2 protocol), per image then averaged.
 
 For each image, over pixels where the ground truth is valid and inside
-``[min_depth, max_depth]``: the prediction is scaled by ``median(gt) / median(pred)``
-(relative-depth models have no metric scale), clipped to ``[min_depth, max_depth]``, and
+``[min_depth, max_depth]``: the prediction is aligned to the ground truth (relative-depth
+models have no metric scale) — ``"median"``: scaled by ``median(gt) / median(pred)``;
+``"disparity"``: its inverse fitted to the inverse ground truth by least-squares scale and
+shift (the MiDaS protocol for affine-invariant disparity), then inverted back — clipped
+to ``[min_depth, max_depth]``, and
 
 * ``abs_rel`` = mean(|p − g| / g), ``sq_rel`` = mean((p − g)² / g),
 * ``rmse`` = sqrt(mean((p − g)²)) (metres), ``rmse_log`` = sqrt(mean((ln p − ln g)²)),
@@ -17,14 +20,33 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["METRIC_NAMES", "depth_metrics", "mean_metrics"]
+__all__ = ["METRIC_NAMES", "ALIGNMENTS", "depth_metrics", "mean_metrics", "align_inverse_depth"]
 
 METRIC_NAMES = ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10", "delta1", "delta2", "delta3")
 LOWER_IS_BETTER = {"abs_rel", "sq_rel", "rmse", "rmse_log", "log10"}
+ALIGNMENTS = ("median", "disparity", "none")
+
+
+def align_inverse_depth(pred: np.ndarray, gt: np.ndarray, max_depth: float) -> np.ndarray:
+    """Depth ``1 / (s / pred + b)`` with ``(s, b)`` minimising ``Σ (s / pred + b − 1 / gt)²``.
+
+    ``pred`` and ``gt`` are 1-D arrays of positive depths (the scored pixels).  The fitted
+    inverse depth is floored at ``1 / max_depth`` before inverting (a negative or zero
+    fit means "beyond the range"); a constant ``pred`` gets ``s = 0``, ``b = mean(1 / gt)``.
+    """
+    x, y = 1.0 / pred, 1.0 / gt
+    var = np.var(x)
+    if var <= 1e-12 * max(np.mean(x) ** 2, 1e-30):
+        s, b = 0.0, float(np.mean(y))
+    else:
+        s = float(np.mean((x - x.mean()) * (y - y.mean())) / var)
+        b = float(y.mean() - s * x.mean())
+    return 1.0 / np.maximum(s * x + b, 1.0 / max_depth)
 
 
 def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = None, *, median_scaling: bool = True,
-                  min_depth: float = 1e-3, max_depth: float = 10.0) -> dict[str, float] | None:
+                  min_depth: float = 1e-3, max_depth: float = 10.0,
+                  alignment: str | None = None) -> dict[str, float] | None:
     """Metrics of one predicted depth map against ground truth.
 
     Parameters
@@ -36,15 +58,22 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = N
     valid : numpy.ndarray of bool, optional
         Extra mask of pixels to score.
     median_scaling : bool
-        Scale ``pred`` by ``median(gt) / median(pred)`` over the scored pixels.
+        Scale ``pred`` by ``median(gt) / median(pred)`` over the scored pixels (when
+        ``alignment`` is not given).
     min_depth, max_depth : float
         Ground truth outside this range is not scored; predictions are clipped to it.
+    alignment : {"median", "disparity", "none"}, optional
+        How ``pred`` is aligned to ``gt`` (module docstring); overrides ``median_scaling``.
 
     Returns
     -------
     dict or None
         Metric name → value, or ``None`` when no pixel can be scored.
     """
+    if alignment is None:
+        alignment = "median" if median_scaling else "none"
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"alignment must be one of {ALIGNMENTS}, got {alignment!r}")
     pred = np.asarray(pred, np.float64)
     gt = np.asarray(gt, np.float64)
     if pred.shape != gt.shape:
@@ -57,8 +86,10 @@ def depth_metrics(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray | None = N
     if not mask.any():
         return None
     p, g = pred[mask], gt[mask]
-    if median_scaling:
+    if alignment == "median":
         p = p * (np.median(g) / np.median(p))
+    elif alignment == "disparity":
+        p = align_inverse_depth(p, g, max_depth)
     p = np.clip(p, min_depth, max_depth)
     ratio = np.maximum(p / g, g / p)
     diff = p - g

@@ -59,3 +59,27 @@ def test_mean_is_over_images_not_pixels():
     big = depth_metrics(np.ones((10, 10)), np.ones((10, 10)), median_scaling=False)           # abs_rel 0
     avg = mean_metrics([small, None, big])
     assert avg["abs_rel"] == pytest.approx(0.5) and avg["count"] == 2
+
+
+def test_disparity_alignment_removes_scale_and_shift_of_inverse_depth():
+    rng = np.random.default_rng(1)
+    gt = rng.uniform(0.5, 8.0, (20, 30))
+    affine = 1.0 / (0.3 / gt + 0.05)              # inverse depth 0.3 · (1/gt) + 0.05: not a pure scale
+    m = depth_metrics(affine, gt, alignment="disparity")
+    assert m["abs_rel"] < 1e-9 and m["delta1"] == 1.0
+    assert depth_metrics(affine, gt, alignment="median")["abs_rel"] > 0.05   # median scaling cannot undo a shift
+    # Hand value: inverse depths x = [1, 2, 3] against y = [1, 1, 4]: s = 1.5, b = -1 → fitted [0.5, 2, 3.5].
+    gt2 = 1.0 / np.array([[1.0, 1.0, 4.0]])
+    pred2 = 1.0 / np.array([[1.0, 2.0, 3.0]])
+    got = depth_metrics(pred2, gt2, alignment="disparity", max_depth=100.0)
+    fitted = 1.0 / np.array([0.5, 2.0, 3.5])
+    assert got["abs_rel"] == pytest.approx(np.mean(np.abs(fitted - gt2[0]) / gt2[0]))
+    # A fit at or below zero means "beyond range": floored at 1 / max_depth, never negative depth.
+    far = depth_metrics(np.array([[1.0, 1.0, 1.0, 1.0]]) / np.array([[4.0, 3.0, 2.0, 1.0]]),
+                        np.array([[1.0, 1.0, 1.0, 9.0]]), alignment="disparity", max_depth=10.0)
+    assert far is not None and np.isfinite(far["abs_rel"])
+    # Constant prediction: every pixel gets the mean inverse depth.
+    const = depth_metrics(np.ones((1, 2)), np.array([[1.0, 4.0]]), alignment="disparity")
+    assert const["abs_rel"] == pytest.approx((abs(1.6 - 1) / 1 + abs(1.6 - 4) / 4) / 2)
+    with pytest.raises(ValueError, match="alignment"):
+        depth_metrics(gt, gt, alignment="mean")

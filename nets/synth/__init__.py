@@ -10,7 +10,6 @@ shaded, hazed, and seen through a random camera (height, pitch, roll, field of v
 """
 from __future__ import annotations
 
-import numpy as np
 
 from .camera import Camera
 from .pool import ASPECTS, SynthPool, synth_frame
