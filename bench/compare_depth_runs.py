@@ -7,6 +7,10 @@
 For each metric: the mean per-image difference A − B, its 95 % bootstrap interval
 (10 000 resamples of the images, seed 0) and on how many images A is better.  An interval
 that contains 0 means the eval split cannot tell the two models apart.
+
+``--group G [--alignment disparity|median]`` compares the model rows of one group of the
+grouped evaluation instead (``in-domain``, ``unseen indoor``, ``outdoor``, ``people``,
+``photos``), e.g. ``--group outdoor --alignment disparity``.
 """
 from __future__ import annotations
 
@@ -24,9 +28,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("a", help="eval-depth --json --per-image output of model A")
     p.add_argument("b", help="the same for model B")
     p.add_argument("--metrics", default="abs_rel,delta1,rmse,sq_rel")
+    p.add_argument("--group", help="compare one group of the grouped evaluation")
+    p.add_argument("--alignment", choices=("median", "disparity"), default="median", help="with --group")
     args = p.parse_args(argv)
-    rows_a = json.load(open(args.a))["per_image"]
-    rows_b = json.load(open(args.b))["per_image"]
+
+    def rows(path):
+        report = json.load(open(path))
+        if args.group is None:
+            return report["per_image"]
+        return [r for r in report["per_image_grouped"] if r["group"] == args.group and r["method"] == "model"
+                and r["alignment"] == args.alignment]
+
+    rows_a, rows_b = rows(args.a), rows(args.b)
+    if not rows_a:
+        raise SystemExit(f"no rows for group {args.group!r} in {args.a}")
     key = [(r["source"], r["name"]) for r in rows_a]
     if key != [(r["source"], r["name"]) for r in rows_b]:
         raise SystemExit("the two files score different frames")
