@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..aperture import Aperture
-from ..highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
 from ..inputs import as_image
-from ..lens import _nonnegative, coc_map
+from ..lens import coc_map
 from .device_inputs import is_device_array, render_device
 from .dispatch import BackendUnavailableError, backends, check_threads, get_backend
 
@@ -124,7 +124,7 @@ def render(
     name, kernel = get_backend(backend)
     array, restore = as_image(image)
     aperture = Aperture(blades, rotation_deg)
-    gain = _nonnegative(highlight_boost, "highlight_boost")
+    gain = check_highlight_boost(highlight_boost)
     threads = check_threads(threads)
     coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                   focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,

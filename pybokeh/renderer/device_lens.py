@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..lens import (_is_pixel, _real, check_depth_kind, common_settings, disparity_coc, focus_inverse_depth,
+from ..validate import finite
+from ..lens import (_is_pixel, check_depth_kind, common_settings, disparity_coc, focus_inverse_depth,
                     focus_window_radius, thin_lens_coc)
 
 __all__ = ["coc_map_torch", "fill_invalid_torch", "resample_torch"]
@@ -145,7 +146,7 @@ def _focus_value(focus: Any, values, shape: tuple[int, int]) -> float:
     import torch
 
     if not _is_pixel(focus):
-        return _real(focus, "focus")
+        return finite(focus, "focus")
     pos = np.asarray(focus)
     if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
         raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")
