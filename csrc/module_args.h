@@ -45,6 +45,7 @@ inline void check_image_and_coc(const py::array& image, const py::array& coc) {
 // The CPU threads argument: a Python int (or NumPy integer) in [1, kMaxThreads].
 constexpr long long kMaxThreads = 1024;
 inline int thread_count(const py::object& threads) {
+  if (PyBool_Check(threads.ptr())) throw py::type_error("threads must be an int, not bool");
   PyObject* index = PyNumber_Index(threads.ptr());
   if (!index) {
     PyErr_Clear();

@@ -73,7 +73,7 @@ def render(
     rotation_deg : float
         Counter-clockwise rotation of the polygon, degrees (0: a vertex up).
     highlight_boost : float
-        Energy ≥ 0 given back to clipped highlights so that out-of-focus
+        Energy in [0, 1000] given back to clipped highlights so that out-of-focus
         lights bloom into bright discs of the aperture's shape: an
         out-of-focus pixel with a clipped channel (at the top of the range:
         255, 65535 or 1.0) has its linear colour multiplied by
@@ -92,8 +92,9 @@ def render(
         raises :class:`BackendUnavailableError`.  Images on a GPU accept
         "auto" and "cuda" only (a CPU backend raises ValueError).
     threads : int, optional
-        CPU threads for the CPU backends (default: all available cores);
-        ignored by the ``cuda`` backend.
+        CPU threads for the CPU backends, 1 to 1024 (default: all available
+        cores; never more than the image has rows); ignored by the ``cuda``
+        backend.
 
     Returns
     -------
