@@ -191,7 +191,8 @@ def print_markdown(rows, summary, methods, pybokeh_methods, args, width, height)
     print(f"PSNR (dB) against the exact thin-lens reference, {width}x{height}, uint8 sRGB, whole / depth-edge band; "
           f"{args.scenes} scenes per family from seed {args.seed0}")
     print()
-    head = ["family", "n"] + [f"{m}" for m in methods] + [f"min margin vs scatter: {m}" for m in pybokeh_methods]
+    head = ["family", "n"] + list(methods) + [f"min Δ vs scatter, {m.removeprefix('pybokeh').strip() or 'pybokeh'}"
+                                              for m in pybokeh_methods]
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
 

@@ -12,7 +12,8 @@ disparity maps, with the default settings and with a candidate (default:
   Gaussian-smoothed (sigma 1.5);
 * seams: neighbour differences in blurred regions with the 8-bit map vs the smoothed
   float map (inputs_new_11, inputs_street_8);
-* whitening of saturated colours against the ``highlight_boost=0`` render.
+* whitening of saturated colours against the ``highlight_boost=0`` render;
+* the fairy lights of inputs_21: the 99th percentile of luminance (bright discs).
 
 Usage::
 
@@ -44,6 +45,8 @@ GLITTER_PHOTOS = ("inputs_new_11", "inputs_13", "inputs_21")
 ISSUE_TODAY = {"inputs_new_11": (10994, 72), "inputs_13": (3480, 884), "inputs_21": (427, 356),
                "street_8_block": 41}
 STREET_ROWS, STREET_COLS = slice(600, 701), slice(1650, 1761)
+#: (y0, y1, x0, x1): inputs_new_11's cap brim (seams), inputs_21's fairy lights (must keep bright discs).
+BRIM, FAIRY = (150, 330, 1150, 1450), (200, 600, 180, 580)
 #: Crops for the before/after sheet: (photo, x0, y0, x1, y1, what to look at).
 SHEET_CROPS = (
     ("inputs_new_11", 1150, 200, 1550, 600, "hair under the cap brim, glasses; brim: seams"),
@@ -120,6 +123,14 @@ def measure(r: Renders) -> dict:
         coc = r.inputs(name)[3]
         res["seams"][name] = {s: P.seam_stats(r.get(name, s), r.get(name, s, smooth=True), coc)
                               for s in ("default", "candidate")}
+    y0, y1, x0, x1 = BRIM
+    coc = r.inputs("inputs_new_11")[3][y0:y1, x0:x1]
+    res["seams"]["inputs_new_11 cap brim"] = {
+        s: P.seam_stats(r.get("inputs_new_11", s)[y0:y1, x0:x1],
+                        r.get("inputs_new_11", s, smooth=True)[y0:y1, x0:x1], coc) for s in ("default", "candidate")}
+    y0, y1, x0, x1 = FAIRY
+    res["fairy_lights_p99_luma"] = {s: float(np.percentile(P.luma(r.get("inputs_21", s)[y0:y1, x0:x1]), 99))
+                                    for s in ("default", "candidate")}
     no_boost = dict(r.settings["default"], highlight_boost=0.0)
     for name in ("inputs_new_11", "inputs_13", "inputs_21", "inputs_street_8", "blb_280"):
         photo, depth, focus, coc = r.inputs(name)
@@ -152,6 +163,12 @@ def print_markdown(res: dict, candidate: dict) -> None:
     for name, per in res["seams"].items():
         for s, st in per.items():
             print(f"| {name} | {s} | {st['smooth_pairs']:,} | {st['seam_pairs']:,} | {st['max_step']} |")
+    print()
+    fl = res["fairy_lights_p99_luma"]
+    print("| inputs_21 fairy lights (x 180-580, y 200-600): 99th percentile of luminance | default | candidate |")
+    print("|---|---|---|")
+    print(f"| bright discs stay (tests/test_real_photos.py: default >= boost 0 + 5) | {fl['default']:.0f} | "
+          f"{fl['candidate']:.0f} |")
     print()
     print("| whitening: saturated colours (a channel 255, another < 160, |CoC| >= 2) whose darkest channel rises "
           "> 30 levels over boost 0 | saturated px | default whitened | candidate whitened |")

@@ -167,6 +167,18 @@ def test_depth_and_surface_maps_follow_the_nearer_plane():
     np.testing.assert_allclose(depth[on_ground], 1.0 / qg[on_ground], rtol=1e-6)
 
 
+@pytest.mark.parametrize("family", [f for f in S.FAMILIES if f != "layered"])
+def test_family_reference_agrees_with_a_finer_grid(family):
+    """Each family's reference is converged: the default aperture grid and a 2x finer,
+    offset one agree (``bench/quality_scenes.py --mc`` measures the full-size scenes)."""
+    scene = S.family_scene(family, 0, height=36, width=48, max_coc_range=(5.0, 7.0))
+    coarse = S.render_reference(scene)
+    fine = S.render_reference(scene, cell_px=S.DEFAULT_CELL_PX / 2, offset=(0.21, 0.67))
+    band = S.edge_band(S.depth_map(scene), S.coc_map(scene), S.surface_map(scene))
+    assert S.psnr(coarse, fine) > 55.0
+    assert S.psnr(coarse, fine, band) > 55.0
+
+
 # ---------------------------------------------------------------- depth8
 
 

@@ -23,7 +23,7 @@ averaged over the aperture, recorded the same way.
 """
 from __future__ import annotations
 
-from .baselines import _disk_kernel, disk_scatter, gaussian_stack
+from .baselines import disk_scatter, gaussian_stack
 from .cases import Case, cached_case, default_cache_dir, deliver_depth, make_case
 from .color import linear_to_srgb8, srgb8_to_linear
 from .families import FAMILIES, Family, family_scene
