@@ -17,6 +17,8 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
 
     EXIF orientation is applied (the photo comes out the way viewers show
     it); grey, palette and alpha images are converted to RGB (alpha dropped).
+    HEIC/HEIF needs the ``heif`` extra (``pip install "pybokeh[heif]"``); the depth
+    a phone embedded comes with :func:`read_photo_with_depth`.
     """
     img = _open(path, "photo")
     try:
@@ -125,13 +127,25 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
         raise ImageFileError(f"cannot decode depth map {str(path)!r}: {exc}") from exc
 
 
+#: Output suffixes written as HEIC (needs the ``heif`` extra).
+HEIF_SUFFIXES = (".heic", ".heif")
+
+
 def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> None:
-    """Write an H×W×3 uint8 image or an H×W uint8/uint16 map; format from the file suffix."""
+    """Write an H×W×3 uint8 image or an H×W uint8/uint16 map; format from the file suffix.
+
+    ``.heic``/``.heif`` need the ``heif`` extra (pillow-heif); ``quality`` applies to JPEG and HEIC.
+    """
     p = pathlib.Path(path)
     img = Image.fromarray(np.ascontiguousarray(array))  # uint16 H×W -> mode I;16
     try:
         if p.suffix.lower() in (".jpg", ".jpeg"):
             img.save(p, quality=quality, subsampling=0)
+        elif p.suffix.lower() in HEIF_SUFFIXES:
+            from .phone.heif import pillow_heif
+
+            pillow_heif(p)
+            img.save(p, format="HEIF", quality=quality)
         else:
             img.save(p)
     except (OSError, ValueError, KeyError) as exc:
@@ -139,6 +153,9 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -
 
 
 def _open(path: str | os.PathLike, what: str) -> Image.Image:
+    from .phone.heif import prepare_open
+
+    prepare_open(path)  # HEIC/HEIF: register pillow-heif, or say which extra is missing
     try:
         img = Image.open(path)
         img.load()
@@ -153,3 +170,10 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
         raise ImageFileError(f"{what} {str(path)!r} is not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"cannot read {what} {str(path)!r}: {exc}") from exc
+
+
+def read_photo_with_depth(path: str | os.PathLike):
+    """The photo and the depth its file embeds: see :func:`pybokeh.phone.read_photo_with_depth`."""
+    from .phone import read_photo_with_depth as read
+
+    return read(path)
