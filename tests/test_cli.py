@@ -39,9 +39,9 @@ def test_sixteen_bit_depth_is_read_at_full_precision(files):
 def test_render_command_matches_the_library(files, capsys):
     tmp, photo, depth = files
     out = tmp / "out.png"
-    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus", "30000",
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus", "0.45",
                  "--max-blur", "9", "--blades", "6", "-o", str(out)]) == 0
-    expected = pybokeh.render(photo, depth, 30000.0, max_blur=9.0, blades=6)
+    expected = pybokeh.render(photo, depth, 0.45, max_blur=9.0, blades=6)
     np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
     assert "rendering 80×60" in capsys.readouterr().err          # progress on stderr
 
@@ -144,9 +144,9 @@ def test_render_turns_a_depth_map_of_the_stored_pixels(tmp_path, rng, capsys):
     depth = np.tile(np.linspace(0, 255, 64), (40, 1)).astype(np.uint8)
     Image.fromarray(depth).save(tmp_path / "d.png")
     out = tmp_path / "out.png"
-    assert main(["render", str(tmp_path / "p.png"), "--depth", str(tmp_path / "d.png"), "--focus", "128",
+    assert main(["render", str(tmp_path / "p.png"), "--depth", str(tmp_path / "d.png"), "--focus", "0.5",
                  "--max-blur", "8", "-o", str(out)]) == 0
     assert "EXIF orientation" in capsys.readouterr().err
     shown = io.read_photo(tmp_path / "p.png")
-    expected = pybokeh.render(shown, np.rot90(depth, -1), 128.0, max_blur=8.0)
+    expected = pybokeh.render(shown, np.rot90(depth, -1), 0.5, max_blur=8.0)
     np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
