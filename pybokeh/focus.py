@@ -19,7 +19,10 @@ count:
    fifth when the subject is tall (a person's head), else of the whole subject;
 4. the sharp band (``focus_range``) covers the subject's own spread in disparity
    around the focus (its 15th to 85th percentile), clamped to
-   [:data:`MIN_FOCUS_RANGE`, :data:`MAX_FOCUS_RANGE`].
+   [:data:`MIN_FOCUS_RANGE`, :data:`MAX_FOCUS_RANGE`]; the focus value is the
+   disparity at the focus pixel, moved by at most half the band so that the band
+   stays inside [0, 1] (a subject at the near end of the map gets the whole band
+   behind its nearest part, where the rest of a face is).
 
 Limits: a depth map cannot tell a face from a shoulder; a head tilted far back
 in a close-up selfie puts the chin nearest and the eyes in another layer, and
@@ -67,7 +70,8 @@ class SubjectFocus:
     xy : (int, int)
         Focus pixel (column, row) in image coordinates.
     value : float
-        Focus as normalised disparity in [0, 1]; pass it (or ``xy``) as ``focus``.
+        Focus as normalised disparity in [0, 1] (the centre of the sharp band); pass
+        it as ``focus``.
     focus_range : float
         Width of the sharp band, normalised disparity; pass it as ``focus_range``.
     box : (int, int, int, int)
@@ -142,6 +146,9 @@ def subject_focus(depth: Any, image_shape: tuple[int, int] | None = None, *,
     spread = np.percentile(near[region], [15, 85])
     half = max(abs(value - spread[0]), abs(spread[1] - value))
     band = float(np.clip(2 * half, MIN_FOCUS_RANGE, MAX_FOCUS_RANGE))
+    # A subject at the near (or far) end of the map: slide the band inside [0, 1] so none of it is wasted
+    # beyond the map's range (the subject pixel stays inside the band).
+    value = float(np.clip(value, band / 2, 1 - band / 2))
 
     sy_img, sx_img = h / gh, w / gw
     xy = (min(w - 1, int((fx + 0.5) * sx_img)), min(h - 1, int((fy + 0.5) * sy_img)))
