@@ -222,10 +222,15 @@ def decode_gdepth(main: ET.Element, extended: ET.Element | None, what: str, max_
 # ----------------------------------------------------------------- XDM 1.0 and Dynamic Depth
 
 def _cameras(root: ET.Element, device_ns: str) -> list[ET.Element]:
+    """The camera structs of ``Device:Cameras`` (XDM: the list items; Dynamic Depth wraps each in ``Device:Camera``)."""
     out: list[ET.Element] = []
     for desc in xmp.descriptions(root):
         for cams in desc.iter(f"{{{device_ns}}}Cameras"):
-            out.extend(c for c in xmp.items(cams) if c is not None)
+            for item in xmp.items(cams):
+                wrapped = item.find(f"{{{device_ns}}}Camera") if item is not None else None
+                camera = xmp.struct(wrapped) if wrapped is not None else item
+                if camera is not None:
+                    out.append(camera)
     return out
 
 
