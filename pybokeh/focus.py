@@ -17,12 +17,14 @@ count:
    sit) and sizeable (``a`` its area fraction) — and the best layer is the subject;
 3. the focus pixel is the nearest, most central pixel of the subject's upper
    fifth when the subject is tall (a person's head), else of the whole subject;
-4. the sharp band (``focus_range``) covers the subject's own spread in disparity
-   around the focus (its 15th to 85th percentile), clamped to
-   [:data:`MIN_FOCUS_RANGE`, :data:`MAX_FOCUS_RANGE`]; the focus value is the
-   disparity at the focus pixel, moved by at most half the band so that the band
-   stays inside [0, 1] (a subject at the near end of the map gets the whole band
-   behind its nearest part, where the rest of a face is).
+4. the sharp band (``focus_range``) covers the disparities (5th to 95th
+   percentile) of the pixels in a head-sized window centred on the focus pixel
+   that are nearer than the subject layer's far end plus :data:`HEAD_DEPTH`
+   (:data:`HEAD_FRACTION` of the subject's width on a side), clamped to [:data:`MIN_FOCUS_RANGE`,
+   :data:`MAX_FOCUS_RANGE`]; the focus value is the centre of that band, slid
+   inside [0, 1] when the band would reach beyond the map's range (a subject at the
+   near end of the map gets the whole band behind its nearest part, where the rest
+   of a face is).
 
 Limits: a depth map cannot tell a face from a shoulder; a head tilted far back
 in a close-up selfie puts the chin nearest and the eyes in another layer, and
@@ -52,6 +54,10 @@ MIN_FOCUS_RANGE = 0.05
 MAX_FOCUS_RANGE = 0.25
 #: Pixels within this normalised disparity of the seed belong to the subject region.
 REGION_TOLERANCE = 0.12
+#: Side of the head window around the focus pixel, as a fraction of the subject's width.
+HEAD_FRACTION = 0.4
+#: How far behind the subject layer (normalised disparity) the head window still counts pixels.
+HEAD_DEPTH = 0.06
 #: Layers smaller than this fraction of the frame are not candidates.
 MIN_AREA = 0.01
 #: Area fraction at which the size factor of a layer's score reaches sqrt(1/2).
@@ -142,13 +148,19 @@ def subject_focus(depth: Any, image_shape: tuple[int, int] | None = None, *,
     py, px = np.nonzero(part)
     k = int(np.argmax(weight[py, px] * near[py, px]))  # the most central, nearest pixel of that part
     fy, fx = int(py[k]), int(px[k])
-    value = float(near[fy, fx])
-    spread = np.percentile(near[region], [15, 85])
-    half = max(abs(value - spread[0]), abs(spread[1] - value))
-    band = float(np.clip(2 * half, MIN_FOCUS_RANGE, MAX_FOCUS_RANGE))
-    # A subject at the near (or far) end of the map: slide the band inside [0, 1] so none of it is wasted
-    # beyond the map's range (the subject pixel stays inside the band).
-    value = float(np.clip(value, band / 2, 1 - band / 2))
+    # The head: a window around the focus pixel, HEAD_FRACTION of the subject's width on a side.
+    side = max(2, round(HEAD_FRACTION * (x1 - x0)))
+    head = np.zeros_like(region)
+    head[max(0, fy - side // 2):fy + side // 2 + 1, max(0, fx - side // 2):fx + side // 2 + 1] = True
+    # The subject, what is in front of it (a chin, a beard) and a little behind its layer (a face tilted back
+    # behind the chin), not the background.
+    head &= near >= near[region].min() - HEAD_DEPTH
+    lo, hi = np.percentile(near[head], [5, 95]) if head.any() else (near[fy, fx], near[fy, fx])
+    lo, hi = min(lo, near[fy, fx]), max(hi, near[fy, fx])
+    band = float(np.clip(hi - lo, MIN_FOCUS_RANGE, MAX_FOCUS_RANGE))
+    # Centre the band on the head; at the near (or far) end of the map slide it inside [0, 1] so
+    # none of it is wasted beyond the map's range.
+    value = float(np.clip(0.5 * (lo + hi), band / 2, 1 - band / 2))
 
     sy_img, sx_img = h / gh, w / gw
     xy = (min(w - 1, int((fx + 0.5) * sx_img)), min(h - 1, int((fy + 0.5) * sy_img)))
