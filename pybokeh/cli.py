@@ -35,6 +35,40 @@ def _pixel(text: str) -> tuple[float, float]:
     return x, y
 
 
+def _quality(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer 1..100, got {text!r}") from None
+    if not 1 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must lie in 1..100 (JPEG/WebP quality), got {value}")
+    return value
+
+
+def _max_pixels(text: str) -> int:
+    try:
+        value = int(float(text))
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"expected a pixel count (e.g. 200e6), got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:
+    from .io import DEFAULT_MAX_PIXELS
+
+    p.add_argument("--max-pixels", type=_max_pixels, default=DEFAULT_MAX_PIXELS,
+                   help=f"refuse input images larger than this many pixels, checked before decoding "
+                        f"(default {DEFAULT_MAX_PIXELS:.2g})")
+
+
+def add_output_arguments(p: argparse.ArgumentParser) -> None:
+    """--quality and --max-pixels (render)."""
+    p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1..100 (default 95)")
+    add_max_pixels_argument(p)
+
+
 def add_render_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("photo", help="input photo (JPEG, PNG, HEIC with the heif extra, ...)")
     p.add_argument("-o", "--output", required=True,
@@ -84,7 +118,7 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, help="CPU threads (default: all available)")
     p.add_argument("--device", default=None,
                    help="where depth estimation runs (cpu, cuda; default: CUDA when available)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    add_output_arguments(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
 
@@ -95,6 +129,9 @@ def run_render(args: argparse.Namespace) -> int:
     from .focus import subject_focus
     from .renderer import DEFAULT_HIGHLIGHT_BOOST
 
+    io.check_output_path(args.output)
+    if args.save_depth:
+        io.check_output_path(args.save_depth, "--save-depth file", DEPTH_SUFFIXES)
     progress = _Progress(not args.quiet)
     progress(f"reading {args.photo}")
     if args.depth is None:
@@ -111,8 +148,9 @@ def run_render(args: argparse.Namespace) -> int:
         if args.depth_source != "auto":
             raise ValueError(f"--depth-source {args.depth_source} chooses where depth comes from without --depth; "
                              "drop one of them")
-        photo = io.read_photo(args.photo)
-        depth, turned = io.orient_depth(io.read_depth(args.depth), io.photo_orientation(args.photo), photo.shape)
+        photo = io.read_photo(args.photo, args.max_pixels)
+        depth, turned = io.orient_depth(io.read_depth(args.depth, args.max_pixels),
+                                        io.photo_orientation(args.photo, args.max_pixels), photo.shape)
         progress(f"depth: {args.depth}")
         if turned:
             progress("the depth map matches the photo as stored; turned it like the photo's EXIF orientation")
@@ -158,12 +196,12 @@ def _photo_and_depth(args: argparse.Namespace, progress):
     from . import io
 
     if args.depth_source == "estimate":
-        photo = io.read_photo(args.photo)
+        photo = io.read_photo(args.photo, args.max_pixels)
         return photo, _estimate(photo, args.depth_model, args.device, progress)
     try:
-        found = io.read_photo_with_depth(args.photo)
+        found = io.read_photo_with_depth(args.photo, args.max_pixels)
     except io.ImageFileError as exc:
-        photo = io.read_photo(args.photo)  # an unreadable photo raises here, with the reader's message
+        photo = io.read_photo(args.photo, args.max_pixels)  # an unreadable photo raises here, with its message
         if args.depth_source == "embedded":
             raise
         progress(f"the embedded depth is unreadable ({exc}); estimating depth instead")
@@ -196,8 +234,12 @@ def _estimate(photo, model, device, progress, hint: bool = True):
     return depth
 
 
+#: Suffixes of depth outputs (see :func:`write_depth`).
+DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
+
+
 def write_depth(path: str, disparity) -> None:
-    """Write a [0, 1] disparity map: 16-bit PNG (``.png``), float32 TIFF or ``.npy``."""
+    """Write a [0, 1] disparity map atomically: 16-bit PNG (``.png``), float32 TIFF or ``.npy``."""
     import pathlib
 
     import numpy as np
@@ -205,17 +247,20 @@ def write_depth(path: str, disparity) -> None:
     from . import io
 
     suffix = pathlib.Path(path).suffix.lower()
+    if suffix not in DEPTH_SUFFIXES:
+        raise ValueError(f"depth output {path!r} must end in .png (16-bit), .tif/.tiff (float32) or .npy")
     if suffix == ".png":
         io.write_image(path, np.round(np.clip(disparity, 0.0, 1.0) * 65535.0).astype(np.uint16))
     elif suffix in (".tif", ".tiff"):
         io.write_image(path, np.asarray(disparity, np.float32))
-    elif suffix == ".npy":
-        try:
-            np.save(path, np.asarray(disparity, np.float32), allow_pickle=False)
-        except OSError as exc:
-            raise io.ImageFileError(f"cannot write {path!r}: {exc}") from exc
     else:
-        raise ValueError(f"depth output {path!r} must end in .png (16-bit), .tif/.tiff (float32) or .npy")
+        io.check_output_path(path, "depth output", DEPTH_SUFFIXES)
+        with io.atomic_output(path) as tmp:
+            try:
+                with open(tmp, "wb") as f:
+                    np.save(f, np.asarray(disparity, np.float32), allow_pickle=False)
+            except OSError as exc:
+                raise io.ImageFileError(f"cannot write {path!r}: {exc.strerror or exc}") from exc
 
 
 def add_depth_arguments(p: argparse.ArgumentParser) -> None:
@@ -231,19 +276,20 @@ def add_depth_arguments(p: argparse.ArgumentParser) -> None:
                         "or a .onnx file (pybokeh[onnx])")
     p.add_argument("--weights", help="pix2pix: generator .safetensors from pybokeh train (default: the packaged model)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
+    add_max_pixels_argument(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
 
 def run_depth(args: argparse.Namespace) -> int:
     from . import io
     from .depth import estimate_depth
-
-    progress = _Progress(not args.quiet)
-    progress(f"reading {args.photo}")
-    photo = io.read_photo(args.photo)
-    h, w = photo.shape[:2]
     from .estimators import resolve
 
+    io.check_output_path(args.output, "depth output", DEPTH_SUFFIXES)
+    progress = _Progress(not args.quiet)
+    progress(f"reading {args.photo}")
+    photo = io.read_photo(args.photo, args.max_pixels)
+    h, w = photo.shape[:2]
     progress(f"estimating depth for {w}×{h} with the {resolve(args.model, args.weights).name}")
     disparity = estimate_depth(photo, model=args.model, device=args.device, upsample=args.upsample,
                                weights=args.weights)
@@ -264,7 +310,7 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output image; format from the suffix")
     p.add_argument("--save-depth", metavar="FILE", help="also write the estimated disparity (16-bit PNG, .tif, .npy)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
-    p.add_argument("--quality", type=int, default=95, help="JPEG quality (default 95)")
+    p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1..100 (default 95)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
 
@@ -278,6 +324,9 @@ def demo_photo_path():
 def run_demo(args: argparse.Namespace) -> int:
     from . import io, render
 
+    io.check_output_path(args.output)
+    if args.save_depth:
+        io.check_output_path(args.save_depth, "--save-depth file", DEPTH_SUFFIXES)
     progress = _Progress(not args.quiet)
     path = demo_photo_path()
     progress(f"reading the demo photo {path.name}")
@@ -333,9 +382,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"pybokeh: warning: {message}", file=sys.stderr if file is None else file, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not os.environ.get("PYBOKEH_DEBUG"):
+        import warnings
+
+        warnings.showwarning = _one_line_warning  # no source lines or paths for users
     try:
         if args.command == "render":
             return run_render(args)
@@ -351,6 +408,12 @@ def main(argv: list[str] | None = None) -> int:
             return nets_cli.run_train(args)
         if args.command == "eval-depth":
             return nets_cli.run_eval(args)
+    except MemoryError:
+        if os.environ.get("PYBOKEH_DEBUG"):
+            raise
+        print(f"pybokeh {args.command}: error: not enough memory (try a smaller image, or fewer --threads)",
+              file=sys.stderr)
+        return 1
     except (ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
         # User-facing errors (unreadable files, bad values, missing extras):
         # one clear line, no traceback (PYBOKEH_DEBUG=1 shows it).

@@ -25,13 +25,24 @@ import math
 import numpy as np
 
 from .color import srgb_to_linear
+from .validate import in_range
 
 #: Default ``highlight_boost`` of :func:`pybokeh.render`, chosen on the reference scenes
 #: (README, "Quality against an exact reference").
 DEFAULT_HIGHLIGHT_BOOST = 16.0
+#: Largest ``highlight_boost``: a light boosted 1000× spreads over a disc of 1000 px at full
+#: white already, and beyond it the float32 sums of the kernels lose the precision of the
+#: pixels next to it.  The compiled kernels check the same bound (``_core.MAX_HIGHLIGHT_GAIN``).
+MAX_HIGHLIGHT_BOOST = 1000.0
 #: Window radius for the surroundings of a clipped pixel, as a fraction of the image diagonal.
 WINDOW_FRACTION = 0.01
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
+
+
+def check_highlight_boost(value) -> float:
+    """``highlight_boost`` validated: a real number in [0, :data:`MAX_HIGHLIGHT_BOOST`]."""
+    return in_range(value, "highlight_boost", 0.0, MAX_HIGHLIGHT_BOOST,
+                    "the kernels' float32 precision; 16 is the default")
 
 
 def clipped_mask(image: np.ndarray) -> np.ndarray:

@@ -23,12 +23,12 @@ behind it; the renderer composites layers in this order.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Sequence
 
 import numpy as np
 
 from .inputs import as_depth
+from .validate import finite, nonnegative, positive, real_number
 
 #: f-number used in depth mode when none is given.
 DEFAULT_F_NUMBER = 1.8
@@ -155,14 +155,14 @@ def disparity_strength(max_blur: float | None, f_number: float | None, shape: tu
     if max_blur is not None:
         return max_blur
     k = DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
-    return k if f_number is None else k * DEFAULT_F_NUMBER / _positive(f_number, "f_number")
+    return k if f_number is None else k * DEFAULT_F_NUMBER / positive(f_number, "f_number")
 
 
 def common_settings(depth_shape, image_shape, focus_range, max_blur):
     """``((H, W), focus_range, cap)``: the output size and the validated band width and CoC cap."""
     shape = tuple(depth_shape) if image_shape is None else _shape(image_shape)
-    cap = None if max_blur is None else _nonnegative(max_blur, "max_blur")
-    return shape, _nonnegative(focus_range, "focus_range"), cap
+    cap = None if max_blur is None else nonnegative(max_blur, "max_blur")
+    return shape, nonnegative(focus_range, "focus_range"), cap
 
 
 def normalised_focus(focus: Any, pixel_value: float | None, lo: float, hi: float) -> float:
@@ -176,7 +176,7 @@ def normalised_focus(focus: Any, pixel_value: float | None, lo: float, hi: float
     span = hi - lo if hi > lo else 1.0
     if pixel_value is not None:
         return (pixel_value - lo) / span
-    f = _real(focus, "focus")
+    f = finite(focus, "focus")
     if not 0.0 <= f <= 1.0:
         raise ValueError(f"focus must be a normalised disparity in [0, 1] (0 = farthest, 1 = nearest in the map) "
                          f"or a pixel (x, y), got {f:g}")
@@ -211,7 +211,7 @@ def disparity_coc(values, lo: float, hi: float, focus: float, focus_range: float
 
 def focus_inverse_depth(focus) -> float:
     """Inverse focus distance (1/m) from a focus value in metres (``inf`` allowed)."""
-    z_focus = _real(focus, "focus")
+    z_focus = real_number(focus, "focus")
     if not z_focus > 0:
         raise ValueError(f"focus must be a positive distance in metres in depth mode, got {z_focus!r}")
     return 0.0 if math.isinf(z_focus) else 1.0 / z_focus
@@ -226,9 +226,9 @@ def thin_lens_coc(q, q_focus: float, f_number: float | None, focal_length_mm: fl
     (mm); the same as ``f² / (2N(z_f - f)) * (z_f / z - 1) / p``.  Validates
     the lens values; ``clip`` is ``np.clip`` or ``torch.clamp``.
     """
-    n = DEFAULT_F_NUMBER if f_number is None else _positive(f_number, "f_number")
-    flen = _positive(focal_length_mm, "focal_length_mm")
-    sensor = _positive(sensor_width_mm, "sensor_width_mm")
+    n = DEFAULT_F_NUMBER if f_number is None else positive(f_number, "f_number")
+    flen = positive(focal_length_mm, "focal_length_mm")
+    sensor = positive(sensor_width_mm, "sensor_width_mm")
     f_m = flen / 1000.0
     if q_focus * f_m >= 1.0:
         raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length ({flen:g} mm)")
@@ -304,7 +304,7 @@ def _is_pixel(focus: Any) -> bool:
 
 def _focus_value(focus: Any, values: np.ndarray, shape: tuple[int, int]) -> float:
     if not _is_pixel(focus):
-        return _real(focus, "focus")
+        return finite(focus, "focus")
     pos = np.asarray(focus)
     if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
         raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")
@@ -316,29 +316,6 @@ def _focus_value(focus: Any, values: np.ndarray, shape: tuple[int, int]) -> floa
     r = focus_window_radius(shape)
     window = values[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1]
     return float(np.median(window))
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must not be NaN")
-    return value
-
-
-def _positive(value: Any, name: str) -> float:
-    value = _real(value, name)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
-
-
-def _nonnegative(value: Any, name: str) -> float:
-    value = _real(value, name)
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return value
 
 
 def _shape(shape: Any) -> tuple[int, int]:

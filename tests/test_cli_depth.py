@@ -44,7 +44,7 @@ def test_depth_command_float_outputs_and_bilinear(photo_file):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["-o", "{tmp}/d.jpg"], "must end in .png"),
+    (["-o", "{tmp}/d.jpg"], "use one of .png"),
     (["-o", "{tmp}/d.png", "--device", "tpu"], "device"),
     (["-o", "{tmp}/d.png", "--weights", "{tmp}/none.safetensors"], "not found"),
 ])

@@ -133,7 +133,7 @@ def read_embedded_depth(path: str | os.PathLike) -> EmbeddedDepth | None:
     return found
 
 
-def read_photo_with_depth(path: str | os.PathLike) -> PhotoDepth:
+def read_photo_with_depth(path: str | os.PathLike, max_pixels: int = io.DEFAULT_MAX_PIXELS) -> PhotoDepth:
     """Read a photo and the depth its file embeds, registered to the photo as displayed.
 
     Parameters
@@ -141,6 +141,9 @@ def read_photo_with_depth(path: str | os.PathLike) -> PhotoDepth:
     path : path-like
         JPEG (GDepth, XDM, Dynamic Depth, Apple MPF), HEIC/HEIF (iPhone Portrait;
         needs ``pip install "pybokeh[heif]"``) or any photo PIL reads (no depth).
+    max_pixels : int
+        Largest photo read, as for :func:`pybokeh.io.read_photo` (checked before
+        decoding); the embedded map may not have more pixels than the photo.
 
     Returns
     -------
@@ -155,11 +158,11 @@ def read_photo_with_depth(path: str | os.PathLike) -> PhotoDepth:
     pybokeh.io.ImageFileError
         Unreadable photo, malformed or oversized depth data, or HEIC without the extra.
     """
-    image = io.read_photo(path)
+    image = io.read_photo(path, max_pixels)
     found = read_embedded_depth(path)
     if found is None:
         return PhotoDepth(image, None)
-    orientation = 1 if heif.is_heif(path) else io.photo_orientation(path)  # libheif already turned both
+    orientation = 1 if heif.is_heif(path) else io.photo_orientation(path, max_pixels)  # libheif turned both
     depth, notes = register(found.values, found.kind, orientation, image.shape[:2], f"photo {str(path)!r}")
     return PhotoDepth(image, depth, found.kind, found.metric, found.units, found.source,
                       {**found.metadata, **notes})

@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..aperture import Aperture
-from ..highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
 from ..inputs import as_image
-from ..lens import _nonnegative, coc_map
+from ..lens import coc_map
 from .device_inputs import is_device_array, render_device
 from .dispatch import BackendUnavailableError, backends, check_threads, get_backend
 
@@ -78,7 +78,7 @@ def render(
     rotation_deg : float
         Counter-clockwise rotation of the polygon, degrees (0: a vertex up).
     highlight_boost : float
-        Energy ≥ 0 given back to clipped highlights so that out-of-focus
+        Energy in [0, 1000] given back to clipped highlights so that out-of-focus
         lights bloom into bright discs of the aperture's shape: an
         out-of-focus pixel with a clipped channel (at the top of the range:
         255, 65535 or 1.0) has its linear colour multiplied by
@@ -98,8 +98,9 @@ def render(
         raises :class:`BackendUnavailableError`.  Images on a GPU accept
         "auto" and "cuda" only (a CPU backend raises ValueError).
     threads : int, optional
-        CPU threads for the CPU backends (default: all available cores);
-        ignored by the ``cuda`` backend.
+        CPU threads for the CPU backends, 1 to 1024 (default: all available
+        cores; never more than the image has rows); ignored by the ``cuda``
+        backend.
 
     Returns
     -------
@@ -130,7 +131,7 @@ def render(
     name, kernel = get_backend(backend)
     array, restore = as_image(image)
     aperture = Aperture(blades, rotation_deg)
-    gain = _nonnegative(highlight_boost, "highlight_boost")
+    gain = check_highlight_boost(highlight_boost)
     threads = check_threads(threads)
     coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                   focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,

@@ -21,9 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..aperture import Aperture
-from ..highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
 from ..inputs import check_image_shape
-from ..lens import MAX_COC_RADIUS, _nonnegative, coc_map
+from ..lens import MAX_COC_RADIUS, coc_map
 from .dispatch import BackendUnavailableError, check_threads
 
 __all__ = ["is_device_array", "render_device"]
@@ -145,7 +145,7 @@ def _render_torch(image, depth, focus, lens_kw: dict, blades: int, rotation_deg:
 
     work, src_dtype = _image_tensor(image)
     aperture = Aperture(blades, rotation_deg)
-    strength = _nonnegative(highlight_boost, "highlight_boost")
+    strength = check_highlight_boost(highlight_boost)
     height, width = work.shape[:2]
     coc = coc_map_torch(_depth_tensor(depth, work.device), focus, image_shape=(height, width), **lens_kw)
     gain = highlight_gain_map_torch(work, strength)
@@ -261,7 +261,7 @@ def _render_cupy_without_torch(image, depth, focus, lens_kw: dict, blades: int, 
     coc = cupy.asarray(coc_map(host_depth, focus, image_shape=(h, w), **lens_kw))
     out = cupy.empty_like(work)
     aperture = Aperture(blades, rotation_deg)
-    host_gain = highlight_gain_map(cupy.asnumpy(work), _nonnegative(highlight_boost, "highlight_boost"))
+    host_gain = highlight_gain_map(cupy.asnumpy(work), check_highlight_boost(highlight_boost))
     gain = None if host_gain is None else cupy.asarray(host_gain)
     stream = cupy.cuda.get_current_stream().ptr
     cuda_backend.launch(work.data.ptr, coc.data.ptr, out.data.ptr, h, w, str(work.dtype), aperture,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..lens import (_is_pixel, _real, check_depth_kind, common_settings, disparity_coc, disparity_strength,
+from ..lens import (_is_pixel, check_depth_kind, common_settings, disparity_coc, disparity_strength,
                     focus_inverse_depth, focus_window_radius, normalised_focus, thin_lens_coc)
+from ..validate import finite
 
 __all__ = ["coc_map_torch", "fill_invalid_torch", "resample_torch"]
 
@@ -146,7 +147,7 @@ def _focus_value(focus: Any, values, shape: tuple[int, int]) -> float:
     import torch
 
     if not _is_pixel(focus):
-        return _real(focus, "focus")
+        return finite(focus, "focus")
     pos = np.asarray(focus)
     if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
         raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")
