@@ -40,7 +40,9 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     uint8; 16-bit grey PNG/TIFF (mode ``I;16``, or ``I`` holding 0–65535)
     gives uint16; a 32-bit float TIFF (mode ``F``) gives float32 and must hold
     values in [0, 1].  Grey photos come back with three equal channels.  Pillow
-    reads 16-bit RGB PNGs as 8-bit.
+    reads 16-bit RGB PNGs as 8-bit.  HEIC/HEIF needs the ``heif`` extra
+    (``pip install "pybokeh[heif]"``); the depth a phone embedded in the file
+    comes with :func:`read_photo_with_depth`.
 
     Raises
     ------
@@ -180,9 +182,9 @@ def read_depth(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
 
 #: Output formats by file suffix (the formats the CLI writes).
 OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
-                  ".webp": "WEBP", ".bmp": "BMP"}
+                  ".webp": "WEBP", ".bmp": "BMP", ".heic": "HEIF", ".heif": "HEIF"}
 #: Formats that take a quality setting, 1 (smallest) to 100 (best).
-LOSSY_FORMATS = ("JPEG", "WEBP")
+LOSSY_FORMATS = ("JPEG", "WEBP", "HEIF")
 
 
 def check_output_path(path: str | os.PathLike, what: str = "output",
@@ -253,7 +255,8 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -
     (uint8, uint16 or float32).  An H×W×3 image whose channels are all equal is
     written as grey, keeping 16 bits where the format has them (PNG, TIFF);
     colour images are written with 8 bits per channel (Pillow writes no 16-bit
-    colour), rounded.  ``quality`` (1–100) applies to JPEG and WebP.
+    colour), rounded.  ``quality`` (1–100) applies to JPEG, WebP and HEIC
+    (``.heic``/``.heif`` need the ``heif`` extra, pillow-heif).
     """
     p = check_output_path(path)
     fmt = OUTPUT_FORMATS[p.suffix.lower()]
@@ -263,6 +266,10 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -
         options["quality"] = check_quality(quality)
         if fmt == "JPEG" and img.mode == "RGB":
             options["subsampling"] = 0
+    if fmt == "HEIF":
+        from .phone.heif import pillow_heif
+
+        pillow_heif(p)  # registers the HEIF writer, or names the heif extra
     with atomic_output(p) as tmp:
         try:
             img.save(tmp, format=fmt, **options)
@@ -314,6 +321,9 @@ _PIL_LIMIT_LOCK = threading.Lock()
 def _open(path: str | os.PathLike, what: str, max_pixels: int = DEFAULT_MAX_PIXELS,
           decode: bool = True) -> Image.Image:
     """Open an image, check its size from the header, then (``decode``) decode it."""
+    from .phone.heif import prepare_open
+
+    prepare_open(path)  # HEIC/HEIF: register pillow-heif, or say which extra is missing
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
     try:
@@ -347,3 +357,10 @@ def _open(path: str | os.PathLike, what: str, max_pixels: int = DEFAULT_MAX_PIXE
         raise ImageFileError(f"{what} {str(path)!r} is not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"cannot read {what} {str(path)!r}: {exc}") from exc
+
+
+def read_photo_with_depth(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """The photo and the depth its file embeds: see :func:`pybokeh.phone.read_photo_with_depth`."""
+    from .phone import read_photo_with_depth as read
+
+    return read(path, max_pixels)

@@ -254,8 +254,10 @@ def test_cli_renders_a_16_bit_grey_photo_in_16_bits(tmp_path, depth_file):
                  "-q"]) == 0
     out = Image.open(tmp_path / "o.png")
     assert out.mode.startswith("I")
-    expected = pybokeh.render(np.repeat(grey[..., None], 3, axis=2), np.asarray(Image.open(depth_file)),
-                              (48, 32))[..., 0]
+    depth = np.asarray(Image.open(depth_file))
+    subject = pybokeh.subject_focus(depth, (64, 96))   # the CLI's default focus
+    expected = pybokeh.render(np.repeat(grey[..., None], 3, axis=2), depth, subject.value,
+                              focus_range=subject.focus_range)[..., 0]
     np.testing.assert_array_equal(np.asarray(out), expected)
 
 

@@ -57,15 +57,20 @@ def render(
         (NaN, inf, negative; zero depth) are filled from valid neighbours.
         See :func:`pybokeh.coc_map`.
     focus : float or (x, y)
-        Focus as a value in the depth map's own units, or an image pixel
+        Disparity mode: a normalised disparity in [0, 1] (0 = the map's
+        farthest value, 1 = its nearest, whatever its dtype); depth mode: a
+        distance in metres.  Or an image pixel
         ``(x, y)`` whose neighbourhood's median depth is brought into focus.
+        :func:`pybokeh.subject_focus` picks one for the main subject.
     depth_kind : {"disparity", "depth"}
     max_blur : float, optional
         Disparity mode: CoC radius in pixels per unit of normalised disparity
         (default 2.5 % of the image diagonal).  Depth mode: optional cap on the
         CoC radius in pixels.
     f_number : float, optional
-        Depth mode: the f-number (default 1.8).
+        Depth mode: the f-number (default 1.8).  Disparity mode: instead of
+        ``max_blur``, the default strength scaled by 1.8 / ``f_number`` (blur
+        ∝ aperture diameter: f/1.8 default, f/3.6 half, f/1.2 1.5×).
     focal_length_mm, sensor_width_mm : float
         Depth mode: focal length and sensor width in mm (50 mm, 36 mm).
     blades : int
@@ -85,7 +90,8 @@ def render(
         twice the clip level or more keep a full-resolution splat at any blur
         radius, so their discs have crisp rims (see the README).
     focus_range : float
-        Width of a depth band around the focus (focus units) kept perfectly sharp.
+        Width of a depth band around the focus kept perfectly sharp: normalised
+        disparity in [0, 1] (disparity mode) or metres (depth mode).
     backend : {"auto", "cuda", "cpp", "numba", "numpy"}
         Which implementation runs; "auto" takes the fastest available
         (:func:`pybokeh.backends`).  An explicit backend that is unavailable
