@@ -52,7 +52,7 @@ def render_args(image, coc, aperture, boost=16.0):
     The highlight gain map is pybokeh.render's for ``highlight_boost=boost``.
     """
     luts, extents = aperture.kernel_tables()
-    return (image, coc, aperture.blades, luts, extents, highlight_gain_map(image, boost))
+    return (image, coc, aperture.blades, luts, extents, highlight_gain_map(image, boost, coc))
 
 
 def max_diff(a: np.ndarray, b: np.ndarray) -> float:
@@ -664,13 +664,12 @@ def test_gpu_fine_highlight_rims_and_budget_cap():
 @requires_gpu
 def test_gpu_gain_map_matches_numpy():
     torch = pytest.importorskip("torch")
-    from pybokeh.renderer.device_highlights import highlight_gain_map_torch
-
     rng = np.random.default_rng(6)
     img = add_lights(rng, random_image(rng, 333, 517, np.uint16), count=20)
-    out = highlight_gain_map_torch(torch.from_numpy(img).cuda(), 16.0)
+    coc = random_coc(rng, 333, 517, 20.0)
+    out = highlight_gain_map(torch.from_numpy(img).cuda(), 16.0, torch.from_numpy(coc).cuda())
     assert out.is_cuda
-    np.testing.assert_allclose(out.cpu().numpy(), highlight_gain_map(img, 16.0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out.cpu().numpy(), highlight_gain_map(img, 16.0, coc), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.gpu

@@ -63,13 +63,8 @@ def test_glitter_rule_counts_a_spark_and_ignores_blur():
     assert P.glitter_count(photo, blurred, near) == 0
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("inputs_new_11", marks=pytest.mark.xfail(
-        strict=True, reason="issue 10: default highlight boost makes glitter (10,994 vs 72 px)")),
-    pytest.param("inputs_13", marks=pytest.mark.xfail(
-        strict=True, reason="issue 10: default highlight boost makes glitter (3,480 vs 884 px)")),
-    "inputs_21",  # 427 vs 356 today: at the bound
-])
+@pytest.mark.parametrize("name", ["inputs_new_11", "inputs_13", "inputs_21"])  # 10,994 / 3,480 / 427 with the
+# old default (16, every clipped pixel boosted), against 72 / 884 / 356 with no boost
 def test_default_glitter_at_most_1_2x_no_boost(renders, name):
     photo, default, coc = renders(name)
     _, no_boost, _ = renders(name, 0.0)
@@ -77,8 +72,7 @@ def test_default_glitter_at_most_1_2x_no_boost(renders, name):
     assert n_default <= GLITTER_RATIO * n_none, (name, n_default, n_none)
 
 
-@pytest.mark.parametrize("name", ["inputs_new_11", "inputs_13"])
-@pytest.mark.xfail(strict=True, reason="issue 10: the default highlight boost whitens saturated colours")
+@pytest.mark.parametrize("name", ["inputs_new_11", "inputs_13"])  # 97 % and 96 % whitened with the old default
 def test_default_keeps_saturated_colours(renders, name):
     photo, default, coc = renders(name)
     _, no_boost, _ = renders(name, 0.0)
@@ -87,15 +81,25 @@ def test_default_keeps_saturated_colours(renders, name):
     assert w["fraction"] <= WHITENED_FRACTION, (name, w)
 
 
-def test_fairy_lights_keep_bright_discs(renders):
+@pytest.mark.parametrize("box", [(slice(200, 600), slice(180, 580)), (slice(0, 330), slice(380, 880))])
+def test_fairy_lights_keep_their_discs(renders, box):
     """The fix must not throw the lights' energy away: out of focus, the fairy lights of
-    inputs_21 stay brighter with the default settings than with no boost at all."""
-    box = (slice(200, 600), slice(180, 580))
+    inputs_21 (warm, clipped in red only) still make discs.  Discs are structure at the
+    blur's scale: the luminance's mean deviation from its 15 px box mean rises by 5 % or more
+    over the render without boost (8 % and 13 % measured with the default, 16 % and 26 % with
+    highlight_boost=8; 0 % if the lights are treated as surfaces)."""
+    from scipy.ndimage import uniform_filter
+
     _, default, coc = renders("inputs_21")
     _, no_boost, _ = renders("inputs_21", 0.0)
     assert np.abs(coc[box]).mean() > 5  # out of focus there
-    p99 = [np.percentile(P.luma(img[box]), 99) for img in (default, no_boost)]
-    assert p99[0] >= p99[1] + 5, p99
+
+    def disc_structure(img):
+        lum = P.luma(img[box])
+        return float(np.abs(lum - uniform_filter(lum, 15)).mean())
+
+    assert disc_structure(default) >= 1.05 * disc_structure(no_boost), (disc_structure(default),
+                                                                         disc_structure(no_boost))
 
 
 @pytest.mark.xfail(strict=True, reason="issue 10: the rectangular block right of the cap (41 levels)")

@@ -297,14 +297,13 @@ def _margins(scores):
     return np.array([[s["pybokeh"][i] - s["scatter"][i] for i in (0, 1)] for s in scores.values()])
 
 
-_FAILS_TODAY = {  # family -> reason, where today's default renderer misses the target
-    "saturated": "issue 10: the default highlight boost whitens saturated colours",
-    "clipped": "issue 10: the default highlight boost over-brightens large clipped areas",
-    "lights": "issue 10: the default highlight boost gives lights the wrong energy",
-    "strands": "issue 10: the default highlight boost makes glitter near the focus plane",
-    "receding": "issue 10: seams on continuous depth",
-    "depth8": "issue 10: seams from quantised depth and the default highlight boost",
+# family -> reason, where the default renderer still misses a target (128x96, 3 seeds).
+_RECEDING = "issue 10: halo and block around a subject standing on receding ground (renderer defect)"
+_TRAILS_TODAY = {
+    "lights": "issue 10: lights whose colour the photo clipped to white, or dim lamps, get the boost of bright ones",
 }
+_MISSES_TODAY = {**_TRAILS_TODAY, "strands": "issue 10: strands within 0.5 dB of the scatter on one scene",
+                 "receding": _RECEDING}
 
 
 def _params(fails: dict):
@@ -313,21 +312,21 @@ def _params(fails: dict):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", _params(_FAILS_TODAY))
+@pytest.mark.parametrize("family", _params({}))
 def test_pybokeh_beats_scatter_on_the_family_mean(family_scores, family):
     margin = _margins(family_scores[family]).mean(axis=0)
     assert np.all(margin >= FAMILY_MARGIN_DB), (family, margin, family_scores[family])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", _params(_FAILS_TODAY))
+@pytest.mark.parametrize("family", _params(_TRAILS_TODAY))
 def test_pybokeh_trails_scatter_on_no_scene(family_scores, family):
     worst = _margins(family_scores[family]).min(axis=0)
     assert np.all(worst >= -WITHIN_DB), (family, worst, family_scores[family])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("family", _params(_FAILS_TODAY))
+@pytest.mark.parametrize("family", _params(_MISSES_TODAY))
 def test_pybokeh_beats_scatter_on_every_scene(family_scores, family):
     worst = _margins(family_scores[family]).min(axis=0)
     assert np.all(worst >= SCENE_MARGIN_DB), (family, worst, family_scores[family])

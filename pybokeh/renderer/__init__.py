@@ -78,17 +78,17 @@ def render(
     rotation_deg : float
         Counter-clockwise rotation of the polygon, degrees (0: a vertex up).
     highlight_boost : float
-        Energy in [0, 1000] given back to clipped highlights so that out-of-focus
-        lights bloom into bright discs of the aperture's shape: an
-        out-of-focus pixel with a clipped channel (at the top of the range:
-        255, 65535 or 1.0) has its linear colour multiplied by
-        ``1 + highlight_boost * (1 - s)²`` before the blur, ``s`` the mean
-        linear luminance of the unclipped pixels around it (a light in the
-        dark gets the full boost, a clipped patch of cloud almost none; see
-        :mod:`pybokeh.highlights`).  Ramped in over |CoC| 0.5–1.5 px, so
-        in-focus pixels never change.  0 turns it off.  Highlights boosted to
-        twice the clip level or more keep a full-resolution splat at any blur
-        radius, so their discs have crisp rims (see the README).
+        Strength ``G`` in [0, 1000] of the energy given back to clipped light
+        sources, so that out-of-focus lights bloom into bright discs of the
+        aperture's shape.  A clipped pixel's linear colour is multiplied by
+        ``1 + gain`` before the blur, the gain being ``G`` for a small,
+        near-white light in the dark, nothing for saturated colours, a quarter
+        of ``G`` at most for large white clipped areas, ramped in over |CoC|
+        2–6 px and capped so that no pixel's light makes its blur disc brighter
+        than the clip level (see :mod:`pybokeh.highlights`).  0 turns it off.
+        Highlights boosted to twice the clip level or more keep a
+        full-resolution splat at any blur radius, so their discs have crisp
+        rims (see the README).
     focus_range : float
         Width of a depth band around the focus kept perfectly sharp: normalised
         disparity in [0, 1] (disparity mode) or metres (depth mode).
@@ -136,7 +136,7 @@ def render(
     coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                   focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,
                   focus_range=focus_range, image_shape=array.shape[:2])
-    out = kernel(array, coc, aperture, highlight_gain_map(array, gain), threads)
+    out = kernel(array, coc, aperture, highlight_gain_map(array, gain, coc), threads)
     return restore(out)
 
 

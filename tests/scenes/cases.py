@@ -66,7 +66,8 @@ def deliver_depth(scene: Scene, depth: np.ndarray):
     px_per_code = a_coef * (q_hi - q_lo) / 255.0
     focus_code = 255.0 * (1.0 / scene.focus_m - q_lo) / (q_hi - q_lo)
     lo, hi = float(codes.min()), float(codes.max())
-    kwargs = dict(focus=focus_code, depth_kind="disparity", max_blur=px_per_code * (hi - lo),
+    # pybokeh takes the focus as normalised disparity: 0 at the map's farthest code, 1 at its nearest.
+    kwargs = dict(focus=(focus_code - lo) / (hi - lo), depth_kind="disparity", max_blur=px_per_code * (hi - lo),
                   blades=scene.blades, rotation_deg=scene.rotation_deg)
     coc = (px_per_code * (codes.astype(np.float64) - focus_code)).astype(np.float32)
     return codes, kwargs, coc
