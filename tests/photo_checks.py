@@ -14,6 +14,8 @@ cannot make:
   Gaussian-smoothed to float (sigma 1.5 px) is smooth (neighbours within 2 levels),
   neighbour pairs that step by 6 levels or more with the 8-bit map (steps that follow
   the depth map's levels).
+* disc structure: the luminance's mean deviation from its 15 px box mean, which the
+  discs of out-of-focus lights raise (a plain blur flattens it).
 * whitening: saturated colours (one channel at 255, another below 160) out of focus
   (|CoC| >= 2 px) whose darkest channel rises by more than 30 levels over the render
   with ``highlight_boost=0``: a bright colour blooming into white.
@@ -140,6 +142,19 @@ def whitening(photo: np.ndarray, out: np.ndarray, out_no_boost: np.ndarray, coc:
     d = out.min(axis=2).astype(np.int32)[sat] - out_no_boost.min(axis=2).astype(np.int32)[sat]
     return {"saturated": n, "whitened": int((d > rise).sum()), "fraction": float((d > rise).mean()),
             "mean_rise": float(d.mean())}
+
+
+def disc_structure(img: np.ndarray, size: int = 15) -> float:
+    """Structure at the scale of bokeh discs: the mean absolute deviation of the luminance
+    from its ``size``-px box mean (discs of lights raise it; a plain blur flattens it)."""
+    lum = luma(img)
+    pad = size // 2
+    p = np.pad(lum, pad, mode="edge")
+    c = np.zeros((p.shape[0] + 1, p.shape[1] + 1))
+    c[1:, 1:] = p.cumsum(0).cumsum(1)
+    h, w = lum.shape
+    box = (c[size:size + h, size:size + w] - c[:h, size:size + w] - c[size:size + h, :w] + c[:h, :w]) / size ** 2
+    return float(np.abs(lum - box).mean())
 
 
 def smooth_map(depth: np.ndarray, sigma: float = 1.5) -> np.ndarray:
