@@ -249,7 +249,7 @@ def test_emulated_cuda_matches_cpp_with_clipped_lights(dtype):
     coc = random_coc(rng, 70, 90, 25.0)
     args = render_args(img, coc, Aperture(6))
     gain = args[-1]
-    assert gain is not None and gain.max() > 10.0  # lights in the dark: nearly the full boost
+    assert gain is not None and gain.max() > 6.0  # lights on random mid-grey texture: about half the boost
     boosted = _cuda_emu.render(*args)
     assert_parity(boosted, _core.render(*args, 1), dtype)
     # The gain map is applied: without it the lights' discs are much dimmer.
