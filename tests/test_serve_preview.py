@@ -1,0 +1,145 @@
+"""The web app's preview pipeline: a downscaled proxy whose blur matches the full-resolution render."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pybokeh
+from pybokeh.lens import resample
+from pybokeh.serve.preview import PROXY_MAX_PIXELS, Scene, Settings, normalised_disparity, proxy_size
+
+from _serve_scene import BACKGROUND_XY, SUBJECT, SUBJECT_XY, gradient_energy, scene
+
+
+def _smooth_scene(h: int = 600, w: int = 900):
+    """A photo with detail coarser than the proxy's pixels (so downscaling loses nothing) and a depth ramp with a
+    near box: what the preview can reproduce exactly."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    photo = np.stack([128 + 90 * np.sin(xx / 23.0) * np.cos(yy / 31.0),
+                      128 + 90 * np.sin(yy / 17.0 + 1.0),
+                      128 + 90 * np.cos((xx + yy) / 29.0)], axis=2)
+    disparity = (0.2 + 0.4 * yy / h).astype(np.float32)
+    disparity[150:420, 300:600] = 0.9
+    return np.round(photo).astype(np.uint8), disparity
+
+
+def test_proxy_size_keeps_aspect_and_budget():
+    assert proxy_size((3024, 4032)) == (866, 1154)
+    h, w = proxy_size((3024, 4032))
+    assert h * w <= PROXY_MAX_PIXELS and abs(w / h - 4032 / 3024) < 0.01
+    assert proxy_size((400, 640)) == (400, 640)  # small photos are their own proxy
+    assert proxy_size((10, 100_000), 1000) == (1, 1000)  # a side never shrinks below 1 px; the budget holds
+
+
+@pytest.mark.parametrize("f_number", [1.0, 1.8, 4.0])
+def test_proxy_coc_is_the_full_coc_scaled(f_number):
+    # The whole point of the proxy settings: every CoC on the proxy is the full-size CoC at that place times the
+    # size ratio, although render() normalises the proxy's (narrower) disparity range again.
+    photo, disparity = _smooth_scene()
+    disparity[0, 0], disparity[-1, -1] = 0.0, 1.0  # lone extreme pixels that the proxy averages away
+    full = normalised_disparity(disparity, photo.shape[:2])
+    s = Scene(photo, full, proxy_pixels=120_000)
+    lo, hi = float(s.proxy_disparity.min()), float(s.proxy_disparity.max())
+    assert hi - lo < 0.99  # the proxy's range really is narrower: the mapping is exercised
+    focus, band = s.focus_value((450, 300)), 0.1
+    k_full = s.strength(f_number)
+    coc_full = pybokeh.coc_map(full, focus, max_blur=k_full, focus_range=band)
+    fp, bp, kp = s.proxy_lens(focus, band, k_full)
+    coc_proxy = pybokeh.coc_map(s.proxy_disparity, fp, max_blur=kp, focus_range=bp)
+    scale = math.hypot(*s.proxy_shape) / math.hypot(*s.shape)
+    expected = resample(coc_full, s.proxy_shape, "coc") * scale
+    err = np.abs(coc_proxy - expected)
+    # Exact (to float rounding) wherever the CoC is linear in disparity over a proxy pixel's footprint; the clip at
+    # the sharp band's edges is not, so averaging across it differs a little there.
+    assert np.median(err) < 1e-3 and np.percentile(err, 99) < 0.05, (np.median(err), np.percentile(err, 99))
+    assert err.max() < 0.05 * k_full * scale
+
+
+def test_preview_matches_the_downscaled_full_render():
+    photo, disparity = _smooth_scene()
+    s = Scene(photo, normalised_disparity(disparity, photo.shape[:2]), proxy_pixels=140_000)
+    settings = Settings((450, 280), f_number=1.4, blades=6, rotation_deg=10, focus_range=0.05)
+    preview = s.render_preview(settings).astype(np.float64)
+    ph, pw = s.proxy_shape
+    full_small = np.asarray(Image.fromarray(s.render_full(settings)).resize((pw, ph), Image.LANCZOS), np.float64)
+    err = np.abs(preview - full_small).mean()
+    # Without the size scaling the proxy's blur discs would cover 1/scale times more of the frame.
+    wrong = pybokeh.render(s.proxy, s.proxy_disparity, s.proxy_lens(s.focus_value((450, 280)), 0.05, 1)[0],
+                           max_blur=s.strength(1.4) * (s.proxy_disparity.max() - s.proxy_disparity.min()),
+                           focus_range=0.05, blades=6, rotation_deg=10).astype(np.float64)
+    wrong_err = np.abs(wrong - full_small).mean()
+    assert err < 2.0, err
+    assert wrong_err > 3 * err, (err, wrong_err)
+
+
+def test_click_sharpens_the_clicked_plane():
+    photo, disparity = scene()
+    s = Scene(photo, normalised_disparity(disparity, photo.shape[:2]))
+    on_subject = s.render_preview(Settings(SUBJECT_XY))
+    on_background = s.render_preview(Settings(BACKGROUND_XY))
+    original_subject = gradient_energy(photo, SUBJECT_XY, 40)
+    assert gradient_energy(on_subject, SUBJECT_XY, 40) > 0.9 * original_subject
+    assert gradient_energy(on_subject, SUBJECT_XY, 40) > 4 * gradient_energy(on_subject, BACKGROUND_XY, 40)
+    assert gradient_energy(on_background, BACKGROUND_XY, 40) > 4 * gradient_energy(on_background, SUBJECT_XY, 40)
+
+
+def test_focus_value_is_the_full_resolution_median_under_the_pixel():
+    photo, disparity = scene()
+    s = Scene(photo, normalised_disparity(disparity, photo.shape[:2]), proxy_pixels=20_000)
+    assert s.focus_value(SUBJECT_XY) == pytest.approx(1.0)
+    assert s.focus_value(BACKGROUND_XY) == pytest.approx(0.0)
+    x0 = SUBJECT[0]
+    # On the subject's edge the window is half subject, half background: the median picks one, never a blend.
+    assert s.focus_value((x0, 200)) in (pytest.approx(0.0), pytest.approx(1.0))
+
+
+def test_deep_photos_keep_their_dtype_and_the_proxy_is_float():
+    photo, disparity = _smooth_scene(300, 450)
+    deep = photo.astype(np.uint16) * 257
+    s = Scene(deep, normalised_disparity(disparity, deep.shape[:2]), proxy_pixels=30_000)
+    assert s.proxy.dtype == np.float32 and 0.0 <= s.proxy.min() and s.proxy.max() <= 1.0
+    out = s.render_full(Settings((200, 150)))
+    assert out.dtype == np.uint16 and out.shape == deep.shape
+    assert s.render_preview(Settings((200, 150))).dtype == np.float32
+
+
+def test_normalised_disparity_inverts_depth_and_fills_invalid():
+    depth = np.array([[1.0, 2.0], [4.0, np.nan]], np.float32)
+    d = normalised_disparity(depth, (2, 2), "depth")
+    assert d[0, 0] == pytest.approx(1.0) and d[1, 0] == pytest.approx(0.0)  # nearest 1, farthest 0
+    assert np.isfinite(d).all() and 0.0 <= d.min() and d.max() <= 1.0
+    assert normalised_disparity(np.full((3, 3), 7, np.uint8), (3, 3)).max() == 0.0  # flat map: no blur
+    with pytest.raises(ValueError, match="aspect ratio"):
+        normalised_disparity(np.zeros((10, 10)), (10, 30))
+    with pytest.raises(ValueError, match="2-D"):
+        normalised_disparity(np.zeros((2, 2, 3)), (2, 2))
+    with pytest.raises(ValueError, match="kind"):
+        normalised_disparity(np.zeros((2, 2)), (2, 2), "metres")
+
+
+@pytest.mark.parametrize("data, match", [
+    ({"y": 3}, "x is required"),
+    ({"x": 700, "y": 3}, "x must lie in"),
+    ({"x": 1, "y": 3, "blades": 2}, "blades must be 0"),
+    ({"x": 1, "y": 3, "blades": 5.5}, "blades must be 0"),
+    ({"x": 1, "y": 3, "f_number": 0}, "f_number must lie in"),
+    ({"x": 1, "y": 3, "f_number": "2"}, "f_number must be a number"),
+    ({"x": 1, "y": 3, "highlight_boost": True}, "highlight_boost must be a number"),
+    ({"x": 1, "y": 3, "focus_range": 1.5}, "focus_range must lie in"),
+    ({"x": float("nan"), "y": 3}, "x"),
+    ([1, 2], "JSON object"),
+])
+def test_settings_reject_bad_values_naming_the_field(data, match):
+    with pytest.raises(ValueError, match=match):
+        Settings.parse(data, (400, 640))
+
+
+def test_scene_without_depth_says_so():
+    photo, _ = scene()
+    s = Scene(photo)
+    with pytest.raises(ValueError, match="no depth"):
+        s.render_preview(Settings(SUBJECT_XY))
+    assert s.depth_view().shape == s.proxy_shape
