@@ -86,6 +86,15 @@ def test_click_sharpens_the_clicked_plane():
     assert gradient_energy(on_background, BACKGROUND_XY, 40) > 4 * gradient_energy(on_background, SUBJECT_XY, 40)
 
 
+def test_a_focus_value_overrides_the_pixel():
+    photo, disparity = scene()
+    s = Scene(photo, normalised_disparity(disparity, photo.shape[:2]))
+    chosen = Settings.parse({"x": BACKGROUND_XY[0], "y": BACKGROUND_XY[1], "focus": 1.0}, s.shape)
+    assert s.focus_of(chosen) == 1.0
+    assert s.focus_of(Settings.parse({"x": BACKGROUND_XY[0], "y": BACKGROUND_XY[1]}, s.shape)) == 0.0
+    np.testing.assert_array_equal(s.render_preview(chosen), s.render_preview(Settings(SUBJECT_XY)))
+
+
 def test_focus_value_is_the_full_resolution_median_under_the_pixel():
     photo, disparity = scene()
     s = Scene(photo, normalised_disparity(disparity, photo.shape[:2]), proxy_pixels=20_000)
@@ -130,6 +139,7 @@ def test_normalised_disparity_inverts_depth_and_fills_invalid():
     ({"x": 1, "y": 3, "highlight_boost": True}, "highlight_boost must be a number"),
     ({"x": 1, "y": 3, "focus_range": 1.5}, "focus_range must lie in"),
     ({"x": float("nan"), "y": 3}, "x"),
+    ({"x": 1, "y": 3, "focus": 1.2}, "focus must lie in"),
     ([1, 2], "JSON object"),
 ])
 def test_settings_reject_bad_values_naming_the_field(data, match):

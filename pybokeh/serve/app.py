@@ -312,7 +312,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                 out = sess.scene.render_preview(chosen, backend, threads)
                 seconds = time.perf_counter() - start
                 sess.seconds_per_pixel = seconds / (out.shape[0] * out.shape[1])
-                return _jpeg(out, PREVIEW_QUALITY), seconds, sess.scene.focus_value(chosen.focus_xy)
+                return _jpeg(out, PREVIEW_QUALITY), seconds, sess.scene.focus_of(chosen)
 
         if sess.scene.disparity is None:
             raise ApiError(409, "this photo has no depth yet: load a depth map")

@@ -51,7 +51,11 @@ class Settings:
     Attributes
     ----------
     focus_xy : (int, int)
-        Focus pixel (column, row) in the full-resolution photo.
+        Focus pixel (column, row) in the full-resolution photo: the focus is the
+        normalised disparity under it (see :meth:`Scene.focus_value`).
+    focus : float or None
+        A normalised disparity in [0, 1] to focus on instead (the page sends the
+        automatic subject focus this way until the user clicks).
     f_number : float
         Blur strength as an f-number, in :data:`F_NUMBER_RANGE` (f/1.8 = the default strength).
     blades : int
@@ -70,6 +74,7 @@ class Settings:
     rotation_deg: float = 0.0
     highlight_boost: float = DEFAULT_HIGHLIGHT_BOOST
     focus_range: float = 0.0
+    focus: float | None = None
 
     @classmethod
     def parse(cls, data: object, shape: tuple[int, int]) -> "Settings":
@@ -94,7 +99,8 @@ class Settings:
         blades = number("blades", 0, 0, 16)
         if blades != int(blades) or int(blades) in (1, 2):
             raise ValueError(f"blades must be 0 (round) or an integer 3..16, got {blades:g}")
-        return cls(focus_xy=(int(x), int(y)),
+        focus = None if data.get("focus") is None else number("focus", None, 0.0, 1.0)
+        return cls(focus_xy=(int(x), int(y)), focus=focus,
                    f_number=number("f_number", 1.8, *F_NUMBER_RANGE),
                    blades=int(blades),
                    rotation_deg=number("rotation_deg", 0.0, -360.0, 360.0),
@@ -229,6 +235,10 @@ class Scene:
         """The normalised disparity under a full-resolution pixel (the median ``render`` would take)."""
         return _focus_value(xy, self._need_depth(), self.shape)
 
+    def focus_of(self, settings: Settings) -> float:
+        """The focus the settings ask for, as normalised disparity."""
+        return settings.focus if settings.focus is not None else self.focus_value(settings.focus_xy)
+
     def strength(self, f_number: float) -> float:
         """``K`` for the full-size photo at this f-number (CoC px per unit of normalised disparity)."""
         return disparity_strength(None, f_number, self.shape)
@@ -251,7 +261,7 @@ class Scene:
     def render_preview(self, settings: Settings, backend: str = "auto", threads: int | None = None) -> np.ndarray:
         """The proxy rendered with these settings (same dtype as :attr:`proxy`)."""
         self._need_depth()
-        focus, band, k = self.proxy_lens(self.focus_value(settings.focus_xy), settings.focus_range,
+        focus, band, k = self.proxy_lens(self.focus_of(settings), settings.focus_range,
                                          self.strength(settings.f_number))
         return render(self.proxy, self.proxy_disparity, focus, max_blur=k, focus_range=band,
                       blades=settings.blades, rotation_deg=settings.rotation_deg,
@@ -260,7 +270,7 @@ class Scene:
     def render_full(self, settings: Settings, backend: str = "auto", threads: int | None = None) -> np.ndarray:
         """The full-resolution photo rendered with these settings (the photo's dtype)."""
         disparity = self._need_depth()
-        return render(self.image, disparity, self.focus_value(settings.focus_xy),
+        return render(self.image, disparity, self.focus_of(settings),
                       max_blur=self.strength(settings.f_number), focus_range=settings.focus_range,
                       blades=settings.blades, rotation_deg=settings.rotation_deg,
                       highlight_boost=settings.highlight_boost, backend=backend, threads=threads)

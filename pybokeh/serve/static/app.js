@@ -8,7 +8,7 @@ const view = $("view");
 
 let config = { max_upload_bytes: Infinity };
 let photo = null;        // the server's description of the open photo
-let focus = null;        // {x, y} in full-resolution pixels
+let focus = null;        // {x, y} in full-resolution pixels, and {value} while it is the automatic subject focus
 let previewUrl = null;
 let depthUrl = null;
 let inflight = false;    // one preview request at a time; the latest settings win
@@ -48,7 +48,7 @@ async function call(url, options) {
 function settings() {
   const blades = Number($("blades").value);
   return {
-    x: focus.x, y: focus.y,
+    x: focus.x, y: focus.y, focus: focus.value === undefined ? null : focus.value,
     f_number: F_STOPS[Number($("f-number").value)],
     blades: blades === 2 ? 0 : blades,
     rotation_deg: Number($("rotation").value),
@@ -137,7 +137,7 @@ function applyPhoto(described) {
   $("depth-tools").disabled = false;
   $("depth-view").disabled = !hasDepth;
   if (hasDepth) {
-    focus = { x: photo.focus.x, y: photo.focus.y };
+    focus = { x: photo.focus.x, y: photo.focus.y, value: photo.focus.value };
     $("focus-range").value = String(Math.round(photo.focus.focus_range * 100));
     showOutputs();
     placeMarker();
