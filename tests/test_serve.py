@@ -272,6 +272,13 @@ def test_create_app_checks_its_limits():
         create_app(max_upload_bytes=0)
     with pytest.raises(ValueError, match="max_sessions"):
         create_app(max_sessions=0)
+    with pytest.raises(ValueError, match="threads"):
+        create_app(threads=0)
+    with pytest.raises(ValueError, match="backend"):
+        create_app(backend="no-such-backend")
+    if "cuda" not in pybokeh.backends():
+        with pytest.raises(pybokeh.BackendUnavailableError):
+            create_app(backend="cuda")
 
 
 def test_missing_web_extra_is_named(monkeypatch):

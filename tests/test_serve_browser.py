@@ -34,9 +34,11 @@ def _unavailable(reason: str):
 
 
 def _chromium() -> str:
-    path = os.environ.get("PYBOKEH_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    if not path:
-        _unavailable("no Chromium on this machine (apt-get install chromium, or set PYBOKEH_CHROMIUM)")
+    chosen = os.environ.get("PYBOKEH_CHROMIUM")
+    path = chosen or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path or not os.access(path, os.X_OK):
+        _unavailable(f"no Chromium at {chosen!r} (PYBOKEH_CHROMIUM)" if chosen else
+                     "no Chromium on this machine (apt-get install chromium, or set PYBOKEH_CHROMIUM)")
     return path
 
 

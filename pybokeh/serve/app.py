@@ -95,7 +95,7 @@ def api(handler: Callable) -> Callable:
             status, message = 400, one_line(exc)
         except MemoryError:
             status, message = 507, "not enough memory for this photo"
-        except (RuntimeError, OSError) as exc:
+        except Exception as exc:  # anything else: still one line for the page, never a traceback
             status, message = 500, f"the server failed: {one_line(exc)}"
         return JSONResponse({"error": message}, status_code=status, headers={"Cache-Control": "no-store"})
 
@@ -187,6 +187,12 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                         ("proxy_pixels", proxy_pixels)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    from ..renderer.dispatch import check_threads, get_backend
+
+    if backend != "auto":
+        get_backend(backend)  # an unavailable backend fails now, not on the first click
+    if threads is not None:
+        check_threads(threads)
     store = Store(max_sessions)
 
     async def body_file(request: Request, folder: pathlib.Path) -> pathlib.Path:
@@ -282,7 +288,12 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         with private_folder(temp_dir) as folder:
             path = await body_file(request, folder)
             disparity = await run_in_threadpool(read, path)
-        sess.scene.set_disparity(disparity)
+
+        def use() -> None:
+            with sess.lock:  # not in the middle of a preview
+                sess.scene.set_disparity(disparity)
+
+        await run_in_threadpool(use)
         what = "disparity, brighter = nearer" if kind == "disparity" else "depth, brighter = farther"
         sess.depth = {"source": "uploaded", "text": f"Depth from your map {name} ({what})."}
         return JSONResponse(await run_in_threadpool(describe, request.path_params["sid"], sess))
