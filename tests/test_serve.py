@@ -81,14 +81,37 @@ def test_preview_answers_a_click_with_the_clicked_plane_sharp(tmp_path, scene_jp
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
         assert float(r.headers["x-render-ms"]) >= 0
     a, b = decode(on_subject), decode(on_background)
-    assert a.shape[0] * a.shape[1] <= 100_000 and abs(a.shape[1] / a.shape[0] - WIDTH / HEIGHT) < 0.02
-    s = a.shape[1] / WIDTH
-    subject, background = (int(SUBJECT_XY[0] * s), int(SUBJECT_XY[1] * s)), (int(BACKGROUND_XY[0] * s),
-                                                                             int(BACKGROUND_XY[1] * s))
-    assert gradient_energy(a, subject, 15) > 3 * gradient_energy(a, background, 15)
-    assert gradient_energy(b, background, 15) > 3 * gradient_energy(b, subject, 15)
+    for image, response in ((a, on_subject), (b, on_background)):
+        assert image.shape[0] * image.shape[1] <= 100_000 and abs(image.shape[1] / image.shape[0] - WIDTH / HEIGHT) < 0.02
+        assert response.headers["x-preview-size"] == f"{image.shape[1]}x{image.shape[0]}"
+
+    def at(image, xy):  # the proxy's pixel for a photo pixel (the proxy may have stepped down in between)
+        s = image.shape[1] / WIDTH
+        return int(xy[0] * s), int(xy[1] * s)
+
+    assert gradient_energy(a, at(a, SUBJECT_XY), 15) > 3 * gradient_energy(a, at(a, BACKGROUND_XY), 15)
+    assert gradient_energy(b, at(b, BACKGROUND_XY), 15) > 3 * gradient_energy(b, at(b, SUBJECT_XY), 15)
     assert float(on_subject.headers["x-focus"]) == pytest.approx(1.0)
     assert float(on_background.headers["x-focus"]) == pytest.approx(0.0)
+
+
+def test_slow_previews_step_down_to_smaller_proxies(tmp_path, scene_jpeg):
+    c = client(tmp_path, preview_target_s=1e-9)  # every preview is "too slow"
+    sid = upload(c, scene_jpeg).json()["id"]
+    sizes = []
+    for _ in range(4):
+        r = c.post(f"/api/photos/{sid}/preview", json={"x": SUBJECT_XY[0], "y": SUBJECT_XY[1]})
+        w, h = (int(v) for v in r.headers["x-preview-size"].split("x"))
+        assert decode(r).shape[:2] == (h, w)
+        sizes.append(w * h)
+    assert sizes[0] == WIDTH * HEIGHT  # a 0.26 MP photo starts as its own proxy
+    assert sizes[1] == pytest.approx(sizes[0] / 2, rel=0.02) and sizes[2] == pytest.approx(sizes[0] / 4, rel=0.02)
+    assert sizes[3] == sizes[2]  # the smallest level is the floor
+    fixed = client(tmp_path, preview_target_s=None)
+    sid = upload(fixed, scene_jpeg).json()["id"]
+    for _ in range(2):
+        r = fixed.post(f"/api/photos/{sid}/preview", json={"x": 1, "y": 1})
+        assert r.headers["x-preview-size"] == f"{WIDTH}x{HEIGHT}"
 
 
 def test_photo_proxy_and_depth_view(tmp_path, scene_jpeg):

@@ -9,6 +9,8 @@ API (all under ``/api``; errors are ``{"error": "one line"}`` with a 4xx/5xx sta
 ``GET  /photos/{id}/photo.jpg``  the preview proxy, unblurred
 ``GET  /photos/{id}/depth.png``  the proxy's normalised disparity (brighter = nearer)
 ``POST /photos/{id}/preview``    JSON settings (:class:`~pybokeh.serve.preview.Settings`) → JPEG
+                                 (headers: ``X-Render-Ms`` server time, ``X-Focus`` the focus as
+                                 normalised disparity, ``X-Preview-Size`` the proxy's WxH)
 ``POST /photos/{id}/render``     JSON settings + ``format`` (jpeg, png) → ``{"job": id}``
 ``DELETE /photos/{id}``          forget the photo
 ``GET  /jobs/{id}``              the render's state, elapsed and expected seconds
@@ -45,8 +47,8 @@ from starlette.staticfiles import StaticFiles
 
 from .. import io
 from ..io import ImageFileError
-from .preview import F_NUMBER_RANGE, MAX_HIGHLIGHT_BOOST, PROXY_MAX_PIXELS, Scene, Settings, \
-    normalised_disparity, to_uint8
+from .preview import DEFAULT_PREVIEW_TARGET_S, F_NUMBER_RANGE, MAX_HIGHLIGHT_BOOST, PROXY_MAX_PIXELS, Pace, \
+    Scene, Settings, normalised_disparity, to_uint8
 from .sessions import DEFAULT_MAX_SESSIONS, Job, Session, Store
 from .uploads import DEFAULT_MAX_UPLOAD_BYTES, UploadTooLarge, display_name, download_stem, private_folder, \
     read_as, spool
@@ -157,7 +159,8 @@ def _png(grey: np.ndarray) -> bytes:
 def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int = io.DEFAULT_MAX_PIXELS,
                depth_model: str = "pix2pix", device: str | None = None, backend: str = "auto",
                threads: int | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
-               proxy_pixels: int = PROXY_MAX_PIXELS, trusted_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS,
+               proxy_pixels: int = PROXY_MAX_PIXELS,
+               preview_target_s: float | None = DEFAULT_PREVIEW_TARGET_S, trusted_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS,
                temp_dir: str | pathlib.Path | None = None) -> "Guard":
     """The web app (an ASGI application).
 
@@ -177,6 +180,10 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         Photos kept open at once (each holds its full-resolution pixels in memory).
     proxy_pixels : int
         Largest preview proxy, in pixels (at most 1 MP by default).
+    preview_target_s : float or None
+        Server time a preview may take (render and encode) before the next one
+        uses a proxy with half the pixels (:class:`~pybokeh.serve.preview.Pace`);
+        None always uses the largest.
     trusted_hosts : tuple of str or None
         Host names the server answers to; None answers any (for a server bound to
         a network interface on purpose).
@@ -194,6 +201,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     if threads is not None:
         check_threads(threads)
     store = Store(max_sessions)
+    pace = Pace(preview_target_s)
 
     async def body_file(request: Request, folder: pathlib.Path) -> pathlib.Path:
         _need_body_type(request, "application/octet-stream")
@@ -254,7 +262,8 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     def describe(sid: str, sess: Session) -> dict[str, Any]:
         scene = sess.scene
         out: dict[str, Any] = {"id": sid, "name": sess.name, "width": scene.shape[1], "height": scene.shape[0],
-                               "proxy_width": scene.proxy_shape[1], "proxy_height": scene.proxy_shape[0],
+                               "proxy_width": scene.largest_proxy().shape[1],
+                               "proxy_height": scene.largest_proxy().shape[0],
                                "depth": sess.depth, "focus": None}
         if scene.disparity is not None:
             subject = scene.subject()
@@ -301,7 +310,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     @api
     async def photo_proxy(request: Request) -> Response:
         sess = session(request)
-        data = await run_in_threadpool(_jpeg, sess.scene.proxy, PREVIEW_QUALITY)
+        data = await run_in_threadpool(_jpeg, sess.scene.largest_proxy(), PREVIEW_QUALITY)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     @api
@@ -317,20 +326,24 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         sess = session(request)
         chosen, _ = await settings(request, sess)
 
-        def work() -> tuple[bytes, float, float]:
+        def work() -> tuple[bytes, float, float, tuple[int, int]]:
+            scene = sess.scene
             with sess.lock:
                 start = time.perf_counter()
-                out = sess.scene.render_preview(chosen, backend, threads)
+                out = scene.render_preview(chosen, backend, threads)
+                rendered = time.perf_counter() - start
+                data = _jpeg(out, PREVIEW_QUALITY)
                 seconds = time.perf_counter() - start
-                sess.seconds_per_pixel = seconds / (out.shape[0] * out.shape[1])
-                return _jpeg(out, PREVIEW_QUALITY), seconds, sess.scene.focus_of(chosen)
+                sess.seconds_per_pixel = rendered / (out.shape[0] * out.shape[1])
+                scene.set_level(pace.next_level(scene.level, scene.levels, seconds))
+                return data, seconds, scene.focus_of(chosen), out.shape[:2]
 
         if sess.scene.disparity is None:
             raise ApiError(409, "this photo has no depth yet: load a depth map")
-        data, seconds, focus = await run_in_threadpool(work)
+        data, seconds, focus, (h, w) = await run_in_threadpool(work)
         return Response(data, media_type="image/jpeg",
                         headers={"Cache-Control": "no-store", "X-Render-Ms": f"{seconds * 1e3:.0f}",
-                                 "X-Focus": f"{focus:.4f}"})
+                                 "X-Focus": f"{focus:.4f}", "X-Preview-Size": f"{w}x{h}"})
 
     @api
     async def start_render(request: Request) -> Response:

@@ -35,8 +35,19 @@ def _photos(text: str) -> int:
     return value
 
 
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
+    if not 0 <= value <= 1e6:
+        raise argparse.ArgumentTypeError(f"must lie in 0..1e6 ms, got {text!r}")
+    return value
+
+
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     from ..cli import add_max_pixels_argument
+    from .preview import DEFAULT_PREVIEW_TARGET_S
     from .sessions import DEFAULT_MAX_SESSIONS
     from .uploads import DEFAULT_MAX_UPLOAD_BYTES
 
@@ -52,6 +63,9 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-photos", type=_photos, default=DEFAULT_MAX_SESSIONS,
                    help=f"photos kept open at once, each in memory at full resolution "
                         f"(default {DEFAULT_MAX_SESSIONS}); the least recently used is forgotten")
+    p.add_argument("--preview-ms", type=_milliseconds, default=DEFAULT_PREVIEW_TARGET_S * 1e3,
+                   help=f"server time a preview may take before the next one uses a proxy with half the pixels "
+                        f"(default {DEFAULT_PREVIEW_TARGET_S * 1e3:g}; 0: always the largest, 1 MP)")
     p.add_argument("--depth-model", default="pix2pix",
                    help="estimator for photos without embedded depth: pix2pix (packaged, default), "
                         "hf:<repo id or folder> (pybokeh[hf]) or a .onnx file (pybokeh[onnx])")
@@ -66,7 +80,8 @@ def run_serve(args: argparse.Namespace) -> int:
     sock = bind(args.host, args.port)
     try:
         srv = server(sock, max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
-                     max_sessions=args.max_photos, depth_model=args.depth_model, device=args.device,
+                     max_sessions=args.max_photos, preview_target_s=args.preview_ms / 1e3 or None,
+                     depth_model=args.depth_model, device=args.device,
                      backend=args.backend, threads=args.threads)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host

@@ -38,6 +38,10 @@ from ..validate import finite
 
 #: Largest preview proxy, in pixels (1 MP).
 PROXY_MAX_PIXELS = 1_000_000
+#: Proxy levels, as fractions of the largest proxy's pixels (see :class:`Pace`).
+PROXY_LEVELS = (1.0, 0.5, 0.25)
+#: How long a preview may take on the server before the next one uses a smaller proxy (seconds).
+DEFAULT_PREVIEW_TARGET_S = 0.2
 #: f-number range offered for the blur strength (disparity mode: f/1.8 = the library's default).
 F_NUMBER_RANGE = (0.7, 22.0)
 #: Highest highlight strength the page offers (the library accepts up to 1000).
@@ -191,7 +195,12 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 class Scene:
-    """A photo, its normalised disparity and the preview proxy of both.
+    """A photo, its normalised disparity and preview proxies of both.
+
+    Proxies come in :data:`PROXY_LEVELS`: level 0 has at most ``proxy_pixels``
+    pixels (the photo itself when it is smaller), each next level half as many;
+    previews render the current
+    :attr:`level` (see :class:`Pace`, which steps down when clicks get slow).
 
     Parameters
     ----------
@@ -201,26 +210,58 @@ class Scene:
         ``(H, W)`` float32 normalised disparity (see :func:`normalised_disparity`),
         or None while the photo has no depth yet.
     proxy_pixels : int
-        Largest proxy, in pixels.
+        Largest proxy (level 0), in pixels.
     """
 
     def __init__(self, image: np.ndarray, disparity: np.ndarray | None = None,
                  proxy_pixels: int = PROXY_MAX_PIXELS) -> None:
         self.image = image
         self.shape = image.shape[:2]
-        self.proxy_shape = proxy_size(self.shape, proxy_pixels)
-        self.proxy = _shrink(image, self.proxy_shape)
+        self.level = 0
+        h0, w0 = proxy_size(self.shape, proxy_pixels)
+        self._shapes = [proxy_size(self.shape, max(1, int(h0 * w0 * f))) for f in PROXY_LEVELS]
+        first = _shrink(image, self._shapes[0])
+        self._proxies = [first] + [_shrink(first, shape) for shape in self._shapes[1:]]
         self.disparity: np.ndarray | None = None
-        self.proxy_disparity: np.ndarray | None = None
+        self._maps: list[np.ndarray] | None = None
         if disparity is not None:
             self.set_disparity(disparity)
+
+    @property
+    def levels(self) -> int:
+        """How many proxy levels there are."""
+        return len(self._shapes)
+
+    @property
+    def proxy_shape(self) -> tuple[int, int]:
+        """``(h, w)`` of the current proxy."""
+        return self._shapes[self.level]
+
+    @property
+    def proxy(self) -> np.ndarray:
+        """The current proxy of the photo (uint8, or float32 in [0, 1] for deeper photos)."""
+        return self._proxies[self.level]
+
+    @property
+    def proxy_disparity(self) -> np.ndarray | None:
+        """The current proxy of the normalised disparity, or None without depth."""
+        return None if self._maps is None else self._maps[self.level]
+
+    def largest_proxy(self) -> np.ndarray:
+        """The level-0 proxy (what the page shows before the first preview)."""
+        return self._proxies[0]
+
+    def set_level(self, level: int) -> None:
+        """Render previews at this proxy level from now on (0 = largest; clamped to the levels there are)."""
+        self.level = min(max(0, int(level)), self.levels - 1)
 
     def set_disparity(self, disparity: np.ndarray) -> None:
         """Use this ``(H, W)`` normalised disparity (float32 in [0, 1]) from now on."""
         if disparity.shape != self.shape:
             raise ValueError(f"disparity must have the photo's shape {self.shape}, got {disparity.shape}")
+        first = _resize_map(disparity, self._shapes[0])
+        self._maps = [first] + [_resize_map(first, shape) for shape in self._shapes[1:]]
         self.disparity = disparity
-        self.proxy_disparity = _resize_map(disparity, self.proxy_shape)
 
     def _need_depth(self) -> np.ndarray:
         if self.disparity is None:
@@ -276,6 +317,31 @@ class Scene:
                       highlight_boost=settings.highlight_boost, backend=backend, threads=threads)
 
     def depth_view(self) -> np.ndarray:
-        """The proxy disparity as uint8 grey (brighter = nearer), for the page's depth view."""
-        return np.round(np.clip(self.proxy_disparity if self.proxy_disparity is not None
-                                else np.zeros(self.proxy_shape, np.float32), 0, 1) * 255).astype(np.uint8)
+        """The level-0 proxy's disparity as uint8 grey (brighter = nearer), for the page's depth view."""
+        d = self._maps[0] if self._maps is not None else np.zeros(self._shapes[0], np.float32)
+        return np.round(np.clip(d, 0, 1) * 255).astype(np.uint8)
+
+
+class Pace:
+    """Keeps previews fast: the proxy level for the next preview from how long the last one took.
+
+    A preview slower than ``target_s`` moves one level down (half the pixels,
+    about half the time); one that took under 0.35 × ``target_s``, so that twice
+    its pixels would still take well under the target, moves one level up.  On a
+    machine busy with other work the preview gets coarser instead of slower, and
+    sharpens again when the machine is free.  ``target_s=None`` keeps level 0.
+    """
+
+    def __init__(self, target_s: float | None = DEFAULT_PREVIEW_TARGET_S) -> None:
+        if target_s is not None and not (isinstance(target_s, (int, float)) and target_s > 0):
+            raise ValueError(f"the preview target must be a positive number of seconds or None, got {target_s!r}")
+        self.target_s = target_s
+
+    def next_level(self, level: int, levels: int, seconds: float) -> int:
+        if self.target_s is None:
+            return 0
+        if seconds > self.target_s and level < levels - 1:
+            return level + 1
+        if seconds < 0.35 * self.target_s and level > 0:
+            return level - 1
+        return level

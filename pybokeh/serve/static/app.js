@@ -101,8 +101,9 @@ async function requestPreview() {
     previews += 1;
     document.body.dataset.previews = String(previews);
     const total = Math.round(performance.now() - started);
-    $("timing").textContent = `Preview ${photo.proxy_width}×${photo.proxy_height}: rendered in ` +
-      `${response.headers.get("X-Render-Ms")} ms, shown after ${total} ms. ` +
+    const size = (response.headers.get("X-Preview-Size") || "").replace("x", "×");
+    $("timing").textContent = `Preview ${size}: rendered in ${response.headers.get("X-Render-Ms")} ms, ` +
+      `shown after ${total} ms. ` +
       `Focus at normalised disparity ${response.headers.get("X-Focus")}.`;
   } catch (e) {
     showError(e.message);
@@ -131,6 +132,7 @@ function applyPhoto(described) {
   photo = described;
   $("depth-source").textContent = photo.depth.text;
   $("depth-source").dataset.source = photo.depth.source;
+  $("frame").style.setProperty("--aspect", String(photo.width / photo.height));
   const hasDepth = Boolean(photo.focus);
   $("lens").disabled = !hasDepth;
   $("export").disabled = !hasDepth;
