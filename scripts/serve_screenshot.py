@@ -42,7 +42,7 @@ def main() -> int:
     url = f"http://127.0.0.1:{sock.getsockname()[1]}/"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 860})
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.set_default_timeout(120_000)
         page.goto(url)
         page.set_input_files("#photo-file", args.photo)
