@@ -32,7 +32,10 @@ def scene(seed: int = 7) -> tuple[np.ndarray, np.ndarray]:
 
 
 def photo_with_depth(seed: int = 7) -> bytes:
-    """The scene as a JPEG with a GDepth map (RangeInverse: 0 = Near, 255 = Far): the subject at 1.16 m, the rest at 10 m."""
+    """The scene as a JPEG with a GDepth map (RangeInverse, stored 0 = Near, 255 = Far).
+
+    Near 1, Far 10: the subject (stored 0) is at 1, the background (stored 215) at about 4.2.
+    """
     photo, disparity = scene(seed)
     return gdepth_jpeg(photo, png_bytes(255 - disparity), near=1.0, far=10.0)
 

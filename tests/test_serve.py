@@ -82,7 +82,8 @@ def test_preview_answers_a_click_with_the_clicked_plane_sharp(tmp_path, scene_jp
         assert float(r.headers["x-render-ms"]) >= 0
     a, b = decode(on_subject), decode(on_background)
     for image, response in ((a, on_subject), (b, on_background)):
-        assert image.shape[0] * image.shape[1] <= 100_000 and abs(image.shape[1] / image.shape[0] - WIDTH / HEIGHT) < 0.02
+        assert image.shape[0] * image.shape[1] <= 100_000
+        assert abs(image.shape[1] / image.shape[0] - WIDTH / HEIGHT) < 0.02
         assert response.headers["x-preview-size"] == f"{image.shape[1]}x{image.shape[0]}"
 
     def at(image, xy):  # the proxy's pixel for a photo pixel (the proxy may have stepped down in between)
@@ -143,7 +144,6 @@ def test_download_is_the_full_resolution_render_of_the_same_settings(tmp_path, s
     got = c.get(f"/api/jobs/{job}/download")
     assert got.headers["content-type"] == "image/png"
     assert got.headers["content-disposition"] == 'attachment; filename="My_Photo-bokeh.png"'
-    photo, disparity = scene()
     shot = pybokeh.read_photo_with_depth(_write(tmp_path / "check.jpg", photo_with_depth()))
     expected = pybokeh.render(shot.image, shot.disparity(), 1.0, f_number=2.8, blades=5, rotation_deg=20,
                               highlight_boost=8, focus_range=0.1)
@@ -297,6 +297,8 @@ def test_create_app_checks_its_limits():
         create_app(max_sessions=0)
     with pytest.raises(ValueError, match="threads"):
         create_app(threads=0)
+    with pytest.raises(ValueError, match="neither 'pix2pix'"):
+        create_app(depth_model="no-such-model")
     with pytest.raises(ValueError, match="backend"):
         create_app(backend="no-such-backend")
     if "cuda" not in pybokeh.backends():

@@ -145,21 +145,21 @@ def test_normalised_disparity_inverts_depth_and_fills_invalid():
         normalised_disparity(np.zeros((2, 2)), (2, 2), "metres")
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"y": 3}, "x is required"),
-    ({"x": 700, "y": 3}, "x must lie in"),
-    ({"x": 1, "y": 3, "blades": 2}, "blades must be 0"),
-    ({"x": 1, "y": 3, "blades": 5.5}, "blades must be 0"),
-    ({"x": 1, "y": 3, "f_number": 0}, "f_number must lie in"),
-    ({"x": 1, "y": 3, "f_number": "2"}, "f_number must be a number"),
-    ({"x": 1, "y": 3, "highlight_boost": True}, "highlight_boost must be a number"),
-    ({"x": 1, "y": 3, "focus_range": 1.5}, "focus_range must lie in"),
-    ({"x": float("nan"), "y": 3}, "x"),
-    ({"x": 1, "y": 3, "focus": 1.2}, "focus must lie in"),
-    ([1, 2], "JSON object"),
+@pytest.mark.parametrize("data, error, match", [
+    ({"y": 3}, ValueError, "x is required"),
+    ({"x": 700, "y": 3}, ValueError, "x must lie in"),
+    ({"x": 1, "y": 3, "blades": 2}, ValueError, "blades must be 0"),
+    ({"x": 1, "y": 3, "blades": 5.5}, ValueError, "blades must be 0"),
+    ({"x": 1, "y": 3, "f_number": 0}, ValueError, "f_number must lie in"),
+    ({"x": 1, "y": 3, "f_number": "2"}, TypeError, "f_number must be a number"),
+    ({"x": 1, "y": 3, "highlight_boost": True}, TypeError, "highlight_boost must be a number"),
+    ({"x": 1, "y": 3, "focus_range": 1.5}, ValueError, "focus_range must lie in"),
+    ({"x": float("nan"), "y": 3}, ValueError, "x"),
+    ({"x": 1, "y": 3, "focus": 1.2}, ValueError, "focus must lie in"),
+    ([1, 2], TypeError, "JSON object"),
 ])
-def test_settings_reject_bad_values_naming_the_field(data, match):
-    with pytest.raises(ValueError, match=match):
+def test_settings_reject_bad_values_naming_the_field(data, error, match):
+    with pytest.raises(error, match=match):
         Settings.parse(data, (400, 640))
 
 

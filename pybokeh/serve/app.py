@@ -159,8 +159,8 @@ def _png(grey: np.ndarray) -> bytes:
 def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: int = io.DEFAULT_MAX_PIXELS,
                depth_model: str = "pix2pix", device: str | None = None, backend: str = "auto",
                threads: int | None = None, max_sessions: int = DEFAULT_MAX_SESSIONS,
-               proxy_pixels: int = PROXY_MAX_PIXELS,
-               preview_target_s: float | None = DEFAULT_PREVIEW_TARGET_S, trusted_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS,
+               proxy_pixels: int = PROXY_MAX_PIXELS, preview_target_s: float | None = DEFAULT_PREVIEW_TARGET_S,
+               trusted_hosts: tuple[str, ...] | None = LOOPBACK_HOSTS,
                temp_dir: str | pathlib.Path | None = None) -> "Guard":
     """The web app (an ASGI application).
 
@@ -200,6 +200,12 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         get_backend(backend)  # an unavailable backend fails now, not on the first click
     if threads is not None:
         check_threads(threads)
+    from ..estimators import resolve
+
+    try:
+        resolve(depth_model)  # a misspelt model fails now; a missing extra is said per photo, in the page
+    except ImportError:
+        pass
     store = Store(max_sessions)
     pace = Pace(preview_target_s)
 
@@ -291,7 +297,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
 
         def read(path: pathlib.Path) -> np.ndarray:
             raw = read_as(path, name, lambda p: io.read_depth(p, max_pixels))
-            raw, turned = io.orient_depth(raw, sess.orientation, sess.scene.image.shape)
+            raw, _ = io.orient_depth(raw, sess.orientation, sess.scene.image.shape)
             return normalised_disparity(raw, sess.scene.shape, kind)
 
         with private_folder(temp_dir) as folder:

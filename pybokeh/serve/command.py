@@ -69,7 +69,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth-model", default="pix2pix",
                    help="estimator for photos without embedded depth: pix2pix (packaged, default), "
                         "hf:<repo id or folder> (pybokeh[hf]) or a .onnx file (pybokeh[onnx])")
-    p.add_argument("--device", default=None, help="where depth estimation runs (cpu, cuda; default: CUDA when available)")
+    p.add_argument("--device", default=None,
+                   help="where depth estimation runs (cpu, cuda; default: CUDA when available)")
     p.add_argument("--backend", default="auto", help="renderer: auto, cuda, cpp, numba or numpy")
     p.add_argument("--threads", type=int, help="CPU threads for rendering (default: all available)")
 

@@ -82,9 +82,9 @@ class Settings:
 
     @classmethod
     def parse(cls, data: object, shape: tuple[int, int]) -> "Settings":
-        """Settings from the page's JSON object; ValueError naming the field for anything else."""
+        """Settings from the page's JSON object; ValueError (TypeError for a wrong type) naming the field."""
         if not isinstance(data, dict):
-            raise ValueError("settings must be a JSON object")
+            raise TypeError("settings must be a JSON object")
         h, w = shape
 
         def number(name: str, default: float | None, lo: float, hi: float) -> float:
@@ -92,7 +92,7 @@ class Settings:
             if value is None:
                 raise ValueError(f"{name} is required")
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} must be a number, got {type(value).__name__}")
+                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
             value = finite(value, name)
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must lie in [{lo:g}, {hi:g}], got {value:g}")

@@ -48,6 +48,8 @@ def download_stem(name: str) -> str:
 
 async def spool(chunks: AsyncIterator[bytes], folder: pathlib.Path, limit: int) -> pathlib.Path:
     """Write a request body to a new file in ``folder``, raising :class:`UploadTooLarge` past ``limit`` bytes."""
+    from starlette.concurrency import run_in_threadpool
+
     path = folder / "upload"
     size = 0
     with open(path, "wb") as f:
@@ -55,7 +57,7 @@ async def spool(chunks: AsyncIterator[bytes], folder: pathlib.Path, limit: int) 
             size += len(chunk)
             if size > limit:
                 raise UploadTooLarge(f"the file is over the upload limit of {limit / 2**20:g} MB")
-            f.write(chunk)
+            await run_in_threadpool(f.write, chunk)  # a slow disk does not stall other requests
     if size == 0:
         raise ImageFileError("the file is empty")
     with open(path, "rb") as f:  # .npy depth maps are recognised by their content, not a client's name

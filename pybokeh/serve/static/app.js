@@ -284,8 +284,15 @@ function setUp() {
   $("download").addEventListener("click", download);
   // Drag and drop anywhere on the page opens the photo.
   let depth = 0;
-  document.addEventListener("dragenter", (e) => { e.preventDefault(); depth += 1; document.body.classList.add("dragging"); });
-  document.addEventListener("dragleave", () => { depth = Math.max(0, depth - 1); if (!depth) document.body.classList.remove("dragging"); });
+  document.addEventListener("dragenter", (e) => {
+    e.preventDefault();
+    depth += 1;
+    document.body.classList.add("dragging");
+  });
+  document.addEventListener("dragleave", () => {
+    depth = Math.max(0, depth - 1);
+    if (!depth) document.body.classList.remove("dragging");
+  });
   document.addEventListener("dragover", (e) => e.preventDefault());
   document.addEventListener("drop", (e) => {
     e.preventDefault();
