@@ -14,15 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytest.importorskip("starlette", reason="the web extra is not installed (pip install \"pybokeh[web]\")")
-pytest.importorskip("httpx", reason="starlette's test client needs httpx")
+from _serve_scene import BACKGROUND_XY, HEIGHT, SUBJECT, SUBJECT_XY, WIDTH, gradient_energy, need, \
+    photo_with_depth, scene
+
+need("starlette", 'the web extra is not installed (pip install "pybokeh[web]")')
+need("uvicorn", 'the web extra is not installed (pip install "pybokeh[web]")')
+need("httpx", "starlette's test client needs httpx (the test extra)")
 from starlette.testclient import TestClient  # noqa: E402
 
 import pybokeh  # noqa: E402
 from pybokeh.serve import create_app  # noqa: E402
-
-from _serve_scene import BACKGROUND_XY, HEIGHT, SUBJECT, SUBJECT_XY, WIDTH, gradient_energy, photo_with_depth, \
-    scene  # noqa: E402
 
 OCTET = {"Content-Type": "application/octet-stream"}
 

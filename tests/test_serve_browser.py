@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from _serve_scene import BACKGROUND_XY, HEIGHT, SUBJECT_XY, WIDTH, gradient_energy, photo_with_depth
+from _serve_scene import BACKGROUND_XY, HEIGHT, SUBJECT_XY, WIDTH, gradient_energy, photo_with_depth, unavailable
 
 #: Flags Chromium needs on these machines: no sandbox as root, no GPU, and none of its background
 #: connections (the network is closed; Playwright gives every launch a fresh profile directory).
@@ -27,17 +27,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 TIMEOUT_MS = 60_000
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"the browser test must run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 def _chromium() -> str:
     chosen = os.environ.get("PYBOKEH_CHROMIUM")
     path = chosen or shutil.which("chromium") or shutil.which("chromium-browser")
     if not path or not os.access(path, os.X_OK):
-        _unavailable(f"no Chromium at {chosen!r} (PYBOKEH_CHROMIUM)" if chosen else
+        unavailable(f"no Chromium at {chosen!r} (PYBOKEH_CHROMIUM)" if chosen else
                      "no Chromium on this machine (apt-get install chromium, or set PYBOKEH_CHROMIUM)")
     return path
 
@@ -48,7 +42,7 @@ def server_url(tmp_path_factory):
         from pybokeh.serve import bind, server
         import uvicorn  # noqa: F401
     except ImportError as exc:
-        _unavailable(f"the web extra is not installed: {exc}")
+        unavailable(f"the web extra is not installed: {exc}")
     sock = bind("127.0.0.1", 0)
     srv = server(sock, temp_dir=tmp_path_factory.mktemp("uploads"))
     thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -70,7 +64,7 @@ def browser():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("the playwright package is not installed (pip install playwright; it drives Debian's "
+        unavailable("the playwright package is not installed (pip install playwright; it drives Debian's "
                      "Chromium, no browser download)")
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
