@@ -307,10 +307,15 @@ def test_create_app_checks_its_limits():
             create_app(backend="cuda")
 
 
-def test_missing_web_extra_is_named(monkeypatch):
+def test_missing_web_extra_is_named(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     with pytest.raises(ImportError, match=r'pip install "pybokeh\[web\]"'):
         create_app()
+    from pybokeh.cli import main
+
+    assert main(["serve", "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert err == 'pybokeh serve: error: pybokeh serve needs uvicorn: install the web extra, pip install "pybokeh[web]"\n'
 
 
 def test_serve_subcommand_binds_localhost_and_serves_the_page(tmp_path):
