@@ -13,10 +13,11 @@ from typing import Any, Sequence
 
 from ..aperture import Aperture
 from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
-from ..inputs import as_image
-from ..lens import coc_map
-from .device_inputs import is_device_array, render_device
-from .dispatch import BackendUnavailableError, backends, check_threads, get_backend
+from ..inputs import as_depth, as_image
+from ..lens import Lens
+from .device_inputs import device_image, is_device_array
+from .dispatch import backends, check_threads, get_backend
+from .errors import BackendUnavailableError
 
 __all__ = ["render", "backends", "BackendUnavailableError", "DEFAULT_HIGHLIGHT_BOOST"]
 
@@ -116,27 +117,22 @@ def render(
 
     Images on a GPU (a torch tensor with ``image.is_cuda``, or a CuPy array)
     stay there: the depth map is moved to the image's device, the CoC and
-    highlight gain maps are computed on it, the ``cuda`` kernel runs on the
-    device's current stream (torch's or CuPy's) and has finished when
-    ``render`` returns, and the result is a new tensor / array on the same
-    device, of the image's dtype.  This needs pybokeh built with its CUDA
+    highlight gain maps are computed on it (by the host's code, in torch), the
+    ``cuda`` kernel runs on the device's current stream (torch's or CuPy's)
+    and has finished when ``render`` returns, and the result is a new tensor
+    / array on the same device, of the image's dtype.  (CuPy arrays need
+    torch for this; without it they are copied to the host and back.)  This needs pybokeh built with its CUDA
     module (nvcc present at install time) and a GPU of compute capability
     7.5 or newer; otherwise :class:`BackendUnavailableError` is raised.
     """
-    if is_device_array(image):  # torch CUDA tensor / CuPy array: the whole render stays on its GPU
-        return render_device(image, depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
-                             focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm, blades=blades,
-                             rotation_deg=rotation_deg, highlight_boost=highlight_boost, focus_range=focus_range,
-                             backend=backend, threads=threads)
-    name, kernel = get_backend(backend)
-    array, restore = as_image(image)
+    lens = Lens(depth_kind, max_blur, f_number, focal_length_mm, sensor_width_mm, focus_range)
     aperture = Aperture(blades, rotation_deg)
-    gain = check_highlight_boost(highlight_boost)
+    strength = check_highlight_boost(highlight_boost)
     threads = check_threads(threads)
-    coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
-                  focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,
-                  focus_range=focus_range, image_shape=array.shape[:2])
-    out = kernel(array, coc, aperture, highlight_gain_map(array, gain, coc), threads)
-    return restore(out)
-
-
+    if is_device_array(image):  # a torch CUDA tensor / CuPy array: every step runs on its GPU
+        array, restore, kernel = device_image(image, backend)
+    else:
+        kernel = get_backend(backend)[1]
+        array, restore = as_image(image)
+    coc = lens.coc_map(as_depth(depth, like=array), focus, array.shape[:2])
+    return restore(kernel(array, coc, aperture, highlight_gain_map(array, strength, coc), threads))
