@@ -50,13 +50,13 @@ def coc_map(
     depth: Any,
     focus: float | Sequence[float],
     *,
-    image_shape: tuple[int, int] | None = None,
+    focus_range: float = 0.0,
     depth_kind: str = "disparity",
     max_blur: float | None = None,
     f_number: float | None = None,
     focal_length_mm: float = 50.0,
     sensor_width_mm: float = 36.0,
-    focus_range: float = 0.0,
+    image_shape: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Signed circle-of-confusion radius per pixel.
 
@@ -82,8 +82,11 @@ def coc_map(
         Or an image pixel ``(x, y)`` (column, row): the focus is
         the median depth in a window of ``2 * max(1, round(0.01 * min(H, W))) +
         1`` pixels around it.
-    image_shape : (H, W), optional
-        Size of the photo the map is for (default: the depth map's size).
+    focus_range : float
+        Width of a band around the focus kept perfectly sharp, in the units
+        of a focus value: normalised disparity in [0, 1] (disparity mode), or
+        metres (depth mode).  Outside it the CoC grows from the nearer band
+        edge, so the map stays continuous.
     depth_kind : {"disparity", "depth"}
     max_blur : float, optional
         Disparity mode: ``K``, the CoC radius in pixels per unit of normalised
@@ -97,11 +100,8 @@ def coc_map(
     focal_length_mm, sensor_width_mm : float
         Depth mode: focal length and sensor width in millimetres (defaults: a
         50 mm lens on a 36 mm full-frame sensor); positive in either mode.
-    focus_range : float
-        Width of a band around the focus kept perfectly sharp, in the units
-        of a focus value: normalised disparity in [0, 1] (disparity mode), or
-        metres (depth mode).  Outside it the CoC grows from the nearer band
-        edge, so the map stays continuous.
+    image_shape : (H, W), optional
+        Size of the photo the map is for (default: the depth map's size).
 
     Returns
     -------

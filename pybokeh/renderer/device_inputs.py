@@ -23,9 +23,8 @@ from ..aperture import Aperture
 from ..arrays import is_cupy
 from ..inputs import as_image, check_image_shape, dtype_name, kernel_dtype
 from ..validate import text
-from . import cuda_backend
 
-__all__ = ["is_device_array", "device_image", "cuda_kernel"]
+__all__ = ["is_device_array", "device_image", "render_tensors", "cuda_kernel"]
 
 
 def is_device_array(x: Any) -> bool:
@@ -65,8 +64,10 @@ def device_image(image: Any, backend: str) -> tuple[Any, Callable[[Any], Any], C
         return work, restore, render_tensors
     cupy, torch = sys.modules["cupy"], _torch_with_cuda()
     if torch is None:
+        from .cuda_backend import render_cuda
+
         array, restore = as_image(cupy.asnumpy(image))
-        return array, lambda out: cupy.asarray(restore(out)), cuda_backend.render_cuda
+        return array, lambda out: cupy.asarray(restore(out)), render_cuda
     # Zero-copy views; DLPack orders torch's stream after CuPy's work.
     work, restore = _image_tensor(torch.from_dlpack(image))
     return work, lambda out: cupy.from_dlpack(restore(out)), render_tensors
@@ -88,6 +89,8 @@ def cuda_kernel(image, coc, out, aperture: Aperture, gain) -> None:
     ``image``/``out`` H×W×3 of a kernel dtype, ``coc`` H×W float32, ``gain``
     H×W float32 or None, all on one CUDA device.  Returns when the render is done.
     """
+    from . import cuda_backend  # loads the CUDA module on first use only
+
     torch = sys.modules["torch"]
     device = image.device.index if image.device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(device).cuda_stream
