@@ -309,10 +309,9 @@ def fill_invalid(values, valid, name: str):
     (sums in float64).  Raises ``ValueError`` naming ``name`` when no pixel is valid.
     """
     ops = namespace(values)
-    n_valid = int(valid.sum())
-    if n_valid == ops.size(valid):
+    if bool(valid.all()):
         return ops.cast(values, ops.float32)
-    if n_valid == 0:
+    if not bool(valid.any()):
         raise ValueError(f"{name} has no valid values (all NaN, infinite or out of range)")
     filled = _push_pull(ops.where(valid, ops.cast(values, ops.float64), 0.0), ops.cast(valid, ops.float64), ops)
     return ops.cast(filled, ops.float32)
