@@ -565,6 +565,31 @@ def test_device_path_defaults_follow_render(monkeypatch):
     assert max_diff(out[::-1], ref) > 10 * tolerance(np.uint8)  # the comparison sees a flipped picture
 
 
+def test_cupy_without_torch_goes_through_the_host(monkeypatch):
+    # A stand-in for CuPy (arrays that hold a NumPy array) on a machine whose torch sees no
+    # GPU: the image is copied to the host, rendered by the cuda backend for NumPy arrays
+    # (here cpp in its place) and copied back.
+    import types
+
+    class FakeCupyArray:
+        def __init__(self, host):
+            self.host = host
+
+    fake = types.SimpleNamespace(ndarray=FakeCupyArray, asnumpy=lambda a: a.host, asarray=FakeCupyArray)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setattr(device_inputs, "_torch_with_cuda", lambda: None)
+    monkeypatch.setattr(cuda_backend, "render_cuda", get_backend("cpp")[1])
+    rng = np.random.default_rng(15)
+    img = random_image(rng, 30, 40, np.uint16)
+    depth = rng.random((30, 40)).astype(np.float32)
+    out = pybokeh.render(FakeCupyArray(img), depth, (20, 10), blades=5, max_blur=9.0)
+    assert isinstance(out, FakeCupyArray) and out.host.dtype == np.uint16
+    np.testing.assert_array_equal(out.host, pybokeh.render(img, depth, (20, 10), blades=5, max_blur=9.0,
+                                                           backend="cpp"))
+    with pytest.raises(ValueError, match="backend='numba' runs on the CPU"):
+        pybokeh.render(FakeCupyArray(img), depth, 0.5, backend="numba")
+
+
 def test_device_path_depth_mode_and_numpy_depth(monkeypatch):
     torch = _emulated_render(monkeypatch)
     rng = np.random.default_rng(12)
