@@ -538,7 +538,7 @@ def test_device_path_matches_host_render(monkeypatch, dtype):
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 def test_device_path_boosts_lights_like_host_render(monkeypatch, dtype):
-    # The gain map is computed from the tensor (device_highlights) and reaches the kernel.
+    # The gain map is computed from the tensor (pybokeh.highlights over torch) and reaches the kernel.
     torch = _emulated_render(monkeypatch)
     rng = np.random.default_rng(13)
     img = add_lights(rng, random_image(rng, 60, 80, dtype), count=5)
