@@ -22,8 +22,10 @@ torch = pytest.importorskip("torch")
 ONNX_NETWORK_ATOL = 1e-4
 #: End to end (estimate_depth with model="pix2pix.onnx" vs "pix2pix"), in disparity: the ONNX
 #: path resizes the grid photo to 128×128 with PIL (no torch), the torch path with torch's
-#: antialiased bilinear; measured max 9e-4 on a 300×200 crop, 4e-7 on the 1024×682 demo photo.
-ONNX_PIPELINE_ATOL = 2e-3
+#: antialiased bilinear; measured max 9e-4 on a 300×200 crop with the v1 weights, 5.2e-3 on a
+#: 160×120 crop with the v2 weights (issue 12), 4e-7 on the
+#: 1024×682 demo photo.
+ONNX_PIPELINE_ATOL = 1e-2
 
 
 @pytest.fixture(scope="module")
