@@ -227,7 +227,7 @@ def _estimate(photo, model, device, progress, hint: bool = True):
     progress(f"depth: estimating it for {w}×{h} with the {estimator.name}")
     depth = estimate_depth(photo, model=model, device=device)
     if hint and estimator.packaged:  # once per run: each run estimates once
-        progress("note: the packaged model was trained on indoor rooms and is often wrong on people and outdoors; "
+        progress("note: the packaged model is small, trained on few real scenes and synthetic ones, and is often wrong on people; "
                  "for better depth use a phone's Portrait photo (embedded depth is read automatically), pass a "
                  "map with --depth, or run a stronger estimator: --depth-model hf:depth-anything/"
                  "Depth-Anything-V2-Small-hf (pip install \"pybokeh[hf]\") or --depth-model model.onnx "
@@ -341,8 +341,8 @@ def run_demo(args: argparse.Namespace) -> int:
     out = render(photo, depth, DEMO_FOCUS_XY)
     progress(f"writing {args.output}")
     io.write_image(args.output, out, quality=args.quality)
-    progress("done: the depth came from the packaged seed model, trained on indoor scenes (see MODEL.md);"
-             " for outdoor photos pass a depth map from a stronger estimator to `pybokeh render --depth`")
+    progress("done: the depth came from the small packaged model, trained on few real scenes (see MODEL.md);"
+             " for photos of people pass a depth map from a stronger estimator to `pybokeh render --depth`")
     return 0
 
 

@@ -209,8 +209,9 @@ def estimate_depth(image: Any, *, model: str = "pix2pix", device: Any = None, up
 
     Notes
     -----
-    The packaged model was trained on three indoor scenes and a few staged ones; expect
-    coarse, often wrong depth on outdoor photos and people.  See ``MODEL.md``.
+    The packaged model was trained on few real scenes (three indoor, a few staged, one
+    outdoor sequence) and procedural synthetic ones; expect coarse depth, often wrong on
+    people.  Its disparity is meaningful up to scale and shift.  See ``MODEL.md``.
 
     On the CPU the network runs with one torch thread (faster for this small network on
     a busy machine); the process-wide ``torch.set_num_threads`` value is restored on

@@ -10,7 +10,7 @@
 #   real_seed       real frames only,             cGAN + 100·L1              (the seed's objective)
 #   synth_seed      real + 50 % synthetic scenes, cGAN + 100·L1
 #   synth_ssi_gan   real + 50 % synthetic scenes, cGAN + 100·L1 + 10·SSI
-#   synth_ssi_8k    synth_ssi at the shipped model's 8000 steps (the candidate for shipping)
+#   synth_ssi_8k    synth_ssi at the v1 model's 8000 steps (the candidate for shipping; shipped as v2)
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
 #        RESUME=1 scripts/train_ablations.sh NAME ...      continues interrupted runs (--resume)
@@ -23,8 +23,8 @@ PYBOKEH="${PYBOKEH:-$(pwd)/.venv/bin/pybokeh}"
 COMMON=(--data ../shared/data/rgbd --steps 4000 --size 128 --ngf 16 --ndf 32 --batch-size 8 --seed 0
         --threads 1 --val-every 1000 --ckpt-every 500 --no-progress)
 SYNTH=(--synth-ratio 0.5 --synth-frames 2000 --synth-seed 0 --synth-cache runs/synth_cache)
-# The SSI term beside the L1, not instead of it: on a fixed batch 100·L1 + 10·SSI lowers the invariant
-# loss faster than the SSI alone or the L1 alone (MODEL.md, "Loss").
+# The SSI term beside the L1, not instead of it: the SSI is blind to scale and shift, and the L1 keeps the
+# output on the target's range, which estimate_depth reads as disparity in [0, 1] (MODEL.md, "Objective").
 SSI=(--lambda-l1 100 --lambda-ssi 10 --ssi-grad-weight 0.5)
 mkdir -p runs
 for name in "$@"; do

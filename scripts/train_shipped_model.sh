@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Trains the depth model shipped in pybokeh/models/ and its L1-only ablation with the
-# same budget (steps, crop size, batch, seed), both on the train split of ../shared/data/rgbd.
+# Trains v1, the depth model shipped in pybokeh/models/ before issue 12, and its L1-only ablation
+# with the same budget (steps, crop size, batch, seed), both on the train split of ../shared/data/rgbd.
+# The model shipped now (v2) is `scripts/train_ablations.sh synth_ssi_8k` (MODEL.md, "Training").
 # Usage: scripts/train_shipped_model.sh [gan|l1] [extra args, e.g. --resume]
 # Each run writes runs/<name>/{config.json,log.jsonl,generator.safetensors} and runs/<name>.out;
 # wall times are appended to runs/<name>.time.

@@ -36,7 +36,7 @@ class Estimator(Protocol):
 
     #: How messages name it, e.g. ``"packaged Pix2Pix model"``.
     name: str
-    #: True for the packaged indoor model (the CLI then says how to get better depth).
+    #: True for the packaged model (the CLI then says how to get better depth).
     packaged: bool
 
     def predict(self, rgb: np.ndarray, device: Any) -> np.ndarray:

@@ -36,7 +36,7 @@ class Pix2PixEstimator:
     def __init__(self, weights: str | Path | None = None) -> None:
         self.path = Path(weights) if weights is not None else default_weights()
         self.packaged = weights is None
-        self.name = "packaged Pix2Pix model (indoor)" if self.packaged else f"Pix2Pix generator {self.path}"
+        self.name = "packaged Pix2Pix model" if self.packaged else f"Pix2Pix generator {self.path}"
 
     def device(self, device: Any):
         return resolve_device(device)

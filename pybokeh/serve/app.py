@@ -243,7 +243,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                                   f"({one_line(exc)}). Load a depth map of your own."}
         text = f"Depth estimated from the photo by the {estimator.name}."
         if estimator.packaged:
-            text += (" It was trained on indoor rooms and is often wrong on people and outdoors: a phone's "
+            text += (" It is small, trained on few real scenes and synthetic ones, and often wrong on people: a phone's "
                      "Portrait photo or a depth map of your own gives better results.")
         return normalised_disparity(disparity, image.shape[:2]), {"source": "estimated", "text": text}
 
