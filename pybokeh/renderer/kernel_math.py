@@ -57,9 +57,19 @@ def layer_level(layer, nbins, edges):
     return k
 
 
-def layer_mid_radius(layer, nbins):
-    """Radius (px) of a layer's phantom coverage: the geometric middle of its bin."""
-    return float(LAYER_EDGES[layer_bin(layer, nbins)]) * np.float32(1.18920712)
+#: Fixed-point unit of the |CoC| sums behind a layer's coverage radius (1/1024 px):
+#: integer sums are exact, so every backend (and the GPU's atomics) get the same radius.
+COC_UNITS = 1024.0
+
+
+def coc_units(abs_coc):
+    """``|CoC|`` (float32, >= 0) in fixed-point units, rounded: ``floor(|CoC| * 1024 + 0.5)`` (int64)."""
+    return np.floor(np.asarray(abs_coc, np.float32) * np.float32(COC_UNITS) + np.float32(0.5)).astype(np.int64)
+
+
+def coverage_radius(units_sum, count):
+    """Radius (px, float32) of a layer's coverage splats: the mean |CoC| of its pixels, from the fixed-point sum."""
+    return np.float32(float(units_sum) / (COC_UNITS * float(count)))
 
 
 def highlight_gain(gain, abs_coc):
@@ -111,6 +121,16 @@ def fine_light_threshold(counts, capacity):
         j -= 1
         n += counts[j]
     return j
+
+
+#: Farthest-content fill (see ``far_content`` in bokeh_math.h): a level's
+#: answer is fully trusted once its cells' farthest-layer pixels weigh this much.
+FAR_CONFIDENT = 0.25
+
+
+def far_level_weight(max_cell, s):
+    """Weight of the far-content pyramid level of cell size ``s``: 1 up to ``max_cell``, 0 from twice that."""
+    return min(max(2.0 * max_cell / s - 1.0, 0.0), 1.0)
 
 
 def aperture_span(blades, lut, v):
