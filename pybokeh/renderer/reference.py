@@ -222,22 +222,26 @@ def coverage_splats(mask: np.ndarray, level: int, radius: float):
             for _, _, u, v, cover in grid_cells(mask, level)]
 
 
-def composite_over(acc: np.ndarray, layer: np.ndarray, cover: np.ndarray) -> None:
+def composite_over(acc: np.ndarray, behind: np.ndarray, layer: np.ndarray, cover: np.ndarray) -> None:
     """Back-to-front "over" of a layer onto ``acc`` (in place).
 
     ``layer``: premultiplied RGB and own coverage ``a`` (splats of each pixel's
     own radius); ``cover``: coverage ``p`` of the layer's pixels and the next
     nearer layer's, splatted with one radius.  The layer's colour is its mean
-    ``rgb / a``, its alpha ``max(a, min(p, 1))`` (1 where ``a >= 1``), ``p``
-    faded in over ``a`` in 0.001..0.011.
+    ``rgb / a``, its alpha ``max(a, min(p, 1) * min(a / 0.05, 1))`` (1 where
+    ``a >= 1``), see ``composite_over`` in bokeh_math.h.  ``behind`` (in
+    place) accumulates what lies behind the visible layers: each layer adds
+    ``acc`` as it stood before it, with the layer's alpha.
     """
     a = layer[..., 3]
     live = a > 1e-7
-    fade = np.clip((a - 1e-3) * 100.0, 0.0, 1.0)   # see composite_over in bokeh_math.h
-    alpha = np.where(a >= 1.0, 1.0, np.maximum(a, fade * np.clip(cover, 0.0, 1.0)))
+    trust = np.clip(a / km.COVER_TRUST, 0.0, 1.0)
+    alpha = np.where(a >= 1.0, 1.0, np.maximum(a, trust * np.clip(cover, 0.0, 1.0)))
     k = alpha / np.maximum(a, 1e-30)
     t = (1.0 - alpha)[..., None]
     new = np.concatenate([k[..., None] * layer[..., :3], alpha[..., None]], axis=-1) + t * acc
+    nb = alpha[..., None] * acc + t * behind
+    behind[live] = nb[live]
     acc[live] = new[live]
 
 
@@ -265,13 +269,13 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
     layers, nbins = layer_map(coc)
     coc_units = km.coc_units(np.abs(coc))   # for the layers' coverage radii
     acc = np.zeros((height, width, 4))
-    behind = np.zeros((height, width, 4))   # what lies behind each pixel's own layer
+    behind = np.zeros((height, width, 4))   # what lies behind the visible layers (see composite_over)
     for layer in range(2 * nbins + 1):
         mask = layers == layer
         if not mask.any():
             continue
-        behind[mask] = acc[mask]
         if layer == nbins:
+            behind[mask] = acc[mask]     # composite_over with alpha 1
             acc[mask, :3] = lin[mask]
             acc[mask, 3] = 1.0
             continue
@@ -291,48 +295,50 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
             if fine.any():
                 splats = fine_light_splats(fine, lin, coc)
                 grid[..., :3] += splat_layer(splats, height, width, shape, width - 0.5, height - 0.5)[..., :3]
-        composite_over(acc, grid, cover)
+        composite_over(acc, behind, grid, cover)
     return quantize(linear_to_srgb(resolve_holes(acc, behind, layers, lin, coc).astype(np.float32)), image.dtype)
 
 
-def far_pyramid(layers: np.ndarray, lin: np.ndarray):
+def far_pyramid(layers: np.ndarray, lin: np.ndarray, coc: np.ndarray):
     """Farthest-content pyramid: per level (cells of 2, 4, 8, ... px) the
     farthest layer present in each cell, how many of the cell's pixels hold it,
-    and their mean colour, highlight boost undone (see ``far_colour`` in
-    bokeh_math.h).  Returns ``[(layer, count, rgb), ...]``."""
+    their mean colour, highlight boost undone (see ``far_colour`` in
+    bokeh_math.h), and their mean depth position (``km.depth_position``).
+    Returns ``[(layer, count, rgb, depth), ...]``."""
     levels = []
     lay = layers.astype(np.int64)
     m = lin.astype(np.float32).max(axis=2)
     rgb = lin / np.maximum(m, np.float32(1.0))[..., None].astype(np.float64)   # km.far_colour
     cnt = np.ones(lay.shape)
+    dep = np.vectorize(km.depth_position)(coc).astype(np.float64)
     while lay.shape[0] > 1 or lay.shape[1] > 1:
         h, w = lay.shape
         hh, wh = (h + 1) // 2, (w + 1) // 2
-        big = np.iinfo(np.int64).max
-        pl = np.full((2 * hh, 2 * wh), big)
-        pl[:h, :w] = lay
-        pn = np.zeros((2 * hh, 2 * wh))
-        pn[:h, :w] = cnt
-        pc = np.zeros((2 * hh, 2 * wh, 3))
-        pc[:h, :w] = rgb * cnt[..., None]
-        kids_l = pl.reshape(hh, 2, wh, 2).transpose(0, 2, 1, 3).reshape(hh, wh, 4)
-        kids_n = pn.reshape(hh, 2, wh, 2).transpose(0, 2, 1, 3).reshape(hh, wh, 4)
-        kids_c = pc.reshape(hh, 2, wh, 2, 3).transpose(0, 2, 1, 3, 4).reshape(hh, wh, 4, 3)
+
+        def kids(a, fill):
+            pad = np.full((2 * hh, 2 * wh) + a.shape[2:], fill, dtype=a.dtype)
+            pad[:h, :w] = a
+            return pad.reshape(hh, 2, wh, 2, *a.shape[2:]).swapaxes(1, 2).reshape(hh, wh, 4, *a.shape[2:])
+
+        kids_l = kids(lay, np.iinfo(np.int64).max)
+        kids_n = kids(cnt, 0.0)
         best = kids_l.min(axis=2)
-        pick = kids_l == best[..., None]
+        pick = (kids_l == best[..., None]) * kids_n
         lay = best
-        cnt = (kids_n * pick).sum(axis=2)
-        rgb = (kids_c * pick[..., None]).sum(axis=2) / cnt[..., None]
-        levels.append((lay, cnt, rgb))
+        cnt = pick.sum(axis=2)
+        rgb = (kids(rgb, 0.0) * pick[..., None]).sum(axis=2) / cnt[..., None]
+        dep = (kids(dep, 0.0) * pick).sum(axis=2) / cnt
+        levels.append((lay, cnt, rgb, dep))
     return levels
 
 
-def far_content(x, y, layer, abs_coc, pyramid, shape):
-    """The farthest content near a pixel and its weight in [0, 1] (see ``far_content`` in bokeh_math.h)."""
+def far_content(x, y, depth, abs_coc, pyramid, shape):
+    """The farthest content near a pixel of depth position ``depth``, premultiplied by its weight, and the
+    weight in [0, 1] (see ``far_content`` in bokeh_math.h)."""
     max_cell = 4.0 * max(abs_coc, 2.0)
     height, width = shape
     fill, left = np.zeros(3), 1.0
-    for k, (lay, cnt, rgb) in enumerate(pyramid):
+    for k, (_, cnt, rgb, dep) in enumerate(pyramid):
         s = float(2 << k)
         g = km.far_level_weight(max_cell, s)
         if not g > 0.0:
@@ -343,12 +349,13 @@ def far_content(x, y, layer, abs_coc, pyramid, shape):
         total, wsum = np.zeros(3), 0.0
         for dy in (0, 1):
             for dx in (0, 1):
-                cx = min(max(ix + dx, 0), lay.shape[1] - 1)
-                cy = min(max(iy + dy, 0), lay.shape[0] - 1)
-                if lay[cy, cx] >= layer:
+                cx = min(max(ix + dx, 0), cnt.shape[1] - 1)
+                cy = min(max(iy + dy, 0), cnt.shape[0] - 1)
+                farther = km.far_depth_weight(depth, dep[cy, cx])
+                if not farther > 0.0:
                     continue
                 area = min(s, width - cx * s) * min(s, height - cy * s)
-                wgt = (fx if dx else 1 - fx) * (fy if dy else 1 - fy) * (cnt[cy, cx] / area)
+                wgt = (fx if dx else 1 - fx) * (fy if dy else 1 - fy) * (cnt[cy, cx] / area) * farther
                 total += wgt * rgb[cy, cx]
                 wsum += wgt
         if wsum > 0:
@@ -363,21 +370,22 @@ def far_content(x, y, layer, abs_coc, pyramid, shape):
 def resolve_holes(acc, behind, layers, lin, coc) -> np.ndarray:
     """Final linear colour per pixel (see ``resolve_pixel`` in bokeh_math.h).
 
-    What the composite leaves uncovered is filled with the blurred farther
-    layers at the pixel, fading (as their coverage drops below 0.0011) into
-    the farthest content nearby, which in turn fades (as it thins out) into
-    the normalised composite.
+    What the composite leaves uncovered is filled with what lies behind the
+    visible layers (premultiplied, normalised by the coverage), what that
+    leaves with the farthest content nearby, which in turn fades (as it thins
+    out) into the normalised composite.
     """
     alpha = acc[..., 3:4]
     norm = np.where(alpha > 1e-12, acc[..., :3] / np.maximum(alpha, 1e-30), lin)
     hole = 1.0 - acc[..., 3]
-    wb = np.clip((behind[..., 3] - 1e-4) / 1e-3, 0.0, 1.0)
-    fb = np.where(wb[..., None] > 0, behind[..., :3] / np.maximum(behind[..., 3:4], 1e-30), 0.0)
+    behind = np.where(alpha > 1e-12, behind / np.maximum(alpha, 1e-30), 0.0)
+    wb = np.clip(behind[..., 3], 0.0, 1.0)
     far = np.zeros_like(norm)
     fw = np.zeros(hole.shape)
-    pyramid = far_pyramid(layers, lin)
-    for y, x in zip(*np.nonzero((hole > 1e-4) & (behind[..., 3] < 1e-4 + 1e-3))):
-        far[y, x], fw[y, x] = far_content(x, y, layers[y, x], abs(float(coc[y, x])), pyramid, layers.shape)
+    pyramid = far_pyramid(layers, lin, coc)
+    for y, x in zip(*np.nonzero((hole > 1e-4) & (1.0 - wb > 1e-4))):
+        c = float(coc[y, x])
+        far[y, x], fw[y, x] = far_content(x, y, km.depth_position(c), abs(c), pyramid, layers.shape)
     h, w_, f = hole[..., None], wb[..., None], fw[..., None]
-    filled = acc[..., :3] + h * (w_ * fb + (1.0 - w_) * (far + (1.0 - f) * norm))
+    filled = acc[..., :3] + h * (behind[..., :3] + (1.0 - w_) * (far + (1.0 - f) * norm))
     return np.where(h > 1e-4, filled, norm)
