@@ -221,8 +221,61 @@ def _cover_row(layer, last, gy, s, offsets, xs, height, acc):
                 a[2] += np.float32((y + 0.5) * inv_s - 0.5)
 
 
+@_jit
+def _cover_cells(layer, acc, gy, s, width, height, stamp_x0, stamp_x1, bottom_ok, out, k, write):
+    """The coverage records of grid row ``gy`` from its cell sums ``acc`` (see ``_cover_row``); returns how many.
+
+    A record is ``(x, y, weight, n, total)``: ``n = 0`` a splat at the centroid
+    (``total``: its splat total, filled in by the caller), ``n > 0`` a run of
+    ``n`` fully covered cells from column ``x`` splatted with the layer's stamp
+    (see ``SplatWriter::cover_run`` in render_cpu.cpp).
+    """
+    gw = acc.shape[0]
+    count = 0
+    run_open = False
+    for gx in range(gw):
+        n = acc[gx, 0]
+        if not n > 0:
+            run_open = False
+            continue
+        cell_w = min(s, width - gx * s)
+        cell_h = min(height, gy * s + s) - gy * s
+        if cell_w == s and cell_h == s and n == s * s and stamp_x0 <= gx <= stamp_x1 and bottom_ok:
+            if run_open:
+                if write:
+                    out[k + count - 1, 3] += 1.0
+                continue
+            if write:
+                out[k + count, 0] = gx
+                out[k + count, 1] = gy
+                out[k + count, 2] = 1.0
+                out[k + count, 3] = 1.0
+                out[k + count, 4] = 0.0
+            count += 1
+            run_open = True
+            continue
+        run_open = False
+        if write:
+            out[k + count, 0] = acc[gx, 1] / n
+            out[k + count, 1] = acc[gx, 2] / n
+            out[k + count, 2] = n / (cell_w * cell_h)
+            out[k + count, 3] = 0.0
+            out[k + count, 4] = 0.0
+        count += 1
+    return count
+
+
+@_jit
+def _bottom_ok(gy, s, height, r, ext_hi):
+    """Whether a cell's mirror image across the bottom edge (if any) falls on a grid row."""
+    edge_y = np.float32(height / s - 0.5)
+    return height % s == 0 or not (np.float32(gy) + r * ext_hi > edge_y)
+
+
 @_jit(parallel=True)
-def _count_covers(layers_with, lasts, levels, offsets, xs, height, width, counts):
+def _count_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, extents,
+                  sides, counts):
+    dummy = np.zeros((1, 5), np.float32)
     for i in prange(layers_with.shape[0]):
         layer = layers_with[i]
         s = 1 << levels[layer]
@@ -230,31 +283,102 @@ def _count_covers(layers_with, lasts, levels, offsets, xs, height, width, counts
         acc = np.zeros((gw, 3))
         for gy in range(gh):
             _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
-            n = 0
-            for gx in range(gw):
-                if acc[gx, 0] > 0:
-                    n += 1
-            counts[layer, gy] = n
+            ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[sides[layer], 1])
+            counts[layer, gy] = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok,
+                                             dummy, 0, False)
 
 
 @_jit(parallel=True)
-def _build_covers(layers_with, lasts, levels, offsets, xs, height, width, start, out):
+def _build_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, sides, blades,
+                  luts, extents, start, out):
     for i in prange(layers_with.shape[0]):
         layer = layers_with[i]
         s = 1 << levels[layer]
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
+        side = sides[layer]
         acc = np.zeros((gw, 3))
         for gy in range(gh):
             _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
+            ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[side, 1])
             k = start[layer, gy]
-            for gx in range(gw):
-                n = acc[gx, 0]
-                if n > 0:
-                    cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
-                    out[k, 0] = acc[gx, 1] / n
-                    out[k, 1] = acc[gx, 2] / n
-                    out[k, 2] = n / cell
-                    k += 1
+            n = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok, out, k, True)
+            for q in range(k, k + n):
+                if out[q, 3] == 0.0:
+                    out[q, 4] = _splat_total(out[q, 0], out[q, 1], stamp_r[layer], blades, luts[side],
+                                             extents[side, 0], extents[side, 1])
+
+
+@_jit
+def _build_stamp(r, scale, gw, edge_x, blades, lut, ext_lo, ext_hi, m_out, idx_out, w_out):
+    """The coverage splat of radius ``r`` (grid units) centred on a grid point, as span markers per row relative to
+    the centre (see ``Renderer::build_stamp`` in render_cpu.cpp).  Returns the first row and the columns whose splat
+    stays inside the image horizontally."""
+    r0, r1 = splat_rows(0.0, r, ext_lo, ext_hi)
+    m_out[:] = 0
+    for k in range(r1 - r0 + 1):
+        ok, xa, xb, vy = splat_row(blades, lut, ext_lo, ext_hi, 0.0, 0.0, r, r0 + k)
+        if not ok:
+            continue
+        ia = int(math.floor(xa + 0.5))
+        ib = int(math.floor(xb + 0.5))
+        a = scale * vy
+        if ia == ib:
+            m_out[k] = 2
+            idx_out[k, 0] = ia
+            w_out[k, 0] = (xb - xa) * a
+            idx_out[k, 1] = ia + 1
+            w_out[k, 1] = -(xb - xa) * a
+        else:
+            fa = (ia + 0.5) - xa
+            fb = xb - (ib - 0.5)
+            m_out[k] = 4
+            idx_out[k, 0] = ia
+            w_out[k, 0] = fa * a
+            idx_out[k, 1] = ia + 1
+            w_out[k, 1] = (1.0 - fa) * a
+            idx_out[k, 2] = ib
+            w_out[k, 2] = (fb - 1.0) * a
+            idx_out[k, 3] = ib + 1
+            w_out[k, 3] = -fb * a
+    x0 = 0
+    while x0 < gw and x0 - r < -0.5:
+        x0 += 1
+    x1 = gw - 1
+    while x1 >= 0 and x1 + r > edge_x:
+        x1 -= 1
+    return r0, x0, x1
+
+
+@_jit
+def _stamp_run(x0, n, cy, r0, m, idx, w, dbuf, row0, row1, gw, touched):
+    """Coverage splats of the run ``[x0, x0 + n)`` of grid row ``cy`` with a stamp: each marker becomes the two ends
+    of a box over the run in ``dbuf`` (differenced once more than ``pbuf``)."""
+    rows = m.shape[0]
+    k0 = max(0, row0 - cy - r0)
+    k1 = min(rows - 1, row1 - cy - r0)
+    for k in range(k0, k1 + 1):
+        mk = m[k]
+        if mk == 0:
+            continue
+        row = cy + r0 + k - row0
+        for q in range(mk):
+            dbuf[row, x0 + idx[k, q]] += w[k, q]
+            e = x0 + n + idx[k, q]
+            if e <= gw:
+                dbuf[row, e] -= w[k, q]
+        touched[row, 0] = min(touched[row, 0], x0 + idx[k, 0])
+        touched[row, 1] = max(touched[row, 1], min(gw, x0 + n + idx[k, mk - 1]))
+
+
+@_jit
+def _cover_run(x0, n, cy, r, r0, m, idx, w, ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw, touched):
+    """``_stamp_run`` plus the mirror image across the top or bottom edge (see ``SplatWriter::cover_run``)."""
+    _stamp_run(x0, n, cy, r0, m, idx, w, dbuf, row0, row1, gw, touched)
+    fy = np.float32(cy)
+    if fy + r * ext_lo < -0.5:
+        _stamp_run(x0, n, -1 - cy, r0, m, idx, w, dbuf, row0, row1, gw, touched)
+    elif fy + r * ext_hi > edge_y:
+        _stamp_run(x0, n, int(2.0 * edge_y) - cy, r0, m, idx, w, dbuf, row0, row1, gw, touched)
 
 
 @_jit
@@ -524,8 +648,9 @@ def _composite(c0, c1, c2, a, p, acc, behind):
 
 @_jit(parallel=True)
 def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                  splats, cover_last, cover_rs, cover_start, covers, fine_start, fine_x, focus, blades, luts,
-                  extents, encode_lut, pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off, out_unit):
+                  splats, cover_last, cover_rs, cover_start, covers, stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m,
+                  stamp_idx, stamp_w, fine_start, fine_x, focus, blades, luts, extents, encode_lut, pyr_count, pyr_rgb,
+                  pyr_depth, pyr_h, pyr_w, pyr_off, out_unit):
     height, width = coc.shape
     nlayers = layer_count.shape[0]
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
@@ -539,6 +664,7 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
         # layers by clearing only the cells a layer touched (as in C++).
         buf_all = np.zeros((BAND_ROWS + 2, width + 2, 4), np.float32)
         pbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float32)
+        dbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float64)   # coverage runs (see _stamp_run)
         fbuf = np.zeros((BAND_ROWS, width + 1, 4), np.float32)   # fine highlights of a coarse layer
         fpbuf = np.zeros((1, 1), np.float32)
         ftouched = np.empty((BAND_ROWS, 2), np.int64)
@@ -577,6 +703,7 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
             edge_y = np.float32(height / s - 0.5)
             buf = buf_all[:nrows, :gw + 1]
             pbuf = pbuf_all[:nrows, :gw + 1]
+            dbuf = dbuf_all[:nrows, :gw + 1]
             touched = np.empty((nrows, 2), np.int64)
             touched[:, 0] = 1 << 30
             touched[:, 1] = -1
@@ -604,19 +731,40 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                                         ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
             # Coverage: one radius, the layer's pixels and the next nearer layer's
             # (see coverage_radius in bokeh_math.h).
-            cr = cover_rs[layer] / s
+            # Runs of pixels (or of fully covered cells) are splatted at once
+            # with the layer's stamp, the rest one by one.
+            cr = stamp_r[layer]
+            sr0, sx0, sx1 = stamp_r0[layer], stamp_x0[layer], stamp_x1[layer]
+            sm, sidx, sw = stamp_m[layer], stamp_idx[layer], stamp_w[layer]
             if level == 0:
                 cr_total = _splat_total(0.0, 0.0, cr, blades, lut, ext_lo, ext_hi)  # integer centres
                 for src in range(layer, cover_last[layer] + 1):
                     for y in range(src0, src1 + 1):
-                        for k in range(offsets[src, y], offsets[src, y + 1]):
-                            _splat_mirrored(np.float32(xs[k]), np.float32(y), cr, np.float32(1.0), 0.0, 0.0, 0.0, 4,
-                                            blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x,
-                                            edge_y, cr_total)
+                        k = offsets[src, y]
+                        e = offsets[src, y + 1]
+                        while k < e:
+                            x = xs[k]
+                            if x < sx0 or x > sx1:
+                                _splat_mirrored(np.float32(x), np.float32(y), cr, np.float32(1.0), 0.0, 0.0, 0.0, 4,
+                                                blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched,
+                                                edge_x, edge_y, cr_total)
+                                k += 1
+                                continue
+                            n = 1
+                            while k + n < e and xs[k + n] == x + n and x + n <= sx1:
+                                n += 1
+                            _cover_run(x, n, y, cr, sr0, sm, sidx, sw, ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw,
+                                       touched)
+                            k += n
             else:
                 for k in range(cover_start[layer, src0], cover_start[layer, src1 + 1]):
-                    _splat_mirrored(covers[k, 0], covers[k, 1], cr, covers[k, 2], 0.0, 0.0, 0.0, 4, blades,
-                                    lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
+                    if covers[k, 3] > 0.0:
+                        _cover_run(int(covers[k, 0]), int(covers[k, 3]), int(covers[k, 1]), cr, sr0, sm, sidx, sw,
+                                   ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw, touched)
+                    else:
+                        _splat_mirrored(covers[k, 0], covers[k, 1], cr, covers[k, 2], 0.0, 0.0, 0.0, 4, blades,
+                                        lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y,
+                                        covers[k, 4])
             # Fine highlights of a coarse layer: light-only splats on the image grid.
             has_fine = level > 0 and fine_start[layer, height] > fine_start[layer, 0]
             if has_fine:
@@ -637,12 +785,15 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                 s2 = 0.0
                 s3 = 0.0
                 s4 = 0.0
+                t = 0.0
                 for x in range(touched[k, 0], touched[k, 1] + 1):
+                    t += dbuf[k, x]
+                    dbuf[k, x] = 0.0
                     s0 += buf[k, x, 0]
                     s1 += buf[k, x, 1]
                     s2 += buf[k, x, 2]
                     s3 += buf[k, x, 3]
-                    s4 += pbuf[k, x]
+                    s4 += pbuf[k, x] + t
                     buf[k, x, 0] = s0
                     buf[k, x, 1] = s1
                     buf[k, x, 2] = s2
@@ -769,6 +920,35 @@ def _decode(image: np.ndarray) -> np.ndarray:
     return (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
 
 
+STAMP_ROWS = 24   # rows of a coverage stamp: 2 * 8 (kMaxGridRadius) + 2, with room
+
+
+def _stamps(nlayers, nbins, layer_count, levels, cover_rs, sides, height, width, blades, luts, extents):
+    """The coverage stamp of every out-of-focus layer (see ``_build_stamp``): radius in grid units, first row,
+    columns, markers per row."""
+    stamp_r = np.zeros(nlayers, np.float32)
+    stamp_r0 = np.zeros(nlayers, np.int64)
+    stamp_x0 = np.zeros(nlayers, np.int64)
+    stamp_x1 = np.full(nlayers, -1, np.int64)
+    stamp_m = np.zeros((nlayers, STAMP_ROWS), np.int64)
+    stamp_idx = np.zeros((nlayers, STAMP_ROWS, 4), np.int64)
+    stamp_w = np.zeros((nlayers, STAMP_ROWS, 4), np.float32)
+    for layer in range(nlayers):
+        if layer == nbins or not layer_count[layer]:
+            continue
+        s = 1 << int(levels[layer])
+        side = sides[layer]
+        r = np.float32(cover_rs[layer] / np.float32(s))
+        total = _splat_total(0.0, 0.0, r, blades, luts[side], extents[side, 0], extents[side, 1])
+        scale = 1.0 / total if total > 0 else 0.0
+        gw = (width + s - 1) // s
+        stamp_r[layer] = r
+        stamp_r0[layer], stamp_x0[layer], stamp_x1[layer] = _build_stamp(
+            r, scale, gw, np.float32(width / s - 0.5), blades, luts[side], extents[side, 0], extents[side, 1],
+            stamp_m[layer], stamp_idx[layer], stamp_w[layer])
+    return stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w
+
+
 def _row_starts(counts: np.ndarray) -> tuple[np.ndarray, int]:
     """Start index of each (layer, grid row) in a flat table, given the counts (one more column: the end)."""
     nlayers, rows = counts.shape
@@ -841,22 +1021,28 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
                               np.int64)
         cover_rs = np.array([km.coverage_radius(layer_units[l], layer_count[l]) if l != nbins and layer_count[l] else 0.0
                              for l in range(nlayers)], np.float32)
+        luts, extents = aperture.kernel_tables()
+        sides = np.array([1 if l > nbins else 0 for l in range(nlayers)], np.int64)
+        stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w = _stamps(
+            nlayers, nbins, layer_count, levels, cover_rs, sides, height, width, aperture.blades, luts, extents)
         coarse_cv = np.array([l for l in range(nlayers) if l != nbins and layer_count[l] and levels[l] > 0], np.int64)
         cv_counts = np.zeros((nlayers, max_gh), np.int64)
         if coarse_cv.size:
-            _count_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, cv_counts)
+            _count_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1,
+                          extents, sides, cv_counts)
         cover_start, total = _row_starts(cv_counts)
-        covers = np.empty((total, 3), np.float32)
+        covers = np.empty((total, 5), np.float32)
         if coarse_cv.size:
-            _build_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, cover_start, covers)
+            _build_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, sides,
+                          aperture.blades, luts, extents, cover_start, covers)
 
-        luts, extents = aperture.kernel_tables()
         pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin, coc)
         totals = np.zeros(coc.shape, np.float32)
         _pixel_totals(coc, layer_of, levels, fine, nbins, aperture.blades, luts, extents, totals)
         _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
-                      grid_start, splats, cover_last, cover_rs, cover_start, covers, fine_start, fine_x, nbins,
-                      aperture.blades, luts, extents, encode_lut, pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off,
+                      grid_start, splats, cover_last, cover_rs, cover_start, covers, stamp_r, stamp_r0, stamp_x0,
+                      stamp_x1, stamp_m, stamp_idx, stamp_w, fine_start, fine_x, nbins, aperture.blades, luts, extents,
+                      encode_lut, pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off,
                       out_unit)
     finally:
         numba.set_num_threads(previous)
