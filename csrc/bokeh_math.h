@@ -371,8 +371,8 @@ PB_HD CellSplat cell_splat(const ApertureShape& ap, const double* a, double n, d
 // nearer layer's pixels make the layer continue behind them, so a continuous
 // surface cut into two layers leaves no gap.  The radius comes from a
 // fixed-point sum (1/1024 px units) so that every backend, and the GPU's
-// integer atomics, get the same one.
-// |CoC| beyond 2^20 px (and NaN) counts as 2^20: the sums stay defined.
+// integer atomics, get the same one; |CoC| beyond 2^20 px (and NaN) counts as
+// 2^20, so the sums stay defined.
 constexpr float kCocUnits = 1024.0f;
 PB_HD long long coc_units(float abs_coc) {
   return abs_coc <= 1048576.0f ? (long long)(abs_coc * kCocUnits + 0.5f) : (long long)(1048576.0f * kCocUnits);
@@ -433,7 +433,7 @@ struct FarPyramid {
   int h[kMaxFarLevels], w[kMaxFarLevels];
   long long off[kMaxFarLevels];
   const uint8_t* layer;
-  const uint32_t* count;
+  const float* count;  // pixels (float: a weight, exact up to 2^24)
   const float* rgb;  // 3 per cell
   const float* depth;
 };
@@ -541,7 +541,7 @@ PB_HD float far_content(const FarPyramid& p, int x, int y, float depth, float ab
         if (!(farther > 0.0f)) continue;
         const int cw = p.width - cx * si < si ? p.width - cx * si : si;
         const int ch = p.height - cy * si < si ? p.height - cy * si : si;
-        const float frac = (float)p.count[o] / ((float)cw * (float)ch);
+        const float frac = p.count[o] / ((float)cw * (float)ch);
         const float wgt = (dx ? fx : 1.0f - fx) * (dy ? fy : 1.0f - fy) * frac * farther;
         for (int c = 0; c < 3; ++c) acc[c] += wgt * p.rgb[3 * o + c];
         wsum += wgt;

@@ -708,7 +708,7 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
 // colour (far_colour) and mean depth position.
 template <typename T>
 PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p, int k, int cx, int cy,
-                    uint8_t* far_layer, uint32_t* far_count, float* far_rgb, float* far_depth) {
+                    uint8_t* far_layer, float* far_count, float* far_rgb, float* far_depth) {
   const int ph = k ? p.far.h[k - 1] : p.height, pw = k ? p.far.w[k - 1] : p.width;
   int best = 255;
   double sum[4] = {0.0, 0.0, 0.0, 0.0}, n = 0.0;
@@ -730,7 +730,7 @@ PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const
   }
   const long long o = p.far.off[k] + (long long)cy * p.far.w[k] + cx;
   far_layer[o] = (uint8_t)best;
-  far_count[o] = (uint32_t)n;
+  far_count[o] = (float)n;
   for (int q = 0; q < 3; ++q) far_rgb[3 * o + q] = (float)(sum[q] / n);
   far_depth[o] = (float)(sum[3] / n);
 }

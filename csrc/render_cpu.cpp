@@ -193,7 +193,7 @@ class Renderer {
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
   std::vector<uint8_t> far_layer;
-  std::vector<uint32_t> far_count;
+  std::vector<float> far_count;
   std::vector<float> far_rgb, far_depth;
   void build_far_pyramid(const float* coc, int threads);
 };
@@ -446,7 +446,7 @@ void Renderer::build_far_pyramid(const float* coc, int threads) {
         }
         const size_t o = (size_t)far.off[k] + (size_t)cy * w + cx;
         far_layer[o] = (uint8_t)best;
-        far_count[o] = (uint32_t)n;
+        far_count[o] = (float)n;
         for (int c = 0; c < 3; ++c) far_rgb[3 * o + c] = (float)(sum[c] / n);
         far_depth[o] = (float)(sum[3] / n);
       }

@@ -407,7 +407,7 @@ __global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerD
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_far_level(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, int k,
-                                                        uint8_t* far_layer, uint32_t* far_count, float* far_rgb,
+                                                        uint8_t* far_layer, float* far_count, float* far_rgb,
                                                         float* far_depth) {
   const long long n = (long long)p.far.h[k] * p.far.w[k];
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x)
@@ -529,15 +529,15 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   const long long far_cells = set_layers(p, plan);
   DeviceMemory d_far_layer((size_t)far_cells, stream, pool), d_far_rgb((size_t)far_cells * 3 * sizeof(float), stream,
                                                                          pool);
-  DeviceMemory d_far_count((size_t)far_cells * sizeof(uint32_t), stream, pool);
+  DeviceMemory d_far_count((size_t)far_cells * sizeof(float), stream, pool);
   DeviceMemory d_far_depth((size_t)far_cells * sizeof(float), stream, pool);
   p.far.layer = d_far_layer.as<uint8_t>();
-  p.far.count = d_far_count.as<uint32_t>();
+  p.far.count = d_far_count.as<float>();
   p.far.rgb = d_far_rgb.as<float>();
   p.far.depth = d_far_depth.as<float>();
   for (int k = 0; k < p.far.levels; ++k) {
     k_far_level<T><<<blocks_for((long long)p.far.h[k] * p.far.w[k]), kThreads, 0, stream>>>(
-        image, a.coc, keys, p, k, d_far_layer.as<uint8_t>(), d_far_count.as<uint32_t>(), d_far_rgb.as<float>(),
+        image, a.coc, keys, p, k, d_far_layer.as<uint8_t>(), d_far_count.as<float>(), d_far_rgb.as<float>(),
         d_far_depth.as<float>());
     PB_CUDA_LAUNCHED("k_far_level");
   }

@@ -79,7 +79,7 @@ void run(const GpuRenderArgs& a) {
   // farthest-content pyramid
   const long long far_cells = set_layers(p, plan);
   std::vector<uint8_t> far_layer((size_t)far_cells);
-  std::vector<uint32_t> far_count((size_t)far_cells);
+  std::vector<float> far_count((size_t)far_cells);
   std::vector<float> far_rgb((size_t)far_cells * 3), far_depth((size_t)far_cells);
   p.far.layer = far_layer.data();
   p.far.count = far_count.data();

@@ -617,7 +617,7 @@ def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray, coc: np.ndarray):
     widths = np.array(widths, np.int64)
     offsets = np.concatenate([[0], np.cumsum(heights * widths)]).astype(np.int64)
     layers = np.zeros(max(1, int(offsets[-1])), np.int64)
-    counts = np.zeros(max(1, int(offsets[-1])), np.int64)
+    counts = np.zeros(max(1, int(offsets[-1])), np.float32)
     rgb = np.zeros((max(1, int(offsets[-1])), 3), np.float32)
     depths = np.zeros(max(1, int(offsets[-1])), np.float32)
     for k in range(len(heights)):
