@@ -8,7 +8,7 @@
 //   k_classify        pixel -> layer key; per-key count, |CoC| sum and bounding box; the
 //                     largest highlight boost (sets the colour fixed point);
 //                     coarse keys: histogram and bounding box of highlights
-//   (one 23 KB copy to the host, the only synchronisation before the end: the
+//   (one 24 KB copy to the host, the only synchronisation before the end: the
 //    layer table, the fine-highlight thresholds and the buffer sizes depend on it)
 //   k_aggregate       coarse layers: one splat per grid cell
 //   k_aggregate_covers  one coverage splat per grid cell (coarse layers)

@@ -1019,8 +1019,8 @@ def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: n
         layer_units = units.sum(axis=1)
         cover_last = np.array([l + 1 if l + 1 < nlayers and layer_count[l + 1] > 0 else l for l in range(nlayers)],
                               np.int64)
-        cover_rs = np.array([km.coverage_radius(layer_units[l], layer_count[l]) if l != nbins and layer_count[l] else 0.0
-                             for l in range(nlayers)], np.float32)
+        cover_rs = np.array([km.coverage_radius(layer_units[l], layer_count[l]) if l != nbins and layer_count[l]
+                             else 0.0 for l in range(nlayers)], np.float32)
         luts, extents = aperture.kernel_tables()
         sides = np.array([1 if l > nbins else 0 for l in range(nlayers)], np.int64)
         stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w = _stamps(

@@ -308,7 +308,7 @@ def far_pyramid(layers: np.ndarray, lin: np.ndarray, coc: np.ndarray):
     levels = []
     lay = layers.astype(np.int64)
     m = lin.astype(np.float32).max(axis=2)
-    rgb = lin / np.maximum(m, np.float32(1.0))[..., None].astype(np.float64)   # km.far_colour
+    rgb = lin / np.maximum(m, np.float32(1.0))[..., None].astype(np.float64)   # far_colour (bokeh_math.h)
     cnt = np.ones(lay.shape)
     dep = np.vectorize(km.depth_position)(coc).astype(np.float64)
     while lay.shape[0] > 1 or lay.shape[1] > 1:
