@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from gpu_scenes import random_coc, random_image  # noqa: E402
 
 from pybokeh import Aperture  # noqa: E402
-from pybokeh.highlights import highlight_gain_map  # noqa: E402
+from pybokeh.highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map  # noqa: E402
 from pybokeh.renderer import cuda_backend, device_inputs  # noqa: E402
 from pybokeh.renderer.dispatch import default_threads  # noqa: E402
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.skipif(bool(_REASON), reason=f"needs a CUDA device: {_R
 
 HEIGHT, WIDTH = 3024, 4032  # as bench/bench_render.py
 RADII = (16, 32, 64)
-BOOST = 16.0  # pybokeh.render's default highlight_boost
+BOOST = DEFAULT_HIGHLIGHT_BOOST
 _cpp_medians: dict[int, float] = {}
 
 
@@ -45,7 +45,8 @@ _cpp_medians: dict[int, float] = {}
 def frames():
     rng = np.random.default_rng(12)
     image = random_image(rng, HEIGHT, WIDTH, np.uint8)
-    return image, {r: random_coc(rng, HEIGHT, WIDTH, float(r)) for r in RADII}, highlight_gain_map(image, BOOST)
+    cocs = {r: random_coc(rng, HEIGHT, WIDTH, float(r)) for r in RADII}
+    return image, cocs, {r: highlight_gain_map(image, BOOST, cocs[r]) for r in RADII}
 
 
 @pytest.mark.parametrize("radius", RADII)
@@ -57,27 +58,25 @@ def test_cpp(benchmark, frames, radius):
     threads = default_threads()
     benchmark.extra_info.update(backend="cpp", radius=radius, threads=threads, megapixels=HEIGHT * WIDTH / 1e6)
     luts, extents = ap.kernel_tables()
-    benchmark.pedantic(_core.render, args=(image, cocs[radius], ap.blades, luts, extents, gain, threads), rounds=3,
+    benchmark.pedantic(_core.render, args=(image, cocs[radius], ap.blades, luts, extents, gain[radius], threads), rounds=3,
                        warmup_rounds=1)
     _cpp_medians[radius] = benchmark.stats.stats.median
 
 
 @pytest.mark.parametrize("radius", RADII)
 def test_cuda(benchmark, frames, radius):
-    from pybokeh.renderer.device_highlights import highlight_gain_map_torch
-
     image, cocs, gain = frames
     ap = Aperture()
     img = torch.from_numpy(image).cuda()
     coc = torch.from_numpy(cocs[radius]).cuda()
-    gain_t = torch.from_numpy(gain).cuda()
+    gain_t = torch.from_numpy(gain[radius]).cuda()
     out = torch.empty_like(img)
 
     def run():
         device_inputs._cuda_kernel(img, coc, out, ap, gain_t)
 
     times = _event_times(run)
-    gain_times = _event_times(lambda: highlight_gain_map_torch(img, BOOST))  # done once per render() call
+    gain_times = _event_times(lambda: highlight_gain_map(img, BOOST, coc))  # done once per render() call
     info = dict(backend="cuda", radius=radius, device=torch.cuda.get_device_name(),
                 megapixels=HEIGHT * WIDTH / 1e6, cuda_event_ms_min=min(times),
                 cuda_event_ms_median=statistics.median(times), cuda_event_ms_max=max(times),

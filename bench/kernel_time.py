@@ -30,13 +30,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     image, disparity = frame()
-    gain = highlight_gain_map(image, pybokeh.DEFAULT_HIGHLIGHT_BOOST)
     _, kernel = get_backend("cpp")
     threads = default_threads()
     print(f"| max radius | cpp kernel CPU time, 1 thread (s) | cpp kernel wall time, {threads} threads (s) |")
     print("|---|---|---|")
     for radius in args.radii:
         coc = pybokeh.coc_map(disparity, 0.5, max_blur=2.0 * radius)
+        gain = highlight_gain_map(image, pybokeh.DEFAULT_HIGHLIGHT_BOOST, coc)
         cpu, wall = [], []
         for _ in range(args.rounds):
             t = time.process_time()

@@ -39,6 +39,15 @@ constexpr int kMaxBinsPerSide = 40;  // up to |CoC| = 0.5 * 2^20 px
 constexpr float kMaxGridRadius = 8.0f;
 // Samples of the polygon aperture span table (see aperture_span).
 constexpr int kApertureLutSize = 1024;
+// Limits of the compiled renderers' inputs, checked by their bindings (and by
+// pybokeh.render before them): |CoC| in px (pybokeh.lens.MAX_COC_RADIUS), the
+// per-pixel highlight gain (pybokeh.highlights.MAX_HIGHLIGHT_BOOST: beyond it
+// float32 sums of boosted light lose the precision of their neighbours), and
+// pixels per image (pixel counts are 32-bit ints in the CPU buckets and the
+// GPU statistics).
+constexpr float kMaxCocRadius = 4096.0f;
+constexpr float kMaxHighlightGain = 1000.0f;
+constexpr long long kMaxPixels = 2147483647LL;
 
 // Plain min/max: inputs here are finite, and unlike fminf/fmaxf (which must
 // honour NaN rules) these compile to single instructions without -ffast-math.
@@ -46,7 +55,10 @@ PB_HD float min_f(float a, float b) { return a < b ? a : b; }
 PB_HD float max_f(float a, float b) { return a > b ? a : b; }
 PB_HD float clamp_f(float v, float lo, float hi) { return min_f(max_f(v, lo), hi); }
 // floor() as an int without a libm call (x86-64's baseline SSE2 has no roundss).
+// x is clamped to +-2^30 first, so that any float (inf, NaN -> -2^30) converts
+// without undefined behaviour; the renderer's coordinates stay far inside.
 PB_HD int floor_i(float x) {
+  x = clamp_f(x, -1073741824.0f, 1073741824.0f);
   int i = (int)x;
   return i - (x < (float)i);
 }
@@ -125,9 +137,11 @@ constexpr int kFineLightBins = 64;
 PB_HD float max_channel(const float* c) { return max_f(max_f(c[0], c[1]), c[2]); }
 
 // Histogram bin of a pixel's max channel m: floor(log2(m)) for m >= 2 (bin 1
-// and up, capped), 0 below.
+// and up, capped), 0 below.  Defined for every float: NaN and negative values
+// go to bin 0, +inf and values beyond the last bin to kFineLightBins - 1.
 PB_HD int fine_light_bin(float m) {
   if (!(m >= kFineLightMin)) return 0;
+  if (!(m < 0x1p62f)) return kFineLightBins - 1;  // also +inf (frexpf's exponent is unspecified there)
   int e = 0;
   frexpf(m, &e);  // m = f * 2^e, f in [0.5, 1)
   return e - 1 < kFineLightBins - 1 ? e - 1 : kFineLightBins - 1;
@@ -157,10 +171,13 @@ PB_HD float layer_edge(int j) {
   return ((j & 1) ? 0.70710678118654752f : 0.5f) * (float)(1u << (j >> 1));
 }
 
-// Bin of a radius abs_r >= kInFocusRadius, clamped to [0, nbins - 1].
+// Bin of a radius abs_r >= kInFocusRadius, clamped to [0, nbins - 1] (the
+// first estimate is clamped to the table before layer_edge is evaluated, so
+// any float, even inf or NaN, gives a valid bin).
 PB_HD int radius_bin(float abs_r, int nbins) {
   int j = floor_i(2.0f * log2f(abs_r * 2.0f));
   if (j < 0) j = 0;
+  if (j > kMaxBinsPerSide - 1) j = kMaxBinsPerSide - 1;
   // log2f may be off by an ulp: settle against the exact edges.
   while (j > 0 && abs_r < layer_edge(j)) --j;
   while (j + 1 < kMaxBinsPerSide && abs_r >= layer_edge(j + 1)) ++j;

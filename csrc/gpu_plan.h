@@ -344,13 +344,14 @@ inline void check_stats(const Stats& st) {
   if (st.bad_coc)
     throw std::invalid_argument("coc: the circle of confusion must be finite and within the renderer's limit");
   if (st.bad_gain)
-    throw std::invalid_argument("highlight_gain: the gain map must be finite and at most 2^20 (negative: no boost)");
+    throw std::invalid_argument("highlight_gain: the gain map must lie in [0, " + std::to_string((int)kMaxHighlightGain) + "]");
 }
 
 inline void check_render_args(int height, int width, const RenderParams& rp) {
   if (height <= 0 || width <= 0) throw std::invalid_argument("image must not be empty");
-  if (height > (1 << 30) / 4 || width > (1 << 30) / 4) throw std::invalid_argument("image is too large");
-  if ((long long)height * width > (1LL << 40)) throw std::invalid_argument("image is too large");
+  // Per-key pixel counters (Stats) are 32-bit: frames are limited like the CPU renderer's.
+  if ((long long)height * width > kMaxPixels)
+    throw std::invalid_argument("image is too large: at most " + std::to_string(kMaxPixels) + " pixels");
   for (const ApertureShape& ap : rp.shape) {
     if (ap.blades != 0 && (ap.blades < 3 || ap.blades > 16))
       throw std::invalid_argument("blades must be 0 or 3..16");

@@ -84,8 +84,6 @@ constexpr int kAlphaBits = 24;
 // 255 times the boost fit in int64).
 constexpr int kColorBits = 55;
 // Levels of the farthest-content pyramid (down to 1 x 1 for images up to 2^31 px wide).
-// Largest highlight gain accepted (the colour fixed-point scale shrinks with it).
-constexpr float kMaxHighlightGain = 1048576.0f;  // 2^20
 
 // One cell of a layer buffer, fixed point: premultiplied r, g, b (64-bit),
 // coverage a and the coverage of one radius p (see composite_over).
@@ -315,7 +313,8 @@ PB_HD int pixel_fine_bin(const T* image, const float* coc, size_t i, const Param
 
 PB_HD bool coc_valid(float coc, float max_abs) { return fabsf(coc) <= max_abs; }
 // Negative gains mean no boost (as in highlight_gain); NaN and huge ones are errors.
-PB_HD bool gain_valid(float gain) { return gain <= kMaxHighlightGain; }
+// The gain map's range (kMaxHighlightGain in bokeh_math.h; NaN is invalid).
+PB_HD bool gain_valid(float gain) { return gain >= 0.0f && gain <= kMaxHighlightGain; }
 
 // The aggregation of one coarse cell (gx, gy) for every coarse layer of the
 // pass (the CPU's build_coarse): count, colour and |CoC| sums, plain and

@@ -18,7 +18,17 @@ namespace binding {
 
 namespace py = pybind11;
 
-// image: C-contiguous H x W x 3; coc: C-contiguous H x W float32.
+// Raises unless every value of a float32 array lies in [lo, hi] (NaN fails).
+inline void check_values(const py::array& a, float lo, float hi, const std::string& what) {
+  const float* v = static_cast<const float*>(a.data());
+  const size_t n = (size_t)a.size();
+  bool ok = true;
+  for (size_t i = 0; i < n; ++i) ok &= (v[i] >= lo) & (v[i] <= hi);  // branch-free: vectorises
+  if (!ok) throw std::invalid_argument(what);
+}
+
+// image: C-contiguous H x W x 3 with at most kMaxPixels pixels; coc:
+// C-contiguous H x W float32, finite, |coc| <= kMaxCocRadius.
 inline void check_image_and_coc(const py::array& image, const py::array& coc) {
   if (image.ndim() != 3 || image.shape(2) != 3) throw std::invalid_argument("image must be an H x W x 3 array");
   if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
@@ -26,8 +36,27 @@ inline void check_image_and_coc(const py::array& image, const py::array& coc) {
   if (!py::isinstance<py::array_t<float>>(coc) || !(coc.flags() & py::array::c_style))
     throw std::invalid_argument("coc must be a C-contiguous float32 array");
   if (!(image.flags() & py::array::c_style)) throw std::invalid_argument("image must be C-contiguous");
-  if (image.shape(0) > (1 << 30) / 4 || image.shape(1) > (1 << 30) / 4)
-    throw std::invalid_argument("image is too large");
+  if ((long long)image.shape(0) * (long long)image.shape(1) > kMaxPixels)
+    throw std::invalid_argument("image is too large: at most " + std::to_string(kMaxPixels) + " pixels");
+  check_values(coc, -kMaxCocRadius, kMaxCocRadius,
+               "coc must be finite with |coc| <= " + std::to_string((int)kMaxCocRadius) + " px");
+}
+
+// The CPU threads argument: a Python int (or NumPy integer) in [1, kMaxThreads].
+constexpr long long kMaxThreads = 1024;
+inline int thread_count(const py::object& threads) {
+  if (PyBool_Check(threads.ptr())) throw py::type_error("threads must be an int, not bool");
+  PyObject* index = PyNumber_Index(threads.ptr());
+  if (!index) {
+    PyErr_Clear();
+    throw py::type_error("threads must be an int");
+  }
+  int overflow = 0;
+  const long long n = PyLong_AsLongLongAndOverflow(index, &overflow);
+  Py_DECREF(index);
+  if (overflow || n < 1 || n > kMaxThreads)
+    throw std::invalid_argument("threads must be between 1 and " + std::to_string(kMaxThreads));
+  return (int)n;
 }
 
 // The two aperture shapes (behind / in front of the focus plane) into p.shape;
@@ -66,6 +95,8 @@ inline void set_gain_map(const py::object& highlight_gain, const py::array& imag
   auto g = py::array_t<float, py::array::c_style>::ensure(highlight_gain);
   if (!g || g.ndim() != 2 || g.shape(0) != image.shape(0) || g.shape(1) != image.shape(1))
     throw std::invalid_argument("highlight_gain must be None or an H x W float32 array");
+  check_values(g, 0.0f, kMaxHighlightGain,
+               "highlight_gain must lie in [0, " + std::to_string((int)kMaxHighlightGain) + "]");
   gain = g;
   p.highlight_gain = g.data();
 }

@@ -34,14 +34,13 @@ py::array_t<T> render_typed(py::array_t<T, py::array::c_style> image, py::array_
 }
 
 py::array render(py::array image, py::array coc, int blades, py::array aperture_luts, py::array aperture_extents,
-                 py::object highlight_gain, int threads) {
+                 py::object highlight_gain, py::object threads) {
   binding::check_image_and_coc(image, coc);
-  if (threads < 1) throw std::invalid_argument("threads must be >= 1");
   RenderParams p;
   py::array luts, ext, gain;  // kept alive while p points into them
   binding::set_aperture(blades, aperture_luts, aperture_extents, p, luts, ext);
   binding::set_gain_map(highlight_gain, image, p, gain);
-  p.threads = threads;
+  p.threads = binding::thread_count(threads);
   auto cf = py::array_t<float, py::array::c_style>::ensure(coc);
   if (py::isinstance<py::array_t<uint8_t>>(image)) return render_typed<uint8_t>(image, cf, p);
   if (py::isinstance<py::array_t<uint16_t>>(image)) return render_typed<uint16_t>(image, cf, p);
@@ -61,4 +60,8 @@ PYBIND11_MODULE(_core, m) {
   m.attr("APERTURE_LUT_SIZE") = kApertureLutSize;
   m.attr("IN_FOCUS_RADIUS") = kInFocusRadius;
   m.attr("MAX_GRID_RADIUS") = kMaxGridRadius;
+  m.attr("MAX_COC_RADIUS") = kMaxCocRadius;
+  m.attr("MAX_HIGHLIGHT_GAIN") = kMaxHighlightGain;
+  m.attr("MAX_PIXELS") = kMaxPixels;
+  m.attr("MAX_THREADS") = binding::kMaxThreads;
 }

@@ -43,18 +43,18 @@ class DeviceScope {
   int prev_ = -1;
 };
 
+// Device memory from the renderer's pool, stream-ordered on `stream`.
 class DeviceBuffer {
  public:
-  explicit DeviceBuffer(size_t bytes) {
-    if (bytes) PB_CHECK(cudaMalloc(&ptr_, bytes));
-  }
-  ~DeviceBuffer() {
-    if (ptr_) cudaFree(ptr_);
-  }
+  DeviceBuffer(size_t bytes, cudaStream_t stream) : stream_(stream) { ptr_ = gpu_pool_alloc(bytes, stream); }
+  ~DeviceBuffer() { gpu_pool_free(ptr_, stream_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
   void* get() const { return ptr_; }
 
  private:
   void* ptr_ = nullptr;
+  cudaStream_t stream_;
 };
 
 class Stream {
@@ -129,8 +129,8 @@ py::array render_host(py::array image, py::array coc, int blades, py::array aper
     DeviceScope scope(device);
     Stream stream;
     const bool has_gain = args.params.highlight_gain != nullptr;
-    DeviceBuffer d_image(image_bytes), d_out(image_bytes), d_coc(n * sizeof(float)),
-        d_gain(has_gain ? n * sizeof(float) : 0);
+    DeviceBuffer d_image(image_bytes, stream.get()), d_out(image_bytes, stream.get()),
+        d_coc(n * sizeof(float), stream.get()), d_gain(has_gain ? n * sizeof(float) : 0, stream.get());
     PB_CHECK(cudaMemcpyAsync(d_image.get(), args.image, image_bytes, cudaMemcpyHostToDevice, stream.get()));
     PB_CHECK(cudaMemcpyAsync(d_coc.get(), args.coc, n * sizeof(float), cudaMemcpyHostToDevice, stream.get()));
     if (has_gain)
@@ -211,7 +211,7 @@ PYBIND11_MODULE(_cuda, m) {
       [](long long nbytes, int device) {
         py::gil_scoped_release release;
         DeviceScope scope(device);
-        DeviceBuffer b((size_t)nbytes);
+        DeviceBuffer b((size_t)nbytes, nullptr);  // the legacy default stream
       },
       py::arg("nbytes"), py::arg("device") = -1, "Allocate and free nbytes (tests the error path).");
   m.def(

@@ -32,7 +32,8 @@ inline PixelType pixel_type(const py::array& image) {
 
 inline void set_limits(HostCall& call, float max_abs_coc, long long budget_bytes) {
   if (budget_bytes < 0) throw std::invalid_argument("budget_bytes must be >= 0");
-  if (!(max_abs_coc > 0.0f)) throw std::invalid_argument("max_abs_coc must be positive");
+  if (!(max_abs_coc > 0.0f && max_abs_coc <= kMaxCocRadius))
+    throw std::invalid_argument("max_abs_coc must lie in (0, " + std::to_string((int)kMaxCocRadius) + "]");
   call.args.max_abs_coc = max_abs_coc;
   call.args.budget_bytes = (size_t)budget_bytes;
 }

@@ -42,6 +42,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -63,22 +65,52 @@ enum Channels { kLight = 1, kCoverage = 2, kBoth = 3 };
 // buffers are 16-byte aligned, cells are 16 bytes).
 typedef float v4f __attribute__((vector_size(16)));
 
+// Runs body(i, t) for i in [0, n) on up to `threads` threads (t: the thread's
+// index, 0 for the calling thread, which works too).  An exception thrown by
+// a body (std::bad_alloc, ...) stops the others taking new work and is
+// rethrown on the calling thread once all have joined, so it reaches Python
+// as an exception instead of std::terminate; a thread that cannot be started
+// leaves its share to those that did.
+template <typename F>
+void parallel_for_t(int n, int threads, F&& body) {
+  threads = std::max(1, std::min(threads, n));
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  auto work = [&](int t) {
+    // Set up this thread's exception state now, while the memory its stack took
+    // proves there is some: libstdc++ keeps it in dynamic TLS that glibc
+    // allocates on first use and, if that allocation fails, aborts the process
+    // ("cannot allocate memory for thread-local data") - which would happen at
+    // the throw of a std::bad_alloc under memory pressure.
+    volatile int touch = std::uncaught_exceptions();  // volatile: the call is declared pure
+    (void)touch;
+    try {
+      for (int i = next.fetch_add(1); i < n && !failed.load(std::memory_order_relaxed); i = next.fetch_add(1))
+        body(i, t);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mutex);
+      if (!error) error = std::current_exception();
+      failed = true;
+    }
+  };
+  std::vector<std::thread> pool;
+  for (int t = 1; t < threads; ++t) {
+    try {
+      pool.emplace_back(work, t);
+    } catch (...) {  // std::system_error (no more threads) or std::bad_alloc
+      break;
+    }
+  }
+  work(0);
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
 template <typename F>
 void parallel_for(int n, int threads, F&& body) {
-  threads = std::max(1, std::min(threads, n));
-  if (threads == 1) {
-    for (int i = 0; i < n; ++i) body(i);
-    return;
-  }
-  std::atomic<int> next{0};
-  std::vector<std::thread> pool;
-  pool.reserve(threads);
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&]() {
-      for (int i = next.fetch_add(1); i < n; i = next.fetch_add(1)) body(i);
-    });
-  }
-  for (auto& th : pool) th.join();
+  parallel_for_t(n, threads, [&](int i, int) { body(i); });
 }
 
 // Pixel type traits: decoding to [0, 1] sRGB float and quantising back.
@@ -330,22 +362,13 @@ void Renderer::run(const T* image, const float* coc, T* out) {
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
   build_far_pyramid(coc, threads);
-  std::vector<std::vector<float>> accs(threads), bufs(threads), pbufs(threads), behinds(threads), fbufs(threads);
-  std::vector<std::vector<double>> dbufs(threads);
-  std::vector<std::vector<int>> touched(threads), ftouched(threads);
-  std::atomic<int> next{0};
-  auto worker = [&](int t) {
-    for (int b = next.fetch_add(1); b < nbands; b = next.fetch_add(1))
-      render_band(b, coc, out, accs[t], bufs[t], pbufs[t], dbufs[t], touched[t], behinds[t], fbufs[t], ftouched[t]);
-  };
-  int nt = std::min(threads, nbands);
-  if (nt <= 1) {
-    worker(0);
-  } else {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < nt; ++t) pool.emplace_back(worker, t);
-    for (auto& th : pool) th.join();
-  }
+  const int nt = std::min(threads, nbands);
+  std::vector<std::vector<float>> accs(nt), bufs(nt), pbufs(nt), behinds(nt), fbufs(nt);
+  std::vector<std::vector<double>> dbufs(nt);
+  std::vector<std::vector<int>> touched(nt), ftouched(nt);
+  parallel_for_t(nbands, nt, [&](int b, int t) {
+    render_band(b, coc, out, accs[t], bufs[t], pbufs[t], dbufs[t], touched[t], behinds[t], fbufs[t], ftouched[t]);
+  });
 }
 
 void Renderer::build_coarse(int l, const float* coc) {

@@ -100,30 +100,45 @@ cudaMemPool_t renderer_pool(int device) {
 
 // Stream-ordered allocation from the renderer's pool where the device supports
 // memory pools (cudaMalloc otherwise); on failure the pool's cached memory is
-// released and the allocation tried once more.  Freed on scope exit, also
-// when an exception unwinds.
+// released and the allocation tried once more.
+void* pool_alloc(size_t bytes, cudaStream_t stream, cudaMemPool_t pool) {
+  void* ptr = nullptr;
+  if (bytes == 0) return nullptr;
+  if (!pool) {
+    PB_CUDA_CHECK(cudaMalloc(&ptr, bytes));
+    return ptr;
+  }
+  if (cudaMallocFromPoolAsync(&ptr, bytes, pool, stream) == cudaSuccess) return ptr;
+  cudaGetLastError();
+  ptr = nullptr;
+  PB_CUDA_CHECK(cudaStreamSynchronize(stream));
+  PB_CUDA_CHECK(cudaMemPoolTrimTo(pool, 0));
+  PB_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr, bytes, pool, stream));
+  return ptr;
+}
+
+void pool_free(void* ptr, cudaStream_t stream, cudaMemPool_t pool) {
+  if (!ptr) return;
+  if (pool)
+    cudaFreeAsync(ptr, stream);
+  else
+    cudaFree(ptr);
+}
+
+// The current device's renderer pool, or null where the device has no pools.
+cudaMemPool_t current_pool() {
+  int dev = 0, pools = 0;
+  PB_CUDA_CHECK(cudaGetDevice(&dev));
+  PB_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, dev));
+  return pools ? renderer_pool(dev) : nullptr;
+}
+
+// pool_alloc'ed memory, freed on scope exit, also when an exception unwinds.
 class DeviceMemory {
  public:
-  DeviceMemory(size_t bytes, cudaStream_t stream, cudaMemPool_t pool) : stream_(stream), pool_(pool) {
-    if (bytes == 0) return;
-    if (!pool_) {
-      PB_CUDA_CHECK(cudaMalloc(&ptr_, bytes));
-      return;
-    }
-    if (cudaMallocFromPoolAsync(&ptr_, bytes, pool_, stream_) == cudaSuccess) return;
-    cudaGetLastError();
-    ptr_ = nullptr;
-    PB_CUDA_CHECK(cudaStreamSynchronize(stream_));
-    PB_CUDA_CHECK(cudaMemPoolTrimTo(pool_, 0));
-    PB_CUDA_CHECK(cudaMallocFromPoolAsync(&ptr_, bytes, pool_, stream_));
-  }
-  ~DeviceMemory() {
-    if (!ptr_) return;
-    if (pool_)
-      cudaFreeAsync(ptr_, stream_);
-    else
-      cudaFree(ptr_);
-  }
+  DeviceMemory(size_t bytes, cudaStream_t stream, cudaMemPool_t pool)
+      : ptr_(pool_alloc(bytes, stream, pool)), stream_(stream), pool_(pool) {}
+  ~DeviceMemory() { pool_free(ptr_, stream_, pool_); }
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
   template <typename U>
@@ -455,10 +470,7 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   const T* image = static_cast<const T*>(a.image);
   T* out = static_cast<T*>(a.out);
 
-  int dev = 0, pools = 0;
-  PB_CUDA_CHECK(cudaGetDevice(&dev));
-  PB_CUDA_CHECK(cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, dev));
-  const cudaMemPool_t pool = pools ? renderer_pool(dev) : nullptr;
+  const cudaMemPool_t pool = current_pool();
 
   // Tables and parameters.
   const std::vector<float> dlut = decode_table<T>(), elut = encode_table();
@@ -598,6 +610,12 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
 }
 
 }  // namespace
+
+void* gpu_pool_alloc(size_t bytes, void* stream) {
+  return pool_alloc(bytes, static_cast<cudaStream_t>(stream), current_pool());
+}
+
+void gpu_pool_free(void* ptr, void* stream) { pool_free(ptr, static_cast<cudaStream_t>(stream), current_pool()); }
 
 void render_gpu_cuda_bad_launch() {
   k_init_stats<<<1, 4096>>>(nullptr);  // more threads than any block may have

@@ -45,6 +45,13 @@ void render_gpu_emulated(const GpuRenderArgs& args);
 // is queued on `stream` (a cudaStream_t), which is synchronised before return.
 void render_gpu_cuda(const GpuRenderArgs& args, void* stream);
 
+// Stream-ordered device memory from the renderer's own pool on the current
+// device (cudaMalloc/cudaFree where it has no pools): the host path's
+// buffers, so that a render does not pay cudaMalloc's device-wide
+// synchronisation.  Free on the same device and stream.
+void* gpu_pool_alloc(size_t bytes, void* stream);
+void gpu_pool_free(void* ptr, void* stream);
+
 // Launches a kernel with an invalid configuration, to test error reporting.
 void render_gpu_cuda_bad_launch();
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .depth_target import TARGET_CONVENTION
@@ -104,12 +104,24 @@ def save_generator(path: str | Path, model: UNetGenerator, meta: dict[str, Any] 
 
 
 def read_generator_meta(path: str | Path) -> dict[str, Any]:
-    """The JSON metadata of a generator file, without loading its weights."""
-    with safe_open(str(path), framework="pt") as f:
-        raw = (f.metadata() or {}).get(META_KEY)
+    """The JSON metadata of a generator file, without loading its weights.
+
+    Raises ``ValueError`` for a file that is not a pybokeh generator (not
+    safetensors, no or unreadable metadata).
+    """
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+    except SafetensorError as exc:  # a malformed or non-safetensors file
+        raise ValueError(f"{path} is not a safetensors file ({type(exc).__name__}: {exc})") from None
     if raw is None:
         raise ValueError(f"{path} is not a pybokeh generator file (no {META_KEY!r} metadata)")
-    meta = json.loads(raw)
+    try:
+        meta = json.loads(raw)
+    except ValueError:
+        raise ValueError(f"{path}: its {META_KEY!r} metadata is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: its {META_KEY!r} metadata is not a JSON object")
     if meta.get("format") != FORMAT:
         raise ValueError(f"{path}: unknown format {meta.get('format')!r}")
     if int(meta.get("version", 0)) > VERSION:
@@ -131,8 +143,12 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu") -> tupl
     if not path.is_file():
         raise FileNotFoundError(f"generator file {path} not found")
     meta = read_generator_meta(path)
-    model = UNetGenerator.from_config(GeneratorConfig.from_dict(meta["architecture"]), input_size=meta.get("input_size"))
-    model.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    try:
+        model = UNetGenerator.from_config(GeneratorConfig.from_dict(meta["architecture"]),
+                                          input_size=meta.get("input_size"))
+        model.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    except (KeyError, TypeError, RuntimeError, SafetensorError) as exc:  # missing/mismatched architecture or tensors
+        raise ValueError(f"{path}: not a generator this pybokeh can load ({type(exc).__name__}: {exc})") from None
     return model.to(device).eval(), meta
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .validate import finite
+
 #: Samples of the span table; must match ``kApertureLutSize`` in csrc/bokeh_math.h.
 LUT_SIZE = 1024
 
@@ -30,7 +32,9 @@ class Aperture:
         Counter-clockwise rotation of the polygon in degrees, as seen in the
         image for points behind the focus plane. At 0 one vertex points
         straight up.  In front of the focus plane the shape appears
-        point-reflected (:attr:`reflected`), as with a real lens.
+        point-reflected (:attr:`reflected`), as with a real lens.  Stored
+        reduced modulo 360 (exactly, with ``math.fmod``), so that a huge angle
+        keeps the blades' spacing.
 
     Attributes
     ----------
@@ -50,9 +54,10 @@ class Aperture:
 
     def __post_init__(self) -> None:
         blades = validate_blades(self.blades)
-        rotation = float(self.rotation_deg)
-        if not math.isfinite(rotation):
-            raise ValueError(f"rotation_deg must be finite, got {self.rotation_deg!r}")
+        rotation = finite(self.rotation_deg, "rotation_deg")
+        # Reduced exactly: at 1e30 degrees, 90 + rotation + 360 k / blades would round every
+        # vertex to the same angle (a zero-area aperture).
+        rotation = math.fmod(rotation, 360.0)
         object.__setattr__(self, "blades", blades)
         object.__setattr__(self, "rotation_deg", rotation)
         if blades == 0:

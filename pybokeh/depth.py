@@ -1,4 +1,7 @@
-"""Depth from one photo with the packaged Pix2Pix model: :func:`estimate_depth`.
+"""Depth from one photo: :func:`estimate_depth` (the packaged Pix2Pix model by default).
+
+Other estimators (Hugging Face ``transformers`` models, ONNX files) plug into the same
+pipeline through :mod:`pybokeh.estimators`: they replace step 2.
 
 Pipeline (each step is what makes a 12-megapixel photo take a fraction of a second):
 
@@ -126,7 +129,6 @@ def _grid_shape(h: int, w: int) -> tuple[int, int]:
 
 def _prepare(arr: np.ndarray, grid: tuple[int, int]):
     """Grid photo ``(gh, gw, 3)`` float32 in [0, 1], full-resolution luma and its scale to [0, 1]."""
-    torch = _torch()
     gh, gw = grid
     if arr.dtype == np.uint8:
         from PIL import Image
@@ -140,9 +142,11 @@ def _prepare(arr: np.ndarray, grid: tuple[int, int]):
     unit = arr.astype(np.float32) / np.float32(65535.0) if arr.dtype == np.uint16 else arr
     if (gh, gw) == arr.shape[:2]:
         low_rgb = np.ascontiguousarray(unit, np.float32)
-    else:
-        t = torch.from_numpy(np.ascontiguousarray(unit)).permute(2, 0, 1)[None]
-        low_rgb = torch.nn.functional.interpolate(t, size=(gh, gw), mode="area")[0].permute(1, 2, 0).numpy()
+    else:  # the same box filter per channel, in float
+        from PIL import Image
+
+        low_rgb = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(unit[..., c], np.float32)).resize(
+            (gw, gh), Image.BOX), np.float32) for c in range(3)], axis=-1)
     luma = unit @ _LUMA
     return np.ascontiguousarray(low_rgb, np.float32), luma.astype(np.float32), 1.0
 
@@ -166,53 +170,74 @@ def _guided(luma: np.ndarray, guide_low: np.ndarray, disp_low: np.ndarray, luma_
     return apply_coefficients(luma, mean_a, mean_b, guide_scale=luma_scale, clip=(0.0, 1.0))
 
 
+def _pix2pix_low(model, low_rgb: np.ndarray, dev) -> np.ndarray:
+    """The packaged network's map on the grid (flip-averaged, see :data:`FLIP_AVERAGE`)."""
+    torch = _torch()
+    from .nets.inference import predict_disparity
+
+    with torch.inference_mode(), _single_thread(torch, dev):
+        disp_low = predict_disparity(model, low_rgb, mode="resize", device=dev)  # (gh, gw) on the CPU
+        if FLIP_AVERAGE:
+            mirrored = predict_disparity(model, low_rgb[:, ::-1], mode="resize", device=dev)
+            disp_low = 0.5 * (disp_low + mirrored[:, ::-1])
+    return disp_low
+
+
 def _estimate(image: Any, device: Any, upsample: str, weights: str | Path | None,
-              timings: dict[str, float] | None) -> np.ndarray:
+              timings: dict[str, float] | None, model: Any = "pix2pix") -> np.ndarray:
+    from .estimators import resolve
+
     if upsample not in UPSAMPLE_MODES:
         raise ValueError(f"upsample must be one of {UPSAMPLE_MODES}, got {upsample!r}")
     torch_mod = sys.modules.get("torch")
     if torch_mod is not None and isinstance(image, torch_mod.Tensor) and image.device.type != "cpu":
         image = image.detach().cpu()  # GPU tensors are welcome here (unlike in render's CPU backends)
     arr, _ = as_image(image)
-    torch = _torch()
-    dev = _resolve_device(device)
-    path = Path(weights) if weights is not None else default_weights()
-    if not path.is_file():
-        raise FileNotFoundError(f"depth model file {path} not found" + (
-            "" if weights is not None else " (the package was installed without its model; reinstall pybokeh)"))
-    model, _ = _load_model(str(path.resolve()), str(dev))
-    from .guided_filter import apply_coefficients, apply_coefficients_torch
-    from .nets.inference import predict_disparity
+    estimator = resolve(model, weights)
+    dev = estimator.device(device)
+    from .guided_filter import apply_coefficients
 
     t0 = time.perf_counter()
     h, w = arr.shape[:2]
     grid = _grid_shape(h, w)
-    with torch.inference_mode():
-        low_rgb, luma, luma_scale = _prepare(arr, grid)
-        t1 = time.perf_counter()
-        with _single_thread(torch, dev):
-            disp_low = predict_disparity(model, low_rgb, mode="resize", device=dev)  # (gh, gw) on the CPU
-            if FLIP_AVERAGE:
-                mirrored = predict_disparity(model, low_rgb[:, ::-1], mode="resize", device=dev)
-                disp_low = 0.5 * (disp_low + mirrored[:, ::-1])
-        t2 = time.perf_counter()
-        if upsample == "bilinear":  # the same bilinear taps with a = 0
-            mean_a, mean_b = np.zeros_like(disp_low), disp_low
-        else:
-            mean_a, mean_b = _guided_coefficients(low_rgb @ _LUMA, disp_low)
-        if dev.type == "cpu":
-            result = apply_coefficients(luma, mean_a, mean_b, guide_scale=luma_scale, clip=(0.0, 1.0))
-        else:
-            out = apply_coefficients_torch(torch.from_numpy(luma).to(dev), mean_a, mean_b, guide_scale=luma_scale,
-                                           clip=(0.0, 1.0))
-            result = np.ascontiguousarray(out.cpu().numpy(), dtype=np.float32)
+    low_rgb, luma, luma_scale = _prepare(arr, grid)
+    t1 = time.perf_counter()
+    disp_low = _to_grid(estimator.predict(low_rgb, dev), grid)
+    t2 = time.perf_counter()
+    if upsample == "bilinear":  # the same bilinear taps with a = 0
+        mean_a, mean_b = np.zeros_like(disp_low), disp_low
+    else:
+        mean_a, mean_b = _guided_coefficients(low_rgb @ _LUMA, disp_low)
+    if getattr(dev, "type", "cpu") == "cuda":
+        torch = _torch()
+        from .guided_filter import apply_coefficients_torch
+
+        out = apply_coefficients_torch(torch.from_numpy(luma).to(dev), mean_a, mean_b, guide_scale=luma_scale,
+                                       clip=(0.0, 1.0))
+        result = np.ascontiguousarray(out.cpu().numpy(), dtype=np.float32)
+    else:
+        result = apply_coefficients(luma, mean_a, mean_b, guide_scale=luma_scale, clip=(0.0, 1.0))
     t3 = time.perf_counter()
     if timings is not None:
         timings.update(prepare_s=t1 - t0, network_s=t2 - t1, upsample_s=t3 - t2, total_s=t3 - t0)
     return result
 
 
-def estimate_depth(image: Any, *, device: Any = None, upsample: str = "guided",
+def _to_grid(disp: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
+    """An estimator's map resized (bilinear, pixel centres) to the grid, float32 in [0, 1]."""
+    disp = np.asarray(disp, np.float32)
+    if disp.ndim != 2 or not np.isfinite(disp).all():
+        raise ValueError(f"the depth estimator returned a {disp.shape} map with non-finite values"
+                         if disp.ndim == 2 else f"the depth estimator returned shape {disp.shape}, expected (h, w)")
+    if disp.shape != grid:
+        from PIL import Image
+
+        disp = np.asarray(Image.fromarray(np.ascontiguousarray(disp)).resize((grid[1], grid[0]), Image.BILINEAR),
+                          np.float32)
+    return np.clip(disp, 0.0, 1.0)
+
+
+def estimate_depth(image: Any, *, model: str = "pix2pix", device: Any = None, upsample: str = "guided",
                    weights: str | Path | None = None) -> np.ndarray:
     """Estimate a disparity-like depth map from one photo (brighter = nearer).
 
@@ -222,6 +247,13 @@ def estimate_depth(image: Any, *, device: Any = None, upsample: str = "guided",
         H×W×3 sRGB photo, as for :func:`pybokeh.render`: uint8 (0–255), uint16
         (0–65535) or float32/float64 in [0, 1]; PIL images in mode ``"RGB"``; torch
         tensors channels last (on any device).  Any size of at least 2 pixels.  Never modified.
+    model : str
+        Which estimator (see :mod:`pybokeh.estimators`): ``"pix2pix"`` (default, the
+        packaged model; ``depth`` extra), ``"hf:<repo id or folder>"`` (a Hugging Face
+        ``transformers`` depth-estimation model such as
+        ``"hf:depth-anything/Depth-Anything-V2-Small-hf"``; ``hf`` extra; a repo id is
+        downloaded by transformers on first use) or a path to a ``.onnx`` file
+        (``onnx`` extra; e.g. written by ``pybokeh export-onnx``).
     device : None, str or torch.device
         Where the network and the filter run: ``None`` or ``"auto"`` (default) picks
         CUDA when PyTorch sees a GPU, else the CPU; or ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
@@ -230,26 +262,31 @@ def estimate_depth(image: Any, *, device: Any = None, upsample: str = "guided",
         depth edges follow the photo's edges.  ``"bilinear"``: plain bilinear resize of
         the network's map (for comparison).
     weights : path, optional
-        A generator file written by ``pybokeh train`` (``generator.safetensors``);
-        default: the packaged model (:func:`default_weights`, described in ``MODEL.md``).
+        ``model="pix2pix"`` only: a generator file written by ``pybokeh train``
+        (``generator.safetensors``); default: the packaged model
+        (:func:`default_weights`, described in ``MODEL.md``).
 
     Returns
     -------
     numpy.ndarray
-        ``(H, W)`` float32 in [0, 1] at the input's resolution (the network's map of the
-        photo averaged with the mirrored map of the mirrored photo, see ``FLIP_AVERAGE``,
-        then upsampled): relative inverse depth,
-        1 at the nearest surface (the 99th percentile of the network's map), falling
-        towards 0 with distance.  Only ratios are meaningful (no metric scale).  Pass it
-        to :func:`pybokeh.render` as the ``depth`` argument (``depth_kind="disparity"``).
+        ``(H, W)`` float32 in [0, 1] at the input's resolution, brighter = nearer,
+        upsampled from the estimator's map with the guided filter.  ``"pix2pix"``: the
+        network's map of the photo averaged with the mirrored map of the mirrored photo
+        (see ``FLIP_AVERAGE``), relative inverse depth, 1 at the nearest surface (the 99th
+        percentile), falling towards 0 with distance; only ratios are meaningful.
+        Relative (affine-invariant) outputs of other models are stretched so their 1st
+        and 99th percentiles become 0 and 1; metric outputs (metres) become ``1/z``
+        divided by its 99th percentile (:mod:`pybokeh.estimators`).  Pass it to
+        :func:`pybokeh.render` as the ``depth`` argument (``depth_kind="disparity"``).
         Deterministic for a given device.
 
     Raises
     ------
     ImportError
-        PyTorch (or safetensors) is not installed: ``pip install "pybokeh[depth]"``.
+        The estimator's extra is not installed: ``pip install "pybokeh[depth]"``
+        (pix2pix), ``"pybokeh[hf]"`` or ``"pybokeh[onnx]"``.
     ValueError, TypeError
-        Bad ``image`` (see :func:`pybokeh.render`), ``device`` or ``upsample``.
+        Bad ``image`` (see :func:`pybokeh.render`), ``model``, ``device`` or ``upsample``.
 
     Notes
     -----
@@ -260,4 +297,4 @@ def estimate_depth(image: Any, *, device: Any = None, upsample: str = "guided",
     a busy machine); the process-wide ``torch.set_num_threads`` value is restored on
     return, so avoid changing it from another thread during the call.
     """
-    return _estimate(image, device, upsample, weights, None)
+    return _estimate(image, device, upsample, weights, None, model)

@@ -1,30 +1,78 @@
-"""Reading photos and depth maps from files, writing results (used by the CLI)."""
+"""Reading photos and depth maps from files, writing results (used by the CLI).
+
+Files are untrusted input: every failure is an :class:`ImageFileError` (a
+``ValueError``) with a one-line message naming the file.  Images larger than
+``max_pixels`` (default :data:`DEFAULT_MAX_PIXELS`) are rejected from their
+header, before any pixel is decoded, so a small file that decodes to gigabytes
+(a "decompression bomb") costs nothing.  Outputs are written atomically: to a
+temporary file in the destination folder, renamed over the destination only
+once complete, so a failed or interrupted write leaves any earlier file intact
+and no partial file behind.
+"""
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import tempfile
+import threading
+import warnings
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+#: Largest image (width × height) read by default: 120 megapixels, enough for
+#: 100 MP cameras and panoramas.  Raise it per call (``max_pixels``) or with
+#: the CLI's ``--max-pixels``.
+DEFAULT_MAX_PIXELS = 120_000_000
 
 
 class ImageFileError(ValueError):
     """A file could not be read or written as an image."""
 
 
-def read_photo(path: str | os.PathLike) -> np.ndarray:
-    """Read a photo as H×W×3 uint8 sRGB.
+def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read a photo as an H×W×3 sRGB array, in the file's own precision.
 
     EXIF orientation is applied (the photo comes out the way viewers show
-    it); grey, palette and alpha images are converted to RGB (alpha dropped).
+    it).  8-bit images (RGB, grey, palette, CMYK, ...; alpha dropped) give
+    uint8; 16-bit grey PNG/TIFF (mode ``I;16``, or ``I`` holding 0–65535)
+    gives uint16; a 32-bit float TIFF (mode ``F``) gives float32 and must hold
+    values in [0, 1].  Grey photos come back with three equal channels.  Pillow
+    reads 16-bit RGB PNGs as 8-bit.  HEIC/HEIF needs the ``heif`` extra
+    (``pip install "pybokeh[heif]"``); the depth a phone embedded in the file
+    comes with :func:`read_photo_with_depth`.
+
+    Raises
+    ------
+    ImageFileError
+        Unreadable, corrupt or unsupported file, or more than ``max_pixels`` pixels.
     """
-    img = _open(path, "photo")
+    img = _open(path, "photo", max_pixels)
     try:
         img = ImageOps.exif_transpose(img)
-        if img.mode != "RGB":
-            img = img.convert("RGB")
-        return np.asarray(img, dtype=np.uint8).copy()
-    except OSError as exc:  # truncated or corrupt data surfaces on decode
+        mode = img.mode
+        if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            grey = np.asarray(img)
+            if grey.size and (int(grey.min()) < 0 or int(grey.max()) > 65535):
+                raise ImageFileError(f"photo {str(path)!r} holds 32-bit integers outside 0..65535; "
+                                     f"save it as 8- or 16-bit")
+            grey = grey.astype(np.uint16)
+        elif mode == "F":
+            grey = np.asarray(img, dtype=np.float32)
+            lo, hi = (float(grey.min()), float(grey.max())) if grey.size else (0.0, 0.0)
+            if not (np.isfinite(lo) and np.isfinite(hi) and 0.0 <= lo and hi <= 1.0):
+                raise ImageFileError(f"photo {str(path)!r} is a float image with values in [{lo:g}, {hi:g}]; "
+                                     f"float photos must hold sRGB values in [0, 1]")
+        else:
+            if mode != "RGB":
+                img = img.convert("RGB")
+            return np.asarray(img, dtype=np.uint8).copy()
+        return np.repeat(grey[..., None], 3, axis=2)
+    except (OSError, ValueError) as exc:  # truncated or corrupt data surfaces on decode
+        if isinstance(exc, ImageFileError):
+            raise
         raise ImageFileError(f"cannot decode photo {str(path)!r}: {exc}") from exc
 
 
@@ -41,9 +89,9 @@ _ORIENTATIONS = {
 }
 
 
-def photo_orientation(path: str | os.PathLike) -> int:
+def photo_orientation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """The EXIF orientation of a photo file (1..8; 1 when it has none)."""
-    img = _open(path, "photo")
+    img = _open(path, "photo", max_pixels, decode=False)
     try:
         value = int(img.getexif().get(0x0112, 1))
     except (TypeError, ValueError):
@@ -90,23 +138,30 @@ def orient_depth(depth: np.ndarray, orientation: int, photo_shape: tuple[int, ..
     return depth, False
 
 
-def read_depth(path: str | os.PathLike) -> np.ndarray:
+def read_depth(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read a depth or disparity map at full precision.
 
     16-bit PNGs come back as uint16, 8-bit images as uint8, 32-bit float TIFFs
     as float32 and ``.npy`` files as stored.  Colour images are rejected
-    (a depth map has one channel).
+    (a depth map has one channel), and so are maps of more than
+    ``max_pixels`` pixels.
     """
     p = pathlib.Path(path)
     if p.suffix.lower() == ".npy":
         try:
-            arr = np.load(p, allow_pickle=False)
+            arr = np.load(p, allow_pickle=False, mmap_mode="r")  # header only, until the size is checked
+        except FileNotFoundError:
+            raise ImageFileError(f"depth map {str(path)!r} does not exist") from None
         except (OSError, ValueError) as exc:
             raise ImageFileError(f"cannot read depth map {str(path)!r}: {exc}") from exc
         if arr.ndim != 2:
             raise ImageFileError(f"depth map {str(path)!r} must be 2-D, got shape {arr.shape}")
-        return arr
-    img = _open(path, "depth map")
+        _check_pixels(arr.shape[1], arr.shape[0], path, "depth map", max_pixels)
+        try:
+            return np.array(arr)
+        except (OSError, ValueError) as exc:
+            raise ImageFileError(f"cannot read depth map {str(path)!r}: {exc}") from exc
+    img = _open(path, "depth map", max_pixels)
     try:
         if img.mode in ("I;16", "I;16B", "I;16L"):
             return np.asarray(img, dtype=np.uint16).copy()
@@ -125,24 +180,173 @@ def read_depth(path: str | os.PathLike) -> np.ndarray:
         raise ImageFileError(f"cannot decode depth map {str(path)!r}: {exc}") from exc
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> None:
-    """Write an H×W×3 uint8 image or an H×W uint8/uint16 map; format from the file suffix."""
+#: Output formats by file suffix (the formats the CLI writes).
+OUTPUT_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".tif": "TIFF", ".tiff": "TIFF",
+                  ".webp": "WEBP", ".bmp": "BMP", ".heic": "HEIF", ".heif": "HEIF"}
+#: Formats that take a quality setting, 1 (smallest) to 100 (best).
+LOSSY_FORMATS = ("JPEG", "WEBP", "HEIF")
+
+
+def check_output_path(path: str | os.PathLike, what: str = "output",
+                      suffixes: tuple[str, ...] | None = None) -> pathlib.Path:
+    """Check, before any work, that ``path`` can be written: a known suffix, an existing writable folder.
+
+    ``suffixes`` lists the accepted suffixes (default: :data:`OUTPUT_FORMATS`).
+    Raises :class:`ImageFileError` naming the problem.
+    """
     p = pathlib.Path(path)
-    img = Image.fromarray(np.ascontiguousarray(array))  # uint16 H×W -> mode I;16
-    try:
-        if p.suffix.lower() in (".jpg", ".jpeg"):
-            img.save(p, quality=quality, subsampling=0)
-        else:
-            img.save(p)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ImageFileError(f"cannot write {str(path)!r}: {exc}") from exc
+    allowed = tuple(OUTPUT_FORMATS) if suffixes is None else suffixes
+    if p.suffix.lower() not in allowed:
+        raise ImageFileError(f"{what} {str(path)!r} has an unknown file type; use one of {', '.join(allowed)}")
+    folder = p.parent if str(p.parent) else pathlib.Path(".")
+    if not folder.is_dir():
+        raise ImageFileError(f"{what} {str(path)!r}: the folder {str(folder)!r} does not exist")
+    if p.is_dir():
+        raise ImageFileError(f"{what} {str(path)!r} is a directory")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageFileError(f"{what} {str(path)!r}: the folder {str(folder)!r} is not writable")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ImageFileError(f"{what} {str(path)!r} exists and is not writable")
+    return p
 
 
-def _open(path: str | os.PathLike, what: str) -> Image.Image:
+def check_quality(quality: int) -> int:
+    """A JPEG/WebP quality: an int in 1..100."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
+        raise TypeError(f"quality must be an int in 1..100, got {type(quality).__name__}")
+    if not 1 <= int(quality) <= 100:
+        raise ValueError(f"quality must lie in 1..100 (JPEG/WebP), got {quality}")
+    return int(quality)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+
+    On any failure the temporary file is removed and an existing ``path`` is
+    left as it was.  A new file gets the permissions the umask gives; a
+    replaced one keeps its own.
+    """
+    p = pathlib.Path(path)
+    folder = p.parent if str(p.parent) else pathlib.Path(".")
     try:
-        img = Image.open(path)
-        img.load()
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix + ".tmp", dir=folder)
+    except OSError as exc:
+        raise ImageFileError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = pathlib.Path(tmp_name)
+    try:
+        yield tmp
+        try:
+            mode = p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_umask()
+            os.chmod(tmp, mode)
+            os.replace(tmp, p)
+        except OSError as exc:
+            raise ImageFileError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> None:
+    """Write an image atomically; the format comes from the file suffix.
+
+    ``array`` is H×W×3 (uint8, uint16 or float32 in [0, 1]) or an H×W map
+    (uint8, uint16 or float32).  An H×W×3 image whose channels are all equal is
+    written as grey, keeping 16 bits where the format has them (PNG, TIFF);
+    colour images are written with 8 bits per channel (Pillow writes no 16-bit
+    colour), rounded.  ``quality`` (1–100) applies to JPEG, WebP and HEIC
+    (``.heic``/``.heif`` need the ``heif`` extra, pillow-heif).
+    """
+    p = check_output_path(path)
+    fmt = OUTPUT_FORMATS[p.suffix.lower()]
+    img = Image.fromarray(_storable(np.asarray(array), fmt))
+    options = {}
+    if fmt in LOSSY_FORMATS:
+        options["quality"] = check_quality(quality)
+        if fmt == "JPEG" and img.mode == "RGB":
+            options["subsampling"] = 0
+    if fmt == "HEIF":
+        from .phone.heif import pillow_heif
+
+        pillow_heif(p)  # registers the HEIF writer, or names the heif extra
+    with atomic_output(p) as tmp:
+        try:
+            img.save(tmp, format=fmt, **options)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ImageFileError(f"cannot write {str(path)!r}: {exc}") from exc
+
+
+def _storable(a: np.ndarray, fmt: str) -> np.ndarray:
+    """The array as Pillow can store it in ``fmt`` (see :func:`write_image`)."""
+    if a.ndim == 3 and a.shape[2] == 3 and np.array_equal(a[..., 0], a[..., 1]) and \
+            np.array_equal(a[..., 0], a[..., 2]):
+        a = a[..., 0]
+    deep = fmt in ("PNG", "TIFF")
+    if a.dtype == np.float32 or a.dtype == np.float64:
+        if a.ndim == 2 and fmt == "TIFF":
+            return np.ascontiguousarray(a, dtype=np.float32)  # mode F
+        a = np.round(np.clip(a, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    if a.dtype == np.uint16 and (a.ndim == 3 or not deep):
+        a = ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)  # rounded to 8 bits
+    if a.dtype not in (np.uint8, np.uint16):
+        raise ImageFileError(f"cannot write an image of dtype {a.dtype}")
+    return np.ascontiguousarray(a)
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for a moment, for every thread)
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _check_pixels(width: int, height: int, path, what: str, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise ImageFileError(f"{what} {str(path)!r} is {width}×{height} ({width * height:,} pixels), over the "
+                             f"limit of {max_pixels:,}; raise the limit (--max-pixels) if it is genuine")
+
+
+# Pillow's own decompression-bomb check (a warning above ~89 MP, an error above
+# ~179 MP) is replaced by max_pixels; lifting it is a process-wide setting, so
+# opens that need it take turns.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+def _open(path: str | os.PathLike, what: str, max_pixels: int = DEFAULT_MAX_PIXELS,
+          decode: bool = True) -> Image.Image:
+    """Open an image, check its size from the header, then (``decode``) decode it."""
+    from .phone.heif import prepare_open
+
+    prepare_open(path)  # HEIC/HEIF: register pillow-heif, or say which extra is missing
+    if isinstance(max_pixels, bool) or not isinstance(max_pixels, (int, np.integer)) or max_pixels < 1:
+        raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+                with _PIL_LIMIT_LOCK:
+                    saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+                    try:
+                        img = Image.open(path)
+                    finally:
+                        Image.MAX_IMAGE_PIXELS = saved
+            else:
+                img = Image.open(path)
+            _check_pixels(img.width, img.height, path, what, max_pixels)
+            if decode:
+                img.load()
         return img
+    except ImageFileError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageFileError(f"{what} {str(path)!r} is over the limit of {max_pixels:,} pixels; raise the limit "
+                             f"(--max-pixels) if it is genuine") from None
     except FileNotFoundError:
         raise ImageFileError(f"{what} {str(path)!r} does not exist") from None
     except IsADirectoryError:
@@ -153,3 +357,10 @@ def _open(path: str | os.PathLike, what: str) -> Image.Image:
         raise ImageFileError(f"{what} {str(path)!r} is not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"cannot read {what} {str(path)!r}: {exc}") from exc
+
+
+def read_photo_with_depth(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS):
+    """The photo and the depth its file embeds: see :func:`pybokeh.phone.read_photo_with_depth`."""
+    from .phone import read_photo_with_depth as read
+
+    return read(path, max_pixels)

@@ -6,7 +6,9 @@ Two conventions for the depth map:
     Relative inverse depth, brighter = nearer, as monocular estimators output
     it.  The map is min–max normalised to [0, 1] (the BokehMe / BLB convention)
     and the signed CoC radius in pixels is ``r = K * (d - d_focus)`` with
-    ``K = max_blur`` (pixels per unit of normalised disparity).
+    ``K = max_blur`` (pixels per unit of normalised disparity).  Focus values
+    and ``focus_range`` are on the same normalised scale, so one set of numbers
+    means the same for an 8-bit, 16-bit or float map.
 
 ``depth_kind="depth"``
     Metric depth in metres along the optical axis.  The thin lens gives
@@ -21,12 +23,12 @@ behind it; the renderer composites layers in this order.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Sequence
 
 import numpy as np
 
 from .inputs import as_depth
+from .validate import finite, nonnegative, positive, real_number
 
 #: f-number used in depth mode when none is given.
 DEFAULT_F_NUMBER = 1.8
@@ -64,24 +66,33 @@ def coc_map(
         in inverse depth for metric maps); its aspect ratio must match the
         image's within 5 %.
     focus : float or (x, y)
-        The focus: a value in the depth map's own units (disparity value, or
-        metres), or an image pixel ``(x, y)`` (column, row), in which case the
-        focus is the median depth in a window of ``2 * max(1, round(0.01 *
-        min(H, W))) + 1`` pixels around it.
+        The focus.  A number: in disparity mode a *normalised* disparity in
+        [0, 1] — the map is min–max normalised, 0 is its farthest value, 1 its
+        nearest, whatever its dtype or bit depth (0.5 focuses halfway between in
+        disparity), outside [0, 1] raises ValueError; in depth mode a distance
+        in metres beyond the focal length (``inf`` allowed), also one in front
+        of or behind everything in the map (a deliberately defocused photo).
+        Or an image pixel ``(x, y)`` (column, row): the focus is
+        the median depth in a window of ``2 * max(1, round(0.01 * min(H, W))) +
+        1`` pixels around it.
     depth_kind : {"disparity", "depth"}
     max_blur : float, optional
         Disparity mode: ``K``, the CoC radius in pixels per unit of normalised
         disparity (default 2.5 % of the image diagonal).  Depth mode: an
         optional cap on ``|CoC|`` in pixels.
     f_number : float, optional
-        Depth mode only: the f-number N (default 1.8).
+        Depth mode: the f-number N of the thin lens (default 1.8).  Disparity
+        mode: a photographic stand-in for ``max_blur`` (give one of them):
+        ``K`` = the default strength × 1.8 / N, so f/1.8 is the default,
+        f/3.6 half the blur, f/1.2 1.5× (see :func:`disparity_strength`).
     focal_length_mm, sensor_width_mm : float
         Depth mode only: focal length and sensor width in millimetres
         (defaults: a 50 mm lens on a 36 mm full-frame sensor).
     focus_range : float
-        Width of a band around the focus, in the units of a focus value
-        (disparity units, or metres), kept perfectly sharp; outside it the
-        CoC grows from the nearer band edge, so the map stays continuous.
+        Width of a band around the focus kept perfectly sharp, in the units
+        of a focus value: normalised disparity in [0, 1] (disparity mode), or
+        metres (depth mode).  Outside it the CoC grows from the nearer band
+        edge, so the map stays continuous.
     image_shape : (H, W), optional
         Size of the photo the map is for (default: the depth map's size).
 
@@ -91,7 +102,7 @@ def coc_map(
         ``(H, W)`` float32, signed CoC radius in pixels: positive in front of
         the focus plane (nearer), negative behind it.
     """
-    check_depth_kind(depth_kind, f_number)
+    check_depth_kind(depth_kind, f_number, max_blur)
     raw = as_depth(depth)
     (height, width), focus_range, cap = common_settings(raw.shape, image_shape, focus_range, max_blur)
 
@@ -99,9 +110,10 @@ def coc_map(
         valid = np.isfinite(raw) & (raw >= 0)
         values = fill_invalid(raw, valid, "depth")
         values = resample(values, (height, width), "depth")
-        focus_value = _focus_value(focus, values, (height, width))
-        coc = disparity_coc(values, float(values.min()), float(values.max()), focus_value, focus_range, cap,
-                            (height, width), np.clip)
+        lo, hi = float(values.min()), float(values.max())
+        pixel_value = _focus_value(focus, values, (height, width)) if _is_pixel(focus) else None
+        coc = disparity_coc(values, lo, hi, normalised_focus(focus, pixel_value, lo, hi), focus_range,
+                            disparity_strength(cap, f_number, (height, width)), (height, width), np.clip)
     else:
         # Work in inverse depth q = 1/z (1/m): +inf depth is exactly q = 0, and
         # the CoC is linear in q.
@@ -123,32 +135,70 @@ def coc_map(
 
 # ------------------------------------------ the formulas (NumPy or torch)
 
-def check_depth_kind(depth_kind: str, f_number: float | None) -> None:
-    """Validate ``depth_kind`` and that ``f_number`` is only given in depth mode."""
+def check_depth_kind(depth_kind: str, f_number: float | None, max_blur: float | None = None) -> None:
+    """Validate ``depth_kind``, and that disparity mode gets ``max_blur`` or ``f_number``, not both."""
     if depth_kind not in DEPTH_KINDS:
         raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {depth_kind!r}")
-    if depth_kind == "disparity" and f_number is not None:
-        raise ValueError("f_number applies to depth_kind='depth' only; set the blur with max_blur in disparity mode")
+    if depth_kind == "disparity" and f_number is not None and max_blur is not None:
+        raise ValueError("in disparity mode give max_blur or f_number, not both (f_number sets max_blur: "
+                         "the default strength at f/1.8, scaled by 1.8 / f_number)")
+
+
+def disparity_strength(max_blur: float | None, f_number: float | None, shape: tuple[int, int]) -> float:
+    """Disparity mode's ``K`` (CoC px per unit of normalised disparity).
+
+    ``max_blur`` when given; else :data:`DEFAULT_MAX_BLUR_FRACTION` of the image
+    diagonal at the reference f-number :data:`DEFAULT_F_NUMBER` (f/1.8), scaled by
+    ``DEFAULT_F_NUMBER / f_number``: a lens's blur disc is proportional to its
+    aperture diameter ``f / N``, so f/3.6 blurs half as much as f/1.8 and f/0.9 twice.
+    """
+    if max_blur is not None:
+        return max_blur
+    k = DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
+    return k if f_number is None else k * DEFAULT_F_NUMBER / positive(f_number, "f_number")
 
 
 def common_settings(depth_shape, image_shape, focus_range, max_blur):
     """``((H, W), focus_range, cap)``: the output size and the validated band width and CoC cap."""
     shape = tuple(depth_shape) if image_shape is None else _shape(image_shape)
-    cap = None if max_blur is None else _nonnegative(max_blur, "max_blur")
-    return shape, _nonnegative(focus_range, "focus_range"), cap
+    cap = None if max_blur is None else nonnegative(max_blur, "max_blur")
+    return shape, nonnegative(focus_range, "focus_range"), cap
 
 
-def disparity_coc(values, lo: float, hi: float, focus_value: float, focus_range: float, max_blur: float | None,
-                  shape: tuple[int, int], clip):
-    """``K * (d - clip(d, f - h, f + h))`` on the min–max normalised disparity.
+def normalised_focus(focus: Any, pixel_value: float | None, lo: float, hi: float) -> float:
+    """Disparity mode: the focus on the min–max normalised scale, in [0, 1].
 
-    Works on NumPy arrays and torch tensors alike (``clip`` is ``np.clip`` or
-    ``torch.clamp``); ``lo``/``hi`` are the map's range, ``shape`` the image's.
+    ``pixel_value`` is the median raw disparity around a focus pixel (None when
+    ``focus`` is a number).  A number must already be on the normalised scale:
+    0 = the farthest value of the map, 1 = the nearest, whatever the file's bit
+    depth or units; outside [0, 1] raises ValueError.
     """
     span = hi - lo if hi > lo else 1.0
+    if pixel_value is not None:
+        return (pixel_value - lo) / span
+    f = finite(focus, "focus")
+    if not 0.0 <= f <= 1.0:
+        raise ValueError(f"focus must be a normalised disparity in [0, 1] (0 = farthest, 1 = nearest in the map) "
+                         f"or a pixel (x, y), got {f:g}")
+    return f
+
+
+def disparity_coc(values, lo: float, hi: float, focus: float, focus_range: float, max_blur: float | None,
+                  shape: tuple[int, int], clip):
+    """``K * (d - clip(d, f - h, f + h))`` on the min–max normalised disparity ``d``.
+
+    Works on NumPy arrays and torch tensors alike (``clip`` is ``np.clip`` or
+    ``torch.clamp``); ``lo``/``hi`` are the map's range, ``shape`` the image's,
+    ``focus`` and ``focus_range`` are on the normalised scale (see
+    :func:`normalised_focus`); ``focus_range`` over 1 raises ValueError.
+    """
+    if focus_range > 1.0:
+        raise ValueError(f"focus_range must be a width of normalised disparity in [0, 1] in disparity mode, "
+                         f"got {focus_range:g}")
+    span = hi - lo if hi > lo else 1.0
     k = max_blur if max_blur is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
-    f = (focus_value - lo) / span
-    half = 0.5 * focus_range / span
+    f = focus
+    half = 0.5 * focus_range
     # k * (d - clip(d, ...)) with d = (values - lo) / span, computed in place on
     # one new array (values may be the caller's): the same roundings, two full-size
     # arrays instead of five.
@@ -161,7 +211,7 @@ def disparity_coc(values, lo: float, hi: float, focus_value: float, focus_range:
 
 def focus_inverse_depth(focus) -> float:
     """Inverse focus distance (1/m) from a focus value in metres (``inf`` allowed)."""
-    z_focus = _real(focus, "focus")
+    z_focus = real_number(focus, "focus")
     if not z_focus > 0:
         raise ValueError(f"focus must be a positive distance in metres in depth mode, got {z_focus!r}")
     return 0.0 if math.isinf(z_focus) else 1.0 / z_focus
@@ -176,9 +226,9 @@ def thin_lens_coc(q, q_focus: float, f_number: float | None, focal_length_mm: fl
     (mm); the same as ``f² / (2N(z_f - f)) * (z_f / z - 1) / p``.  Validates
     the lens values; ``clip`` is ``np.clip`` or ``torch.clamp``.
     """
-    n = DEFAULT_F_NUMBER if f_number is None else _positive(f_number, "f_number")
-    flen = _positive(focal_length_mm, "focal_length_mm")
-    sensor = _positive(sensor_width_mm, "sensor_width_mm")
+    n = DEFAULT_F_NUMBER if f_number is None else positive(f_number, "f_number")
+    flen = positive(focal_length_mm, "focal_length_mm")
+    sensor = positive(sensor_width_mm, "sensor_width_mm")
     f_m = flen / 1000.0
     if q_focus * f_m >= 1.0:
         raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length ({flen:g} mm)")
@@ -254,7 +304,7 @@ def _is_pixel(focus: Any) -> bool:
 
 def _focus_value(focus: Any, values: np.ndarray, shape: tuple[int, int]) -> float:
     if not _is_pixel(focus):
-        return _real(focus, "focus")
+        return finite(focus, "focus")
     pos = np.asarray(focus)
     if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
         raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")
@@ -266,29 +316,6 @@ def _focus_value(focus: Any, values: np.ndarray, shape: tuple[int, int]) -> floa
     r = focus_window_radius(shape)
     window = values[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1]
     return float(np.median(window))
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    value = float(value)
-    if math.isnan(value):
-        raise ValueError(f"{name} must not be NaN")
-    return value
-
-
-def _positive(value: Any, name: str) -> float:
-    value = _real(value, name)
-    if not (value > 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return value
-
-
-def _nonnegative(value: Any, name: str) -> float:
-    value = _real(value, name)
-    if not (value >= 0 and math.isfinite(value)):
-        raise ValueError(f"{name} must be a non-negative finite number, got {value!r}")
-    return value
 
 
 def _shape(shape: Any) -> tuple[int, int]:

@@ -74,6 +74,10 @@ def pytest_configure(config):
 
     import pybokeh
 
+    import core_override
+
+    core_override.install()  # PYBOKEH_TEST_CORE: another build of _core (the sanitizer job)
+
     here = pathlib.Path(pybokeh.__file__).resolve().parent
     if here == REPO / "pybokeh" and importlib.util.find_spec("pybokeh._core") is None:
         raise pytest.UsageError(

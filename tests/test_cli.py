@@ -39,9 +39,9 @@ def test_sixteen_bit_depth_is_read_at_full_precision(files):
 def test_render_command_matches_the_library(files, capsys):
     tmp, photo, depth = files
     out = tmp / "out.png"
-    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus", "30000",
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus", "0.45",
                  "--max-blur", "9", "--blades", "6", "-o", str(out)]) == 0
-    expected = pybokeh.render(photo, depth, 30000.0, max_blur=9.0, blades=6)
+    expected = pybokeh.render(photo, depth, 0.45, max_blur=9.0, blades=6)
     np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
     assert "rendering 80×60" in capsys.readouterr().err          # progress on stderr
 
@@ -91,7 +91,7 @@ def test_unreadable_depth_and_bad_values(files, capsys):
     assert "blades" in capsys.readouterr().err
     assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "-o",
                  str(tmp / "o.unknownformat")]) == 1
-    assert "cannot write" in capsys.readouterr().err
+    assert "unknown file type" in capsys.readouterr().err
 
 
 def test_bad_focus_xy_is_a_usage_error(files):
@@ -144,9 +144,29 @@ def test_render_turns_a_depth_map_of_the_stored_pixels(tmp_path, rng, capsys):
     depth = np.tile(np.linspace(0, 255, 64), (40, 1)).astype(np.uint8)
     Image.fromarray(depth).save(tmp_path / "d.png")
     out = tmp_path / "out.png"
-    assert main(["render", str(tmp_path / "p.png"), "--depth", str(tmp_path / "d.png"), "--focus", "128",
+    assert main(["render", str(tmp_path / "p.png"), "--depth", str(tmp_path / "d.png"), "--focus", "0.5",
                  "--max-blur", "8", "-o", str(out)]) == 0
     assert "EXIF orientation" in capsys.readouterr().err
     shown = io.read_photo(tmp_path / "p.png")
-    expected = pybokeh.render(shown, np.rot90(depth, -1), 128.0, max_blur=8.0)
+    expected = pybokeh.render(shown, np.rot90(depth, -1), 0.5, max_blur=8.0)
     np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
+
+
+def test_focus_units_and_f_number_in_disparity_mode(files, capsys):
+    tmp, photo, depth = files
+    out = tmp / "out.png"
+    # The same normalised focus for the 16-bit map as for its 8-bit copy; --f-number scales the blur.
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus", "0.3",
+                 "--focus-range", "0.1", "--f-number", "3.6", "-q", "-o", str(out)]) == 0
+    expected = pybokeh.render(photo, depth, 0.3, focus_range=0.1, f_number=3.6)
+    np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
+    half = pybokeh.coc_map(depth, 0.3, focus_range=0.1, f_number=3.6)
+    np.testing.assert_allclose(half, pybokeh.coc_map(depth, 0.3, focus_range=0.1) / 2, rtol=1e-5, atol=1e-5)
+    for bad, match in (("1.5", "normalised disparity in [0, 1]"), ("30000", "normalised disparity in [0, 1]")):
+        assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--focus", bad,
+                     "-o", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert match in err and "Traceback" not in err
+    assert main(["render", str(tmp / "photo.png"), "--depth", str(tmp / "depth.png"), "--f-number", "2",
+                 "--max-blur", "4", "-o", str(out)]) == 1
+    assert "not both" in capsys.readouterr().err

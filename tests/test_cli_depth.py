@@ -44,7 +44,7 @@ def test_depth_command_float_outputs_and_bilinear(photo_file):
 
 
 @pytest.mark.parametrize("args,match", [
-    (["-o", "{tmp}/d.jpg"], "must end in .png"),
+    (["-o", "{tmp}/d.jpg"], "use one of .png"),
     (["-o", "{tmp}/d.png", "--device", "tpu"], "device"),
     (["-o", "{tmp}/d.png", "--weights", "{tmp}/none.safetensors"], "not found"),
 ])
@@ -63,10 +63,15 @@ def test_render_without_depth_estimates_it(photo_file, capsys):
                  "--save-depth", str(saved)]) == 0
     disparity = pybokeh.estimate_depth(photo)
     h, w = photo.shape[:2]
-    expected = pybokeh.render(photo, disparity, (w // 2, h // 2), max_blur=6.0)
+    subject = pybokeh.subject_focus(disparity, (h, w))   # no focus given: the main subject, with its band
+    expected = pybokeh.render(photo, disparity, subject.value, focus_range=subject.focus_range, max_blur=6.0)
     np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
     np.testing.assert_array_equal(np.asarray(Image.open(saved)), np.round(disparity * 65535).astype(np.uint16))
-    assert "estimating depth" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no embedded depth" in err and "packaged Pix2Pix model" in err
+    assert f"main subject at pixel {subject.xy[0]},{subject.xy[1]}" in err
+    # The packaged indoor model says once how to get better depth.
+    assert err.count("--depth-model hf:") == 1 and "pybokeh[onnx]" in err
 
 
 @pytest.mark.parametrize("extra,match", [

@@ -72,8 +72,8 @@ def test_input_types_agree(photo):
 
 
 def test_input_types_agree_when_the_grid_is_downsampled():
-    # Above 512 px the photo is area-averaged to the grid: PIL's box filter for uint8,
-    # torch's area interpolation for the other dtypes.
+    # Above 512 px the photo is area-averaged to the grid: PIL's box filter, on uint8
+    # for uint8 photos and per float channel for the other dtypes.
     from pybokeh.cli import demo_photo_path
 
     big = np.asarray(Image.open(demo_photo_path()).convert("RGB"))[:, :1001].copy()   # 682×1001

@@ -45,6 +45,12 @@ def test_resampling_matches_pil(src, dst):
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=2e-3)
 
 
+def test_disparity_f_number_matches_numpy():
+    depth = np.random.default_rng(5).random((20, 30)).astype(np.float32)
+    out, ref = both(depth, 0.4, f_number=3.6, focus_range=0.1)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-4)
+
+
 @pytest.mark.parametrize("focus", [2.0, (5, 5), float("inf")])
 def test_depth_mode_matches_numpy(focus):
     rng = np.random.default_rng(3)
@@ -61,8 +67,8 @@ def test_depth_mode_matches_numpy(focus):
 def test_errors_match_numpy():
     depth = np.random.default_rng(4).random((10, 10)).astype(np.float32)
     t = torch.from_numpy(depth)
-    with pytest.raises(ValueError, match="f_number applies to depth_kind='depth' only"):
-        device_lens.coc_map_torch(t, 0.5, f_number=2.0)
+    with pytest.raises(ValueError, match="max_blur or f_number, not both"):
+        device_lens.coc_map_torch(t, 0.5, f_number=2.0, max_blur=3.0)
     with pytest.raises(ValueError, match="no valid values"):
         device_lens.coc_map_torch(torch.full((4, 4), float("nan")), 0.5)
     with pytest.raises(ValueError, match="outside the 10×10 image"):

@@ -18,33 +18,46 @@ def thin_lens_radius(z, z_f, n, f_mm, sensor_mm, width):
 
 def test_disparity_is_linear_in_normalised_disparity():
     d = np.tile(np.linspace(10.0, 50.0, 9, dtype=np.float32), (4, 1))   # arbitrary units
-    coc = coc_map(d, 30.0, max_blur=20.0)
+    coc = coc_map(d, 0.5, max_blur=20.0)        # focus halfway: the raw value 30
     expected = 20.0 * ((d - 10) / 40 - 0.5)
     np.testing.assert_allclose(coc, expected, atol=1e-5)
     assert coc[0, -1] > 0 > coc[0, 0]          # nearer (brighter) = positive
 
 
-def test_default_max_blur_follows_the_image_diagonal():
-    d = np.tile(np.linspace(0, 1, 40, dtype=np.float32), (30, 1))
-    coc = coc_map(d, 0.0)
-    assert coc.max() == pytest.approx(DEFAULT_MAX_BLUR_FRACTION * math.hypot(30, 40), rel=1e-5)
+@pytest.mark.parametrize("dtype,full", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)])
+def test_focus_and_range_mean_the_same_for_any_bit_depth(dtype, full):
+    # The same scene stored as 8-bit, 16-bit or float: one focus/range gives one CoC map.
+    unit = np.tile(np.linspace(0.1, 0.9, 81), (5, 1))
+    stored = (unit * full).astype(dtype) if full != 1.0 else unit.astype(dtype)
+    coc = coc_map(stored, 0.75, max_blur=10.0, focus_range=0.25)
+    d = (unit - 0.1) / 0.8
+    expected = 10.0 * (d - np.clip(d, 0.75 - 0.125, 0.75 + 0.125))
+    np.testing.assert_allclose(coc, expected, atol=10 * 2 / 255 if dtype == np.uint8 else 1e-3)
+    assert (np.abs(coc) < 0.5).mean() >= 0.24  # the band is a quarter of the range, not "nothing"
 
 
-def test_focus_pixel_takes_the_window_median():
-    d = np.zeros((50, 60), np.float32)
-    d[20:31, 25:36] = 0.8
-    d[25, 30] = 0.0                              # an outlier in the window is ignored
-    coc = coc_map(d, (30, 25), max_blur=10)
-    assert coc[25, 31] == 0.0 and coc[0, 0] == pytest.approx(-10 * 1.0)
+@pytest.mark.parametrize("focus", [1.5, -0.1, 255.0, 30000.0])
+def test_disparity_focus_outside_the_normalised_range_is_rejected(focus):
+    d = np.tile(np.linspace(0, 65535, 16).astype(np.uint16), (4, 1))
+    with pytest.raises(ValueError, match=r"normalised disparity in \[0, 1\]"):
+        coc_map(d, focus)
 
 
-def test_focus_range_keeps_a_band_sharp_and_the_map_continuous():
-    d = np.linspace(0, 1, 101, dtype=np.float32)[None, :]
-    coc = coc_map(d, 0.5, max_blur=10, focus_range=0.2)
-    band = (d >= 0.4 + 1e-6) & (d <= 0.6 - 1e-6)
-    assert np.all(coc[band] == 0)
-    np.testing.assert_allclose(coc[d > 0.6], 10 * (d[d > 0.6] - 0.6), atol=1e-5)
-    assert np.abs(np.diff(coc)).max() <= 10 * 0.01 + 1e-5
+def test_f_number_scales_the_disparity_blur_like_an_aperture():
+    d = np.tile(np.linspace(0, 1, 41, dtype=np.float32), (30, 1))
+    default = coc_map(d, 0.5)
+    np.testing.assert_allclose(coc_map(d, 0.5, f_number=1.8), default, rtol=1e-6)   # f/1.8 is the reference
+    np.testing.assert_allclose(coc_map(d, 0.5, f_number=3.6), default / 2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(coc_map(d, 0.5, f_number=1.2), default * 1.5, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="not both"):
+        coc_map(d, 0.5, f_number=2.0, max_blur=5.0)
+    with pytest.raises(ValueError, match="f_number"):
+        coc_map(d, 0.5, f_number=0.0)
+
+
+def test_focus_range_wider_than_the_map_is_rejected():
+    with pytest.raises(ValueError, match="focus_range"):
+        coc_map(np.tile(np.linspace(0, 1, 8, dtype=np.float32), (4, 1)), 0.5, focus_range=1.5)
 
 
 @pytest.mark.parametrize("n,f_mm,sensor", [(1.8, 50.0, 36.0), (4.0, 85.0, 23.5), (1.4, 24.0, 36.0)])

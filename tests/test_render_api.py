@@ -38,10 +38,10 @@ def test_numpy_dtype_and_shape_round_trip(scene, dtype):
 
 def test_pil_in_pil_out(scene):
     image, disparity = scene
-    out = pybokeh.render(Image.fromarray(image), Image.fromarray((disparity * 255).astype(np.uint8)), 128,
+    out = pybokeh.render(Image.fromarray(image), Image.fromarray((disparity * 255).astype(np.uint8)), 0.5,
                          max_blur=8)
     assert isinstance(out, Image.Image) and out.mode == "RGB" and out.size == (SHAPE[1], SHAPE[0])
-    np.testing.assert_array_equal(np.asarray(out), pybokeh.render(image, (disparity * 255).astype(np.uint8), 128,
+    np.testing.assert_array_equal(np.asarray(out), pybokeh.render(image, (disparity * 255).astype(np.uint8), 0.5,
                                                                   max_blur=8))
 
 
@@ -124,7 +124,11 @@ def test_pil_image_in_another_mode(scene):
     (dict(focus=True), TypeError, "focus"),
     (dict(focus="near"), TypeError, "focus"),
     (dict(depth_kind="metres"), ValueError, "depth_kind"),
-    (dict(f_number=2.0), ValueError, "f_number"),
+    (dict(f_number=2.0, max_blur=4.0), ValueError, "f_number"),
+    (dict(f_number=0.0), ValueError, "f_number"),
+    (dict(focus=1.5), ValueError, r"focus must be a normalised disparity in \[0, 1\]"),
+    (dict(focus=-0.2), ValueError, "focus"),
+    (dict(focus_range=1.2), ValueError, "focus_range"),
     (dict(max_blur=-1.0), ValueError, "max_blur"),
     (dict(max_blur=float("inf")), ValueError, "max_blur"),
     (dict(max_blur=1e6), ValueError, "circle of confusion"),

@@ -37,7 +37,7 @@ def test_sharp_subject_has_no_halo(backend, blades):
     subject = _disk(shape, (48, 64), 22)
     image[subject] = (40, 60, 200)                             # blue subject
     disparity = np.where(subject, 0.9, 0.1).astype(np.float32)
-    out = pybokeh.render(image, disparity, 0.9, max_blur=30, blades=blades, backend=backend)
+    out = pybokeh.render(image, disparity, 1.0, max_blur=30, blades=blades, backend=backend)  # 1 = the nearest
     np.testing.assert_array_equal(out[subject], image[subject])
     # ... while the background around it really is blurred (stripes gone).
     ring = _disk(shape, (48, 64), 40) & ~_disk(shape, (48, 64), 30)

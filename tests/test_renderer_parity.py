@@ -69,8 +69,8 @@ def test_cpp_and_numba_agree(seed, height, width, radius, blades, rotation, gain
     coc = blocky_coc(rng, (height, width), radius) if height > 1 else \
         rng.uniform(-radius, radius, (height, width)).astype(np.float32)
     aperture = Aperture(blades, rotation)
-    a = get_backend("cpp")[1](image, coc, aperture, highlight_gain_map(image, gain), 2)
-    b = get_backend("numba")[1](image, coc, aperture, highlight_gain_map(image, gain), 2)
+    a = get_backend("cpp")[1](image, coc, aperture, highlight_gain_map(image, gain, coc), 2)
+    b = get_backend("numba")[1](image, coc, aperture, highlight_gain_map(image, gain, coc), 2)
     assert _diff(a, b) <= 2.0
 
 
@@ -79,8 +79,8 @@ def test_thread_count_does_not_change_the_result(rng):
     coc = blocky_coc(rng, (150, 97), 30.0)
     for name in CPU_BACKENDS:
         kernel = get_backend(name)[1]
-        one = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0), 1)
-        many = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0), 3)
+        one = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0, coc), 1)
+        many = kernel(image, coc, Aperture(0), highlight_gain_map(image, 1.0, coc), 3)
         assert np.array_equal(one, many), name
 
 

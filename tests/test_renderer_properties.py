@@ -77,7 +77,7 @@ def test_constant_image_stays_constant(backend, seed, dtype, blades, radius, gai
     image = np.empty((*shape, 3), dtype)
     image[...] = colour.astype(dtype) if dtype == np.float32 else np.round(colour).astype(dtype)
     coc = blocky_coc(rng, shape, radius)
-    out = kernel(backend)(image, coc, Aperture(blades, 33.0), highlight_gain_map(image, gain), 2)
+    out = kernel(backend)(image, coc, Aperture(blades, 33.0), highlight_gain_map(image, gain, coc), 2)
     # Exact in 8 bits.  Float32 accumulation leaves relative errors of a few
     # 1e-5 where a layer's own coverage is small (its colour is then a ratio
     # of two small sums): up to 4 of 65535 levels in 16 bits, 5e-5 in float.
@@ -179,7 +179,7 @@ def test_highlight_discs_have_crisp_rims(backend, blades, radius):
     image = np.full((size, size, 3), 5000, np.uint16)
     image[c, c] = 65535
     coc = np.full((size, size), -radius, np.float32)
-    out = kernel(backend)(image, coc, Aperture(blades), highlight_gain_map(image, 16.0), 2)
+    out = kernel(backend)(image, coc, Aperture(blades), highlight_gain_map(image, 16.0, coc), 2)
     lit = srgb_to_linear(out.astype(np.float32) / 65535.0)[..., 1]
     row = lit[c] - lit[0, 0]
     level = np.median(row[c - int(radius) // 2:c + int(radius) // 2 + 1])

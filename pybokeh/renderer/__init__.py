@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from ..aperture import Aperture
-from ..highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
 from ..inputs import as_image
-from ..lens import _nonnegative, coc_map
+from ..lens import coc_map
 from .device_inputs import is_device_array, render_device
 from .dispatch import BackendUnavailableError, backends, check_threads, get_backend
 
@@ -57,15 +57,20 @@ def render(
         (NaN, inf, negative; zero depth) are filled from valid neighbours.
         See :func:`pybokeh.coc_map`.
     focus : float or (x, y)
-        Focus as a value in the depth map's own units, or an image pixel
+        Disparity mode: a normalised disparity in [0, 1] (0 = the map's
+        farthest value, 1 = its nearest, whatever its dtype); depth mode: a
+        distance in metres.  Or an image pixel
         ``(x, y)`` whose neighbourhood's median depth is brought into focus.
+        :func:`pybokeh.subject_focus` picks one for the main subject.
     depth_kind : {"disparity", "depth"}
     max_blur : float, optional
         Disparity mode: CoC radius in pixels per unit of normalised disparity
         (default 2.5 % of the image diagonal).  Depth mode: optional cap on the
         CoC radius in pixels.
     f_number : float, optional
-        Depth mode: the f-number (default 1.8).
+        Depth mode: the f-number (default 1.8).  Disparity mode: instead of
+        ``max_blur``, the default strength scaled by 1.8 / ``f_number`` (blur
+        ∝ aperture diameter: f/1.8 default, f/3.6 half, f/1.2 1.5×).
     focal_length_mm, sensor_width_mm : float
         Depth mode: focal length and sensor width in mm (50 mm, 36 mm).
     blades : int
@@ -73,27 +78,29 @@ def render(
     rotation_deg : float
         Counter-clockwise rotation of the polygon, degrees (0: a vertex up).
     highlight_boost : float
-        Energy ≥ 0 given back to clipped highlights so that out-of-focus
-        lights bloom into bright discs of the aperture's shape: an
-        out-of-focus pixel with a clipped channel (at the top of the range:
-        255, 65535 or 1.0) has its linear colour multiplied by
-        ``1 + highlight_boost * (1 - s)²`` before the blur, ``s`` the mean
-        linear luminance of the unclipped pixels around it (a light in the
-        dark gets the full boost, a clipped patch of cloud almost none; see
-        :mod:`pybokeh.highlights`).  Ramped in over |CoC| 0.5–1.5 px, so
-        in-focus pixels never change.  0 turns it off.  Highlights boosted to
-        twice the clip level or more keep a full-resolution splat at any blur
-        radius, so their discs have crisp rims (see the README).
+        Strength ``G`` in [0, 1000] of the energy given back to clipped light
+        sources, so that out-of-focus lights bloom into bright discs of the
+        aperture's shape.  A clipped pixel's linear colour is multiplied by
+        ``1 + gain`` before the blur, the gain being ``G`` for a small,
+        near-white light in the dark, nothing for saturated colours, a quarter
+        of ``G`` at most for large white clipped areas, ramped in over |CoC|
+        2–6 px and capped so that no pixel's light makes its blur disc brighter
+        than the clip level (see :mod:`pybokeh.highlights`).  0 turns it off.
+        Highlights boosted to twice the clip level or more keep a
+        full-resolution splat at any blur radius, so their discs have crisp
+        rims (see the README).
     focus_range : float
-        Width of a depth band around the focus (focus units) kept perfectly sharp.
+        Width of a depth band around the focus kept perfectly sharp: normalised
+        disparity in [0, 1] (disparity mode) or metres (depth mode).
     backend : {"auto", "cuda", "cpp", "numba", "numpy"}
         Which implementation runs; "auto" takes the fastest available
         (:func:`pybokeh.backends`).  An explicit backend that is unavailable
         raises :class:`BackendUnavailableError`.  Images on a GPU accept
         "auto" and "cuda" only (a CPU backend raises ValueError).
     threads : int, optional
-        CPU threads for the CPU backends (default: all available cores);
-        ignored by the ``cuda`` backend.
+        CPU threads for the CPU backends, 1 to 1024 (default: all available
+        cores; never more than the image has rows); ignored by the ``cuda``
+        backend.
 
     Returns
     -------
@@ -124,12 +131,12 @@ def render(
     name, kernel = get_backend(backend)
     array, restore = as_image(image)
     aperture = Aperture(blades, rotation_deg)
-    gain = _nonnegative(highlight_boost, "highlight_boost")
+    gain = check_highlight_boost(highlight_boost)
     threads = check_threads(threads)
     coc = coc_map(depth, focus, depth_kind=depth_kind, max_blur=max_blur, f_number=f_number,
                   focal_length_mm=focal_length_mm, sensor_width_mm=sensor_width_mm,
                   focus_range=focus_range, image_shape=array.shape[:2])
-    out = kernel(array, coc, aperture, highlight_gain_map(array, gain), threads)
+    out = kernel(array, coc, aperture, highlight_gain_map(array, gain, coc), threads)
     return restore(out)
 
 

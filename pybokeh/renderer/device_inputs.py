@@ -3,7 +3,7 @@
 :func:`pybokeh.render` hands such images to :func:`render_device`, which keeps
 the whole render on the image's device: the depth map is moved there (a no-op
 for a tensor already on it), the CoC map (:mod:`.device_lens`) and the
-highlight gain map (:mod:`.device_highlights`) are computed there, the kernel
+highlight gain map (:mod:`pybokeh.highlights`, written for both) are computed there, the kernel
 reads the image in place on the caller's current stream, and the result is a
 new tensor / array on the same device.  Only a few scalars cross to the host
 (depth range, focus median, whether anything is clipped, the kernel's layer
@@ -21,9 +21,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ..aperture import Aperture
-from ..highlights import DEFAULT_HIGHLIGHT_BOOST, highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
 from ..inputs import check_image_shape
-from ..lens import MAX_COC_RADIUS, _nonnegative, coc_map
+from ..lens import MAX_COC_RADIUS, coc_map
 from .dispatch import BackendUnavailableError, check_threads
 
 __all__ = ["is_device_array", "render_device"]
@@ -140,15 +140,14 @@ def _render_torch(image, depth, focus, lens_kw: dict, blades: int, rotation_deg:
                   kernel: Kernel):
     import torch
 
-    from .device_highlights import highlight_gain_map_torch
     from .device_lens import coc_map_torch
 
     work, src_dtype = _image_tensor(image)
     aperture = Aperture(blades, rotation_deg)
-    strength = _nonnegative(highlight_boost, "highlight_boost")
+    strength = check_highlight_boost(highlight_boost)
     height, width = work.shape[:2]
     coc = coc_map_torch(_depth_tensor(depth, work.device), focus, image_shape=(height, width), **lens_kw)
-    gain = highlight_gain_map_torch(work, strength)
+    gain = highlight_gain_map(work, strength, coc)
     out = torch.empty_like(work)
     try:
         kernel(work, coc, out, aperture, gain)
@@ -258,10 +257,11 @@ def _render_cupy_without_torch(image, depth, focus, lens_kw: dict, blades: int, 
         raise TypeError(f"image dtype must be uint8, uint16 or float32 in [0, 1], got {src}")
     host_depth = cupy.asnumpy(depth) if isinstance(depth, cupy.ndarray) else depth
     h, w = work.shape[:2]
-    coc = cupy.asarray(coc_map(host_depth, focus, image_shape=(h, w), **lens_kw))
+    host_coc = coc_map(host_depth, focus, image_shape=(h, w), **lens_kw)
+    coc = cupy.asarray(host_coc)
     out = cupy.empty_like(work)
     aperture = Aperture(blades, rotation_deg)
-    host_gain = highlight_gain_map(cupy.asnumpy(work), _nonnegative(highlight_boost, "highlight_boost"))
+    host_gain = highlight_gain_map(cupy.asnumpy(work), check_highlight_boost(highlight_boost), host_coc)
     gain = None if host_gain is None else cupy.asarray(host_gain)
     stream = cupy.cuda.get_current_stream().ptr
     cuda_backend.launch(work.data.ptr, coc.data.ptr, out.data.ptr, h, w, str(work.dtype), aperture,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..lens import (_is_pixel, _real, check_depth_kind, common_settings, disparity_coc, focus_inverse_depth,
-                    focus_window_radius, thin_lens_coc)
+from ..lens import (_is_pixel, check_depth_kind, common_settings, disparity_coc, disparity_strength,
+                    focus_inverse_depth, focus_window_radius, normalised_focus, thin_lens_coc)
+from ..validate import finite
 
 __all__ = ["coc_map_torch", "fill_invalid_torch", "resample_torch"]
 
@@ -47,7 +48,7 @@ def coc_map_torch(
     """
     import torch
 
-    check_depth_kind(depth_kind, f_number)
+    check_depth_kind(depth_kind, f_number, max_blur)
     raw = _as_depth_tensor(depth)
     (height, width), focus_range, cap = common_settings(raw.shape, image_shape, focus_range, max_blur)
 
@@ -55,9 +56,10 @@ def coc_map_torch(
         valid = torch.isfinite(raw) & (raw >= 0)
         values = fill_invalid_torch(raw, valid, "depth")
         values = resample_torch(values, (height, width), "depth")
-        focus_value = _focus_value(focus, values, (height, width))
         lo, hi = (float(v) for v in torch.aminmax(values))
-        coc = disparity_coc(values, lo, hi, focus_value, focus_range, cap, (height, width), torch.clamp)
+        pixel_value = _focus_value(focus, values, (height, width)) if _is_pixel(focus) else None
+        coc = disparity_coc(values, lo, hi, normalised_focus(focus, pixel_value, lo, hi), focus_range,
+                            disparity_strength(cap, f_number, (height, width)), (height, width), torch.clamp)
     else:
         valid = (raw > 0) & ~torch.isnan(raw)
         q = torch.where(valid, 1.0 / torch.where(valid, raw, torch.ones_like(raw)), torch.zeros_like(raw))
@@ -145,7 +147,7 @@ def _focus_value(focus: Any, values, shape: tuple[int, int]) -> float:
     import torch
 
     if not _is_pixel(focus):
-        return _real(focus, "focus")
+        return finite(focus, "focus")
     pos = np.asarray(focus)
     if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
         raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")

@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from ..aperture import Aperture
+from ..validate import integer
 
 #: Signature of a backend: (image, coc, aperture, highlight_gain (H×W float32 or None), threads) -> image
 Backend = Callable[[np.ndarray, np.ndarray, Aperture, "np.ndarray | None", int], np.ndarray]
@@ -92,13 +93,16 @@ def get_backend(name: str) -> tuple[str, Backend]:
     return name, fn
 
 
+#: Most CPU threads a render may ask for (the kernels never start more than
+#: they have rows or bands of work); ``_core.MAX_THREADS`` checks the same.
+MAX_THREADS = 1024
+
+
 def check_threads(threads: int | None) -> int:
-    """``threads`` validated (a positive int), or :func:`default_threads` for None."""
+    """``threads`` validated (an int, NumPy ints too, in 1..MAX_THREADS), or :func:`default_threads` for None."""
     if threads is None:
         return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
-    return threads
+    return integer(threads, "threads", 1, MAX_THREADS)
 
 
 def default_threads() -> int:

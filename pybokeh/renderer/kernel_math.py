@@ -25,6 +25,8 @@ def radius_bin(abs_r, nbins, edges):
     j = int(math.floor(2.0 * math.log2(abs_r * 2.0)))
     if j < 0:
         j = 0
+    if j > MAX_BINS_PER_SIDE - 1:
+        j = MAX_BINS_PER_SIDE - 1
     while j > 0 and abs_r < edges[j]:
         j -= 1
     while j + 1 < MAX_BINS_PER_SIDE and abs_r >= edges[j + 1]:
@@ -109,9 +111,14 @@ FINE_LIGHT_BINS = 64
 
 
 def fine_light_bin(m):
-    """Histogram bin of a pixel's max channel ``m`` (float32): floor(log2(m)) for m >= 2, else 0."""
+    """Histogram bin of a pixel's max channel ``m`` (float32): floor(log2(m)) for m >= 2, else 0.
+
+    NaN and negative values give 0, +inf and values beyond the table the last bin.
+    """
     if not m >= FINE_LIGHT_MIN:
         return 0
+    if not m < 2.0 ** 62:
+        return FINE_LIGHT_BINS - 1
     e = math.frexp(m)[1] - 1
     return e if e < FINE_LIGHT_BINS - 1 else FINE_LIGHT_BINS - 1
 

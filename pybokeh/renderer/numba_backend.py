@@ -7,7 +7,9 @@ is writable and silently recompiled otherwise.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import types
 
 import numba
@@ -959,9 +961,43 @@ def _row_starts(counts: np.ndarray) -> tuple[np.ndarray, int]:
     return start, int(flat[-1])
 
 
+# Numba's "workqueue" threading layer (the one left where neither TBB nor
+# OpenMP loads) aborts the process when two Python threads enter parallel code
+# at once; renders are serialised under it.  Which layer runs is known only
+# after the first parallel call, so that call is serialised too.
+_WORKQUEUE_LOCK = threading.Lock()
+_serialise: bool | None = None
+
+
+def _parallel_section():
+    """A context in which this thread may run the parallel kernels."""
+    return contextlib.nullcontext() if _serialise is False else _WORKQUEUE_LOCK
+
+
+def _note_threading_layer() -> None:
+    global _serialise
+    try:
+        _serialise = numba.threading_layer() == "workqueue"
+    except ValueError:  # no parallel region has run yet
+        pass
+
+
 def render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: np.ndarray | None,
                  threads: int) -> np.ndarray:
-    """Render with the Numba kernels; same contract as the ``cpp`` backend."""
+    """Render with the Numba kernels; same contract as the ``cpp`` backend.
+
+    Safe to call from several Python threads at once: under Numba's
+    ``workqueue`` threading layer, which is not, calls run one at a time.
+    """
+    with _parallel_section():
+        out = _render_numba(image, coc, aperture, gain, threads)
+    if _serialise is None:
+        _note_threading_layer()
+    return out
+
+
+def _render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: np.ndarray | None,
+                  threads: int) -> np.ndarray:
     from ..color import linear_to_srgb
 
     height, width = coc.shape

@@ -1,0 +1,412 @@
+"""Regression tests of the reliability defects found by fuzzing and sanitizers (issue 15).
+
+Each test names the defect it guards against.  Crash-prone cases run in
+subprocesses, so that an abort fails the test instead of the test run.
+"""
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import pybokeh
+from pybokeh import Aperture, _core, io
+from pybokeh.cli import main
+from pybokeh.highlights import MAX_HIGHLIGHT_BOOST
+from pybokeh.lens import MAX_COC_RADIUS
+from pybokeh.renderer import kernel_math as km
+from pybokeh.renderer.dispatch import MAX_THREADS
+
+HERE = Path(__file__).resolve().parent
+
+
+def issue_scene():
+    """The reproducer of the stack overflow: clipped lights on a disparity ramp."""
+    rng = np.random.default_rng(0)
+    img = (rng.random((64, 64, 3)) * 60).astype(np.uint8)
+    img[rng.random((64, 64)) < 0.02] = 255
+    return img, np.tile(np.linspace(0, 1, 64), (64, 1))
+
+
+def run_python(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=HERE, timeout=300)
+
+
+# ------------------------------------------------ 1. out-of-range values reaching C++
+
+@pytest.mark.parametrize("backend", ["cpp", "numba", "numpy"])
+def test_huge_highlight_boost_is_rejected_before_any_kernel(backend):
+    img, d = issue_scene()
+    for bad in (1e39, 1e6, MAX_HIGHLIGHT_BOOST * 1.001, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="highlight_boost"):
+            pybokeh.render(img, d, 1.0, max_blur=40.0, highlight_boost=bad, backend=backend)
+
+
+def test_largest_highlight_boost_keeps_the_backends_together():
+    # At the bound the float32 kernels still match the float64-free NumPy reference.
+    img, d = issue_scene()
+    outs = [pybokeh.render(img, d, 1.0, max_blur=40.0, highlight_boost=MAX_HIGHLIGHT_BOOST, backend=b)
+            for b in ("cpp", "numba", "numpy")]
+    for out in outs[1:]:
+        assert np.abs(out.astype(int) - outs[0].astype(int)).max() <= 1
+    assert outs[0].mean() > pybokeh.render(img, d, 1.0, max_blur=40.0, highlight_boost=0, backend="cpp").mean()
+
+
+def test_limits_agree_between_python_and_the_compiled_module():
+    assert _core.MAX_HIGHLIGHT_GAIN == MAX_HIGHLIGHT_BOOST
+    assert _core.MAX_COC_RADIUS == MAX_COC_RADIUS
+    assert _core.MAX_THREADS == MAX_THREADS
+    assert _core.MAX_PIXELS == 2**31 - 1
+
+
+def core_args(h=16, w=16):
+    luts, extents = Aperture(6, 10.0).kernel_tables()
+    img = np.random.default_rng(1).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    coc = np.linspace(-20, 20, h * w, dtype=np.float32).reshape(h, w)
+    return img, coc, 6, luts, extents
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan, 4096.5, -1e30])
+def test_core_rejects_coc_the_bins_cannot_hold(bad):
+    # UBSan: floor_i overflowed and layer_edge shifted by more than 31 for such values.
+    img, coc, blades, luts, extents = core_args()
+    coc[3, 5] = bad
+    with pytest.raises(ValueError, match="coc must be finite"):
+        _core.render(img, coc, blades, luts, extents, None, 1)
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan, -0.5, 1000.5, 1e38])
+def test_core_rejects_gains_outside_its_range(bad):
+    img, coc, blades, luts, extents = core_args()
+    gain = np.zeros(coc.shape, np.float32)
+    gain[2, 2] = bad
+    with pytest.raises(ValueError, match="highlight_gain"):
+        _core.render(img, coc, blades, luts, extents, gain, 2)
+
+
+def test_bins_are_defined_for_every_float():
+    # fine_light_bin(inf) was -1 (frexp's exponent), an index before the histogram.
+    for value, expected in ((math.nan, 0), (-3.0, 0), (1.9, 0), (2.0, 1), (1e30, km.FINE_LIGHT_BINS - 1),
+                            (math.inf, km.FINE_LIGHT_BINS - 1)):
+        assert km.fine_light_bin(np.float32(value)) == expected
+    assert km.radius_bin(1e30, km.MAX_BINS_PER_SIDE, km.LAYER_EDGES) == km.MAX_BINS_PER_SIDE - 1
+
+
+# ------------------------------------------------------------- 2. threads and memory
+
+@pytest.mark.parametrize("threads,error", [(2**40, ValueError), (0, ValueError), (MAX_THREADS + 1, ValueError),
+                                           (1.5, TypeError), (True, TypeError), ("2", TypeError)])
+def test_bad_thread_counts_raise_clear_errors(threads, error):
+    img, d = issue_scene()
+    with pytest.raises(error, match="threads"):
+        pybokeh.render(img, d, 0.5, threads=threads, backend="cpp")
+    img8, coc, blades, luts, extents = core_args()
+    with pytest.raises(error, match="threads"):
+        _core.render(img8, coc, blades, luts, extents, None, threads)
+
+
+def test_numpy_integer_thread_counts_are_accepted():
+    img, d = issue_scene()
+    a = pybokeh.render(img, d, 0.5, threads=np.int64(3), backend="cpp")
+    b = pybokeh.render(img, d, 0.5, threads=np.uint8(1), backend="numba")
+    assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def limit_address_space(extra_mb: int) -> str:
+    """Code that caps the address space at what the process maps now plus ``extra_mb``."""
+    return f"""
+    import os, resource
+    mapped = int(open('/proc/self/statm').read().split()[0]) * os.sysconf('SC_PAGE_SIZE')
+    resource.setrlimit(resource.RLIMIT_AS, (mapped + {extra_mb} * 2**20, mapped + {extra_mb} * 2**20))
+    """
+
+
+# AddressSanitizer maps terabytes of shadow memory: no address-space limit fits beside it.
+needs_address_space_limits = pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
+                                                reason="RLIMIT_AS cannot be set under AddressSanitizer")
+
+
+@needs_address_space_limits
+def test_allocation_failures_in_worker_threads_raise_memory_error():
+    # std::bad_alloc in a worker thread used to call std::terminate (exit 134).  Under a
+    # range of address-space limits the render must either finish or raise MemoryError.
+    setup = """
+    import numpy as np
+    from pybokeh import Aperture, _core
+    n = 2000
+    img = np.zeros((n, n, 3), np.uint8); img[::7, ::5] = 255
+    coc = np.tile(np.linspace(-30, 30, n, dtype=np.float32), (n, 1))
+    gain = np.zeros((n, n), np.float32); gain[::7, ::5] = 8.0
+    luts, ext = Aperture().kernel_tables()
+    """
+    render = """
+    try:
+        _core.render(img, coc, 0, luts, ext, gain, 2)
+        print("rendered")
+    except MemoryError:
+        print("MemoryError")
+    """
+    outcomes = set()
+    for extra_mb in (30, 60, 100, 140, 180, 240, 320, 1000):
+        code = textwrap.dedent(setup) + textwrap.dedent(limit_address_space(extra_mb)) + textwrap.dedent(render)
+        result = run_python(code)
+        assert result.returncode == 0, f"+{extra_mb} MB: exit {result.returncode}\n{result.stderr[-2000:]}"
+        outcomes.add(result.stdout.strip())
+    assert outcomes == {"rendered", "MemoryError"}, outcomes  # the sweep reached both ends
+
+
+@needs_address_space_limits
+def test_threads_that_cannot_start_leave_their_work_to_the_others():
+    # threads=1000 under a memory cap: thread stacks cannot all be mapped (std::system_error
+    # used to terminate the process); the threads that did start finish the render.
+    setup = """
+    import numpy as np
+    from pybokeh import Aperture, _core
+    n = 400
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (n, n, 3), dtype=np.uint8)
+    coc = np.tile(np.linspace(-12, 12, n, dtype=np.float32), (n, 1))
+    luts, ext = Aperture().kernel_tables()
+    b = _core.render(img, coc, 0, luts, ext, None, 1)
+    """
+    render = """
+    try:
+        a = _core.render(img, coc, 0, luts, ext, None, 1000)
+        print("same" if np.array_equal(a, b) else "different")
+    except MemoryError:  # the started threads took the memory a band needed: fine, no abort
+        print("MemoryError")
+    """
+    outcomes = []
+    for extra_mb in (200, 400, 800):  # room for the render and 20-100 thread stacks of 8 MB, not for 400
+        result = run_python(textwrap.dedent(setup) + textwrap.dedent(limit_address_space(extra_mb)) +
+                            textwrap.dedent(render))
+        assert result.returncode == 0, f"+{extra_mb} MB: exit {result.returncode}\n{result.stderr[-2000:]}"
+        outcomes.append(result.stdout.strip())
+    assert "different" not in outcomes and "same" in outcomes, outcomes
+
+
+def test_numba_renders_from_several_python_threads_under_the_workqueue_layer():
+    # Numba's workqueue layer aborts ("Concurrent access has been detected") when two
+    # threads enter parallel code at once; the backend serialises calls under it.
+    code = """
+    import threading
+    import numpy as np
+    import numba
+    import pybokeh
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    depth = np.tile(np.linspace(0, 1, 64), (48, 1))
+    expected = pybokeh.render(img, depth, 0.5, backend="numba", threads=2)
+    results = []
+    def work():
+        for _ in range(3):
+            results.append(pybokeh.render(img, depth, 0.5, backend="numba", threads=2))
+    workers = [threading.Thread(target=work) for _ in range(4)]
+    for t in workers: t.start()
+    for t in workers: t.join()
+    assert len(results) == 12 and all(np.array_equal(r, expected) for r in results)
+    print(numba.threading_layer())
+    """
+    result = run_python(code, env={"NUMBA_THREADING_LAYER": "workqueue"})
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stderr[-2000:]}"
+    assert result.stdout.strip() == "workqueue"
+
+
+# ------------------------------------------------------------------ 8. minor API items
+
+@pytest.mark.parametrize("focus", [math.inf, -math.inf])
+def test_infinite_disparity_focus_names_the_focus(focus):
+    img, d = issue_scene()
+    with pytest.raises(ValueError, match="focus must be finite"):
+        pybokeh.render(img, d, focus)
+
+
+def test_huge_rotation_keeps_the_polygon():
+    # 90 + 1e30 + 360 k / blades rounded every vertex to one angle: a zero-area aperture
+    # that cpp rejected and numba rendered.
+    ap = Aperture(6, 1e30)
+    assert -1.0 <= ap.ext_lo < 0.0 < ap.ext_hi <= 1.0 and -360 < ap.rotation_deg < 360
+    assert Aperture(5, 370.0).ext_lo == pytest.approx(Aperture(5, 10.0).ext_lo)
+
+
+# ---------------------------------------------------------------------- 3-5. the CLI
+
+@pytest.fixture
+def depth_file(tmp_path):
+    Image.fromarray(np.tile(np.linspace(0, 255, 96), (64, 1)).astype(np.uint8)).save(tmp_path / "d.png")
+    return tmp_path / "d.png"
+
+
+def test_cli_renders_a_16_bit_grey_photo_in_16_bits(tmp_path, depth_file):
+    # It rendered all white: convert("RGB") clipped the 16-bit values.
+    grey = (np.tile(np.linspace(0, 60000, 96), (64, 1))).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g16.png")
+    assert main(["render", str(tmp_path / "g16.png"), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"),
+                 "-q"]) == 0
+    out = Image.open(tmp_path / "o.png")
+    assert out.mode.startswith("I")
+    depth = np.asarray(Image.open(depth_file))
+    subject = pybokeh.subject_focus(depth, (64, 96))   # the CLI's default focus
+    expected = pybokeh.render(np.repeat(grey[..., None], 3, axis=2), depth, subject.value,
+                              focus_range=subject.focus_range)[..., 0]
+    np.testing.assert_array_equal(np.asarray(out), expected)
+
+
+def test_cli_renders_a_float_tiff_photo(tmp_path, depth_file):
+    # It rendered all black.
+    grey = np.tile(np.linspace(0.05, 0.95, 96, dtype=np.float32), (64, 1))
+    Image.fromarray(grey).save(tmp_path / "f.tif")
+    assert main(["render", str(tmp_path / "f.tif"), "--depth", str(depth_file), "-o", str(tmp_path / "o.tif"),
+                 "-q"]) == 0
+    out = np.asarray(Image.open(tmp_path / "o.tif"), np.float32)
+    assert abs(float(out.mean()) - float(grey.mean())) < 0.02
+
+
+def test_cli_rejects_a_float_photo_outside_0_1(tmp_path, depth_file, capsys):
+    Image.fromarray(np.full((8, 8), 300.0, np.float32)).save(tmp_path / "f.tif")
+    assert main(["render", str(tmp_path / "f.tif"), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"),
+                 "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "[0, 1]" in err and err.count("\n") == 1
+
+
+def bomb(path: Path) -> None:
+    """A 30000² 1-bit PNG: ~110 KB on disk, 900 MP (a decompression bomb)."""
+    Image.new("1", (30000, 30000)).save(path)
+
+
+@pytest.mark.parametrize("role", ["photo", "depth"])
+def test_cli_refuses_decompression_bombs_from_the_header(tmp_path, depth_file, capsys, role):
+    bomb(tmp_path / "bomb.png")
+    photo = tmp_path / "p.png"
+    Image.fromarray(np.zeros((64, 96, 3), np.uint8)).save(photo)
+    args = [str(tmp_path / "bomb.png"), "--depth", str(depth_file)] if role == "photo" else \
+        [str(photo), "--depth", str(tmp_path / "bomb.png")]
+    assert main(["render", *args, "-o", str(tmp_path / "o.png"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "over the limit" in err and "--max-pixels" in err and err.count("\n") == 1
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_max_pixels_is_checked_before_decoding(tmp_path, monkeypatch):
+    bomb(tmp_path / "bomb.png")
+
+    def no_decoding(self, *a, **k):
+        raise AssertionError("decoded")
+
+    monkeypatch.setattr(Image.Image, "load", no_decoding)
+    with pytest.raises(io.ImageFileError, match="over the limit"):
+        io.read_photo(tmp_path / "bomb.png")
+    np.save(tmp_path / "big.npy", np.zeros((1, 10), np.float32))
+    with pytest.raises(io.ImageFileError, match="over the limit"):
+        io.read_depth(tmp_path / "big.npy", max_pixels=9)
+
+
+def test_max_pixels_can_be_raised(tmp_path):
+    Image.fromarray(np.zeros((10, 20, 3), np.uint8)).save(tmp_path / "p.png")
+    with pytest.raises(io.ImageFileError):
+        io.read_photo(tmp_path / "p.png", max_pixels=199)
+    assert io.read_photo(tmp_path / "p.png", max_pixels=200).shape == (10, 20, 3)
+
+
+def test_cli_reports_a_non_safetensors_weights_file_on_one_line(tmp_path, capsys):
+    pytest.importorskip("torch")
+    (tmp_path / "text.jpg").write_text("hello")
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "p.png")
+    assert main(["depth", str(tmp_path / "p.png"), "--weights", str(tmp_path / "text.jpg"),
+                 "-o", str(tmp_path / "d.png"), "-q"]) == 1
+    err = capsys.readouterr().err
+    assert "not a safetensors file" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("quality", ["-5", "0", "101", "abc"])
+def test_cli_rejects_bad_quality(tmp_path, depth_file, quality, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["render", str(depth_file), "--depth", str(depth_file), "-o", str(tmp_path / "o.jpg"),
+              "--quality", quality])
+    assert info.value.code == 2 and "--quality" in capsys.readouterr().err
+
+
+def test_cli_checks_the_output_before_rendering(tmp_path, depth_file, monkeypatch, capsys):
+    monkeypatch.setattr(pybokeh, "render", lambda *a, **k: pytest.fail("rendered before checking the output"))
+    for output, message in ((tmp_path / "missing" / "o.png", "does not exist"), (tmp_path / "o.xyz", "unknown"),
+                            (tmp_path, "unknown")):
+        assert main(["render", str(depth_file), "--depth", str(depth_file), "-o", str(output)]) == 1
+        assert message in capsys.readouterr().err
+    (tmp_path / "ro").mkdir()
+    os.chmod(tmp_path / "ro", 0o500)
+    try:
+        if not os.access(tmp_path / "ro", os.W_OK):  # root may write anyway
+            assert main(["render", str(depth_file), "--depth", str(depth_file), "-o",
+                         str(tmp_path / "ro" / "o.png")]) == 1
+            assert "not writable" in capsys.readouterr().err
+    finally:
+        os.chmod(tmp_path / "ro", 0o700)
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path, monkeypatch):
+    target = tmp_path / "out.png"
+    target.write_bytes(b"previous render")
+    real_save = Image.Image.save
+
+    def failing_save(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)  # the whole file lands on disk (in the temporary)...
+        raise OSError(28, "No space left on device")  # ... then the disk fills up
+
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(io.ImageFileError, match="No space left"):
+        io.write_image(target, np.zeros((8, 8, 3), np.uint8))
+    assert target.read_bytes() == b"previous render"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_writes_replace_the_file_whole_and_keep_its_permissions(tmp_path):
+    target = tmp_path / "out.jpg"
+    target.write_bytes(b"old")
+    os.chmod(target, 0o640)
+    io.write_image(target, np.full((8, 8, 3), 200, np.uint8), quality=90)
+    assert Image.open(target).size == (8, 8) and (target.stat().st_mode & 0o777) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jpg"]
+
+
+def test_cli_file_size_limit_leaves_the_old_output(tmp_path, depth_file):
+    # `ulimit -f`: the write fails half-way with EFBIG (Python ignores SIGXFSZ).
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (300, 450, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    (tmp_path / "out.png").write_bytes(b"old")
+    code = f"""
+    import resource, sys
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40000, 40000))
+    from pybokeh.cli import main
+    sys.exit(main(["render", {str(tmp_path / 'big.png')!r}, "--depth", {str(depth_file)!r},
+                   "-o", {str(tmp_path / 'out.png')!r}, "-q"]))
+    """
+    result = run_python(code)
+    assert result.returncode == 1 and "cannot write" in result.stderr and result.stderr.count("\n") == 1
+    assert (tmp_path / "out.png").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png", "d.png", "out.png"]
+
+
+def test_cli_prints_warnings_on_one_line(tmp_path, depth_file, capsys, monkeypatch):
+    import warnings
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
+    real = pybokeh.render
+
+    def warning_render(*a, **k):
+        warnings.warn("something to know", RuntimeWarning)
+        return real(*a, **k)
+
+    monkeypatch.setattr(pybokeh, "render", warning_render)
+    assert main(["render", str(depth_file), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"), "-q"]) == 0
+    err = capsys.readouterr().err
+    assert err == "pybokeh: warning: something to know\n"
