@@ -383,7 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from pybokeh.serve import command as serve_command  # argument definitions only: no web imports
 
-    serve_command.add_serve_arguments(sub.add_parser("serve", help="a local web page: click to focus, preview"))
+    serve = sub.add_parser("serve", help="a local web page: click to focus, preview")
+    serve_command.add_serve_arguments(serve)
+    add_max_pixels_argument(serve)
     return parser
 
 

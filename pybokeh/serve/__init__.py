@@ -63,7 +63,7 @@ def server(sock, **options: Any):
     from .app import LOOPBACK_HOSTS
 
     host = sock.getsockname()[0]
-    options.setdefault("trusted_hosts", LOOPBACK_HOSTS + (host,) if _is_loopback(host) else None)
+    options.setdefault("trusted_hosts", LOOPBACK_HOSTS + (host,) if is_loopback(host) else None)
     config = uvicorn.Config(create_app(**options), log_level="warning", timeout_graceful_shutdown=2)
     return uvicorn.Server(config)
 
@@ -74,7 +74,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, **options: Any) -> None:
     server(sock, **options).run(sockets=[sock])
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     import ipaddress
 
     if host == "localhost":

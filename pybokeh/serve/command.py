@@ -46,7 +46,7 @@ def _milliseconds(text: str) -> float:
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
-    from ..cli import add_max_pixels_argument
+    """The serve options (``pybokeh.cli`` adds ``--max-pixels``, shared with render)."""
     from .preview import DEFAULT_PREVIEW_TARGET_S
     from .sessions import DEFAULT_MAX_SESSIONS
     from .uploads import DEFAULT_MAX_UPLOAD_BYTES
@@ -59,7 +59,6 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000; 0 picks a free one)")
     p.add_argument("--max-upload-mb", type=_megabytes, default=DEFAULT_MAX_UPLOAD_BYTES / 2**20,
                    help=f"largest photo or depth-map file accepted, MB (default {DEFAULT_MAX_UPLOAD_BYTES / 2**20:g})")
-    add_max_pixels_argument(p)
     p.add_argument("--max-photos", type=_photos, default=DEFAULT_MAX_SESSIONS,
                    help=f"photos kept open at once, each in memory at full resolution "
                         f"(default {DEFAULT_MAX_SESSIONS}); the least recently used is forgotten")
@@ -76,7 +75,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from . import _is_loopback, bind, server
+    from . import is_loopback, bind, server
 
     sock = bind(args.host, args.port)
     try:
@@ -86,7 +85,7 @@ def run_serve(args: argparse.Namespace) -> int:
                      backend=args.backend, threads=args.threads)
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if ":" in host else host
-        if not _is_loopback(host):
+        if not is_loopback(host):
             print(f"pybokeh serve: warning: listening on {host}, not only this computer: anyone who can reach "
                   f"it can upload photos and use its processors", file=sys.stderr, flush=True)
         print(f"pybokeh serve: open http://{shown}:{port}/ in a browser (Ctrl+C stops)", file=sys.stderr, flush=True)

@@ -9,7 +9,7 @@ same numbers:
   *full-resolution* map (its median in the window ``render`` itself would use),
   so the proxy's averaged depth edges cannot move the focus;
 * the blur strength ``K`` (CoC px per unit of normalised disparity) is computed
-  for the full-size image (:func:`pybokeh.lens.disparity_strength`) and scaled
+  for the full-size image (:meth:`pybokeh.lens.Lens.blur_per_disparity`) and scaled
   by the proxy's size ratio, so every blur disc covers the same fraction of the
   frame in the preview as in the download;
 * the proxy's disparity is the full map downscaled; its range can be a little
@@ -32,7 +32,7 @@ from PIL import Image
 
 from .. import render
 from ..focus import subject_focus
-from ..lens import _focus_value, disparity_strength, fill_invalid, resample
+from ..lens import Lens, fill_invalid, focus_value, resample
 from ..renderer import DEFAULT_HIGHLIGHT_BOOST
 from ..validate import finite
 
@@ -274,7 +274,7 @@ class Scene:
 
     def focus_value(self, xy: tuple[int, int]) -> float:
         """The normalised disparity under a full-resolution pixel (the median ``render`` would take)."""
-        return _focus_value(xy, self._need_depth(), self.shape)
+        return focus_value(xy, self._need_depth(), self.shape)
 
     def focus_of(self, settings: Settings) -> float:
         """The focus the settings ask for, as normalised disparity."""
@@ -282,7 +282,7 @@ class Scene:
 
     def strength(self, f_number: float) -> float:
         """``K`` for the full-size photo at this f-number (CoC px per unit of normalised disparity)."""
-        return disparity_strength(None, f_number, self.shape)
+        return Lens(f_number=f_number).blur_per_disparity(self.shape)
 
     def proxy_lens(self, focus: float, focus_range: float, strength: float) -> tuple[float, float, float]:
         """``(focus, focus_range, max_blur)`` on the proxy map's own normalised scale, for the proxy's size.
