@@ -123,16 +123,16 @@ def test_a_boosted_highlight_is_no_fill_material(backend):
     h, w = 128, 160
     yy, xx = np.mgrid[:h, :w]
     image = np.full((h, w, 3), 40, np.uint8)
-    coc = np.full((h, w), -3.0, np.float32)                  # background, slightly blurred
+    coc = np.full((h, w), -6.0, np.float32)                  # background, blurred (boosting fully ramped in)
     foreground = np.hypot(yy - 64, xx - 60) < 30
     image[foreground] = (90, 60, 50)
     coc[foreground] = 16.0                                   # a blurred foreground disc
     clipped, unclipped = image.copy(), image.copy()
     clipped[64, 94] = 255                                    # a clipped pixel just outside the foreground:
     unclipped[64, 94] = 250                                  # boosted, or not
-    a = render_with(backend, clipped, coc, highlight_gain_map(clipped, 16.0))
-    b = render_with(backend, unclipped, coc, highlight_gain_map(unclipped, 16.0))
-    assert highlight_gain_map(clipped, 16.0)[64, 94] > 10.0
+    a = render_with(backend, clipped, coc, highlight_gain_map(clipped, 16.0, coc))
+    b = render_with(backend, unclipped, coc, highlight_gain_map(unclipped, 16.0, coc))
+    assert highlight_gain_map(clipped, 16.0, coc)[64, 94] > 10.0
     # Its own bokeh disc is brighter; nothing else is (it used to paint the
     # uncovered rim of the foreground white: 45 levels).
     beyond_disc = np.hypot(yy - 64, xx - 94) > 8
