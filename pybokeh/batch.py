@@ -388,6 +388,8 @@ def plan(photos: Sequence[pathlib.Path], out_dir: str | os.PathLike, name: str =
     entries = []
     for photo in photos:
         output = out / name_for(name, photo, "--name")
+        if os.path.abspath(output) == os.path.abspath(photo):
+            raise ValueError(f"the output of {photo} would replace it; choose another --out-dir or --name")
         depth = photo.parent / name_for(depth_pattern, photo, "--depth-pattern") if depth_pattern else None
         entries.append((photo, output, depth))
     produced = {os.path.abspath(o) for _, o, _ in entries} | {os.path.abspath(d) for _, _, d in entries if d}

@@ -160,7 +160,6 @@ class Cluster:
         if os.path.exists(address):
             raise ValueError(f"--ray {address!r} is a path, not a Ray address: put --ray after the photos, "
                              f"or write --ray=ADDRESS")
-        logging.getLogger("ray").setLevel(logging.WARNING)
         local = address == "local"
         self._started = not ray.is_initialized()
         if self._started:
@@ -168,7 +167,8 @@ class Cluster:
                      **({"include_dashboard": False} if local else {}))
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False  # the command shows its own
-        context.print_on_execution_start = False
+        for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # execution chatter between the progress lines
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.threads = threads if threads is not None else max(1, self.cpus // workers) if workers else 1
         self.workers = workers or max(1, self.cpus // self.threads)
@@ -200,7 +200,8 @@ class Cluster:
             if self.gpus:
                 options["num_gpus"] = self.gpus
             ds = ds.map_batches(RenderFiles, fn_constructor_kwargs={"settings": settings}, batch_size=1,
-                                concurrency=min(self.workers, len(rows)), batch_format="numpy", **options)
+                                compute=ray.data.ActorPoolStrategy(size=min(self.workers, len(rows))),
+                                batch_format="numpy", **options)
             for row in ds.iter_rows():
                 warnings = row["warnings"]
                 yield FileResult(row["photo"], row["output"], row["status"], float(row["seconds"]),
