@@ -56,9 +56,9 @@ class _Curve:
             return x
         if self.kind == "gamma":
             return x ** self.params[0]
-        if self.kind == "table":
+        if self.kind == "table":  # 16-bit tables are flat near black: a 1e-7 slope keeps every code invertible
             t = self.table
-            return np.interp(x, np.linspace(0.0, 1.0, t.size), t)
+            return np.interp(x, np.linspace(0.0, 1.0, t.size), t) * (1.0 - 1e-7) + x * 1e-7
         ftype, p = self.params[0], self.params[1:]
         g = p[0]
         if ftype == 0:

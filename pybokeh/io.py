@@ -109,7 +109,7 @@ def _read_deep_colour(path: str | os.PathLike, img: Image.Image) -> np.ndarray |
             array = io16.decode(f.read(), img.format)
     except (OSError, ValueError) as exc:
         raise ImageFileError(f"cannot decode photo {str(path)!r}: {exc}") from None
-    w, h = img.size
+    w, h = (img.tag_v2.get(256), img.tag_v2.get(257)) if img.format == "TIFF" else img.size  # as stored
     if array.ndim == 2:
         array = array[..., None]
     if array.shape[:2] != (h, w) or array.shape[2] not in (2, 3, 4) or array.dtype not in (np.uint8, np.uint16):
