@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from . import icc, io
+from .metadata import read_metadata
 
 #: Suffixes of the photos a folder is searched for (any case).
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp")
@@ -142,7 +143,7 @@ def render_file(job: Job, settings: RenderSettings, progress: Callable[[str], No
     if job.save_depth:
         io.check_output_path(job.save_depth, "--save-depth file", io.DEPTH_SUFFIXES)
     progress(f"reading {job.photo}")
-    metadata = io.read_metadata(job.photo, settings.max_pixels)
+    metadata = read_metadata(job.photo, settings.max_pixels)
     photo, depth, source, packaged = photo_and_depth(job, settings, progress)
     if job.save_depth:
         progress(f"writing {job.save_depth}")

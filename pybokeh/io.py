@@ -17,10 +17,13 @@ import pathlib
 import tempfile
 import threading
 import warnings
-from typing import Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+if TYPE_CHECKING:
+    from .metadata import ImageMetadata
 
 #: Largest image (width × height) read by default: 120 megapixels, enough for
 #: 100 MP cameras and panoramas.  Raise it per call (``max_pixels``) or with
@@ -43,7 +46,7 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     reads them as 8-bit and a warning says so); a 32-bit float TIFF (mode ``F``)
     gives float32 and must hold values in [0, 1].  Grey photos come back with
     three equal channels.  Values are the file's code values: the transfer
-    curve of its ICC profile (:func:`read_metadata`) is not applied here.
+    curve of its ICC profile (:func:`pybokeh.metadata.read_metadata`) is not applied here.
     HEIC/HEIF needs the ``heif`` extra (``pip install "pybokeh[heif]"``); the
     depth a phone embedded in the file comes with :func:`read_photo_with_depth`.
 
@@ -278,111 +281,6 @@ def check_quality(quality: int, fmt: str | None = None) -> int:
 DEFAULT_QUALITY = 95
 
 
-class ImageMetadata(NamedTuple):
-    """What a photo file says beyond its pixel values, to carry to the rendered file.
-
-    Attributes
-    ----------
-    exif : PIL.Image.Exif or None
-        The EXIF as stored (camera, lens, exposure, date, GPS, orientation).
-    icc_profile : bytes or None
-        The ICC colour profile as stored.
-    """
-
-    exif: Image.Exif | None = None
-    icc_profile: bytes | None = None
-
-
-def read_metadata(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageMetadata:
-    """The EXIF and ICC profile of a photo file, read from its header (no pixel is decoded).
-
-    Malformed EXIF is left out with a warning (the photo stays usable); the profile is
-    kept as stored.  PNG EXIF stored after the image data is not seen.
-    """
-    with _open(path, "photo", max_pixels, decode=False) as img:
-        return _metadata_of(img, path)
-
-
-def _metadata_of(img: Image.Image, path) -> ImageMetadata:
-    icc = img.info.get("icc_profile") or None
-    try:
-        if img.format == "TIFF":   # TIFF: the EXIF tags live in the image's own directory
-            exif = img.getexif()
-        else:
-            exif = Image.Exif()
-            raw = img.info.get("exif")
-            if raw:
-                exif.load(raw)
-        if len(exif):
-            exif.get_ifd(0x8769), exif.get_ifd(0x8825)  # parse the sub-IFDs now, while the file is at hand
-    except Exception as exc:  # noqa: BLE001 - Pillow's EXIF parser raises many types on bad data
-        warnings.warn(f"photo {str(path)!r}: unreadable EXIF left out ({type(exc).__name__}: {exc})", stacklevel=3)
-        exif = None
-    return ImageMetadata(exif if exif else None, bytes(icc) if icc else None)
-
-
-def output_exif(exif: Image.Exif | None, size: tuple[int, int]) -> Image.Exif | None:
-    """The EXIF to write with a rendered photo of ``size`` (width, height) pixels.
-
-    IFD0 tags (camera, date, artist, ...) and the EXIF and GPS sub-IFDs are kept;
-    the orientation becomes 1 (the pixels are written as displayed), the EXIF pixel
-    dimensions (if present) become ``size``, and the thumbnail (IFD1) and any tag
-    that describes the source file's own pixel storage are dropped.
-    """
-    from .io16 import TIFF_STRUCTURE_TAGS
-
-    if not exif:
-        return None
-    out = Image.Exif()
-    for tag, value in exif.items():
-        if tag not in TIFF_STRUCTURE_TAGS and tag not in (0x8769, 0x8825):
-            out[tag] = value
-    out[0x0112] = 1
-    sub = dict(exif.get_ifd(0x8769))
-    if sub:
-        interop = dict(exif.get_ifd(0xA005)) if 0xA005 in sub else {}
-        sub.pop(0xA005, None)
-        if interop:
-            sub[0xA005] = interop
-        for tag, value in ((0xA002, size[0]), (0xA003, size[1])):
-            if tag in sub:
-                sub[tag] = value
-        out[0x8769] = sub
-    gps = dict(exif.get_ifd(0x8825))
-    if gps:
-        out[0x8825] = gps
-    return out
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
-
-    On any failure the temporary file is removed and an existing ``path`` is
-    left as it was.  A new file gets the permissions the umask gives; a
-    replaced one keeps its own.
-    """
-    p = pathlib.Path(path)
-    folder = p.parent if str(p.parent) else pathlib.Path(".")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix + ".tmp", dir=folder)
-    except OSError as exc:
-        raise ImageFileError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-    os.close(fd)
-    tmp = pathlib.Path(tmp_name)
-    try:
-        yield tmp
-        try:
-            mode = p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_umask()
-            os.chmod(tmp, mode)
-            os.replace(tmp, p)
-        except OSError as exc:
-            raise ImageFileError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def write_image(path: str | os.PathLike, array: np.ndarray, quality: int | None = None, *,
                 metadata: ImageMetadata | None = None) -> None:
     """Write an image atomically; the format comes from the file suffix.
@@ -401,9 +299,9 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int | None 
     quality : int, optional
         1–100 for JPEG, WebP and HEIC (default :data:`DEFAULT_QUALITY`);
         refused for lossless formats.
-    metadata : ImageMetadata, optional
-        From :func:`read_metadata` of the source photo: its EXIF goes out as
-        :func:`output_exif` makes it (orientation 1) and its ICC profile
+    metadata : pybokeh.metadata.ImageMetadata, optional
+        From :func:`pybokeh.metadata.read_metadata` of the source photo: its EXIF goes
+        out as :func:`pybokeh.metadata.output_exif` makes it (orientation 1) and its ICC profile
         unchanged, in JPEG, PNG, TIFF, WebP and HEIC (BMP carries none).
     """
     p = check_output_path(path)
@@ -414,7 +312,12 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int | None 
     elif quality is not None:
         check_quality(quality, fmt)
     a = _storable(np.asarray(array), fmt)
-    exif = output_exif(metadata.exif, (a.shape[1], a.shape[0])) if metadata is not None else None
+    if metadata is not None:
+        from .metadata import output_exif
+
+        exif = output_exif(metadata.exif, (a.shape[1], a.shape[0]))
+    else:
+        exif = None
     icc = metadata.icc_profile if metadata is not None else None
     if a.ndim == 3 and a.dtype == np.uint16:  # 16-bit colour: Pillow has no such mode
         from . import io16

@@ -136,6 +136,12 @@ def _limit_threads(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def _pybokeh_identity() -> tuple[str, str]:
+    import pybokeh
+
+    return os.path.dirname(os.path.abspath(pybokeh.__file__)), pybokeh.__version__
+
+
 class Cluster:
     """A Ray cluster (or a local instance) that renders batches of files with :class:`RenderFiles`.
 
@@ -169,11 +175,25 @@ class Cluster:
         context.enable_progress_bars = False  # the command shows its own
         for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
             logging.getLogger(name).setLevel(logging.ERROR)  # execution chatter between the progress lines
+        self._check_workers(ray, local)
         self.cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
         self.threads = threads if threads is not None else max(1, self.cpus // workers) if workers else 1
         self.workers = workers or max(1, self.cpus // self.threads)
         self.gpus = gpus
         self.address = address
+
+    def _check_workers(self, ray, local: bool) -> None:
+        """Refuse workers that would import another pybokeh than this command (Ray puts the driver's
+        folder on the workers' path: started inside a source checkout they would import its
+        uncompiled sources and render with the Numba fallback, not byte-identically)."""
+        theirs = ray.get(ray.remote(num_cpus=0)(_pybokeh_identity).remote())
+        ours = _pybokeh_identity()
+        if theirs != ours if local else theirs[1] != ours[1]:
+            if self._started:
+                ray.shutdown()
+            raise RuntimeError(f"the Ray workers import pybokeh {theirs[1]} from {theirs[0]}, this command "
+                               f"{ours[1]} from {ours[0]}; run from another folder (not a pybokeh checkout) "
+                               f"or install the same pybokeh on every node")
 
     def settings_for(self, settings: RenderSettings) -> RenderSettings:
         """``settings`` with this cluster's threads per worker (and CUDA estimation with GPUs)."""

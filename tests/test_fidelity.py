@@ -12,6 +12,7 @@ from PIL import Image
 
 import pybokeh
 from pybokeh import batch, icc, io, io16
+from pybokeh.metadata import read_metadata
 from pybokeh.cli import main
 from pybokeh.color import linear_to_srgb, srgb_to_linear
 
@@ -266,6 +267,6 @@ def test_corrupt_exif_does_not_stop_the_render(tmp_path, rng):
     Image.fromarray(photo).save(tmp_path / "p.jpg", exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff\xff")
     Image.fromarray(depth).save(tmp_path / "d.png")
     with pytest.warns(UserWarning):
-        assert io.read_metadata(tmp_path / "p.jpg").exif is None
+        assert read_metadata(tmp_path / "p.jpg").exif is None
     assert main(["render", str(tmp_path / "p.jpg"), "--depth", str(tmp_path / "d.png"), "-o",
                  str(tmp_path / "o.jpg"), "-q"]) == 0
