@@ -91,32 +91,3 @@ def output_exif(exif: Image.Exif | None, size: tuple[int, int]) -> Image.Exif | 
     if gps:
         out[0x8825] = gps
     return out
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
-
-    On any failure the temporary file is removed and an existing ``path`` is
-    left as it was.  A new file gets the permissions the umask gives; a
-    replaced one keeps its own.
-    """
-    p = pathlib.Path(path)
-    folder = p.parent if str(p.parent) else pathlib.Path(".")
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix + ".tmp", dir=folder)
-    except OSError as exc:
-        raise ImageFileError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-    os.close(fd)
-    tmp = pathlib.Path(tmp_name)
-    try:
-        yield tmp
-        try:
-            mode = p.stat().st_mode & 0o7777 if p.exists() else 0o666 & ~_umask()
-            os.chmod(tmp, mode)
-            os.replace(tmp, p)
-        except OSError as exc:
-            raise ImageFileError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
