@@ -73,7 +73,7 @@ def test_cuda(benchmark, frames, radius):
     out = torch.empty_like(img)
 
     def run():
-        device_inputs._cuda_kernel(img, coc, out, ap, gain_t)
+        device_inputs.cuda_kernel(img, coc, out, ap, gain_t)
 
     times = _event_times(run)
     gain_times = _event_times(lambda: highlight_gain_map(img, BOOST, coc))  # done once per render() call

@@ -76,6 +76,13 @@ void parallel_for_t(int n, int threads, F&& body) {
   std::exception_ptr error;
   std::mutex error_mutex;
   auto work = [&](int t) {
+    // Set up this thread's exception state now, while the memory its stack took
+    // proves there is some: libstdc++ keeps it in dynamic TLS that glibc
+    // allocates on first use and, if that allocation fails, aborts the process
+    // ("cannot allocate memory for thread-local data") - which would happen at
+    // the throw of a std::bad_alloc under memory pressure.
+    volatile int touch = std::uncaught_exceptions();  // volatile: the call is declared pure
+    (void)touch;
     try {
       for (int i = next.fetch_add(1); i < n && !failed.load(std::memory_order_relaxed); i = next.fetch_add(1))
         body(i, t);

@@ -2,8 +2,11 @@
 
 Maths written against :func:`namespace` runs unchanged on NumPy arrays and on
 torch tensors (CPU or GPU), so the host and the device paths share one
-implementation (:mod:`pybokeh.highlights`).  Everything else (arithmetic,
-indexing, ``cumsum(axis)``, ``maximum``) is spelled alike in both libraries.
+implementation (:mod:`pybokeh.lens`, :mod:`pybokeh.highlights`,
+:mod:`pybokeh.color`).  Everything else (arithmetic, indexing, comparisons,
+``cumsum(axis)``, ``sum(axis=...)``, ``reshape``, ``min``/``max``, ``maximum``,
+``abs``, ``isfinite``, ``isnan``) is spelled alike in both libraries and used
+directly through ``ops.xp``.
 """
 from __future__ import annotations
 
@@ -49,6 +52,32 @@ class NumpyOps:
     def size(a) -> int:
         return int(a.size)
 
+    @staticmethod
+    def minmax(a) -> tuple[float, float]:
+        return float(a.min()), float(a.max())
+
+    @staticmethod
+    def sort(a):
+        return np.sort(a)
+
+    @staticmethod
+    def pad_end(a, rows: int, cols: int):
+        """Zeros appended: ``rows`` at the bottom, ``cols`` on the right of a 2-D array."""
+        return np.pad(a, ((0, rows), (0, cols)))
+
+    @staticmethod
+    def repeat2(a):
+        """Each element of a 2-D array as a 2×2 block."""
+        return np.repeat(np.repeat(a, 2, axis=0), 2, axis=1)
+
+    @staticmethod
+    def resize_bilinear(a, shape: tuple[int, int]):
+        """A float32 2-D map resampled to ``shape`` (H, W): bilinear, antialiased when shrinking (PIL)."""
+        from PIL import Image
+
+        img = Image.fromarray(np.ascontiguousarray(a, dtype=np.float32))  # mode F
+        return np.asarray(img.resize((shape[1], shape[0]), Image.BILINEAR), dtype=np.float32)
+
 
 class TorchOps:
     """torch spellings; new tensors go to the device of ``like``."""
@@ -85,11 +114,37 @@ class TorchOps:
     def size(a) -> int:
         return int(a.numel())
 
+    def minmax(self, a) -> tuple[float, float]:
+        lo, hi = self.xp.aminmax(a)
+        return float(lo), float(hi)
+
+    def sort(self, a):
+        return self.xp.sort(a).values
+
+    def pad_end(self, a, rows: int, cols: int):
+        return self.xp.nn.functional.pad(a[None, None], (0, cols, 0, rows))[0, 0]
+
+    @staticmethod
+    def repeat2(a):
+        return a.repeat_interleave(2, dim=0).repeat_interleave(2, dim=1)
+
+    def resize_bilinear(self, a, shape: tuple[int, int]):
+        """PIL's filter in torch: bilinear with antialiasing (the same taps within float rounding)."""
+        out = self.xp.nn.functional.interpolate(a[None, None], size=tuple(shape), mode="bilinear",
+                                                align_corners=False, antialias=True)
+        return out[0, 0].contiguous()
+
 
 def is_torch(a: Any) -> bool:
     """Whether ``a`` is a torch tensor (without importing torch)."""
     torch = sys.modules.get("torch")
     return torch is not None and isinstance(a, torch.Tensor)
+
+
+def is_cupy(a: Any) -> bool:
+    """Whether ``a`` is a CuPy array (without importing CuPy)."""
+    cupy = sys.modules.get("cupy")
+    return cupy is not None and isinstance(a, cupy.ndarray)
 
 
 def namespace(a: Any) -> NumpyOps | TorchOps:

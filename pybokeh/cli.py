@@ -6,6 +6,7 @@
 ``pybokeh export-onnx`` the packaged depth model as an ONNX file
 ``pybokeh train``       train the Pix2Pix depth model (needs the ``depth`` extra)
 ``pybokeh eval-depth``  depth metrics of a trained model on an eval split
+``pybokeh serve``       a local web page: click to focus, live preview, download (needs the ``web`` extra)
 """
 from __future__ import annotations
 
@@ -416,6 +417,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     nets_cli.add_train_arguments(sub.add_parser("train", help="train the Pix2Pix depth model"))
     nets_cli.add_eval_arguments(sub.add_parser("eval-depth", help="depth metrics on an eval split"))
+
+    from pybokeh.serve import command as serve_command  # argument definitions only: no web imports
+
+    serve = sub.add_parser("serve", help="a local web page: click to focus, preview")
+    serve_command.add_serve_arguments(serve)
+    add_max_pixels_argument(serve)
     return parser
 
 
@@ -439,6 +446,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_demo(args)
         if args.command == "export-onnx":
             return run_export_onnx(args)
+        if args.command == "serve":
+            from pybokeh.serve import command as serve_command
+
+            return serve_command.run_serve(args)
         from pybokeh.nets import cli as nets_cli
 
         if args.command == "train":

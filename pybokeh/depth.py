@@ -25,8 +25,6 @@ stays torch-free.  The model file ships inside the package (safetensors, float16
 """
 from __future__ import annotations
 
-import contextlib
-import functools
 import sys
 import time
 from pathlib import Path
@@ -34,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from .estimators.pix2pix import default_weights
+from .estimators.torch_runtime import require_torch
 from .inputs import as_image
 
 __all__ = ["estimate_depth", "default_weights", "GRID_LONG_SIDE", "UPSAMPLE_MODES"]
@@ -50,76 +50,8 @@ EPS = 1e-4
 #: one.  Each pass narrows the ramp a blurry depth edge leaves on both sides of the photo
 #: edge (tests/test_guided_filter.py measures it); two keep the far field intact.
 GUIDED_PASSES = 2
-#: Average the network's map of the photo with the mirrored map of the mirrored photo
-#: (test-time augmentation): a scene's depth does not change under a left-right flip, the
-#: network's errors partly do.  AbsRel 0.106 -> 0.104 on the eval split (MODEL.md), for
-#: a second pass of the small network.
-FLIP_AVERAGE = True
 UPSAMPLE_MODES = ("guided", "bilinear")
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
-_INSTALL_HINT = 'pip install "pybokeh[depth]"'
-
-
-def default_weights() -> Path:
-    """Path of the packaged model file (``pybokeh/models/pix2pix_depth.safetensors``)."""
-    return Path(__file__).resolve().parent / "models" / "pix2pix_depth.safetensors"
-
-
-def _torch():
-    try:
-        import torch
-    except ModuleNotFoundError as exc:
-        raise ImportError(f"pybokeh.estimate_depth needs PyTorch: {_INSTALL_HINT}") from exc
-    return torch
-
-
-def _resolve_device(device: Any):
-    torch = _torch()
-    if device is None or (isinstance(device, str) and device == "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be None, 'auto', 'cpu', 'cuda' or 'cuda:N', got {device!r}") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be a CPU or CUDA device, got {device!r}")
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} but PyTorch sees no CUDA device; use device='cpu' or None")
-    return dev
-
-
-@functools.lru_cache(maxsize=4)
-def _load_model(path: str, device: str):
-    _torch()
-    try:
-        from .nets.checkpoint import load_generator
-    except ModuleNotFoundError as exc:  # safetensors missing
-        raise ImportError(f"pybokeh.estimate_depth needs {exc.name}: {_INSTALL_HINT}") from exc
-    model, meta = load_generator(path, device="cpu")
-    model = model.float().to(device).eval()  # the file stores float16; compute in float32
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, meta
-
-
-@contextlib.contextmanager
-def _single_thread(torch, dev):
-    """Run the (128×128, 2.6 M-parameter) network on one CPU thread.
-
-    Too small to gain from threads: on this project's 2-core machine one thread took
-    21 ms (median 46 ms) against 50 ms (median 516 ms) for two when other processes
-    kept the cores busy, since every parallel region waits for its slowest thread.
-    The process-wide torch setting is restored afterwards.
-    """
-    if dev.type != "cpu":
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 def _grid_shape(h: int, w: int) -> tuple[int, int]:
@@ -170,19 +102,6 @@ def _guided(luma: np.ndarray, guide_low: np.ndarray, disp_low: np.ndarray, luma_
     return apply_coefficients(luma, mean_a, mean_b, guide_scale=luma_scale, clip=(0.0, 1.0))
 
 
-def _pix2pix_low(model, low_rgb: np.ndarray, dev) -> np.ndarray:
-    """The packaged network's map on the grid (flip-averaged, see :data:`FLIP_AVERAGE`)."""
-    torch = _torch()
-    from .nets.inference import predict_disparity
-
-    with torch.inference_mode(), _single_thread(torch, dev):
-        disp_low = predict_disparity(model, low_rgb, mode="resize", device=dev)  # (gh, gw) on the CPU
-        if FLIP_AVERAGE:
-            mirrored = predict_disparity(model, low_rgb[:, ::-1], mode="resize", device=dev)
-            disp_low = 0.5 * (disp_low + mirrored[:, ::-1])
-    return disp_low
-
-
 def _estimate(image: Any, device: Any, upsample: str, weights: str | Path | None,
               timings: dict[str, float] | None, model: Any = "pix2pix") -> np.ndarray:
     from .estimators import resolve
@@ -209,7 +128,7 @@ def _estimate(image: Any, device: Any, upsample: str, weights: str | Path | None
     else:
         mean_a, mean_b = _guided_coefficients(low_rgb @ _LUMA, disp_low)
     if getattr(dev, "type", "cpu") == "cuda":
-        torch = _torch()
+        torch = require_torch()
         from .guided_filter import apply_coefficients_torch
 
         out = apply_coefficients_torch(torch.from_numpy(luma).to(dev), mean_a, mean_b, guide_scale=luma_scale,
@@ -272,7 +191,7 @@ def estimate_depth(image: Any, *, model: str = "pix2pix", device: Any = None, up
         ``(H, W)`` float32 in [0, 1] at the input's resolution, brighter = nearer,
         upsampled from the estimator's map with the guided filter.  ``"pix2pix"``: the
         network's map of the photo averaged with the mirrored map of the mirrored photo
-        (see ``FLIP_AVERAGE``), relative inverse depth, 1 at the nearest surface (the 99th
+        (see :data:`pybokeh.estimators.pix2pix.FLIP_AVERAGE`), relative inverse depth, 1 at the nearest surface (the 99th
         percentile), falling towards 0 with distance; only ratios are meaningful.
         Relative (affine-invariant) outputs of other models are stretched so their 1st
         and 99th percentiles become 0 and 1; metric outputs (metres) become ``1/z``

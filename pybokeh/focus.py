@@ -42,6 +42,7 @@ import numpy as np
 
 from .inputs import as_depth
 from .lens import DEPTH_KINDS, fill_invalid
+from .validate import shape2d
 
 __all__ = ["SubjectFocus", "subject_focus", "MIN_FOCUS_RANGE", "MAX_FOCUS_RANGE"]
 
@@ -123,9 +124,7 @@ def subject_focus(depth: Any, image_shape: tuple[int, int] | None = None, *,
     d = fill_invalid(raw, valid, "depth")
     lo, hi = float(d.min()), float(d.max())
     d = (d - lo) / (hi - lo) if hi > lo else np.zeros_like(d)
-    h, w = (d.shape if image_shape is None else tuple(int(v) for v in image_shape))
-    if h <= 0 or w <= 0:
-        raise ValueError(f"image_shape must be positive, got {image_shape!r}")
+    h, w = d.shape if image_shape is None else shape2d(image_shape, "image_shape")
 
     grid = _downsample(d, GRID)
     gh, gw = grid.shape

@@ -33,6 +33,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .validate import integer, positive
+
 __all__ = ["box_mean", "guided_filter_coefficients", "guided_filter", "apply_coefficients",
            "apply_coefficients_torch", "guided_upsample", "guided_filter_reference",
            "guided_upsample_reference", "bilinear_resize_reference"]
@@ -49,10 +51,8 @@ def _jit(parallel: bool = False):
 
 
 def _check_radius_eps(radius: int, eps: float) -> None:
-    if not isinstance(radius, (int, np.integer)) or isinstance(radius, bool) or radius < 0:
-        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
-    if not (isinstance(eps, (int, float, np.floating)) and not isinstance(eps, bool) and np.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps must be a positive finite number, got {eps!r}")
+    integer(radius, "radius", 0, 1 << 30)
+    positive(eps, "eps")
 
 
 def _as_map(x, name: str) -> np.ndarray:

@@ -55,6 +55,7 @@ import numpy as np
 
 from .arrays import is_torch, namespace
 from .color import srgb_to_linear
+from .inputs import KERNEL_DTYPES, dtype_name
 from .validate import in_range
 
 #: Default ``highlight_boost`` of :func:`pybokeh.render` (see the module doc and the README's sweep).
@@ -90,9 +91,8 @@ def check_highlight_boost(value) -> float:
 
 
 def top_of_range(dtype: Any) -> float:
-    """The clip level of an image dtype: 255, 65535 or 1.0 (NumPy or torch dtypes)."""
-    name = str(dtype).replace("torch.", "")
-    return {"uint8": 255, "uint16": 65535}.get(name, 1.0)
+    """The clip level of an image dtype: 255, 65535, or 1.0 for floats (NumPy or torch dtypes)."""
+    return KERNEL_DTYPES.get(dtype_name(dtype), 1.0)
 
 
 def clipped_mask(image: np.ndarray) -> np.ndarray:
@@ -141,7 +141,7 @@ def highlight_gain_map(image: Any, strength: float, coc: Any) -> Any | None:
     k = ops.clip((unit - (1.0 - CLIP_RAMP)) / CLIP_RAMP, 0.0, 1.0)
     q = xp.maximum(xp.maximum(k[:, 0], k[:, 1]), k[:, 2])
     n = (k[:, 0] + k[:, 1] + k[:, 2]) / 3.0
-    lin = _srgb_to_linear(unit, ops)
+    lin = srgb_to_linear(unit)
     lo = xp.minimum(xp.minimum(lin[:, 0], lin[:, 1]), lin[:, 2])
     hi = xp.maximum(xp.maximum(lin[:, 0], lin[:, 1]), lin[:, 2])
     white = ops.clip((lo / ops.clip(hi, 1e-6, None) - WHITENESS_RAMP[0]) / (WHITENESS_RAMP[1] - WHITENESS_RAMP[0]),
@@ -165,11 +165,6 @@ def highlight_gain_map(image: Any, strength: float, coc: Any) -> Any | None:
     gain = ops.zeros((h, w), ops.float32, like=image)
     gain[ys, xs] = ops.cast(g, ops.float32)
     return gain
-
-
-def _srgb_to_linear(v, ops):
-    """:func:`pybokeh.color.srgb_to_linear` on float32 arrays of either library."""
-    return ops.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
 
 
 def _window_counter(mask, ops):
@@ -210,7 +205,7 @@ def surround_luminance(codes: Any, top: float, radius: int) -> tuple[int, Any]:
             lum = lum + float(LUMA[c]) * table[ops.cast(sub[..., c], ops.int64)]
     else:
         for c in range(3):
-            lum = lum + float(LUMA[c]) * _srgb_to_linear(sub[..., c], ops)
+            lum = lum + float(LUMA[c]) * srgb_to_linear(sub[..., c])
     lum = ops.where(valid, lum, 0.0)
     k = max(1, int(round(radius / step)))
     lum_box = _box_sum(ops.cast(lum, ops.float64), k, ops)

@@ -2,7 +2,9 @@
 
 Images arrive as NumPy arrays, PIL images or CPU torch tensors; the renderer
 works on C-contiguous, native-endian NumPy arrays and hands the result back
-in the caller's container, dtype and shape.  Inputs are never modified.
+in the caller's container, dtype and shape.  Depth maps become float32 NumPy
+arrays, or torch tensors on the device of an image on a GPU.  Inputs are
+never modified.
 """
 from __future__ import annotations
 
@@ -11,16 +13,35 @@ from typing import Any, Callable
 
 import numpy as np
 
-#: Image dtypes the kernels process natively; float64 is computed in float32.
-KERNEL_DTYPES = (np.uint8, np.uint16, np.float32)
+from .arrays import is_cupy, is_torch
+
+#: The image dtypes the kernels take, by name, with the code of a channel at the top
+#: of its range (the clip level); other float dtypes are computed in float32.
+KERNEL_DTYPES = {"uint8": 255, "uint16": 65535, "float32": 1.0}
 
 
-def _torch_tensor(x: Any) -> bool:
-    torch = sys.modules.get("torch")
-    return torch is not None and isinstance(x, torch.Tensor)
+def dtype_name(dtype: Any) -> str:
+    """The name of a NumPy, CuPy or torch dtype: ``"uint8"``, ``"float32"``, ``"bfloat16"``, ..."""
+    text = str(dtype)
+    return text[len("torch."):] if text.startswith("torch.") else np.dtype(dtype).name
 
 
-def _pil_image(x: Any) -> bool:
+def kernel_dtype(dtype: Any, name: str = "image") -> str:
+    """The kernel dtype (a key of :data:`KERNEL_DTYPES`) an image of ``dtype`` is computed in.
+
+    uint8, uint16 and float32 as they are; the other float dtypes in float32;
+    anything else raises TypeError naming ``name``.
+    """
+    kind = dtype_name(dtype)
+    if kind in KERNEL_DTYPES:
+        return kind
+    if kind in ("float16", "bfloat16", "float64"):
+        return "float32"
+    raise TypeError(f"{name} dtype must be uint8, uint16 or float32 in [0, 1], got {dtype}")
+
+
+def is_pil_image(x: Any) -> bool:
+    """Whether ``x`` is a PIL image (without importing PIL)."""
     pil = sys.modules.get("PIL.Image")
     return pil is not None and isinstance(x, pil.Image)
 
@@ -44,7 +65,7 @@ def as_image(image: Any, name: str = "image") -> tuple[np.ndarray, Callable[[np.
         Turns a kernel result (same dtype as ``array``) back into the caller's
         type, dtype and shape.
     """
-    if _pil_image(image):
+    if is_pil_image(image):
         if image.mode != "RGB":
             raise ValueError(
                 f"{name}: PIL images must be in mode 'RGB', got {image.mode!r}; "
@@ -52,7 +73,7 @@ def as_image(image: Any, name: str = "image") -> tuple[np.ndarray, Callable[[np.
         arr = np.asarray(image, dtype=np.uint8)
         pil = sys.modules["PIL.Image"]
         return _checked(arr, name), lambda out: pil.fromarray(out)  # H×W×3 uint8 -> mode RGB
-    if _torch_tensor(image):
+    if is_torch(image):
         torch = sys.modules["torch"]
         if image.device.type != "cpu":
             raise ValueError(f"{name}: torch tensor on {image.device} needs backend='cuda'; "
@@ -99,14 +120,8 @@ def check_image_shape(shape: tuple[int, ...], name: str = "image") -> None:
 
 def _checked(arr: np.ndarray, name: str) -> np.ndarray:
     check_image_shape(arr.shape, name)
-    kind = arr.dtype.kind
-    if arr.dtype == np.bool_ or kind not in "uf":
-        raise TypeError(f"{name} dtype must be uint8, uint16 or float32 in [0, 1], got {arr.dtype}")
-    if kind == "u" and arr.dtype.itemsize not in (1, 2):
-        raise TypeError(f"{name} dtype must be uint8, uint16 or float32 in [0, 1], got {arr.dtype}")
-    if kind == "f":
-        if arr.dtype.itemsize not in (2, 4, 8):
-            raise TypeError(f"{name} dtype {arr.dtype} is not supported")
+    kind = kernel_dtype(arr.dtype, name)
+    if kind == "float32":
         arr = np.ascontiguousarray(arr, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
         if not (np.isfinite(lo) and np.isfinite(hi)):
@@ -114,37 +129,51 @@ def _checked(arr: np.ndarray, name: str) -> np.ndarray:
         if lo < 0.0 or hi > 1.0:
             raise ValueError(f"{name}: float images must lie in [0, 1] (sRGB), got range [{lo:g}, {hi:g}]")
         return arr
-    return np.ascontiguousarray(arr, dtype=np.uint8 if arr.dtype.itemsize == 1 else np.uint16)
+    return np.ascontiguousarray(arr, dtype=kind)
 
 
-def as_depth(depth: Any, name: str = "depth") -> np.ndarray:
+def as_depth(depth: Any, name: str = "depth", like: Any = None) -> Any:
     """Validate a depth or disparity map and return it as a float32 H×W copy.
 
-    Accepts NumPy arrays, PIL images (modes ``L``, ``I;16``, ``I``, ``F``) and
-    CPU torch tensors of any real dtype.  Values are not interpreted here (see
-    :func:`pybokeh.lens.coc_map`).
+    Accepts NumPy arrays, PIL images (modes ``L``, ``I;16``, ``I``, ``F``),
+    torch tensors (any device) and, with ``like``, CuPy arrays, of any real
+    dtype.  Values are not interpreted here (see :func:`pybokeh.lens.coc_map`).
+
+    Parameters
+    ----------
+    like : torch.Tensor, optional
+        Return a contiguous tensor on ``like``'s device instead of a NumPy
+        array (a map already on that device stays there).
     """
-    if _pil_image(depth):
+    if is_torch(like) and (is_torch(depth) or is_cupy(depth)):
+        torch = sys.modules["torch"]
+        tensor = depth if is_torch(depth) else torch.from_dlpack(depth)
+        _check_depth(tensor.dtype, tuple(tensor.shape), name)
+        return tensor.detach().to(like.device).to(torch.float32).clone(memory_format=torch.contiguous_format)
+    if is_pil_image(depth):
         if depth.mode not in ("L", "I;16", "I;16B", "I;16L", "I", "F"):
             raise ValueError(f"{name}: PIL depth maps must be single-channel (mode L, I;16, I or F), "
                              f"got {depth.mode!r}")
         arr = np.asarray(depth)
-    elif _torch_tensor(depth):
-        if depth.device.type != "cpu":
-            depth = depth.detach().cpu()
+    elif is_torch(depth):
         try:
-            arr = depth.detach().numpy()
+            arr = depth.detach().cpu().numpy()
         except TypeError as exc:
             raise TypeError(f"{name} dtype {depth.dtype} is not supported") from exc
     elif isinstance(depth, np.ndarray):
         arr = depth
     else:
         raise TypeError(f"{name} must be a numpy array, PIL image or torch tensor, got {type(depth).__name__}")
-    if arr.dtype == np.bool_ or arr.dtype.kind not in "uif":
-        raise TypeError(f"{name} dtype must be integer or floating point, got {arr.dtype}")
-    if arr.ndim != 2:
-        hint = " (squeeze the singleton axis)" if arr.ndim == 3 and 1 in (arr.shape[0], arr.shape[-1]) else ""
-        raise ValueError(f"{name} must have shape H×W, got {arr.shape}{hint}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    return np.array(arr, dtype=np.float32, order="C", copy=True)
+    _check_depth(arr.dtype, arr.shape, name)
+    arr = np.array(arr, dtype=np.float32, order="C", copy=True)
+    return sys.modules["torch"].from_numpy(arr).to(like.device) if is_torch(like) else arr
+
+
+def _check_depth(dtype: Any, shape: tuple[int, ...], name: str) -> None:
+    if not dtype_name(dtype).startswith(("uint", "int", "float", "bfloat")):
+        raise TypeError(f"{name} dtype must be integer or floating point, got {dtype}")
+    if len(shape) != 2:
+        hint = " (squeeze the singleton axis)" if len(shape) == 3 and 1 in (shape[0], shape[-1]) else ""
+        raise ValueError(f"{name} must have shape H×W, got {shape}{hint}")
+    if 0 in shape:
+        raise ValueError(f"{name} is empty (shape {shape})")

@@ -19,16 +19,23 @@ Two conventions for the depth map:
 
 Both give a signed radius: positive in front of the focus plane, negative
 behind it; the renderer composites layers in this order.
+
+:class:`Lens` holds the six settings, validated once; :meth:`Lens.coc_map` is
+written once over the array namespace of :mod:`pybokeh.arrays`, so the same
+code computes the map from a NumPy array on the host and from a torch tensor
+next to an image on a GPU.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
 
+from .arrays import namespace
 from .inputs import as_depth
-from .validate import finite, nonnegative, positive, real_number
+from .validate import finite, nonnegative, positive, real_number, shape2d
 
 #: f-number used in depth mode when none is given.
 DEFAULT_F_NUMBER = 1.8
@@ -43,12 +50,12 @@ def coc_map(
     depth: Any,
     focus: float | Sequence[float],
     *,
+    focus_range: float = 0.0,
     depth_kind: str = "disparity",
     max_blur: float | None = None,
     f_number: float | None = None,
     focal_length_mm: float = 50.0,
     sensor_width_mm: float = 36.0,
-    focus_range: float = 0.0,
     image_shape: tuple[int, int] | None = None,
 ) -> np.ndarray:
     """Signed circle-of-confusion radius per pixel.
@@ -57,14 +64,14 @@ def coc_map(
     ----------
     depth : array_like, shape (H', W')
         Disparity (``depth_kind="disparity"``, any real dtype, brighter =
-        nearer) or metric depth in metres (``depth_kind="depth"``).  Invalid
-        values are filled from their valid neighbours (push–pull
-        interpolation) before use: NaN and ±inf disparities, negative
-        disparities; NaN, zero, negative and -inf depths.  ``+inf`` depth is
-        valid (infinitely far).  A map whose shape differs from
-        ``image_shape`` is resampled bilinearly (antialiased when shrinking,
-        in inverse depth for metric maps); its aspect ratio must match the
-        image's within 5 %.
+        nearer) or metric depth in metres (``depth_kind="depth"``), as a NumPy
+        array, PIL image or torch tensor.  Invalid values are filled from their
+        valid neighbours (push–pull interpolation) before use: NaN and ±inf
+        disparities, negative disparities; NaN, zero, negative and -inf depths.
+        ``+inf`` depth is valid (infinitely far).  A map whose shape differs
+        from ``image_shape`` is resampled bilinearly (antialiased when
+        shrinking, in inverse depth for metric maps); its aspect ratio must
+        match the image's within 5 %.
     focus : float or (x, y)
         The focus.  A number: in disparity mode a *normalised* disparity in
         [0, 1] — the map is min–max normalised, 0 is its farthest value, 1 its
@@ -75,6 +82,11 @@ def coc_map(
         Or an image pixel ``(x, y)`` (column, row): the focus is
         the median depth in a window of ``2 * max(1, round(0.01 * min(H, W))) +
         1`` pixels around it.
+    focus_range : float
+        Width of a band around the focus kept perfectly sharp, in the units
+        of a focus value: normalised disparity in [0, 1] (disparity mode), or
+        metres (depth mode).  Outside it the CoC grows from the nearer band
+        edge, so the map stays continuous.
     depth_kind : {"disparity", "depth"}
     max_blur : float, optional
         Disparity mode: ``K``, the CoC radius in pixels per unit of normalised
@@ -84,15 +96,10 @@ def coc_map(
         Depth mode: the f-number N of the thin lens (default 1.8).  Disparity
         mode: a photographic stand-in for ``max_blur`` (give one of them):
         ``K`` = the default strength × 1.8 / N, so f/1.8 is the default,
-        f/3.6 half the blur, f/1.2 1.5× (see :func:`disparity_strength`).
+        f/3.6 half the blur, f/1.2 1.5× (see :meth:`Lens.blur_per_disparity`).
     focal_length_mm, sensor_width_mm : float
-        Depth mode only: focal length and sensor width in millimetres
-        (defaults: a 50 mm lens on a 36 mm full-frame sensor).
-    focus_range : float
-        Width of a band around the focus kept perfectly sharp, in the units
-        of a focus value: normalised disparity in [0, 1] (disparity mode), or
-        metres (depth mode).  Outside it the CoC grows from the nearer band
-        edge, so the map stays continuous.
+        Depth mode: focal length and sensor width in millimetres (defaults: a
+        50 mm lens on a 36 mm full-frame sensor); positive in either mode.
     image_shape : (H, W), optional
         Size of the photo the map is for (default: the depth map's size).
 
@@ -102,68 +109,143 @@ def coc_map(
         ``(H, W)`` float32, signed CoC radius in pixels: positive in front of
         the focus plane (nearer), negative behind it.
     """
-    check_depth_kind(depth_kind, f_number, max_blur)
-    raw = as_depth(depth)
-    (height, width), focus_range, cap = common_settings(raw.shape, image_shape, focus_range, max_blur)
-
-    if depth_kind == "disparity":
-        valid = np.isfinite(raw) & (raw >= 0)
-        values = fill_invalid(raw, valid, "depth")
-        values = resample(values, (height, width), "depth")
-        lo, hi = float(values.min()), float(values.max())
-        pixel_value = _focus_value(focus, values, (height, width)) if _is_pixel(focus) else None
-        coc = disparity_coc(values, lo, hi, normalised_focus(focus, pixel_value, lo, hi), focus_range,
-                            disparity_strength(cap, f_number, (height, width)), (height, width), np.clip)
-    else:
-        # Work in inverse depth q = 1/z (1/m): +inf depth is exactly q = 0, and
-        # the CoC is linear in q.
-        valid = (raw > 0) & ~np.isnan(raw)
-        with np.errstate(divide="ignore"):
-            q = np.where(valid, 1.0 / np.where(valid, raw, 1.0), 0.0).astype(np.float32)
-        q = fill_invalid(q, valid, "depth")
-        q = resample(q, (height, width), "depth")
-        q_focus = _focus_value(focus, q, (height, width)) if _is_pixel(focus) else focus_inverse_depth(focus)
-        coc = thin_lens_coc(q.astype(np.float64), q_focus, f_number, focal_length_mm, sensor_width_mm, focus_range,
-                            width, cap, np.clip)
-    coc = np.asarray(coc, dtype=np.float32)
-    lo, hi = float(coc.min()), float(coc.max())  # NaN propagates; no full-size temporaries
-    if not (math.isfinite(lo) and math.isfinite(hi)) or max(hi, -lo) > MAX_COC_RADIUS:
-        raise ValueError(f"the lens settings give a circle of confusion over {MAX_COC_RADIUS:g} px; "
-                         f"check max_blur, f_number, focal_length_mm and the depth units")
-    return coc
+    lens = Lens(depth_kind, max_blur, f_number, focal_length_mm, sensor_width_mm, focus_range)
+    return lens.coc_map(as_depth(depth), focus, image_shape)
 
 
-# ------------------------------------------ the formulas (NumPy or torch)
+@dataclass(frozen=True)
+class Lens:
+    """The lens settings of a render, validated once: how depth becomes blur.
 
-def check_depth_kind(depth_kind: str, f_number: float | None, max_blur: float | None = None) -> None:
-    """Validate ``depth_kind``, and that disparity mode gets ``max_blur`` or ``f_number``, not both."""
-    if depth_kind not in DEPTH_KINDS:
-        raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {depth_kind!r}")
-    if depth_kind == "disparity" and f_number is not None and max_blur is not None:
-        raise ValueError("in disparity mode give max_blur or f_number, not both (f_number sets max_blur: "
-                         "the default strength at f/1.8, scaled by 1.8 / f_number)")
-
-
-def disparity_strength(max_blur: float | None, f_number: float | None, shape: tuple[int, int]) -> float:
-    """Disparity mode's ``K`` (CoC px per unit of normalised disparity).
-
-    ``max_blur`` when given; else :data:`DEFAULT_MAX_BLUR_FRACTION` of the image
-    diagonal at the reference f-number :data:`DEFAULT_F_NUMBER` (f/1.8), scaled by
-    ``DEFAULT_F_NUMBER / f_number``: a lens's blur disc is proportional to its
-    aperture diameter ``f / N``, so f/3.6 blurs half as much as f/1.8 and f/0.9 twice.
+    Parameters
+    ----------
+    depth_kind, max_blur, f_number, focal_length_mm, sensor_width_mm, focus_range
+        As in :func:`coc_map`; stored as validated Python floats.  Raises
+        ValueError / TypeError naming the argument.
     """
-    if max_blur is not None:
-        return max_blur
-    k = DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
-    return k if f_number is None else k * DEFAULT_F_NUMBER / positive(f_number, "f_number")
+
+    depth_kind: str = "disparity"
+    max_blur: float | None = None
+    f_number: float | None = None
+    focal_length_mm: float = 50.0
+    sensor_width_mm: float = 36.0
+    focus_range: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.depth_kind not in DEPTH_KINDS:
+            raise ValueError(f"depth_kind must be 'disparity' or 'depth', got {self.depth_kind!r}")
+        disparity = self.depth_kind == "disparity"
+        if disparity and self.f_number is not None and self.max_blur is not None:
+            raise ValueError("in disparity mode give max_blur or f_number, not both (f_number sets max_blur: "
+                             "the default strength at f/1.8, scaled by 1.8 / f_number)")
+        checked = dict(max_blur=None if self.max_blur is None else nonnegative(self.max_blur, "max_blur"),
+                       f_number=None if self.f_number is None else positive(self.f_number, "f_number"),
+                       focal_length_mm=positive(self.focal_length_mm, "focal_length_mm"),
+                       sensor_width_mm=positive(self.sensor_width_mm, "sensor_width_mm"),
+                       focus_range=nonnegative(self.focus_range, "focus_range"))
+        if disparity and checked["focus_range"] > 1.0:
+            raise ValueError(f"focus_range must be a width of normalised disparity in [0, 1] in disparity mode, "
+                             f"got {checked['focus_range']:g}")
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
+
+    def blur_per_disparity(self, shape: tuple[int, int]) -> float:
+        """Disparity mode's ``K`` (CoC px per unit of normalised disparity) for an image of ``shape``.
+
+        ``max_blur`` when given; else :data:`DEFAULT_MAX_BLUR_FRACTION` of the image
+        diagonal at the reference f-number :data:`DEFAULT_F_NUMBER` (f/1.8), scaled by
+        ``DEFAULT_F_NUMBER / f_number``: a lens's blur disc is proportional to its
+        aperture diameter ``f / N``, so f/3.6 blurs half as much as f/1.8 and f/0.9 twice.
+        """
+        if self.max_blur is not None:
+            return self.max_blur
+        k = DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
+        return k if self.f_number is None else k * DEFAULT_F_NUMBER / self.f_number
+
+    def coc_map(self, depth: Any, focus: float | Sequence[float], image_shape: tuple[int, int] | None = None):
+        """:func:`coc_map` of a depth map already in an array library.
+
+        Parameters
+        ----------
+        depth : numpy.ndarray or torch.Tensor
+            ``(H', W')`` float32 raw map (:func:`pybokeh.inputs.as_depth`); the
+            map is computed in its library, on its device.  Not modified.
+        focus, image_shape
+            As in :func:`coc_map`.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            ``(H, W)`` float32 contiguous, signed CoC radius in pixels.
+        """
+        ops = namespace(depth)
+        shape = tuple(depth.shape) if image_shape is None else shape2d(image_shape, "image_shape")
+        if self.depth_kind == "disparity":
+            valid = ops.xp.isfinite(depth) & (depth >= 0)
+            values = resample(fill_invalid(depth, valid, "depth"), shape, "depth")
+            lo, hi = ops.minmax(values)
+            pixel_value = focus_value(focus, values, shape) if _is_pixel(focus) else None
+            coc = self._disparity_coc(values, lo, hi, normalised_focus(focus, pixel_value, lo, hi), shape, ops)
+        else:
+            # Work in inverse depth q = 1/z (1/m): +inf depth is exactly q = 0, and
+            # the CoC is linear in q.
+            valid = (depth > 0) & ~ops.xp.isnan(depth)
+            with np.errstate(divide="ignore"):
+                q = ops.cast(ops.where(valid, 1.0 / ops.where(valid, depth, 1.0), 0.0), ops.float32)
+            q = resample(fill_invalid(q, valid, "depth"), shape, "depth")
+            q_focus = focus_value(focus, q, shape) if _is_pixel(focus) else focus_inverse_depth(focus)
+            coc = self._thin_lens_coc(ops.cast(q, ops.float64), q_focus, shape[1], ops)
+        coc = ops.cast(coc, ops.float32)
+        lo, hi = ops.minmax(coc)  # NaN propagates; no full-size temporaries
+        if not (math.isfinite(lo) and math.isfinite(hi)) or max(hi, -lo) > MAX_COC_RADIUS:
+            raise ValueError(f"the lens settings give a circle of confusion over {MAX_COC_RADIUS:g} px; "
+                             f"check max_blur, f_number, focal_length_mm and the depth units")
+        return coc if ops.xp is np else coc.contiguous()
+
+    def _disparity_coc(self, values, lo: float, hi: float, focus: float, shape: tuple[int, int], ops):
+        """``K * (d - clip(d, f - h, f + h))`` on the min–max normalised disparity ``d``.
+
+        ``lo``/``hi`` are the map's range, ``focus`` is on the normalised scale
+        (:func:`normalised_focus`), ``h`` half the sharp band.
+        """
+        span = hi - lo if hi > lo else 1.0
+        half = 0.5 * self.focus_range
+        # k * (d - clip(d, ...)) with d = (values - lo) / span, computed in place on
+        # one new array (values may be the caller's): the same roundings, two full-size
+        # arrays instead of five.
+        d = values - lo
+        d /= span
+        d -= ops.clip(d, focus - half, focus + half)
+        d *= self.blur_per_disparity(shape)
+        return d
+
+    def _thin_lens_coc(self, q, q_focus: float, width: int, ops):
+        """Thin-lens CoC radius (px) from inverse depth ``q`` (1/m, float64).
+
+        ``r = f² / (2 N p) * (q - q_e) / (1 - f q_e)`` with ``q_e`` the inverse
+        depth clipped to the sharp band around the focus, ``p`` the pixel pitch
+        (mm); the same as ``f² / (2N(z_f - f)) * (z_f / z - 1) / p``.
+        """
+        n = DEFAULT_F_NUMBER if self.f_number is None else self.f_number
+        flen = self.focal_length_mm
+        f_m = flen / 1000.0
+        if q_focus * f_m >= 1.0:
+            raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length ({flen:g} mm)")
+        z_focus = math.inf if q_focus == 0 else 1.0 / q_focus
+        half = self.focus_range / 2
+        if math.isinf(z_focus):
+            q_lo = q_hi = 0.0
+        else:
+            q_lo = 1.0 / (z_focus + half)
+            q_hi = math.inf if z_focus - half <= 0 else 1.0 / (z_focus - half)
+        q_edge = ops.clip(q, q_lo, min(q_hi, 0.999 / f_m))
+        pitch_mm = self.sensor_width_mm / width
+        q_mm, qe_mm = q / 1000.0, q_edge / 1000.0
+        coc = flen * flen / (2.0 * n * pitch_mm) * (q_mm - qe_mm) / (1.0 - flen * qe_mm)
+        return coc if self.max_blur is None else ops.clip(coc, -self.max_blur, self.max_blur)
 
 
-def common_settings(depth_shape, image_shape, focus_range, max_blur):
-    """``((H, W), focus_range, cap)``: the output size and the validated band width and CoC cap."""
-    shape = tuple(depth_shape) if image_shape is None else _shape(image_shape)
-    cap = None if max_blur is None else nonnegative(max_blur, "max_blur")
-    return shape, nonnegative(focus_range, "focus_range"), cap
-
+# ------------------------------------------------------------- focus values
 
 def normalised_focus(focus: Any, pixel_value: float | None, lo: float, hi: float) -> float:
     """Disparity mode: the focus on the min–max normalised scale, in [0, 1].
@@ -183,32 +265,6 @@ def normalised_focus(focus: Any, pixel_value: float | None, lo: float, hi: float
     return f
 
 
-def disparity_coc(values, lo: float, hi: float, focus: float, focus_range: float, max_blur: float | None,
-                  shape: tuple[int, int], clip):
-    """``K * (d - clip(d, f - h, f + h))`` on the min–max normalised disparity ``d``.
-
-    Works on NumPy arrays and torch tensors alike (``clip`` is ``np.clip`` or
-    ``torch.clamp``); ``lo``/``hi`` are the map's range, ``shape`` the image's,
-    ``focus`` and ``focus_range`` are on the normalised scale (see
-    :func:`normalised_focus`); ``focus_range`` over 1 raises ValueError.
-    """
-    if focus_range > 1.0:
-        raise ValueError(f"focus_range must be a width of normalised disparity in [0, 1] in disparity mode, "
-                         f"got {focus_range:g}")
-    span = hi - lo if hi > lo else 1.0
-    k = max_blur if max_blur is not None else DEFAULT_MAX_BLUR_FRACTION * math.hypot(*shape)
-    f = focus
-    half = 0.5 * focus_range
-    # k * (d - clip(d, ...)) with d = (values - lo) / span, computed in place on
-    # one new array (values may be the caller's): the same roundings, two full-size
-    # arrays instead of five.
-    d = values - lo
-    d /= span
-    d -= clip(d, f - half, f + half)
-    d *= k
-    return d
-
-
 def focus_inverse_depth(focus) -> float:
     """Inverse focus distance (1/m) from a focus value in metres (``inf`` allowed)."""
     z_focus = real_number(focus, "focus")
@@ -217,94 +273,13 @@ def focus_inverse_depth(focus) -> float:
     return 0.0 if math.isinf(z_focus) else 1.0 / z_focus
 
 
-def thin_lens_coc(q, q_focus: float, f_number: float | None, focal_length_mm: float, sensor_width_mm: float,
-                  focus_range: float, width: int, max_blur: float | None, clip):
-    """Thin-lens CoC radius (px) from inverse depth ``q`` (1/m, float64 array or tensor).
-
-    ``r = f² / (2 N p) * (q - q_e) / (1 - f q_e)`` with ``q_e`` the inverse
-    depth clipped to the sharp band around the focus, ``p`` the pixel pitch
-    (mm); the same as ``f² / (2N(z_f - f)) * (z_f / z - 1) / p``.  Validates
-    the lens values; ``clip`` is ``np.clip`` or ``torch.clamp``.
-    """
-    n = DEFAULT_F_NUMBER if f_number is None else positive(f_number, "f_number")
-    flen = positive(focal_length_mm, "focal_length_mm")
-    sensor = positive(sensor_width_mm, "sensor_width_mm")
-    f_m = flen / 1000.0
-    if q_focus * f_m >= 1.0:
-        raise ValueError(f"focus distance {1 / q_focus:g} m must exceed the focal length ({flen:g} mm)")
-    z_focus = math.inf if q_focus == 0 else 1.0 / q_focus
-    half = focus_range / 2
-    if math.isinf(z_focus):
-        q_lo = q_hi = 0.0
-    else:
-        q_lo = 1.0 / (z_focus + half)
-        q_hi = math.inf if z_focus - half <= 0 else 1.0 / (z_focus - half)
-    q_edge = clip(q, q_lo, min(q_hi, 0.999 / f_m))
-    pitch_mm = sensor / width
-    q_mm, qe_mm = q / 1000.0, q_edge / 1000.0
-    coc = flen * flen / (2.0 * n * pitch_mm) * (q_mm - qe_mm) / (1.0 - flen * qe_mm)
-    return coc if max_blur is None else clip(coc, -max_blur, max_blur)
-
-
-# ----------------------------------------------------------------- helpers
-
-def fill_invalid(values: np.ndarray, valid: np.ndarray, name: str) -> np.ndarray:
-    """Replace invalid pixels by push–pull interpolation of the valid ones.
-
-    Valid pixels are kept exactly; each hole takes the mean of the valid
-    pixels in the smallest enclosing block of a 2×2 pyramid.  Raises
-    ``ValueError`` naming ``name`` when no pixel is valid.
-    """
-    if valid.all():
-        return values.astype(np.float32, copy=False)
-    if not valid.any():
-        raise ValueError(f"{name} has no valid values (all NaN, infinite or out of range)")
-    return _push_pull(np.where(valid, values, 0).astype(np.float64), valid.astype(np.float64)).astype(np.float32)
-
-
-def _push_pull(values: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    h, w = values.shape
-    if (weight > 0).all() or (h == 1 and w == 1):
-        return values
-    ph, pw = h % 2, w % 2
-    vw = np.pad(values * weight, ((0, ph), (0, pw)))
-    ww = np.pad(weight, ((0, ph), (0, pw)))
-    hh, wh = vw.shape[0] // 2, vw.shape[1] // 2
-    vs = vw.reshape(hh, 2, wh, 2).sum(axis=(1, 3))
-    ws = ww.reshape(hh, 2, wh, 2).sum(axis=(1, 3))
-    coarse = np.where(ws > 0, vs / np.where(ws > 0, ws, 1), 0.0)
-    coarse = _push_pull(coarse, (ws > 0).astype(np.float64))
-    up = np.repeat(np.repeat(coarse, 2, axis=0), 2, axis=1)[:h, :w]
-    return np.where(weight > 0, values, up)
-
-
-def resample(values: np.ndarray, shape: tuple[int, int], name: str) -> np.ndarray:
-    """Bilinear resampling of a float32 map to ``shape`` (antialiased when shrinking)."""
-    h, w = values.shape
-    if (h, w) == tuple(shape):
-        return values
-    th, tw = shape
-    if abs((w / h) / (tw / th) - 1.0) > 0.05:
-        raise ValueError(f"{name} has aspect ratio {w}/{h} but the image is {tw}/{th}; "
-                         f"resize or crop the depth map to the photo's framing first")
-    from PIL import Image
-
-    img = Image.fromarray(np.ascontiguousarray(values, dtype=np.float32))  # mode F
-    return np.asarray(img.resize((tw, th), Image.BILINEAR), dtype=np.float32)
-
-
 def focus_window_radius(shape: tuple[int, int]) -> int:
     """Half-size of the window whose median depth a focus pixel selects."""
     return max(1, int(round(0.01 * min(shape))))
 
 
-def _is_pixel(focus: Any) -> bool:
-    return isinstance(focus, (tuple, list, np.ndarray)) and not np.isscalar(focus)
-
-
-def _focus_value(focus: Any, values: np.ndarray, shape: tuple[int, int]) -> float:
-    if not _is_pixel(focus):
-        return finite(focus, "focus")
+def focus_value(focus: Any, values, shape: tuple[int, int]) -> float:
+    """The median of ``values`` (an H×W map of the image's size) around the focus pixel ``(x, y)``."""
     pos = np.asarray(focus)
     if pos.shape != (2,) or pos.dtype == np.bool_ or pos.dtype.kind not in "uif":
         raise ValueError(f"focus must be a number or a pixel (x, y), got {focus!r}")
@@ -314,15 +289,55 @@ def _focus_value(focus: Any, values: np.ndarray, shape: tuple[int, int]) -> floa
         raise ValueError(f"focus pixel {tuple(focus)} lies outside the {w}×{h} image (x in [0, {w}), y in [0, {h}))")
     xi, yi = int(x), int(y)
     r = focus_window_radius(shape)
-    window = values[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1]
-    return float(np.median(window))
+    ordered = namespace(values).sort(values[max(0, yi - r):yi + r + 1, max(0, xi - r):xi + r + 1].reshape(-1))
+    n = ordered.shape[0]
+    return float(ordered[n // 2]) if n % 2 else float((ordered[n // 2 - 1] + ordered[n // 2]) / 2)
 
 
-def _shape(shape: Any) -> tuple[int, int]:
-    try:
-        h, w = (int(v) for v in shape)
-    except (TypeError, ValueError):
-        raise TypeError(f"image_shape must be (H, W), got {shape!r}") from None
-    if h <= 0 or w <= 0:
-        raise ValueError(f"image_shape must be positive, got {shape!r}")
-    return h, w
+def _is_pixel(focus: Any) -> bool:
+    return isinstance(focus, (tuple, list, np.ndarray)) and not np.isscalar(focus)
+
+
+# ----------------------------------------------------------------- the map
+
+def fill_invalid(values, valid, name: str):
+    """Replace invalid pixels by push–pull interpolation of the valid ones.
+
+    ``values`` and ``valid`` are H×W arrays of one library (NumPy or torch);
+    the result is float32.  Valid pixels are kept exactly; each hole takes the
+    mean of the valid pixels in the smallest enclosing block of a 2×2 pyramid
+    (sums in float64).  Raises ``ValueError`` naming ``name`` when no pixel is valid.
+    """
+    ops = namespace(values)
+    if bool(valid.all()):
+        return ops.cast(values, ops.float32)
+    if not bool(valid.any()):
+        raise ValueError(f"{name} has no valid values (all NaN, infinite or out of range)")
+    filled = _push_pull(ops.where(valid, ops.cast(values, ops.float64), 0.0), ops.cast(valid, ops.float64), ops)
+    return ops.cast(filled, ops.float32)
+
+
+def _push_pull(values, weight, ops):
+    h, w = values.shape
+    if (h == 1 and w == 1) or bool((weight > 0).all()):
+        return values
+    vw = ops.pad_end(values * weight, h % 2, w % 2)
+    ww = ops.pad_end(weight, h % 2, w % 2)
+    hh, wh = vw.shape[0] // 2, vw.shape[1] // 2
+    vs = vw.reshape(hh, 2, wh, 2).sum(axis=(1, 3))
+    ws = ww.reshape(hh, 2, wh, 2).sum(axis=(1, 3))
+    coarse = ops.where(ws > 0, vs / ops.where(ws > 0, ws, 1.0), 0.0)
+    coarse = _push_pull(coarse, ops.cast(ws > 0, ops.float64), ops)
+    return ops.where(weight > 0, values, ops.repeat2(coarse)[:h, :w])
+
+
+def resample(values, shape: tuple[int, int], name: str):
+    """Bilinear resampling of a float32 map (NumPy or torch) to ``shape`` (antialiased when shrinking)."""
+    h, w = values.shape
+    if (h, w) == tuple(shape):
+        return values
+    th, tw = shape
+    if abs((w / h) / (tw / th) - 1.0) > 0.05:
+        raise ValueError(f"{name} has aspect ratio {w}/{h} but the image is {tw}/{th}; "
+                         f"resize or crop the depth map to the photo's framing first")
+    return namespace(values).resize_bilinear(values, (th, tw))

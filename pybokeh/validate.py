@@ -61,3 +61,21 @@ def integer(value: Any, name: str, lo: int, hi: int) -> int:
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
     return value
+
+
+def text(value: Any, name: str) -> str:
+    """A string (a name from a fixed set, checked by the caller)."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {type(value).__name__}")
+    return value
+
+
+def shape2d(value: Any, name: str) -> tuple[int, int]:
+    """A size ``(H, W)`` of two positive integers (any integer-valued sequence of two)."""
+    try:
+        h, w = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be (H, W), got {value!r}") from None
+    if h <= 0 or w <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return h, w

@@ -83,11 +83,12 @@ def test_bilinear_reference_matches_torch(rng, size):
     np.testing.assert_allclose(got.numpy(), bilinear_resize_reference(x, size), atol=1e-12)
 
 
-@pytest.mark.parametrize("radius,eps,match", [(-1, 1e-3, "radius"), (1.5, 1e-3, "radius"), (1, 0.0, "eps"),
-                                              (1, float("nan"), "eps")])
-def test_bad_parameters_are_rejected(radius, eps, match):
+@pytest.mark.parametrize("radius,eps,exc,match", [(-1, 1e-3, ValueError, "radius"), (1.5, 1e-3, TypeError, "radius"),
+                                                  (1, 0.0, ValueError, "eps"), (1, float("nan"), ValueError, "eps"),
+                                                  (True, 1e-3, TypeError, "radius"), (1, "1", TypeError, "eps")])
+def test_bad_parameters_are_rejected(radius, eps, exc, match):
     x = np.ones((4, 4))
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(exc, match=match):
         guided_filter(x, x, radius, eps)
 
 

@@ -180,3 +180,73 @@ def test_clipped_mask_marks_any_channel_at_the_top():
     image = np.zeros((2, 3, 3), np.uint16)
     image[0, 1, 2] = 65535
     np.testing.assert_array_equal(clipped_mask(image), [[False, True, False], [False, False, False]])
+
+
+def documented_gains(image: np.ndarray, coc: np.ndarray, strength: float) -> np.ndarray:
+    """The module doc's formula, written out here in float64 with literal constants and
+    plain windows (for images whose surroundings window is at most 4 px, where the
+    renderer samples every pixel)."""
+    h, w = image.shape[:2]
+    unit = image.astype(np.float64) / 255.0
+    lin = np.where(unit <= 0.04045, unit / 12.92, ((unit + 0.055) / 1.055) ** 2.4)
+    k = np.clip((unit - 0.98) / 0.02, 0.0, 1.0)             # clip ramp 98 % .. 100 %
+    q, n = k.max(axis=-1), k.mean(axis=-1)
+    light = np.maximum(np.clip((lin.min(-1) / lin.max(-1) - 0.1) / 0.3, 0.0, 1.0), n * n)
+    clipped = image.max(axis=-1) >= 253                     # at the top (within half the ramp)
+    unclipped = image.max(axis=-1) < 255
+    lum = lin @ np.array([0.2126, 0.7152, 0.0722])
+    radius = max(2, round(0.01 * math.hypot(h, w)))
+    assert radius <= 4
+
+    def window(a, y, x, k):
+        return a[max(0, y - k):y + k + 1, max(0, x - k):x + k + 1]
+
+    gain = np.zeros((h, w))
+    for y, x in zip(*np.nonzero(q > 0)):
+        blob = window(clipped, y, x, 3).sum()
+        cluster = window(clipped, y, x, 8).sum() / 17 ** 2
+        point = 1.0 / (1.0 + blob / 9.0) * np.clip(1.0 - cluster / 0.15, 0.0, 1.0) ** 2
+        around = window(unclipped, y, x, radius)
+        s = window(lum, y, x, radius)[around].mean() if around.any() else 1.0
+        r = abs(float(coc[y, x]))
+        spread = np.clip((r - 2.0) / 4.0, 0.0, 1.0)
+        g = q[y, x] * strength * (light[y, x] * point * math.sqrt(1.0 - s) * spread
+                                  + 0.25 * n[y, x] ** 4 * (1.0 - point) * (1.0 - s) ** 2)
+        gain[y, x] = min(g, max(math.pi * r * r - 1.0, 0.0))
+    return gain
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_gain_is_the_documented_formula(library):
+    """Every factor of the formula in its interior (0 < q, n, L, P, s, R < 1), the area
+    term and the cap, against the formula written out independently above."""
+    image = dark_frame(shape=(60, 80), value=60)
+    image[20, 20] = (255, 250, 240)     # near-white light: n = (1 + 1/51) / 3 (a channel on the ramp)
+    image[10, 60] = (255, 200, 150)     # warm light: L = (0.305 - 0.1) / 0.3, between surface and light
+    image[5, 40] = (255, 255, 40)       # yellow, clipped in two channels: L = n^2 = 4/9 (white = 0)
+    image[40, 12] = (252, 252, 252)     # on the clip ramp only: q = 0.41, not counted as clipped
+    image[42:45, 50:53] = 255           # a 3x3 white blob: P = 1/2 (1 - 9/289/0.15)^2, area term
+    image[50:53, 70:73] = 255           # the same blob next to the focus plane: the cap pi r^2 - 1 binds
+    image[30:35, 30:35] = 170           # bright surroundings for the light below them
+    image[36, 32] = 255
+    coc = np.full(image.shape[:2], -4.0, np.float32)    # spread ramp halfway: R = 1/2
+    coc[10, 60] = 7.5                                   # R = 1 (in front of the focus plane)
+    coc[42:45, 50:53] = -12.0
+    coc[50:53, 70:73] = 1.2                             # cap pi 1.44 - 1 = 3.52 px² of extra energy
+    strength = 100.0
+    got = gains(image, coc, strength, library=library)
+    want = documented_gains(image, coc, strength)
+    np.testing.assert_array_equal(got > 0, want > 0)
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-5)
+    # The light at (20, 20) by hand: q = 1, L = 1, n on the ramp, P of a lone pixel, s of the
+    # uniform surroundings, R = 1/2; and the blob's cap.
+    n = (1.0 + (250 / 255 - 0.98) / 0.02) / 3.0
+    point = 0.9 * (1.0 - 1.0 / 289.0 / 0.15) ** 2
+    s = ((60 / 255 + 0.055) / 1.055) ** 2.4
+    assert 0.3 < n < 0.4 and 0.04 < s < 0.05
+    assert want[20, 20] == pytest.approx(
+        strength * (point * math.sqrt(1.0 - s) * 0.5 + 0.25 * n ** 4 * (1.0 - point) * (1.0 - s) ** 2), rel=1e-9)
+    assert want[50, 70] == pytest.approx(math.pi * 1.2 ** 2 - 1.0)
+    q = (252 / 255 - 0.98) / 0.02
+    s_ramp = (24 * s + ((252 / 255 + 0.055) / 1.055) ** 2.4) / 25   # it lights its own surroundings
+    assert want[40, 12] == pytest.approx(strength * q * math.sqrt(1.0 - s_ramp) * 0.5, rel=1e-9)

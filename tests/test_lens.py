@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pybokeh
-from pybokeh.lens import DEFAULT_MAX_BLUR_FRACTION, coc_map, fill_invalid
+from pybokeh.lens import coc_map, fill_invalid
 
 
 def thin_lens_radius(z, z_f, n, f_mm, sensor_mm, width):
@@ -75,6 +75,33 @@ def test_thin_lens_at_infinity():
     # Focused at infinity: everything nearer is in front (positive), the sky is sharp.
     coc_inf = coc_map(z, math.inf, depth_kind="depth", f_number=2.0)
     assert coc_inf[0, 0] == 0 and np.all(coc_inf[0, 1:] > 0)
+
+
+def test_default_disparity_blur_is_2_5_percent_of_the_diagonal():
+    # 300 x 400 px: a 500 px diagonal, so K = 12.5 px per unit of normalised disparity at f/1.8.
+    d = np.tile(np.linspace(0, 1, 400, dtype=np.float32), (300, 1))
+    coc = coc_map(d, 0.0)
+    assert coc[0, 0] == 0.0 and coc.max() == pytest.approx(12.5, rel=1e-6)
+    assert coc_map(d, 1.0, f_number=3.6).min() == pytest.approx(-6.25, rel=1e-6)
+
+
+def test_default_f_number_in_depth_mode_is_1_8():
+    z = np.array([[0.8, 1.5, 4.0, 30.0]], np.float32)
+    np.testing.assert_allclose(coc_map(z, 2.0, depth_kind="depth"),
+                               thin_lens_radius(z.astype(np.float64), 2.0, 1.8, 50.0, 36.0, 4), rtol=1e-5)
+
+
+def test_depth_mode_focus_range_is_the_full_width_of_the_sharp_band():
+    # Focus 2 m with a 1 m band: 1.5 m to 2.5 m are sharp; outside, the thin lens from the
+    # nearer band edge: r = f^2 / (2 N p) * (1/z - 1/z_e) / (1 - f / z_e), p = 36 mm / 8 px.
+    z = np.array([[1.2, 1.45, 1.55, 2.0, 2.45, 2.55, 3.0, 6.0]], np.float64)
+    coc = coc_map(z.astype(np.float32), 2.0, depth_kind="depth", f_number=2.0, focus_range=1.0)
+    f, n, p = 0.05, 2.0, 0.036 / 8
+    edge = np.where(z < 1.5, 1.5, np.where(z > 2.5, 2.5, z))
+    expected = f * f / (2 * n * p) * (1 / z - 1 / edge) / (1 - f / edge)
+    np.testing.assert_allclose(coc, expected, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(coc[0, 2:5], 0.0)
+    assert coc[0, 1] > 0 > coc[0, 5]
 
 
 def test_depth_mode_cap():

@@ -11,7 +11,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from pybokeh.nets import PatchDiscriminator, UNetGenerator  # noqa: E402
 from pybokeh.nets.losses import discriminator_loss, fill_invalid, generator_gan_loss, masked_l1  # noqa: E402
-from pybokeh.nets.train import _step, lr_multiplier  # noqa: E402
+from pybokeh.nets.train import TrainConfig, _step, lr_multiplier  # noqa: E402
 
 
 def test_masked_l1_hand_value_and_invalid_pixels_ignored():
@@ -119,3 +119,11 @@ def test_l1_only_step_trains_generator_on_masked_l1():
     grads = torch.autograd.grad(loss, list(G0.parameters()))
     for p, p0, g in zip(G.parameters(), G0.parameters(), grads):
         torch.testing.assert_close(p, p0 - 0.1 * g, rtol=1e-4, atol=1e-6)
+
+
+def test_default_l1_weight_is_pix2pix_lambda_100():
+    # Isola et al.'s lambda = 100, for a run configured in Python and for one from the CLI.
+    from pybokeh.cli import build_parser
+
+    assert TrainConfig(data="d", out="o", steps=1).lambda_l1 == 100.0
+    assert build_parser().parse_args(["train", "--data", "d", "--out", "o", "--steps", "1"]).lambda_l1 == 100.0

@@ -14,9 +14,24 @@ import pytest
 
 import scenes as S
 
-#: The renderer must beat each baseline by at least this much (dB) to count as a win;
-#: the reference's own error moves scores by less than a fifth of it (tested below).
-MARGIN_DB = 0.25
+#: How far pybokeh's PSNR lies above each baseline's, per seed, as measured (dB, whole image
+#: and edge band; cpp backend, issue 14).  A render may lose at most TOLERANCE_DB of it
+#: (float differences between backends and platforms are far smaller), so a regression of
+#: a dB or more on any seed fails; re-measure with ``bench/quality_scenes.py`` after a
+#: deliberate change of the renderer.
+MEASURED_MARGIN_DB = {
+    0: {"gaussian": (1.42, 1.44), "scatter": (1.38, 1.42)},
+    1: {"gaussian": (3.19, 3.19), "scatter": (3.68, 3.68)},
+    2: {"gaussian": (1.71, 2.25), "scatter": (1.61, 2.08)},
+    3: {"gaussian": (4.28, 4.30), "scatter": (6.57, 6.61)},
+    4: {"gaussian": (1.68, 1.39), "scatter": (2.10, 2.26)},
+    5: {"gaussian": (1.49, 1.50), "scatter": (2.05, 2.18)},
+    6: {"gaussian": (3.01, 3.84), "scatter": (2.47, 3.68)},
+    7: {"gaussian": (4.90, 4.90), "scatter": (2.04, 2.04)},
+}
+TOLERANCE_DB = 0.5
+#: The reference's own error must move baseline scores by far less than TOLERANCE_DB.
+REFERENCE_ERROR_DB = 0.05
 #: Seeds of the quality scenes (192 x 144, max |CoC| 4-25 px); they cover focus on the
 #: subject, a mid layer and the background, disk and 6/8-blade apertures.
 QUALITY_SEEDS = tuple(range(8))
@@ -225,7 +240,7 @@ def test_single_textured_layer_is_a_disk_blur_of_its_texture():
 def test_reference_error_is_far_below_the_margin():
     """Two different aperture sample sets (the default grid and a 2x finer, offset
     one) agree closely, and swapping them moves baseline scores by far less than
-    MARGIN_DB.  Seed 2 is the worst case seen (a light behind a thin bar that moves
+    TOLERANCE_DB.  Seed 2 is the worst case seen (a light behind a thin bar that moves
     almost with it); ``bench/quality_scenes.py --mc`` measures every scene."""
     case = S.make_case(S.random_scene(2))
     fine = S.render_reference(case.scene, cell_px=S.DEFAULT_CELL_PX / 2, offset=(0.21, 0.67))
@@ -234,7 +249,7 @@ def test_reference_error_is_far_below_the_margin():
     for out in case.baselines.values():
         for mask in (None, case.band):
             delta = S.psnr(out, case.reference, mask) - S.psnr(out, fine, mask)
-            assert abs(delta) < MARGIN_DB / 5
+            assert abs(delta) < REFERENCE_ERROR_DB
 
 
 def test_depth_map_takes_the_dominant_layer():
@@ -380,11 +395,13 @@ def quality_scores():
 @pytest.mark.parametrize("seed", QUALITY_SEEDS)
 def test_pybokeh_beats_baselines(quality_scores, seed):
     """pybokeh.render beats the Gaussian blur stack and the plain disk scatter in PSNR
-    against the exact reference, over the whole image and in the edge band."""
+    against the exact reference, over the whole image and in the edge band, by the
+    measured margin (less TOLERANCE_DB)."""
     s = quality_scores[seed]
     for baseline in ("gaussian", "scatter"):
         for i, region in enumerate(("whole", "edge band")):
-            assert s["pybokeh"][i] > s[baseline][i] + MARGIN_DB, (seed, region, baseline, s)
+            need = MEASURED_MARGIN_DB[seed][baseline][i] - TOLERANCE_DB
+            assert s["pybokeh"][i] - s[baseline][i] > need, (seed, region, baseline, need, s)
 
 
 @pytest.mark.slow
@@ -392,32 +409,40 @@ def test_pybokeh_beats_baselines_on_the_mean(quality_scores):
     mean = {m: np.mean([quality_scores[k][m] for k in QUALITY_SEEDS], axis=0) for m in ("pybokeh", "gaussian", "scatter")}
     print("\nmean PSNR (whole, edge band):", {m: tuple(round(float(x), 2) for x in v) for m, v in mean.items()})
     for baseline in ("gaussian", "scatter"):
-        assert np.all(mean["pybokeh"] > mean[baseline] + MARGIN_DB), mean
+        need = np.mean([MEASURED_MARGIN_DB[k][baseline] for k in QUALITY_SEEDS], axis=0) - TOLERANCE_DB / 2
+        assert np.all(mean["pybokeh"] - mean[baseline] > need), (baseline, need, mean)
 
 
 @pytest.mark.parametrize("coc", [-12.0, 12.0])
-def test_pybokeh_odd_blade_bokeh_matches_reference_orientation(coc):
+@pytest.mark.parametrize("rotation", [0.0, 20.0, -50.0])
+def test_pybokeh_odd_blade_bokeh_matches_reference_orientation(coc, rotation):
     """Contract for odd blade counts: behind the focus plane a highlight takes the
-    polygon with a vertex up (rotation 0); in front of it, the point reflection (as in a
-    real lens, and as the reference does).  Even counts and disks cannot tell."""
+    polygon with a vertex up at rotation 0, turned counter-clockwise on screen by
+    ``rotation_deg``; in front of it, the point reflection (as in a real lens, and as
+    the reference does).  Even counts and disks cannot tell.  A pentagon repeats every
+    72°, so +20° and -20° (40° apart) are different shapes: a renderer that turns the
+    wrong way matches the reference's mirror image, not the reference."""
     import pybokeh
 
     size, pad, c = 65, 20, 32
     rgba = np.zeros((size + 2 * pad, size + 2 * pad, 4), np.float32)
     rgba[..., 3] = 1.0
     rgba[pad + c - 2 : pad + c + 3, pad + c - 2 : pad + c + 3, :3] = 1.0
-    scene = S.single_layer_scene(rgba, coc, pad, blades=5, rotation_deg=0.0)
-    photo = S.pinhole_photo(scene)
-    # The square is exactly at the clip level (linear 1.0), not over it: no boost.
-    out = pybokeh.render(photo, S.depth_map(scene), **{**scene.render_kwargs(), "highlight_boost": 0.0})
-    ref = S.render_reference_linear(scene)
 
     def footprint(lin):
         lum = lin[..., 1].astype(np.float64)
         return lum >= 0.5 * np.median(lum[lum > 0.5 * lum.max()])
 
+    scene = S.single_layer_scene(rgba, coc, pad, blades=5, rotation_deg=rotation)
+    photo = S.pinhole_photo(scene)
+    # The square is exactly at the clip level (linear 1.0), not over it: no boost.
+    out = pybokeh.render(photo, S.depth_map(scene), **{**scene.render_kwargs(), "highlight_boost": 0.0})
     got = footprint(S.srgb8_to_linear(out))
-    want = footprint(ref)
+    want = footprint(S.render_reference_linear(scene))
     flipped = want[::-1, ::-1]  # point reflection about the centre pixel (c, c)
     assert (got != want).sum() < 0.15 * want.sum()
     assert (got != want).sum() < 0.5 * (got != flipped).sum()
+    if rotation % 72.0:
+        turned_back = footprint(S.render_reference_linear(S.single_layer_scene(rgba, coc, pad, blades=5,
+                                                                              rotation_deg=-rotation)))
+        assert (got != want).sum() < 0.5 * (got != turned_back).sum()

@@ -57,7 +57,7 @@ class Frame:
             ``(H, W)`` float32 metres; 0 where invalid (no return, cut, non-finite).
         """
         if self.mat_path is not None:
-            from .nyu import load_labeled_frame
+            from .nyu_labeled import load_labeled_frame
 
             rgb, depth = load_labeled_frame(self.mat_path, self.mat_index, self.mat_depth_key)
         else:

@@ -13,19 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from .frame import Frame
+from .nyu_labeled import import_h5py, load_labeled_frame
 
 __all__ = ["read_nyu_depth_v2", "is_nyu_layout", "load_labeled_frame", "LABELED_NAME", "SPLITS_NAME"]
 
 LABELED_NAME = "nyu_depth_v2_labeled.mat"
 SPLITS_NAME = "splits.mat"
-
-
-def _import_h5py():
-    try:
-        import h5py
-    except ModuleNotFoundError:
-        raise ImportError("reading NYU Depth v2 needs h5py: pip install h5py") from None
-    return h5py
 
 
 def is_nyu_layout(root: str | Path) -> bool:
@@ -75,7 +68,7 @@ def read_nyu_depth_v2(root: str | Path, depth_key: str = "depths") -> list[Frame
     """
     if depth_key not in ("depths", "rawDepths"):
         raise ValueError(f"depth_key must be 'depths' or 'rawDepths', got {depth_key!r}")
-    h5py = _import_h5py()
+    h5py = import_h5py()
     root = Path(root)
     labeled = root if root.name == LABELED_NAME else root / LABELED_NAME
     splits = labeled.parent / SPLITS_NAME
@@ -95,13 +88,3 @@ def read_nyu_depth_v2(root: str | Path, depth_key: str = "depths") -> list[Frame
     return [Frame(source=scenes[i], name=f"{i + 1:04d}", split=split[i], mat_path=str(labeled),
                   mat_index=i, mat_depth_key=depth_key)
             for i in range(n) if i in split]
-
-
-def load_labeled_frame(path: str, index: int, depth_key: str = "depths") -> tuple[np.ndarray, np.ndarray]:
-    """Frame ``index`` (0-based) as ``(H, W, 3)`` uint8 and ``(H, W)`` float32 metres."""
-    h5py = _import_h5py()
-    with h5py.File(path, "r") as f:
-        # HDF5 stores MATLAB's column-major arrays with reversed axes: (N, 3, W, H).
-        rgb = np.ascontiguousarray(np.asarray(f["images"][index]).transpose(2, 1, 0))
-        depth = np.ascontiguousarray(np.asarray(f[depth_key][index], dtype=np.float32).T)
-    return rgb.astype(np.uint8), depth

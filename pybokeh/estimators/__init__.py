@@ -23,16 +23,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .normalise import normalise_metric, normalise_relative
+
 __all__ = ["Estimator", "resolve", "PIX2PIX", "normalise_relative", "normalise_metric"]
 
 PIX2PIX = "pix2pix"
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-#: Percentiles that define the [0, 1] range of a relative (affine-invariant) disparity
-#: map: robust to a few outliers at either end.
-RELATIVE_PERCENTILES = (1.0, 99.0)
-#: Percentile of inverse depth that becomes 1 for metric outputs (as the packaged
-#: model's training target, :mod:`pybokeh.nets.depth_target`).
-METRIC_PERCENTILE = 99.0
 
 
 class Estimator(Protocol):
@@ -74,29 +70,3 @@ def resolve(model: Any, weights: str | Path | None = None) -> Estimator:
         return HFEstimator(source)
     raise ValueError(f"model {model!r} is neither 'pix2pix', a .onnx file, a transformers model folder "
                      f"(with config.json) nor a Hugging Face repo id ('hf:owner/name')")
-
-
-def normalise_relative(values: np.ndarray) -> np.ndarray:
-    """Affine-invariant disparity (larger = nearer, unknown scale and shift) to [0, 1].
-
-    The 1st percentile becomes 0 and the 99th 1 (clipped): without a known shift,
-    a min–max style stretch is all one can do; the renderer normalises the same way.
-    """
-    lo, hi = np.percentile(values, RELATIVE_PERCENTILES)
-    if not hi > lo:
-        return np.zeros(values.shape, np.float32)
-    return np.clip((values - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-
-
-def normalise_metric(depth: np.ndarray) -> np.ndarray:
-    """Metric depth (larger = farther) to disparity in [0, 1]: ``(1/z) / q99(1/z)``, clipped.
-
-    Dividing keeps the map proportional to inverse depth (far = 0 at infinity), the
-    convention of the packaged model; non-positive depths count as infinitely far.
-    """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inverse = np.where(depth > 0, 1.0 / depth, 0.0)
-    ref = np.percentile(inverse, METRIC_PERCENTILE)
-    if not ref > 0:
-        return np.zeros(depth.shape, np.float32)
-    return np.clip(inverse / ref, 0.0, 1.0).astype(np.float32)

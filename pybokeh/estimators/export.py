@@ -17,17 +17,18 @@ OPSET = 17
 
 def export_onnx(path: str | Path, weights: str | Path | None = None) -> Path:
     """Write the Pix2Pix generator (default: the packaged one) to ``path`` as ONNX; returns the path."""
-    from .. import depth
     from .onnx import ONNX_EXTRA_HINT
+    from .pix2pix import FLIP_AVERAGE, default_weights
+    from .torch_runtime import require_torch
 
-    torch = depth._torch()
+    torch = require_torch()
     try:
         import onnx
     except ImportError:
         raise ImportError(f"export-onnx needs the onnx package: {ONNX_EXTRA_HINT}") from None
     from ..nets.checkpoint import load_generator
 
-    src = Path(weights) if weights is not None else depth.default_weights()
+    src = Path(weights) if weights is not None else default_weights()
     if not src.is_file():
         raise FileNotFoundError(f"generator file {src} not found")
     model, meta = load_generator(src, device="cpu")
@@ -47,7 +48,7 @@ def export_onnx(path: str | Path, weights: str | Path | None = None) -> Path:
         proto = onnx.load(str(tmp))
         props = {"pybokeh.normalize": "none", "pybokeh.input_scale": "2", "pybokeh.input_offset": "-1",
                  "pybokeh.input_size": f"{side},{side}", "pybokeh.output": "pix2pix-target",
-                 "pybokeh.flip_average": "1" if depth.FLIP_AVERAGE else "0", "pybokeh.source": src.name}
+                 "pybokeh.flip_average": "1" if FLIP_AVERAGE else "0", "pybokeh.source": src.name}
         for key, value in props.items():
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value

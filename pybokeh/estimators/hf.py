@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import normalise_metric, normalise_relative
+from .normalise import normalise_metric, normalise_relative
 
 HF_EXTRA_HINT = 'pip install "pybokeh[hf]"'
 #: ``config.model_type`` of models whose output is metric depth.
@@ -68,10 +68,10 @@ class HFEstimator:
         self.name = f"transformers model {source}"
 
     def device(self, device: Any):
-        from ..depth import _resolve_device
+        from .torch_runtime import resolve_device
 
         _transformers()
-        return _resolve_device(device)
+        return resolve_device(device)
 
     def predict(self, rgb: np.ndarray, device: Any) -> np.ndarray:
         import torch

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from . import normalise_metric, normalise_relative
+from .normalise import normalise_metric, normalise_relative
 
 ONNX_EXTRA_HINT = 'pip install "pybokeh[onnx]"'
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)

@@ -20,8 +20,9 @@ import numpy as np
 
 from ..aperture import Aperture
 from ..lens import MAX_COC_RADIUS
+from .errors import BackendUnavailableError
 
-__all__ = ["unavailable_reason", "render_cuda", "launch", "CudaError", "CudaOutOfMemoryError"]
+__all__ = ["unavailable_reason", "require", "render_cuda", "launch", "CudaError", "CudaOutOfMemoryError"]
 
 
 class _MissingCudaError(RuntimeError):
@@ -74,7 +75,7 @@ def render_cuda(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: np
     ignored.
     """
     del threads
-    mod = _require()
+    mod = require()
     luts, extents = aperture.kernel_tables()
     return mod.render(image, coc, aperture.blades, luts, extents, gain, float(MAX_COC_RADIUS))
 
@@ -89,16 +90,15 @@ def launch(image_ptr: int, coc_ptr: int, out_ptr: int, height: int, width: int, 
     render; raises ``ValueError`` for invalid pixels/CoC/gain and
     :data:`CudaError` for CUDA failures.
     """
-    mod = _require()
+    mod = require()
     luts, extents = aperture.kernel_tables()
     mod.render_device(image_ptr, coc_ptr, out_ptr, height, width, dtype, aperture.blades, luts, extents,
                       int(gain_ptr), float(MAX_COC_RADIUS), stream, device, budget_bytes)
 
 
-def _require() -> ModuleType:
-    from .dispatch import BackendUnavailableError
-
+def require() -> ModuleType:
+    """``pybokeh._cuda``, or :class:`~pybokeh.BackendUnavailableError` saying why it cannot run here."""
     reason = unavailable_reason()
     if reason:
-        raise BackendUnavailableError(f"backend 'cuda' is not available: {reason}")
+        raise BackendUnavailableError("cuda", reason)
     return module()

@@ -16,16 +16,13 @@ from typing import Callable
 import numpy as np
 
 from ..aperture import Aperture
-from ..validate import integer
+from ..validate import integer, text
+from .errors import BackendUnavailableError
 
 #: Signature of a backend: (image, coc, aperture, highlight_gain (H×W float32 or None), threads) -> image
 Backend = Callable[[np.ndarray, np.ndarray, Aperture, "np.ndarray | None", int], np.ndarray]
 
 ORDER = ("cuda", "cpp", "numba", "numpy")
-
-
-class BackendUnavailableError(RuntimeError):
-    """An explicitly requested backend cannot run on this machine."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -74,9 +71,7 @@ def backends() -> list[str]:
 
 def get_backend(name: str) -> tuple[str, Backend]:
     """Resolve ``name`` ("auto" or one of :data:`ORDER`) to ``(name, function)``."""
-    if not isinstance(name, str):
-        raise TypeError(f"backend must be a string, got {type(name).__name__}")
-    if name == "auto":
+    if text(name, "backend") == "auto":
         for candidate in ORDER:
             fn, _ = _probe(candidate)
             if fn is not None:
@@ -89,7 +84,7 @@ def get_backend(name: str) -> tuple[str, Backend]:
         raise ValueError(f"backend must be 'auto' or one of {', '.join(map(repr, ORDER))}, got {name!r}")
     fn, reason = _probe(name)
     if fn is None:
-        raise BackendUnavailableError(f"backend {name!r} is not available: {reason}")
+        raise BackendUnavailableError(name, reason)
     return name, fn
 
 
