@@ -36,8 +36,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from . import icc, io
-from .metadata import read_metadata
+from . import icc, io, phone
 
 #: Suffixes of the photos a folder is searched for (any case).
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif", ".bmp")
@@ -143,7 +142,7 @@ def render_file(job: Job, settings: RenderSettings, progress: Callable[[str], No
     if job.save_depth:
         io.check_output_path(job.save_depth, "--save-depth file", io.DEPTH_SUFFIXES)
     progress(f"reading {job.photo}")
-    metadata = read_metadata(job.photo, settings.max_pixels)
+    metadata = io.read_metadata(job.photo, settings.max_pixels)
     photo, depth, source, packaged = photo_and_depth(job, settings, progress)
     if job.save_depth:
         progress(f"writing {job.save_depth}")
@@ -188,7 +187,7 @@ def _embedded_or_estimated(path: str, settings: RenderSettings, progress):
         photo = io.read_photo(path, settings.max_pixels)
         return (photo, *estimate(photo, settings, progress))
     try:
-        found = io.read_photo_with_depth(path, settings.max_pixels)
+        found = phone.read_photo_with_depth(path, settings.max_pixels)
     except io.ImageFileError as exc:
         photo = io.read_photo(path, settings.max_pixels)  # an unreadable photo raises here, with its message
         if settings.depth_source == "embedded":

@@ -17,22 +17,18 @@ import pathlib
 import tempfile
 import threading
 import warnings
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-if TYPE_CHECKING:
-    from .metadata import ImageMetadata
+from .imagefile import ORIENTATIONS, ImageFileError
+from .metadata import ImageMetadata, output_exif
 
 #: Largest image (width × height) read by default: 120 megapixels, enough for
 #: 100 MP cameras and panoramas.  Raise it per call (``max_pixels``) or with
 #: the CLI's ``--max-pixels``.
 DEFAULT_MAX_PIXELS = 120_000_000
-
-
-class ImageFileError(ValueError):
-    """A file could not be read or written as an image."""
 
 
 def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -46,7 +42,7 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     reads them as 8-bit and a warning says so); a 32-bit float TIFF (mode ``F``)
     gives float32 and must hold values in [0, 1].  Grey photos come back with
     three equal channels.  Values are the file's code values: the transfer
-    curve of its ICC profile (:func:`pybokeh.metadata.read_metadata`) is not applied here.
+    curve of its ICC profile (:func:`read_metadata`) is not applied here.
     HEIC/HEIF needs the ``heif`` extra (``pip install "pybokeh[heif]"``); the
     depth a phone embedded in the file comes with :func:`read_photo_with_depth`.
 
@@ -120,7 +116,7 @@ def _read_deep_colour(path: str | os.PathLike, img: Image.Image) -> np.ndarray |
                              f"expected {h}×{w} colour")
     array = np.repeat(array[..., :1], 3, axis=2) if array.shape[2] == 2 else array[..., :3]  # alpha dropped
     array = array.astype(np.uint16) if array.dtype == np.uint8 else array
-    turn = _ORIENTATIONS.get(_orientation_of(img))
+    turn = ORIENTATIONS.get(_orientation_of(img))
     return np.ascontiguousarray(turn(array) if turn else array)
 
 
@@ -129,26 +125,41 @@ def _orientation_of(img: Image.Image) -> int:
         value = int(img.getexif().get(0x0112, 1))
     except (TypeError, ValueError, OSError, SyntaxError):
         return 1
-    return value if value in _ORIENTATIONS else 1
-
-
-#: The EXIF orientations (tag 274) as operations on an H×W array, as
-#: ``ImageOps.exif_transpose`` applies them to the photo (1: as stored).
-_ORIENTATIONS = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.swapaxes(0, 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
-    8: lambda a: np.rot90(a, 1),
-}
+    return value if value in ORIENTATIONS else 1
 
 
 def photo_orientation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """The EXIF orientation of a photo file (1..8; 1 when it has none)."""
     with _open(path, "photo", max_pixels, decode=False) as img:
         return _orientation_of(img)
+
+
+def read_metadata(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageMetadata:
+    """The EXIF and ICC profile of a photo file, read from its header (no pixel is decoded).
+
+    Malformed EXIF is left out with a warning (the photo stays usable); the profile is
+    kept as stored.  PNG EXIF stored after the image data is not seen.
+    """
+    with _open(path, "photo", max_pixels, decode=False) as img:
+        return _metadata_of(img, path)
+
+
+def _metadata_of(img: Image.Image, path) -> ImageMetadata:
+    icc = img.info.get("icc_profile") or None
+    try:
+        if img.format == "TIFF":   # TIFF: the EXIF tags live in the image's own directory
+            exif = img.getexif()
+        else:
+            exif = Image.Exif()
+            raw = img.info.get("exif")
+            if raw:
+                exif.load(raw)
+        if len(exif):
+            exif.get_ifd(0x8769), exif.get_ifd(0x8825)  # parse the sub-IFDs now, while the file is at hand
+    except Exception as exc:  # noqa: BLE001 - Pillow's EXIF parser raises many types on bad data
+        warnings.warn(f"photo {str(path)!r}: unreadable EXIF left out ({type(exc).__name__}: {exc})", stacklevel=3)
+        exif = None
+    return ImageMetadata(exif if exif else None, bytes(icc) if icc else None)
 
 
 def orient_depth(depth: np.ndarray, orientation: int, photo_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
@@ -186,7 +197,7 @@ def orient_depth(depth: np.ndarray, orientation: int, photo_shape: tuple[int, ..
         return abs(a / b - 1.0) <= 0.05
 
     if close(dh / dw, w / h) and not close(dh / dw, h / w):
-        return np.ascontiguousarray(_ORIENTATIONS[orientation](depth)), True
+        return np.ascontiguousarray(ORIENTATIONS[orientation](depth)), True
     return depth, False
 
 
@@ -329,7 +340,7 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int | None 
         1–100 for JPEG, WebP and HEIC (default :data:`DEFAULT_QUALITY`);
         refused for lossless formats.
     metadata : pybokeh.metadata.ImageMetadata, optional
-        From :func:`pybokeh.metadata.read_metadata` of the source photo: its EXIF goes
+        From :func:`read_metadata` of the source photo: its EXIF goes
         out as :func:`pybokeh.metadata.output_exif` makes it (orientation 1) and its ICC profile
         unchanged, in JPEG, PNG, TIFF, WebP and HEIC (BMP carries none).
     """
@@ -342,8 +353,6 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int | None 
         check_quality(quality, fmt)
     a = _storable(np.asarray(array), fmt)
     if metadata is not None:
-        from .metadata import output_exif
-
         exif = output_exif(metadata.exif, (a.shape[1], a.shape[0]))
     else:
         exif = None
@@ -497,10 +506,3 @@ def _decode(img: Image.Image, path: str | os.PathLike, what: str) -> None:
         raise ImageFileError(f"{what} {str(path)!r} is over Pillow's pixel limit") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"cannot read {what} {str(path)!r}: {exc}") from exc
-
-
-def read_photo_with_depth(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """The photo and the depth its file embeds: see :func:`pybokeh.phone.read_photo_with_depth`."""
-    from .phone import read_photo_with_depth as read
-
-    return read(path, max_pixels)

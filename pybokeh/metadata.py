@@ -1,20 +1,17 @@
 """The metadata of photo files that a render carries to its output: EXIF and the ICC profile.
 
-Read from the file's header (no pixel decoded) by :func:`read_metadata`; written by
-:func:`pybokeh.io.write_image` (``metadata=``) in JPEG, PNG, TIFF, WebP and HEIC,
-the EXIF as :func:`output_exif` makes it for the rendered pixels.  The profile goes
-out unchanged: the render keeps the photo's primaries and transfer curve
-(:mod:`pybokeh.icc`).
+Read from the file's header (no pixel decoded) by :func:`pybokeh.io.read_metadata`;
+written by :func:`pybokeh.io.write_image` (``metadata=``) in JPEG, PNG, TIFF, WebP
+and HEIC, the EXIF as :func:`output_exif` makes it for the rendered pixels.  The
+profile goes out unchanged: the render keeps the photo's primaries and transfer
+curve (:mod:`pybokeh.icc`).  No file access here, so io imports this module and
+not the other way round.
 """
 from __future__ import annotations
 
-import os
-import warnings
 from typing import NamedTuple
 
 from PIL import Image
-
-from .io import DEFAULT_MAX_PIXELS, _open
 
 
 class ImageMetadata(NamedTuple):
@@ -30,34 +27,6 @@ class ImageMetadata(NamedTuple):
 
     exif: Image.Exif | None = None
     icc_profile: bytes | None = None
-
-
-def read_metadata(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageMetadata:
-    """The EXIF and ICC profile of a photo file, read from its header (no pixel is decoded).
-
-    Malformed EXIF is left out with a warning (the photo stays usable); the profile is
-    kept as stored.  PNG EXIF stored after the image data is not seen.
-    """
-    with _open(path, "photo", max_pixels, decode=False) as img:
-        return _metadata_of(img, path)
-
-
-def _metadata_of(img: Image.Image, path) -> ImageMetadata:
-    icc = img.info.get("icc_profile") or None
-    try:
-        if img.format == "TIFF":   # TIFF: the EXIF tags live in the image's own directory
-            exif = img.getexif()
-        else:
-            exif = Image.Exif()
-            raw = img.info.get("exif")
-            if raw:
-                exif.load(raw)
-        if len(exif):
-            exif.get_ifd(0x8769), exif.get_ifd(0x8825)  # parse the sub-IFDs now, while the file is at hand
-    except Exception as exc:  # noqa: BLE001 - Pillow's EXIF parser raises many types on bad data
-        warnings.warn(f"photo {str(path)!r}: unreadable EXIF left out ({type(exc).__name__}: {exc})", stacklevel=3)
-        exif = None
-    return ImageMetadata(exif if exif else None, bytes(icc) if icc else None)
 
 
 def output_exif(exif: Image.Exif | None, size: tuple[int, int]) -> Image.Exif | None:

@@ -12,7 +12,7 @@ from PIL import Image
 
 import pybokeh
 from pybokeh import batch, icc, io, io16
-from pybokeh.metadata import read_metadata
+from pybokeh.io import read_metadata
 from pybokeh.cli import main
 from pybokeh.color import linear_to_srgb, srgb_to_linear
 
