@@ -131,14 +131,15 @@ def test_render_images_on_read_images_matches_the_files(local_ray, shoot, tmp_pa
 
 
 def test_render_images_loads_the_depth_model_once_per_worker(rng):
-    from pybokeh import depth
+    from pybokeh.estimators import pix2pix
 
+    load = pix2pix._load_model  # the packaged model's loader, cached per weights file and device
     worker = RenderImages(threads=1)
-    depth._load_model.cache_clear()
+    load.cache_clear()
     images = [rng.integers(0, 256, (24, 32, 3), dtype=np.uint8) for _ in range(4)]
     first = worker({"image": images[:2]})
     second = worker({"image": images[2:]})
-    assert depth._load_model.cache_info().misses == 1 and depth._load_model.cache_info().hits == 3
+    assert load.cache_info().misses == 1 and load.cache_info().hits == 3
     assert all(out.shape == (24, 32, 3) and out.dtype == np.uint8 for out in first["image"] + second["image"])
 
 

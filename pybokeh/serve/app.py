@@ -376,7 +376,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                     job.state = "encoding"
                     with private_folder(temp_dir) as folder:
                         target = folder / f"render{suffix}"
-                        io.write_image(target, out, quality=95)
+                        io.write_image(target, out)  # JPEG at io.DEFAULT_QUALITY (95); PNG takes no quality
                         job.data = target.read_bytes()
                 job.state = "done"
             except MemoryError:
