@@ -140,12 +140,16 @@ def test_render_images_on_read_images_matches_the_files(local_ray, shoot, tmp_pa
     ds = local_ray.data.read_images(str(folder), include_paths=True, mode="RGB").map(with_depth)
     # Half a CPU per worker: two workers leave a CPU for the read tasks (whole ones would starve them).
     ds = ds.map_batches(RenderImages, fn_constructor_kwargs={"settings": settings}, batch_size=2,
-                        compute=local_ray.data.ActorPoolStrategy(size=2), num_cpus=0.5)
+                        compute=local_ray.data.ActorPoolStrategy(size=2), num_cpus=0.5).materialize()
     rows = ds.take_all()
     assert len(rows) == 4
     for row in rows:
         stem = row["path"].rsplit("/", 1)[-1][:-4]
         np.testing.assert_array_equal(row["image"], np.asarray(Image.open(expected / f"{stem}.png")))
+    # The README's last step: Ray names the files it writes, so they are matched by content.
+    ds.write_images(str(tmp_path / "written"), column="image", file_format="png")
+    written = sorted(np.asarray(Image.open(p)).tobytes() for p in (tmp_path / "written").iterdir())
+    assert written == sorted(np.asarray(Image.open(p)).tobytes() for p in expected.iterdir())
 
 
 def test_render_images_loads_the_depth_model_once_per_worker(rng):
