@@ -8,7 +8,8 @@ disparity maps, with the default settings and with a candidate (default:
   pixel within 4 px; CoC from ``pybokeh.coc_map`` at the photo's size) on
   inputs_new_11 (focus (1330, 470)), inputs_13 (480, 600), inputs_21 (650, 480);
 * inputs_street_8 (disparity JPEG read as mode L, focus (1450, 1200)): the largest
-  neighbour difference in rows 600-700, cols 1650-1760, with the map as given and
+  neighbour difference in rows 600-700, cols 1650-1760 (and 1660-1760, clear of
+  the cap's silhouette), with the map as given and
   Gaussian-smoothed (sigma 1.5);
 * seams: neighbour differences in blurred regions with the 8-bit map vs the smoothed
   float map (inputs_new_11, inputs_street_8);
@@ -44,7 +45,9 @@ GLITTER_PHOTOS = ("inputs_new_11", "inputs_13", "inputs_21")
 #: Issue 10's figures for today's renderer (default vs highlight_boost=0).
 ISSUE_TODAY = {"inputs_new_11": (10994, 72), "inputs_13": (3480, 884), "inputs_21": (427, 356),
                "street_8_block": 41}
-STREET_ROWS, STREET_COLS = slice(600, 701), slice(1650, 1761)
+#: Issue 10's block region (rows 600-700, cols 1650-1760), and the same 10 px clear of the cap's silhouette (a real
+#: edge of 12-17 levels at cols 1650-1653).
+STREET_ROWS, STREET_COLS, STREET_CLEAR_COLS = slice(600, 701), slice(1650, 1761), slice(1660, 1761)
 #: (y0, y1, x0, x1): inputs_new_11's cap brim (seams), inputs_21's fairy lights (must keep bright discs).
 BRIM, FAIRY = (150, 330, 1150, 1450), (200, 600, 180, 580)
 #: Crops for the before/after sheet: (photo, x0, y0, x1, y1, what to look at).
@@ -118,16 +121,20 @@ def measure(r: Renders) -> dict:
         res["street_8"][s] = {
             "given": P.max_neighbour_diff(r.get("inputs_street_8", s), STREET_ROWS, STREET_COLS),
             "smoothed": P.max_neighbour_diff(r.get("inputs_street_8", s, smooth=True), STREET_ROWS, STREET_COLS),
+            "clear": P.max_neighbour_diff(r.get("inputs_street_8", s), STREET_ROWS, STREET_CLEAR_COLS),
         }
+    edges = {}
     for name in ("inputs_new_11", "inputs_street_8"):
-        coc = r.inputs(name)[3]
-        res["seams"][name] = {s: P.seam_stats(r.get(name, s), r.get(name, s, smooth=True), coc)
+        photo, depth, _, coc = r.inputs(name)
+        edges[name] = P.depth_edges(depth, photo.shape[:2])
+        res["seams"][name] = {s: P.seam_stats(r.get(name, s), r.get(name, s, smooth=True), coc, exclude=edges[name])
                               for s in ("default", "candidate")}
     y0, y1, x0, x1 = BRIM
     coc = r.inputs("inputs_new_11")[3][y0:y1, x0:x1]
     res["seams"]["inputs_new_11 cap brim"] = {
         s: P.seam_stats(r.get("inputs_new_11", s)[y0:y1, x0:x1],
-                        r.get("inputs_new_11", s, smooth=True)[y0:y1, x0:x1], coc) for s in ("default", "candidate")}
+                        r.get("inputs_new_11", s, smooth=True)[y0:y1, x0:x1], coc,
+                        exclude=edges["inputs_new_11"][y0:y1, x0:x1]) for s in ("default", "candidate")}
     y0, y1, x0, x1 = FAIRY
     res["fairy_lights_disc_structure"] = {s: P.disc_structure(r.get("inputs_21", s)[y0:y1, x0:x1])
                                           for s in ("default", "candidate")}
@@ -151,13 +158,15 @@ def print_markdown(res: dict, candidate: dict) -> None:
         today = ISSUE_TODAY[name]
         print(f"| {name} | {g['default']:,} | {g['candidate']:,} | {ratio:.2f} | {today[0]:,} vs {today[1]:,} |")
     print()
-    print("| inputs_street_8, largest neighbour difference, rows 600-700, cols 1650-1760 | default | candidate |")
+    print("| inputs_street_8, largest neighbour difference, rows 600-700 | default | candidate |")
     print("|---|---|---|")
-    for m in ("given", "smoothed"):
-        label = "map as given (JPEG read as L)" if m == "given" else "map Gaussian-smoothed (sigma 1.5)"
+    labels = {"given": "cols 1650-1760, map as given (JPEG read as L)",
+              "smoothed": "cols 1650-1760, map Gaussian-smoothed (sigma 1.5)",
+              "clear": "cols 1660-1760 (clear of the cap's edge), map as given"}
+    for m, label in labels.items():
         print(f"| {label} | {res['street_8']['default'][m]} | {res['street_8']['candidate'][m]} |")
     print()
-    print("| seams: where |CoC| >= 1 px and the render with the smoothed float map is flat (<= 2 levels) | "
+    print("| seams: where |CoC| >= 1 px, no depth edge within 4 px (photo_checks.depth_edges) and the render with the smoothed float map is flat (<= 2 levels) | "
           "setting | flat pairs | pairs stepping >= 6 levels with the 8-bit map | largest step |")
     print("|---|---|---|---|---|")
     for name, per in res["seams"].items():

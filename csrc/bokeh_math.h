@@ -379,46 +379,80 @@ PB_HD CellSplat cell_splat(const ApertureShape& ap, const double* a, double n, d
 
 // ------------------------------------------------------------- compositing
 
-// Radius (px) of the phantom coverage a layer receives from the next nearer
-// layer's pixels: the geometric middle of the layer's bin.
-PB_HD float layer_mid_radius(int layer, int nbins) {
-  int j = layer < nbins ? nbins - 1 - layer : layer - nbins - 1;
-  return layer_edge(j) * 1.18920712f;  // 2^(1/4)
+// A layer's coverage (its alpha): splats of one radius, the mean |CoC| of the
+// layer's pixels, from the layer's pixels and the next nearer layer's.  Own
+// splats of each pixel's own radius do not add up to 1 where the radius
+// varies (1 - ~|dr| / 2r beside a step dr, e.g. an 8-bit depth level), and
+// the deficit would show the layers behind (the sky through a dark cap brim
+// at every depth contour); splats of one radius tile exactly.  The next
+// nearer layer's pixels make the layer continue behind them, so a continuous
+// surface cut into two layers leaves no gap.  The radius comes from a
+// fixed-point sum (1/1024 px units) so that every backend, and the GPU's
+// integer atomics, get the same one; |CoC| beyond 2^20 px (and NaN) counts as
+// 2^20, so the sums stay defined.
+constexpr float kCocUnits = 1024.0f;
+PB_HD long long coc_units(float abs_coc) {
+  return abs_coc <= 1048576.0f ? (long long)(abs_coc * kCocUnits + 0.5f) : (long long)(1048576.0f * kCocUnits);
+}
+PB_HD float coverage_radius(long long units_sum, long long count) {
+  return (float)((double)units_sum / ((double)kCocUnits * (double)count));
 }
 
 // "Over" of one layer sample onto the accumulator (premultiplied rgb +
-// alpha), back to front.  c: the layer's premultiplied colour, a: its own
-// coverage, p: its phantom coverage (see Renderer::render_band): the layer
-// continues behind the pixels of the next nearer layer, so a continuous
-// surface cut into two depth layers leaves no gap between them.  The layer's
-// colour is its weighted mean c / a; its alpha is min(a + p, 1), the
-// extension faded in over own coverage 0.001..0.011 (below that, c / a would
-// magnify the float residue of the row integration).  Coverage above 1
-// (overlapping splats of one layer) is normalised, not clipped.
-PB_HD void composite_over(float c0, float c1, float c2, float a, float p, float* acc) {
+// alpha), back to front.  c: the layer's premultiplied colour and a its own
+// coverage (splats of each pixel's own radius); p: its coverage (see
+// coverage_radius).  The layer's colour is its weighted mean c / a; its alpha
+// is max(a, min(p, 1) * min(a / kCoverTrust, 1)): p counts in full where the
+// layer's own light is established, and fades out with it (so c / a is never
+// magnified more than 1 / kCoverTrust, and the layer's extension behind the
+// next one ends smoothly).  Coverage above 1 (overlapping splats of one
+// layer) is normalised, not clipped.
+//
+// behind: what lies behind the visible layers, for resolve_pixel: composited
+// like acc, but each layer contributes the accumulator as it stood before it
+// (the farther layers), with the layer's alpha.  Divided by the final
+// coverage, it is the farther content seen through each visible layer in
+// proportion to its visibility: continuous across layer boundaries, where a
+// per-pixel "layers behind the pixel's own" would jump.
+constexpr float kCoverTrust = 0.05f;
+PB_HD void composite_over(float c0, float c1, float c2, float a, float p, float* acc, float* behind) {
   if (!(a > 1e-7f)) return;
-  const float fade = clamp_f((a - 1e-3f) * 100.0f, 0.0f, 1.0f);
-  const float alpha = a >= 1.0f ? 1.0f : a + fade * clamp_f(p, 0.0f, 1.0f - a);
+  const float trust = min_f(a * (1.0f / kCoverTrust), 1.0f);
+  const float alpha = a >= 1.0f ? 1.0f : max_f(a, trust * clamp_f(p, 0.0f, 1.0f));
   const float k = alpha / a;
   const float t = 1.0f - alpha;
+  for (int q = 0; q < 4; ++q) behind[q] = alpha * acc[q] + t * behind[q];
   acc[0] = k * c0 + t * acc[0];
   acc[1] = k * c1 + t * acc[1];
   acc[2] = k * c2 + t * acc[2];
   acc[3] = alpha + t * acc[3];
 }
 
+// An in-focus pixel: its colour with coverage 1 (composite_over with alpha 1).
+PB_HD void copy_over(const float* rgb, float* acc, float* behind) {
+  for (int q = 0; q < 4; ++q) behind[q] = acc[q];
+  acc[0] = rgb[0];
+  acc[1] = rgb[1];
+  acc[2] = rgb[2];
+  acc[3] = 1.0f;
+}
+
 // ------------------------------------------------ farthest-content pyramid
 
 // Level k (k = 0, 1, ...) has cells of 2^(k+1) pixels holding the farthest
-// layer present (min composite index) and the mean colour of its children
-// holding that layer; flattened, level k's cells start at cell off[k].
+// layer present (min composite index), how many of the cell's pixels hold it,
+// their mean colour (far_colour) and their mean depth position
+// (depth_position); flattened, level k's cells start at cell off[k].
 constexpr int kMaxFarLevels = 32;
 struct FarPyramid {
   int levels;
+  int height, width;  // the image's
   int h[kMaxFarLevels], w[kMaxFarLevels];
   long long off[kMaxFarLevels];
   const uint8_t* layer;
+  const float* count;  // pixels (float: a weight, exact up to 2^24)
   const float* rgb;  // 3 per cell
+  const float* depth;
 };
 
 // Fills in the level sizes for an image (each level half the last, rounded
@@ -426,6 +460,8 @@ struct FarPyramid {
 inline long long far_pyramid_shape(int height, int width, FarPyramid* p) {
   int h = height, w = width, k = 0;
   long long cells = 0;
+  p->height = height;
+  p->width = width;
   while (h > 1 || w > 1) {
     if (k == kMaxFarLevels) return -1;
     h = (h + 1) / 2;
@@ -440,29 +476,73 @@ inline long long far_pyramid_shape(int height, int width, FarPyramid* p) {
   return cells;
 }
 
-// Adds one child (layer l, colour c) of a pyramid cell: keeps the mean colour
-// of the children holding the farthest layer seen so far.
-PB_HD void far_accumulate(int l, const float* c, int* best, double* sum, double* n) {
+// A pixel's colour as fill material: the highlight boost undone (a boosted
+// pixel had a clipped channel, so scaling its largest channel back to 1 gives
+// its recorded colour).  Boosted energy belongs in a bokeh disc; spread as a
+// fill over a hole it would paint glowing patches.
+PB_HD void far_colour(const float* c, float* out) {
+  const float m = max_channel(c);
+  const float k = m > 1.0f ? 1.0f / m : 1.0f;
+  for (int q = 0; q < 3; ++q) out[q] = c[q] * k;
+}
+
+// Continuous composite position of a pixel: the layer index relative to the
+// focus layer, unrounded (+-2 log2(2 |CoC|), + in front of the focus plane, 0
+// in focus), so that "farther" can be weighed smoothly (see far_content).
+PB_HD float depth_position(float coc) {
+  const float a = fabsf(coc);
+  if (!(a > kInFocusRadius)) return 0.0f;
+  const float p = 2.0f * log2f(2.0f * a);
+  return coc > 0.0f ? p : -p;
+}
+
+// Adds one child (layer l, n pixels holding it, their mean colour c and depth
+// position d) of a pyramid cell: keeps the pixel count, colour and depth sums
+// of the farthest layer seen so far (sum: r, g, b, depth).
+PB_HD void far_accumulate(int l, double n, const float* c, float d, int* best, double* sum, double* count) {
   if (l < *best) {
     *best = l;
-    sum[0] = sum[1] = sum[2] = *n = 0.0;
+    sum[0] = sum[1] = sum[2] = sum[3] = *count = 0.0;
   }
   if (l == *best) {
-    sum[0] += c[0];
-    sum[1] += c[1];
-    sum[2] += c[2];
-    *n += 1.0;
+    sum[0] += n * c[0];
+    sum[1] += n * c[1];
+    sum[2] += n * c[2];
+    sum[3] += n * d;
+    *count += n;
   }
 }
 
-// The farthest content near pixel (x, y) of composite layer `layer`, within
-// a few blur radii: bilinear over the nearest pyramid cells holding a farther
-// layer, at the finest level that has one.  False: nothing farther lies near.
-PB_HD bool far_content(const FarPyramid& p, int x, int y, int layer, float abs_coc, float* fill) {
+// The farthest content near pixel (x, y) of depth position `depth` and blur
+// radius abs_coc, within a few blur radii, for filling what the composite
+// leaves uncovered.  At each level, from the finest, the cells of the
+// bilinear 2 x 2 stencil give the mean colour of their farthest layer,
+// weighted by their bilinear weight, by the fraction of their pixels holding
+// it, and by how much farther it lies (0 at the pixel's own depth, 1 from
+// kFarDepthRamp positions behind); the level's answer is trusted in
+// proportion to that weight (fully from kFarConfident), the rest of the trust
+// goes on to coarser levels.  Levels of cells up to 4 blur radii (at least
+// 8 px) count fully, fading out by twice that.  Every weight goes to 0 where
+// a cell leaves the stencil, a level fades out or the depths meet, so the fill
+// is continuous across the image and across depth; and a lone pixel of a
+// farther layer (depth noise at an object's rim) weighs little.  Writes the
+// fill, premultiplied by its weight, and returns the weight in [0, 1] (0:
+// nothing farther lies near; the caller makes up the rest).
+constexpr float kFarConfident = 0.25f;
+constexpr float kFarDepthRamp = 2.0f;
+PB_HD float far_level_weight(float max_cell, float s) { return clamp_f(2.0f * max_cell / s - 1.0f, 0.0f, 1.0f); }
+PB_HD float far_depth_weight(float depth, float cell_depth) {
+  return clamp_f((depth - cell_depth) * (1.0f / kFarDepthRamp), 0.0f, 1.0f);
+}
+PB_HD float far_content(const FarPyramid& p, int x, int y, float depth, float abs_coc, float* fill) {
   const float max_cell = 4.0f * max_f(abs_coc, 2.0f);
+  float left = 1.0f;
+  fill[0] = fill[1] = fill[2] = 0.0f;
   for (int k = 0; k < p.levels; ++k) {
-    const float s = (float)(2 << k);
-    if (s > max_cell) break;
+    const int si = 2 << k;
+    const float s = (float)si;
+    const float g = far_level_weight(max_cell, s);
+    if (!(g > 0.0f)) break;
     const int h = p.h[k], w = p.w[k];
     const float u = ((float)x + 0.5f) / s - 0.5f, v = ((float)y + 0.5f) / s - 0.5f;
     const int ix = floor_i(u), iy = floor_i(v);
@@ -474,33 +554,41 @@ PB_HD bool far_content(const FarPyramid& p, int x, int y, int layer, float abs_c
         cx = cx < 0 ? 0 : (cx > w - 1 ? w - 1 : cx);
         cy = cy < 0 ? 0 : (cy > h - 1 ? h - 1 : cy);
         const long long o = p.off[k] + (long long)cy * w + cx;
-        if (p.layer[o] >= layer) continue;
-        const float wgt = (dx ? fx : 1.0f - fx) * (dy ? fy : 1.0f - fy) + 1e-6f;
+        const float farther = far_depth_weight(depth, p.depth[o]);
+        if (!(farther > 0.0f)) continue;
+        const int cw = p.width - cx * si < si ? p.width - cx * si : si;
+        const int ch = p.height - cy * si < si ? p.height - cy * si : si;
+        const float frac = p.count[o] / ((float)cw * (float)ch);
+        const float wgt = (dx ? fx : 1.0f - fx) * (dy ? fy : 1.0f - fy) * frac * farther;
         for (int c = 0; c < 3; ++c) acc[c] += wgt * p.rgb[3 * o + c];
         wsum += wgt;
       }
     }
     if (wsum > 0.0f) {
-      for (int c = 0; c < 3; ++c) fill[c] = acc[c] / wsum;
-      return true;
+      const float trust = g * min_f(1.0f, wsum * (1.0f / kFarConfident));
+      const float kf = left * trust / wsum;
+      for (int c = 0; c < 3; ++c) fill[c] += kf * acc[c];
+      left *= 1.0f - trust;
+      if (!(left > 0.0f)) break;
     }
   }
-  return false;
+  return 1.0f - left;
 }
 
 // Final linear colour of a pixel.  acc: the composite (premultiplied rgb +
 // coverage); what it leaves uncovered (hole = 1 - coverage) is light from
 // behind the blurred objects in front, which the photo never showed.  It is
-// filled with `behind` (the farther layers composited at the pixel, blurred;
-// normalised) blended, as their coverage fades below 0.0011, with `far` (the
-// farthest content nearby, when have_far); with neither, the composite is
-// normalised (the pixel's own layers continue).  own: the pixel's own colour,
-// used where nothing at all covers it.
-constexpr float kBehindFadeLo = 1e-4f, kBehindFadeWidth = 1e-3f;
+// filled with what lies behind the visible layers (behind / coverage, see
+// composite_over: premultiplied, so each farther layer in proportion to its
+// coverage), what that leaves uncovered with the farthest content nearby
+// (far, premultiplied by its weight far_w, see far_content), and the rest
+// with the normalised composite (the pixel's own layers continue).  own: the
+// pixel's own colour, used where nothing at all covers it.
+PB_HD float behind_scale(const float* acc) { return acc[3] > 1e-12f ? 1.0f / acc[3] : 0.0f; }
 PB_HD bool needs_far_content(const float* acc, const float* behind) {
-  return 1.0f - acc[3] > 1e-4f && behind[3] < kBehindFadeLo + kBehindFadeWidth;
+  return 1.0f - acc[3] > 1e-4f && 1.0f - behind[3] * behind_scale(acc) > 1e-4f;
 }
-PB_HD void resolve_pixel(const float* acc, const float* behind, bool have_far, const float* far, const float* own,
+PB_HD void resolve_pixel(const float* acc, const float* behind, float far_w, const float* far, const float* own,
                          float* rgb) {
   float norm[3];
   if (acc[3] > 1e-12f) {
@@ -514,17 +602,10 @@ PB_HD void resolve_pixel(const float* acc, const float* behind, bool have_far, c
     for (int c = 0; c < 3; ++c) rgb[c] = norm[c];
     return;
   }
-  const float wb = clamp_f((behind[3] - kBehindFadeLo) * (1.0f / kBehindFadeWidth), 0.0f, 1.0f);
-  float fb[3] = {0.0f, 0.0f, 0.0f};
-  if (wb > 0.0f) {
-    const float inv = 1.0f / behind[3];
-    for (int c = 0; c < 3; ++c) fb[c] = behind[c] * inv;
-  }
-  if (have_far) {
-    for (int c = 0; c < 3; ++c) rgb[c] = acc[c] + hole * (wb * fb[c] + (1.0f - wb) * far[c]);
-  } else {
-    for (int c = 0; c < 3; ++c) rgb[c] = wb * (acc[c] + hole * fb[c]) + (1.0f - wb) * norm[c];
-  }
+  const float kb = behind_scale(acc);
+  const float rest = 1.0f - clamp_f(behind[3] * kb, 0.0f, 1.0f);
+  for (int c = 0; c < 3; ++c)
+    rgb[c] = acc[c] + hole * (behind[c] * kb + rest * (far[c] + (1.0f - far_w) * norm[c]));
 }
 
 }  // namespace pybokeh

@@ -60,6 +60,7 @@ inline uint32_t float_bits(float f) {
 inline void init_stats(Stats& s) {
   for (int k = 0; k < kNumKeys; ++k) {
     s.count[k] = 0;
+    s.coc_units[k] = 0;
     s.ymin[k] = s.xmin[k] = INT_MAX;
     s.ymax[k] = s.xmax[k] = -1;
     s.fine_ymin[k] = s.fine_xmin[k] = INT_MAX;
@@ -82,7 +83,7 @@ struct Plan {
   std::vector<AggPass> passes;
   std::vector<GroupDesc> groups;
   long long records = 0;          // total records of the coarse layers
-  long long phantom_records = 0;  // total phantom records of the coarse layers
+  long long cover_records = 0;  // total coverage records of the coarse layers
   long long max_group_cells = 0;  // largest group buffer, in cells
   int16_t layer_of_key[kNumKeys];
 };
@@ -177,39 +178,46 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
     plan.layers.push_back(L);
   }
 
-  // Phantom coverage: every out-of-focus layer whose next nearer layer has
-  // pixels continues behind them (the CPU's Renderer::run).
-  for (size_t i = 0; i + 1 < plan.layers.size(); ++i) {
+  // Coverage: every out-of-focus layer gets splats of one radius from its
+  // pixels and the next nearer layer's (the CPU's Renderer::run).
+  for (size_t i = 0; i < plan.layers.size(); ++i) {
     LayerDesc& L = plan.layers[i];
-    const LayerDesc& N = plan.layers[i + 1];
-    if (L.is_focus || N.index != L.index + 1) continue;
-    L.has_phantoms = 1;
-    L.phantom_key = N.key;
-    L.r_mid = layer_mid_radius(L.index, nbins);
+    if (L.is_focus) continue;
+    const bool next = i + 1 < plan.layers.size() && plan.layers[i + 1].index == L.index + 1;
+    L.has_next = next ? 1 : 0;
+    L.next_key = next ? plan.layers[i + 1].key : -1;
+    L.cover_r = coverage_radius((long long)st.coc_units[L.key], st.count[L.key]);
     const ApertureShape& ap = rp.shape[L.side];
     if (L.level == 0) {
-      const float t = splat_total(ap, 0.0f, 0.0f, L.r_mid);
-      L.phantom_scale = t > 0.0f ? 1.0f / t : 0.0f;
+      const float t = splat_total(ap, 0.0f, 0.0f, L.cover_r);
+      L.cover_scale = t > 0.0f ? 1.0f / t : 0.0f;
     } else {
       const int s = L.scale;
-      L.pry0 = st.ymin[N.key] / s;
-      L.prx0 = st.xmin[N.key] / s;
-      L.prh = st.ymax[N.key] / s - L.pry0 + 1;
-      L.prw = st.xmax[N.key] / s - L.prx0 + 1;
-      L.prec_offset = plan.phantom_records;
-      plan.phantom_records += (long long)L.prh * L.prw;
+      int y0 = st.ymin[L.key], y1 = st.ymax[L.key], x0 = st.xmin[L.key], x1 = st.xmax[L.key];
+      if (next) {
+        y0 = std::min(y0, st.ymin[L.next_key]);
+        y1 = std::max(y1, st.ymax[L.next_key]);
+        x0 = std::min(x0, st.xmin[L.next_key]);
+        x1 = std::max(x1, st.xmax[L.next_key]);
+      }
+      L.cry0 = y0 / s;
+      L.crx0 = x0 / s;
+      L.crh = y1 / s - L.cry0 + 1;
+      L.crw = x1 / s - L.crx0 + 1;
+      L.crec_offset = plan.cover_records;
+      plan.cover_records += (long long)L.crh * L.crw;
     }
   }
 
-  // Aggregation passes: the coarse layers and the coarse phantom receivers of
-  // each level, kMaxSlots of each at a time.
+  // Aggregation passes: the coarse layers of each level, kMaxSlots at a time
+  // (their own splats and their coverage splats).
   for (int level = 1; level < 31; ++level) {
     std::vector<int> ids, pids;
     for (int i = 0; i < (int)plan.layers.size(); ++i) {
       const LayerDesc& L = plan.layers[i];
       if (L.is_focus || L.level != level) continue;
       ids.push_back(i);
-      if (L.has_phantoms) pids.push_back(i);
+      pids.push_back(i);
     }
     for (size_t b = 0; b < std::max(ids.size(), pids.size()); b += kMaxSlots) {
       AggPass ag = {};
@@ -217,7 +225,7 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
       ag.scale = 1 << level;
       ag.gh = (H + ag.scale - 1) / ag.scale;
       ag.gw = (W + ag.scale - 1) / ag.scale;
-      for (int k = 0; k < kNumKeys; ++k) ag.slot_of_key[k] = ag.pslot_of_key[k] = -1;
+      for (int k = 0; k < kNumKeys; ++k) ag.slot_of_key[k] = ag.pslot_of_key[k] = ag.nslot_of_key[k] = -1;
       int cy0 = INT_MAX, cx0 = INT_MAX, cy1 = -1, cx1 = -1;
       auto cover = [&](int ry0, int rx0, int rh, int rw) {
         cy0 = std::min(cy0, ry0);
@@ -236,9 +244,10 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
       for (size_t q = b; q < pids.size() && q < b + kMaxSlots; ++q) {
         const LayerDesc& L = plan.layers[pids[q]];
         ag.layer_of_pslot[ag.npslots] = pids[q];
-        ag.pslot_of_key[L.phantom_key] = (int8_t)ag.npslots;
+        ag.pslot_of_key[L.key] = (int8_t)ag.npslots;
+        if (L.has_next) ag.nslot_of_key[L.next_key] = (int8_t)ag.npslots;
         ++ag.npslots;
-        cover(L.pry0, L.prx0, L.prh, L.prw);
+        cover(L.cry0, L.crx0, L.crh, L.crw);
       }
       ag.cy0 = cy0;
       ag.cx0 = cx0;
@@ -267,9 +276,9 @@ inline Plan make_plan(const Stats& st, int H, int W, const RenderParams& rp, lon
       int l = plan.layer_of_key[k];
       g.layer_of_key[k] =
           (l >= l0 && l < l1 && !plan.layers[l].is_focus && plan.layers[l].level == 0) ? (int16_t)l : (int16_t)-1;
-      // The layer just farther than key k's receives its phantoms.
+      // The layer just farther than key k's receives the coverage of its pixels.
       int f = l - 1;
-      g.phantom_of_key[k] = (l > 0 && f >= l0 && f < l1 && plan.layers[f].has_phantoms && plan.layers[f].level == 0)
+      g.cover_of_key[k] = (l > 0 && f >= l0 && f < l1 && plan.layers[f].has_next && plan.layers[f].level == 0)
                                 ? (int16_t)f
                                 : (int16_t)-1;
       g.fine_of_key[k] = (l >= l0 && l < l1 && plan.layers[l].has_fine) ? (int16_t)l : (int16_t)-1;
@@ -297,7 +306,7 @@ inline long long set_layers(Params& p, const Plan& plan) {
 }
 
 // Rows of the image holding the level-0 splat pixels of a group, and the
-// pixels whose phantoms its level-0 layers receive: [y0, y1].
+// pixels whose coverage its level-0 layers receive: [y0, y1].
 inline void group_pixel_rows(const Plan& plan, const Stats& st, const GroupDesc& g, int* y0, int* y1) {
   *y0 = INT_MAX;
   *y1 = -1;
@@ -306,9 +315,9 @@ inline void group_pixel_rows(const Plan& plan, const Stats& st, const GroupDesc&
     if (L.is_focus || L.level != 0) continue;
     *y0 = std::min(*y0, st.ymin[L.key]);
     *y1 = std::max(*y1, st.ymax[L.key]);
-    if (L.has_phantoms) {
-      *y0 = std::min(*y0, st.ymin[L.phantom_key]);
-      *y1 = std::max(*y1, st.ymax[L.phantom_key]);
+    if (L.has_next) {
+      *y0 = std::min(*y0, st.ymin[L.next_key]);
+      *y1 = std::max(*y1, st.ymax[L.next_key]);
     }
   }
 }

@@ -6,16 +6,19 @@
 // organises the work for thousands of threads and for run-to-run determinism:
 //
 //   classify   one thread per pixel: layer key (side, radius bin) per pixel,
-//              per-key pixel count and bounding box, and for coarse layers the
+//              per-key pixel count, |CoC| sum (fixed point, for the coverage
+//              radius) and bounding box, and for coarse layers the
 //              histogram of highlight brightness (fine_light_bin) and the
 //              bounding box of the highlights (integer atomics);
 //   aggregate  one thread per coarse cell: the splat of each coarse layer in
-//              the cell and the phantom splat of each layer receiving phantom
-//              coverage (same sums, same order as the CPU's build_coarse and
-//              build_phantoms; fine highlights add no colour, see below);
+//              the cell and the coverage splat of each coarse layer (its
+//              pixels and the next nearer layer's; same sums, same order as
+//              the CPU's build_coarse and build_covers; fine highlights add no
+//              colour, see below);
 //   splat      one thread per splat: difference markers of each covered row,
 //              added with 64/32-bit *integer* atomics into the layer's buffer
-//              (own colour and coverage, and phantom coverage); one thread per
+//              (own colour and coverage, and the coverage of one radius, see
+//              coverage_radius in bokeh_math.h); one thread per
 //              fine highlight of a coarse layer: its light-only splat at full
 //              resolution into the layer's fine-light buffer;
 //   scan       one block per buffer row: prefix sum of the markers;
@@ -42,11 +45,12 @@
 // row (the CPU's float markers leave ~1e-7 residues).  Wrap-around in the
 // intermediate marker sums is harmless: only the integrated values must fit,
 // and they are bounded by a few times the layer coverage (<= ~5, limit 127).
-// Coverage (own and phantom) is 32-bit at scale 2^kAlphaBits.  Premultiplied
+// Coverage (own and of one radius) is 32-bit at scale 2^kAlphaBits.  Premultiplied
 // colour is 64-bit at scale 2^(kColorBits - e), the largest highlight boost
 // < 2^e: its absolute error must stay far below what a dark layer at low
 // coverage holds, because composite_over divides the colour by the coverage
-// (down to 0.001) where phantom coverage extends a layer; with 32 bits and a
+// (magnifying it up to 1 / kCoverTrust) where the coverage of one radius
+// extends a layer; with 32 bits and a
 // boost of 100 that magnified the rounding to 2/255 in the sRGB output.
 #pragma once
 
@@ -72,7 +76,7 @@ namespace gpu {
 constexpr int kNumKeys = 2 * kMaxBinsPerSide + 1;
 constexpr int kFocusKey = 2 * kMaxBinsPerSide;
 // Coarse layers aggregated by one pass over the pixels (two bins per side share
-// a grid level, see layer_level), and as many phantom sources.
+// a grid level, see layer_level), and as many coverage receivers.
 constexpr int kMaxSlots = 4;
 // Fixed-point scale of coverage: 2^24 (integrated values up to 127 fit).
 constexpr int kAlphaBits = 24;
@@ -82,7 +86,7 @@ constexpr int kColorBits = 55;
 // Levels of the farthest-content pyramid (down to 1 x 1 for images up to 2^31 px wide).
 
 // One cell of a layer buffer, fixed point: premultiplied r, g, b (64-bit),
-// coverage a and phantom coverage p (see composite_over).
+// coverage a and the coverage of one radius p (see composite_over).
 struct alignas(16) Cell {
   uint64_t c[3];
   uint32_t a, p;
@@ -143,6 +147,7 @@ struct Params {
 // pixels of fine_light_bin >= 1 (bin 0 is never read by fine_light_threshold).
 struct Stats {
   int count[kNumKeys];
+  unsigned long long coc_units[kNumKeys];  // sum of coc_units(|CoC|)
   int ymin[kNumKeys], ymax[kNumKeys], xmin[kNumKeys], xmax[kNumKeys];
   int fine_hist[kNumKeys][kFineLightBins];
   int fine_ymin[kNumKeys], fine_ymax[kNumKeys], fine_xmin[kNumKeys], fine_xmax[kNumKeys];
@@ -157,13 +162,14 @@ struct Stats {
 // for the markers at the right end), and coarse layers own a record (splat)
 // per grid cell of their pixels' bounding box.
 //
-// Phantom coverage (the CPU's Layer::has_phantoms): an out-of-focus layer
-// whose next nearer layer (composite index + 1) has pixels continues behind
-// them, as coverage-only splats of radius r_mid.  Only the layer's region
-// matters (phantoms count only where the layer's own coverage is > 1e-3).
-// Level 0: one splat per pixel of the nearer layer, at its integer centre,
-// scaled by phantom_scale; coarse levels: one record per grid cell of the
-// nearer layer's bounding box (region pr*).
+// Coverage (the CPU's Layer::cover_r, see coverage_radius): every
+// out-of-focus layer gets coverage-only splats of radius cover_r from its own
+// pixels and, where the next nearer layer (composite index + 1) has pixels
+// (has_next, key next_key), from theirs.  Only the layer's region matters
+// (the coverage counts only where the layer's own coverage is > 1e-3).
+// Level 0: one splat per pixel, at its integer centre, scaled by cover_scale;
+// coarse levels: one record per grid cell of the union of the two layers'
+// bounding boxes (region cr*).
 struct LayerDesc {
   int key;
   int index;              // composite index (0: farthest)
@@ -176,12 +182,12 @@ struct LayerDesc {
   long long buf_offset;   // first cell of the buffer in its group's allocation
   int ry0, rx0, rh, rw;   // record region (coarse layers)
   long long rec_offset;   // first record
-  int has_phantoms;
-  int phantom_key;        // key of the nearer layer
-  float r_mid;            // phantom radius (fine px), layer_mid_radius
-  float phantom_scale;    // level 0: 1 / splat total of r_mid at an integer centre
-  int pry0, prx0, prh, prw;  // phantom record region (coarse layers)
-  long long prec_offset;     // first phantom record
+  int has_next;
+  int next_key;           // key of the nearer layer (-1: none)
+  float cover_r;          // coverage radius (fine px), coverage_radius
+  float cover_scale;      // level 0: 1 / splat total of cover_r at an integer centre
+  int cry0, crx0, crh, crw;  // coverage record region (coarse layers)
+  long long crec_offset;     // first coverage record
   // Coarse layers: pixels of fine_light_bin >= fine_bin are fine highlights
   // (kFineLightBins: none).  With has_fine, their light goes to a buffer of
   // image pixels over [fy0, fy1] x [fx0, fx1] (stride fstride = fx1 - fx0 + 2
@@ -202,9 +208,10 @@ struct alignas(16) Record : CellSplat {
   float pad;
 };
 
-// A coarse phantom splat (the CPU's Phantom): centroid of the nearer layer's
-// pixels in one cell, scale = covered fraction / splat total; n = 0: none.
-struct alignas(16) PhantomRecord {
+// A coarse coverage splat (the CPU's Cover): centroid of the layer's and the
+// next nearer layer's pixels in one cell, scale = covered fraction / splat
+// total; n = 0: none.
+struct alignas(16) CoverRecord {
   float x, y, scale;
   int n;
 };
@@ -213,18 +220,19 @@ struct alignas(16) PhantomRecord {
 enum SplatChannels { kLight = 1, kCoverage = 2, kBoth = 3 };
 
 // One aggregation pass over the cells of one grid level: up to kMaxSlots
-// coarse layers (slot_of_key: a pixel's layer) and up to kMaxSlots phantom
-// sources (pslot_of_key: a pixel's layer is the nearer neighbour of a layer
-// of this level that receives phantoms).
+// coarse layers (slot_of_key: a pixel's layer) and up to kMaxSlots layers
+// receiving coverage splats (pslot_of_key: the slot of the pixel's own layer,
+// nslot_of_key: of the layer just farther, whose next nearer layer it is).
 struct AggPass {
   int level, scale, gh, gw;
   int cy0, cx0, ncy, ncx;        // cells visited (union of the record regions)
   int nslots, npslots;
   int layer_of_slot[kMaxSlots];  // index into the layer table
-  int layer_of_pslot[kMaxSlots]; // ... of the layer receiving the phantoms
+  int layer_of_pslot[kMaxSlots]; // ... of the layer receiving the coverage
   int fine_bin_of_slot[kMaxSlots];  // the slot's layer's fine_bin
   int8_t slot_of_key[kNumKeys];  // -1: not aggregated by this pass
   int8_t pslot_of_key[kNumKeys];
+  int8_t nslot_of_key[kNumKeys];
 };
 
 // The layers rendered together: [l0, l1) in composite order.
@@ -232,7 +240,7 @@ struct GroupDesc {
   int l0, l1;
   int first, last;               // first group (acc starts at 0), last (encode output)
   int16_t layer_of_key[kNumKeys];    // level-0 splatting layer of the group, or -1
-  int16_t phantom_of_key[kNumKeys];  // level-0 layer of the group receiving the key's phantoms, or -1
+  int16_t cover_of_key[kNumKeys];    // level-0 layer of the group just farther than the key's, or -1
   int16_t fine_of_key[kNumKeys];     // coarse layer of the group with fine highlights, or -1
 };
 
@@ -362,11 +370,11 @@ PB_UNROLL
   }
 }
 
-// The phantom splat of one coarse cell (gx, gy) for every layer of the pass
-// receiving phantoms (the CPU's build_phantoms): count and centroid of the
-// nearer layer's pixels in the cell, same order and precision.
-PB_HD void aggregate_phantoms(const uint8_t* keys, const Params& p, const AggPass& ag, const LayerDesc* layers,
-                              PhantomRecord* precords, int gx, int gy) {
+// The coverage splat of one coarse cell (gx, gy) for every layer of the pass
+// receiving them (the CPU's build_covers): count and centroid of the layer's
+// and the next nearer layer's pixels in the cell, same order and precision.
+PB_HD void aggregate_covers(const uint8_t* keys, const Params& p, const AggPass& ag, const LayerDesc* layers,
+                            CoverRecord* crecords, int gx, int gy) {
   const int s = ag.scale, W = p.width;
   const float inv_s = 1.0f / (float)s;
   const int x0 = gx * s, y0 = gy * s;
@@ -381,12 +389,13 @@ PB_HD void aggregate_phantoms(const uint8_t* keys, const Params& p, const AggPas
   for (int y = y0; y < y1; ++y) {
     const float v = ((float)y + 0.5f) * inv_s - 0.5f;
     for (int x = x0; x < x1; ++x) {
-      const int slot = ag.pslot_of_key[keys[(size_t)y * W + x]];
-      if (slot < 0) continue;
+      const int key = keys[(size_t)y * W + x];
+      const int own = ag.pslot_of_key[key], next = ag.nslot_of_key[key];
+      if (own < 0 && next < 0) continue;
       const float u = ((float)x + 0.5f) * inv_s - 0.5f;
 PB_UNROLL
       for (int q = 0; q < kMaxSlots; ++q) {
-        if (q == slot) {
+        if (q == own || q == next) {
           sum[q][0] += u;
           sum[q][1] += v;
           n[q] += 1;
@@ -397,15 +406,15 @@ PB_UNROLL
   for (int q = 0; q < ag.npslots && q < kMaxSlots; ++q) {
     if (n[q] == 0) continue;
     const LayerDesc& L = layers[ag.layer_of_pslot[q]];
-    if (gy < L.pry0 || gy >= L.pry0 + L.prh || gx < L.prx0 || gx >= L.prx0 + L.prw) continue;  // cannot happen
+    if (gy < L.cry0 || gy >= L.cry0 + L.crh || gx < L.crx0 || gx >= L.crx0 + L.crw) continue;  // cannot happen
     const double cnt = (double)n[q];
-    PhantomRecord ph;
-    ph.x = (float)(sum[q][0] / cnt);
-    ph.y = (float)(sum[q][1] / cnt);
-    const float t = splat_total(p.shape[L.side], ph.x, ph.y, L.r_mid * inv_s);
-    ph.scale = t > 0.0f ? (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0))) / t : 0.0f;
-    ph.n = n[q];
-    precords[L.prec_offset + (long long)(gy - L.pry0) * L.prw + (gx - L.prx0)] = ph;
+    CoverRecord cv;
+    cv.x = (float)(sum[q][0] / cnt);
+    cv.y = (float)(sum[q][1] / cnt);
+    const float t = splat_total(p.shape[L.side], cv.x, cv.y, L.cover_r * inv_s);
+    cv.scale = t > 0.0f ? (float)(cnt / ((double)(x1 - x0) * (double)(y1 - y0))) / t : 0.0f;
+    cv.n = n[q];
+    crecords[L.crec_offset + (long long)(gy - L.cry0) * L.crw + (gx - L.crx0)] = cv;
   }
 }
 
@@ -476,10 +485,10 @@ PB_HD void splat(const ApertureShape& ap, float cx, float cy, float r, float sca
   });
 }
 
-// Coverage-only splat into the layer's phantom coverage (the CPU's
-// SplatWriter::phantom).
+// Coverage splat into the layer's coverage of one radius (the CPU's
+// SplatWriter::cover).
 template <class Add>
-PB_HD void phantom(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
+PB_HD void cover(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
                    Cell* buf, const Params& p, Add add) {
   splat_rows_in(ap, cx, cy, r, L, buf, [&](Cell* row, int m, const int* idx, const float* wgt, float vy) {
     add_markers<int32_t>(row, [](Cell& cell) { return &cell.p; }, L, m, idx, wgt, scale * vy * p.q_alpha, add);
@@ -512,13 +521,13 @@ PB_HD void splat_mirrored(const ApertureShape& ap, float cx, float cy, float r, 
 }
 
 template <class Add>
-PB_HD void phantom_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
+PB_HD void cover_mirrored(const ApertureShape& ap, float cx, float cy, float r, float scale, const LayerDesc& L,
                             Cell* buf, const Params& p, Add add) {
-  mirrored(ap, L, p, cx, cy, r, [&](float x, float y) { phantom(ap, x, y, r, scale, L, buf, p, add); });
+  mirrored(ap, L, p, cx, cy, r, [&](float x, float y) { cover(ap, x, y, r, scale, L, buf, p, add); });
 }
 
 // Splat of a level-0 pixel: energy-normalised by the total of its radius's
-// splat at an integer centre (the CPU's inv_total).
+// splat at an integer centre (the CPU's inv_total); and its coverage splat.
 template <typename T, class Add>
 PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const LayerDesc& L, Cell* buf, int x,
                        int y, Add add) {
@@ -529,12 +538,13 @@ PB_HD void splat_pixel(const T* image, const float* coc, const Params& p, const 
   const float r = fabsf(coc[i]);
   const float t = splat_total(ap, 0.0f, 0.0f, r);
   splat_mirrored<kBoth>(ap, (float)x, (float)y, r, t > 0.0f ? 1.0f / t : 0.0f, rgb, L, buf, p, add);
+  cover_mirrored(ap, (float)x, (float)y, L.cover_r, L.cover_scale, L, buf, p, add);
 }
 
-// Phantom splat of a pixel of the nearer layer on level-0 layer L.
+// Coverage splat of a pixel of the next nearer layer on level-0 layer L.
 template <class Add>
-PB_HD void phantom_pixel(const Params& p, const LayerDesc& L, Cell* buf, int x, int y, Add add) {
-  phantom_mirrored(p.shape[L.side], (float)x, (float)y, L.r_mid, L.phantom_scale, L, buf, p, add);
+PB_HD void cover_pixel(const Params& p, const LayerDesc& L, Cell* buf, int x, int y, Add add) {
+  cover_mirrored(p.shape[L.side], (float)x, (float)y, L.cover_r, L.cover_scale, L, buf, p, add);
 }
 
 // The fine-light buffer of coarse layer L seen as a level-0 layer region
@@ -587,12 +597,12 @@ PB_HD void splat_record(const Record& rec, const Params& p, const LayerDesc& L, 
 }
 
 template <class Add>
-PB_HD void splat_phantom_record(const PhantomRecord& ph, const Params& p, const LayerDesc& L, Cell* buf, Add add) {
+PB_HD void splat_cover_record(const CoverRecord& ph, const Params& p, const LayerDesc& L, Cell* buf, Add add) {
   if (ph.n == 0) return;
-  phantom_mirrored(p.shape[L.side], ph.x, ph.y, L.r_mid / (float)L.scale, ph.scale, L, buf, p, add);
+  cover_mirrored(p.shape[L.side], ph.x, ph.y, L.cover_r / (float)L.scale, ph.scale, L, buf, p, add);
 }
 
-// r, g, b, coverage and phantom coverage of an integrated cell.
+// r, g, b, own coverage and coverage of one radius of an integrated cell.
 PB_HD void cell_to_float(const Cell& c, const Params& p, float out[5]) {
   for (int k = 0; k < 3; ++k) out[k] = (float)(int64_t)c.c[k] * p.inv_q_color;
   out[3] = (float)(int32_t)c.a * p.inv_q_alpha;
@@ -625,7 +635,7 @@ PB_HD Cell* scan_row(const LayerDesc& L, Cell* buf, int r, int* len) {
   return buf + L.fine_offset + (long long)(r - own) * L.fstride;
 }
 
-// Integrated value of grid cell (gx, gy) of layer L, phantom coverage
+// Integrated value of grid cell (gx, gy) of layer L, coverage of one radius
 // included; zero outside its region (where no own splat reaches).
 PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int gx, int gy, float out[5]) {
   if (!in_region(L, gx, gy)) {
@@ -639,22 +649,19 @@ PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int 
 // render_band: in-focus pixels copied with coverage 1, level-0 layers read
 // directly, coarse layers upsampled bilinearly (edge cells clamped).
 // group_layers[k] is layer g.l0 + k (the CUDA kernel keeps them in shared memory).
-// When the pixel's own layer is in the group, `behind` receives the
-// accumulator as it stands before that layer: the farther layers.
+// `behind` accumulates what lies behind the visible layers (see composite_over).
 template <typename T>
 PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p,
                            const LayerDesc* group_layers, const GroupDesc& g, const Cell* buf, int x, int y,
                            float acc[4], float behind[4]) {
   const size_t i = (size_t)y * p.width + x;
-  const int own = p.plan_layer_of_key[keys[i]];
   for (int l = g.l0; l < g.l1; ++l) {
-    if (l == own)
-      for (int c = 0; c < 4; ++c) behind[c] = acc[c];
     const LayerDesc& L = group_layers[l - g.l0];
     if (L.is_focus) {
       if (keys[i] == kFocusKey) {
-        pixel_linear(image, coc, i, p, acc);
-        acc[3] = 1.0f;
+        float rgb[3];
+        pixel_linear(image, coc, i, p, rgb);
+        copy_over(rgb, acc, behind);
       }
       continue;
     }
@@ -662,7 +669,7 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
       if (!in_region(L, x, y)) continue;
       float d[5];
       layer_cell(L, buf, p, x, y, d);
-      composite_over(d[0], d[1], d[2], d[3], d[4], acc);
+      composite_over(d[0], d[1], d[2], d[3], d[4], acc, behind);
       continue;
     }
     const float inv_s = 1.0f / (float)L.scale;
@@ -690,40 +697,41 @@ PB_HD void composite_pixel(const T* image, const float* coc, const uint8_t* keys
       const Cell& f = buf[L.fine_offset + (long long)(y - L.fy0) * L.fstride + (x - L.fx0)];
       for (int c = 0; c < 3; ++c) s5[c] += (float)(int64_t)f.c[c] * p.inv_q_color;
     }
-    composite_over(s5[0], s5[1], s5[2], s5[3], s5[4], acc);
+    composite_over(s5[0], s5[1], s5[2], s5[3], s5[4], acc, behind);
   }
 }
 
 // One cell of the farthest-content pyramid (the CPU's build_far_pyramid):
 // level k's cell (cx, cy) from the 2 x 2 cells of level k - 1 (pixels for
-// k = 0): the farthest layer among them and the mean colour of those holding it.
+// k = 0): the farthest layer among them, how many pixels hold it, their mean
+// colour (far_colour) and mean depth position.
 template <typename T>
 PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const Params& p, int k, int cx, int cy,
-                    uint8_t* far_layer, float* far_rgb) {
+                    uint8_t* far_layer, float* far_count, float* far_rgb, float* far_depth) {
   const int ph = k ? p.far.h[k - 1] : p.height, pw = k ? p.far.w[k - 1] : p.width;
   int best = 255;
-  double sum[3] = {0.0, 0.0, 0.0}, n = 0.0;
+  double sum[4] = {0.0, 0.0, 0.0, 0.0}, n = 0.0;
   for (int dy = 0; dy < 2; ++dy) {
     for (int dx = 0; dx < 2; ++dx) {
       const int yy = 2 * cy + dy, xx = 2 * cx + dx;
       if (yy >= ph || xx >= pw) continue;
       const size_t j = (size_t)yy * pw + xx;
-      float c[3];
-      int l;
       if (k) {
         const long long o = p.far.off[k - 1] + (long long)j;
-        l = far_layer[o];
-        for (int q = 0; q < 3; ++q) c[q] = far_rgb[3 * o + q];
+        far_accumulate(far_layer[o], (double)far_count[o], far_rgb + 3 * o, far_depth[o], &best, sum, &n);
       } else {
-        l = key_layer(keys[j], p.nbins);
-        pixel_linear(image, coc, j, p, c);
+        float lin[3], c[3];
+        pixel_linear(image, coc, j, p, lin);
+        far_colour(lin, c);
+        far_accumulate(key_layer(keys[j], p.nbins), 1.0, c, depth_position(coc[j]), &best, sum, &n);
       }
-      far_accumulate(l, c, &best, sum, &n);
     }
   }
   const long long o = p.far.off[k] + (long long)cy * p.far.w[k] + cx;
   far_layer[o] = (uint8_t)best;
+  far_count[o] = (float)n;
   for (int q = 0; q < 3; ++q) far_rgb[3 * o + q] = (float)(sum[q] / n);
+  far_depth[o] = (float)(sum[3] / n);
 }
 
 // Fill what stays uncovered with the content behind (resolve_pixel), encode,
@@ -733,10 +741,10 @@ PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, c
                         const float acc[4], const float behind[4], T* out) {
   const size_t i = (size_t)y * p.width + x;
   float rgb[3], own[3] = {0.0f, 0.0f, 0.0f}, far[3] = {0.0f, 0.0f, 0.0f};
-  const bool have_far =
-      needs_far_content(acc, behind) && far_content(p.far, x, y, key_layer(keys[i], p.nbins), fabsf(coc[i]), far);
+  const float far_w =
+      needs_far_content(acc, behind) ? far_content(p.far, x, y, depth_position(coc[i]), fabsf(coc[i]), far) : 0.0f;
   if (!(acc[3] > 1e-12f)) pixel_linear(image, coc, i, p, own);  // resolve_pixel reads it only then
-  resolve_pixel(acc, behind, have_far, far, own, rgb);
+  resolve_pixel(acc, behind, far_w, far, own, rgb);
   for (int c = 0; c < 3; ++c) {
     float xl = min_f(max_f(rgb[c], 0.0f), 1.0f);
     float e = lut_lerp(p.encode_lut, kEncodeLutSize, sqrtf(xl));

@@ -22,12 +22,15 @@
 //      in-focus layer is copied in with coverage 1, so nothing behind it can
 //      bleed into it (no halo), while blurred foreground layers spread their
 //      partial coverage over whatever lies behind them (partial occlusion).
-//      Each layer also continues behind the pixels of the next nearer layer
-//      (phantom coverage), so a continuous surface cut into two layers shows
-//      no seam;
+//      A layer's alpha comes from coverage splats of one radius (the mean of
+//      its pixels', see coverage_radius) of its own pixels and of the next
+//      nearer layer's: they tile exactly where the radius varies (quantised
+//      depth), and the layer continues behind the next nearer one, so a
+//      continuous surface cut into two layers shows no seam;
 //   4. what no layer covers - light from behind blurred objects, which the
 //      photo never recorded - is filled with the blurred farther layers at the
-//      pixel, else the farthest content nearby (resolve_pixel in bokeh_math.h);
+//      pixel, else the farthest content nearby (far_content and resolve_pixel
+//      in bokeh_math.h);
 //      the result is re-encoded to sRGB and quantised.
 //
 // Work is split into bands of output rows; each thread renders whole bands,
@@ -142,9 +145,9 @@ struct Decoder {
   }
 };
 
-// Phantom coverage splat on a coarse grid: centroid of the next nearer
-// layer's pixels in one cell, scale = covered fraction / splat total.
-struct Phantom {
+// Coverage splat on a coarse grid: centroid of the layer's and the next
+// nearer layer's pixels in one cell, scale = covered fraction / splat total.
+struct Cover {
   float x, y, scale;
 };
 
@@ -157,12 +160,27 @@ struct Layer {
   int grid_h = 0, grid_w = 0;
   std::vector<Splat> splats;
   std::vector<int> row_start;  // grid_h + 1
-  // Phantom coverage from the next nearer layer (layer + 1), radius r_mid.
-  bool has_phantoms = false;
-  float r_mid = 0.0f;
-  float phantom_scale = 0.0f;  // level 0: 1 / splat total at an integer centre
-  std::vector<Phantom> phantoms;  // coarse levels, grouped by grid row
-  std::vector<int> phantom_row_start;
+  // Coverage of the layer's and the next nearer layer's pixels, radius
+  // cover_r (see coverage_radius).
+  long long units = 0;      // sum of coc_units(|CoC|) of the layer's pixels
+  float cover_r = 0.0f;
+  bool has_next = false;    // the next nearer layer (layer + 1) has pixels
+  float cover_scale = 0.0f;  // level 0: 1 / splat total at an integer centre
+  std::vector<Cover> covers;  // coarse levels, grouped by grid row
+  std::vector<int> cover_row_start;
+  // The coverage splat of a pixel (level 0) or of a fully covered cell
+  // (coarse levels), centred on a grid point: radius stamp_r (grid units),
+  // span markers per row relative to the centre (rows stamp_r0.., marker
+  // weights times the coverage scale), and the columns [stamp_x0, stamp_x1]
+  // whose splat stays inside the image horizontally.  Runs of consecutive
+  // such pixels or cells are splatted at once (SplatWriter::cover_run).
+  float stamp_r = 0.0f;
+  int stamp_r0 = 0;
+  std::vector<int> stamp_m, stamp_idx;  // per row: marker count; 4 indices
+  std::vector<float> stamp_w;           // 4 weights per row
+  int stamp_x0 = 0, stamp_x1 = -1;
+  std::vector<int> cover_runs;           // coarse levels: (first cell, count) pairs, grouped by grid row
+  std::vector<int> cover_run_row_start;  // grid_h + 1
   // Coarse layers: highlights whose light is splatted at full resolution
   // (see fine_light_threshold), columns grouped by image row.
   int fine_bin = kFineLightBins;
@@ -197,17 +215,19 @@ class Renderer {
   std::vector<XTaps> xtaps;  // by level
 
   void build_coarse(int l, const float* coc);
-  void build_phantoms(int l);
+  void build_covers(int l);
+  void build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const;
   template <typename T>
   void render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                   std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind,
-                   std::vector<float>& fbuf, std::vector<int>& ftouched) const;
+                   std::vector<float>& pbuf, std::vector<double>& dbuf, std::vector<int>& touched,
+                   std::vector<float>& behind, std::vector<float>& fbuf, std::vector<int>& ftouched) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
   std::vector<uint8_t> far_layer;
-  std::vector<float> far_rgb;
-  void build_far_pyramid(int threads);
+  std::vector<float> far_count;
+  std::vector<float> far_rgb, far_depth;
+  void build_far_pyramid(const float* coc, int threads);
 };
 
 template <typename T>
@@ -232,6 +252,7 @@ void Renderer::run(const T* image, const float* coc, T* out) {
   lin.resize(N * 3);
   layer_of.resize(N);
   std::vector<int> counts((size_t)nlayers * H, 0);
+  std::vector<long long> units((size_t)nlayers * H, 0);
   parallel_for(H, threads, [&](int y) {
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
@@ -242,6 +263,7 @@ void Renderer::run(const T* image, const float* coc, T* out) {
       int l = layer_index(r, nbins);
       layer_of[i] = (uint8_t)l;
       counts[(size_t)l * H + y]++;
+      units[(size_t)l * H + y] += coc_units(std::fabs(r));
     }
   });
 
@@ -259,6 +281,7 @@ void Renderer::run(const T* image, const float* coc, T* out) {
         L.ymax = y;
       }
       L.count += c;
+      L.units += units[(size_t)l * H + y];
       total += c;
     }
     offsets[(size_t)l * (H + 1) + H] = total;
@@ -292,22 +315,24 @@ void Renderer::run(const T* image, const float* coc, T* out) {
     if (layers[l].count && layers[l].level > 0) coarse.push_back(l);
   parallel_for((int)coarse.size(), threads, [&](int i) { build_coarse(coarse[i], coc); });
 
-  // Phantom coverage: every out-of-focus layer continues behind the pixels of
-  // the next nearer layer (see composite_over).
-  std::vector<int> with_phantoms;
-  for (int l = 0; l + 1 < nlayers; ++l) {
+  // Coverage: splats of one radius of every out-of-focus layer's pixels and
+  // of the next nearer layer's (see coverage_radius).
+  std::vector<int> coarse_covers;
+  for (int l = 0; l < nlayers; ++l) {
     Layer& L = layers[l];
-    if (l == focus || !L.count || !layers[l + 1].count) continue;
-    L.has_phantoms = true;
-    L.r_mid = layer_mid_radius(l, nbins);
+    if (l == focus || !L.count) continue;
+    L.has_next = l + 1 < nlayers && layers[l + 1].count > 0;
+    L.cover_r = coverage_radius(L.units, L.count);
     if (L.level == 0) {
-      float t = splat_total(P.shape[l > focus], 0.0f, 0.0f, L.r_mid);
-      L.phantom_scale = t > 0.0f ? 1.0f / t : 0.0f;
+      const ApertureShape& shape = P.shape[l > focus];
+      float t = splat_total(shape, 0.0f, 0.0f, L.cover_r);
+      L.cover_scale = t > 0.0f ? 1.0f / t : 0.0f;
+      build_stamp(L, shape, L.cover_r, L.cover_scale, W, (float)W - 0.5f);
     } else {
-      with_phantoms.push_back(l);
+      coarse_covers.push_back(l);
     }
   }
-  parallel_for((int)with_phantoms.size(), threads, [&](int i) { build_phantoms(with_phantoms[i]); });
+  parallel_for((int)coarse_covers.size(), threads, [&](int i) { build_covers(coarse_covers[i]); });
 
   // Upsampling taps of the coarse levels in use.
   for (int l = 0; l < nlayers; ++l) {
@@ -336,12 +361,13 @@ void Renderer::run(const T* image, const float* coc, T* out) {
 
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
-  build_far_pyramid(threads);
+  build_far_pyramid(coc, threads);
   const int nt = std::min(threads, nbands);
   std::vector<std::vector<float>> accs(nt), bufs(nt), pbufs(nt), behinds(nt), fbufs(nt);
+  std::vector<std::vector<double>> dbufs(nt);
   std::vector<std::vector<int>> touched(nt), ftouched(nt);
   parallel_for_t(nbands, nt, [&](int b, int t) {
-    render_band(b, coc, out, accs[t], bufs[t], pbufs[t], touched[t], behinds[t], fbufs[t], ftouched[t]);
+    render_band(b, coc, out, accs[t], bufs[t], pbufs[t], dbufs[t], touched[t], behinds[t], fbufs[t], ftouched[t]);
   });
 }
 
@@ -413,17 +439,19 @@ void Renderer::build_coarse(int l, const float* coc) {
   L.row_start[L.grid_h] = (int)L.splats.size();
 }
 
-void Renderer::build_far_pyramid(int threads) {
+void Renderer::build_far_pyramid(const float* coc, int threads) {
   const long long cells = far_pyramid_shape(H, W, &far);
   if (cells < 0) throw std::invalid_argument("image is too large");
   far_layer.resize((size_t)cells);
+  far_count.resize((size_t)cells);
   far_rgb.resize((size_t)cells * 3);
+  far_depth.resize((size_t)cells);
   for (int k = 0; k < far.levels; ++k) {
     const int ph = k ? far.h[k - 1] : H, pw = k ? far.w[k - 1] : W, w = far.w[k];
     parallel_for(far.h[k], threads, [&](int cy) {
       for (int cx = 0; cx < w; ++cx) {
         int best = 255;
-        double sum[3] = {0, 0, 0}, n = 0;
+        double sum[4] = {0, 0, 0, 0}, n = 0;
         for (int dy = 0; dy < 2; ++dy) {
           for (int dx = 0; dx < 2; ++dx) {
             const int yy = 2 * cy + dy, xx = 2 * cx + dx;
@@ -431,59 +459,129 @@ void Renderer::build_far_pyramid(int threads) {
             const size_t j = (size_t)yy * pw + xx;
             if (k) {
               const size_t o = (size_t)far.off[k - 1] + j;
-              far_accumulate(far_layer[o], &far_rgb[3 * o], &best, sum, &n);
+              far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], &best, sum, &n);
             } else {
-              far_accumulate(layer_of[j], &lin[3 * j], &best, sum, &n);
+              float c[3];
+              far_colour(&lin[3 * j], c);
+              far_accumulate(layer_of[j], 1.0, c, depth_position(coc[j]), &best, sum, &n);
             }
           }
         }
         const size_t o = (size_t)far.off[k] + (size_t)cy * w + cx;
         far_layer[o] = (uint8_t)best;
+        far_count[o] = (float)n;
         for (int c = 0; c < 3; ++c) far_rgb[3 * o + c] = (float)(sum[c] / n);
+        far_depth[o] = (float)(sum[3] / n);
       }
     });
   }
   far.layer = far_layer.data();
+  far.count = far_count.data();
   far.rgb = far_rgb.data();
+  far.depth = far_depth.data();
 }
 
-void Renderer::build_phantoms(int l) {
+void Renderer::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const {
+  L.stamp_r = r;
+  int r0, r1;
+  splat_rows(shape, 0.0f, r, &r0, &r1);
+  L.stamp_r0 = r0;
+  const int n = r1 - r0 + 1;
+  L.stamp_m.assign(n, 0);
+  L.stamp_idx.assign(4 * (size_t)n, 0);
+  L.stamp_w.assign(4 * (size_t)n, 0.0f);
+  for (int k = 0; k < n; ++k) {
+    float xa, xb, vy;
+    if (!splat_row(shape, 0.0f, 0.0f, r, r0 + k, &xa, &xb, &vy)) continue;
+    // span_markers without the clipping to a row (the columns using the
+    // stamp keep their splat inside the image).
+    const int ia = floor_i(xa + 0.5f), ib = floor_i(xb + 0.5f);
+    const float a = scale * vy;
+    int* idx = &L.stamp_idx[4 * (size_t)k];
+    float* w = &L.stamp_w[4 * (size_t)k];
+    if (ia == ib) {
+      L.stamp_m[k] = 2;
+      idx[0] = ia; w[0] = (xb - xa) * a;
+      idx[1] = ia + 1; w[1] = -(xb - xa) * a;
+    } else {
+      const float fa = ((float)ia + 0.5f) - xa, fb = xb - ((float)ib - 0.5f);
+      L.stamp_m[k] = 4;
+      idx[0] = ia; w[0] = fa * a;
+      idx[1] = ia + 1; w[1] = (1.0f - fa) * a;
+      idx[2] = ib; w[2] = (fb - 1.0f) * a;
+      idx[3] = ib + 1; w[3] = -fb * a;
+    }
+  }
+  // Columns whose splat crosses neither side of the image (SplatWriter::mirrored).
+  L.stamp_x0 = 0;
+  while (L.stamp_x0 < gw && (float)L.stamp_x0 - r < -0.5f) ++L.stamp_x0;
+  L.stamp_x1 = gw - 1;
+  while (L.stamp_x1 >= 0 && (float)L.stamp_x1 + r > edge_x) --L.stamp_x1;
+}
+
+void Renderer::build_covers(int l) {
   Layer& L = layers[l];
-  const int src = l + 1, s = 1 << L.level;
+  const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
-  const float inv_s = 1.0f / (float)s, r = L.r_mid * inv_s;
-  L.phantom_row_start.assign(L.grid_h + 1, 0);
+  const float inv_s = 1.0f / (float)s, r = L.cover_r * inv_s;
+  const int last = L.has_next ? l + 1 : l;  // the layer's pixels, then the next nearer layer's
+  {
+    const float t = splat_total(shape, 0.0f, 0.0f, r);
+    build_stamp(L, shape, r, t > 0.0f ? 1.0f / t : 0.0f, L.grid_w, (float)W / s - 0.5f);
+  }
+  L.cover_row_start.assign(L.grid_h + 1, 0);
+  L.cover_run_row_start.assign(L.grid_h + 1, 0);
+  // A cell's mirror image across the bottom edge lies between grid rows
+  // unless the image height is a multiple of the cell size.
+  const float edge_y = (float)H / s - 0.5f;
+  const bool bottom_off = H % s != 0;
   std::vector<double> acc((size_t)L.grid_w * 3);
   std::vector<int> used;
   for (int gy = 0; gy < L.grid_h; ++gy) {
-    L.phantom_row_start[gy] = (int)L.phantoms.size();
+    L.cover_row_start[gy] = (int)L.covers.size();
+    L.cover_run_row_start[gy] = (int)L.cover_runs.size() / 2;
     const int y0 = gy * s, y1 = std::min(H, y0 + s);
     std::fill(acc.begin(), acc.end(), 0.0);
     used.clear();
     for (int y = y0; y < y1; ++y) {
-      const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
-      const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
-      for (; b != e; ++b) {
-        double* a = acc.data() + 3 * (*b / s);
-        if (a[0] == 0.0) used.push_back(*b / s);
-        a[0] += 1.0;
-        a[1] += ((float)*b + 0.5f) * inv_s - 0.5f;
-        a[2] += ((float)y + 0.5f) * inv_s - 0.5f;
+      for (int src = l; src <= last; ++src) {
+        const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
+        const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
+        for (; b != e; ++b) {
+          double* a = acc.data() + 3 * (*b / s);
+          if (a[0] == 0.0) used.push_back(*b / s);
+          a[0] += 1.0;
+          a[1] += ((float)*b + 0.5f) * inv_s - 0.5f;
+          a[2] += ((float)y + 0.5f) * inv_s - 0.5f;
+        }
       }
     }
     std::sort(used.begin(), used.end());
     for (int gx : used) {
       const double* a = acc.data() + 3 * gx;
       const int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
-      Phantom ph;
-      ph.x = (float)(a[1] / a[0]);
-      ph.y = (float)(a[2] / a[0]);
-      const float t = splat_total(shape, ph.x, ph.y, r);
-      ph.scale = t > 0.0f ? (float)(a[0] / ((double)cell_w * cell_h)) / t : 0.0f;
-      L.phantoms.push_back(ph);
+      if (cell_w == s && cell_h == s && a[0] == (double)s * s && gx >= L.stamp_x0 && gx <= L.stamp_x1 &&
+          !(bottom_off && (float)gy + r * shape.ext_hi > edge_y)) {
+        // Fully covered (its centroid is the cell centre): a run of the stamp.
+        const size_t nr = L.cover_runs.size();
+        if (nr >= 2 && L.cover_run_row_start[gy] * 2 < (int)nr && L.cover_runs[nr - 2] + L.cover_runs[nr - 1] == gx) {
+          ++L.cover_runs[nr - 1];
+        } else {
+          L.cover_runs.push_back(gx);
+          L.cover_runs.push_back(1);
+        }
+        continue;
+      }
+      Cover cv;
+      cv.x = (float)(a[1] / a[0]);
+      cv.y = (float)(a[2] / a[0]);
+      const float t = splat_total(shape, cv.x, cv.y, r);
+      cv.scale = t > 0.0f ? (float)(a[0] / ((double)cell_w * cell_h)) / t : 0.0f;
+      L.covers.push_back(cv);
     }
   }
-  L.phantom_row_start[L.grid_h] = (int)L.phantoms.size();
+  L.cover_row_start[L.grid_h] = (int)L.covers.size();
+  L.cover_run_row_start[L.grid_h] = (int)L.cover_runs.size() / 2;
 }
 
 // Deposit one splat into the band's layer buffer (rows [row0, row1] of a grid
@@ -493,10 +591,43 @@ void Renderer::build_phantoms(int l) {
 struct SplatWriter {
   const ApertureShape& shape;
   float* buf;   // rows x (gw + 1) RGBA cells: light and coverage
-  float* pbuf;  // rows x (gw + 1): phantom coverage
+  float* pbuf;  // rows x (gw + 1): coverage (see coverage_radius)
   int row0, row1, gw;
   int* touched;
   float edge_x, edge_y;  // right and bottom image edges in grid units (left/top: -0.5)
+  double* dbuf = nullptr;  // rows x (gw + 1): coverage markers of runs, differenced once more
+
+  // Coverage splats of the level-0 pixels or fully covered cells [x0, x0 + n)
+  // of grid row cy (and their mirror images across the top and bottom edges,
+  // which must fall on a grid row), all with the stamp of layer L: each marker
+  // of the stamp becomes a box over the run, written as its two ends into
+  // dbuf; a second running sum restores the markers.
+  void cover_run(const Layer& L, int x0, int n, int cy) const {
+    const float r = L.stamp_r, fy = (float)cy;
+    stamp_run(L, x0, n, cy);
+    if (fy + r * shape.ext_lo < -0.5f) stamp_run(L, x0, n, -1 - cy);
+    else if (fy + r * shape.ext_hi > edge_y) stamp_run(L, x0, n, (int)(2.0f * edge_y) - cy);
+  }
+  void stamp_run(const Layer& L, int x0, int n, int cy) const {
+    const int rows = (int)L.stamp_m.size();
+    const int k0 = std::max(0, row0 - cy - L.stamp_r0), k1 = std::min(rows - 1, row1 - cy - L.stamp_r0);
+    for (int k = k0; k <= k1; ++k) {
+      const int m = L.stamp_m[k];
+      if (!m) continue;
+      const int row = cy + L.stamp_r0 + k - row0;
+      const int* idx = &L.stamp_idx[4 * (size_t)k];
+      const float* w = &L.stamp_w[4 * (size_t)k];
+      double* d = dbuf + (size_t)row * (gw + 1);
+      for (int q = 0; q < m; ++q) {
+        d[x0 + idx[q]] += w[q];
+        const int e = x0 + n + idx[q];
+        if (e <= gw) d[e] -= w[q];
+      }
+      int* t = touched + 2 * row;
+      t[0] = std::min(t[0], x0 + idx[0]);
+      t[1] = std::max(t[1], std::min(gw, x0 + n + idx[m - 1]));
+    }
+  }
 
   // Calls f(x, y) for a splat centre and its mirror images across the image
   // edges the splat crosses: the scene is taken to continue mirrored beyond
@@ -520,9 +651,9 @@ struct SplatWriter {
     mirrored(cx, cy, r, [&](float x, float y) { splat<CH>(x, y, r, scale, c); });
   }
 
-  // Coverage-only splat into the phantom buffer.
-  void phantom_mirrored(float cx, float cy, float r, float scale) const {
-    mirrored(cx, cy, r, [&](float x, float y) { phantom(x, y, r, scale); });
+  // Coverage splat into the coverage buffer.
+  void cover_mirrored(float cx, float cy, float r, float scale) const {
+    mirrored(cx, cy, r, [&](float x, float y) { cover(x, y, r, scale); });
   }
 
   // The rows of one splat inside the band: calls deposit(row, idx, wgt, m, a)
@@ -549,8 +680,8 @@ struct SplatWriter {
     }
   }
 
-  // Coverage-only splat into the phantom buffer.
-  void phantom(float cx, float cy, float r, float scale) const {
+  // Coverage splat into the coverage buffer.
+  void cover(float cx, float cy, float r, float scale) const {
     rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
       float* dst = pbuf + (size_t)row * (gw + 1);
       for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
@@ -572,8 +703,8 @@ struct SplatWriter {
 
 template <typename T>
 void Renderer::render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                           std::vector<float>& pbuf, std::vector<int>& touched, std::vector<float>& behind,
-                           std::vector<float>& fbuf, std::vector<int>& ftouched) const {
+                           std::vector<float>& pbuf, std::vector<double>& dbuf, std::vector<int>& touched,
+                           std::vector<float>& behind, std::vector<float>& fbuf, std::vector<int>& ftouched) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   const int rows = y1 - y0;
   acc.assign((size_t)rows * W * 4, 0.0f);
@@ -582,16 +713,6 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
   for (int l = 0; l < nlayers; ++l) {
     const Layer& L = layers[l];
     if (!L.count) continue;
-    // What lies behind each pixel of this layer: the farther layers composited
-    // so far (used to fill what stays uncovered at the end, see below).
-    for (int y = y0; y < y1; ++y) {
-      const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
-      const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
-      for (; b != e; ++b) {
-        size_t k = ((size_t)(y - y0) * W + *b) * 4;
-        std::memcpy(&behind[k], &acc[k], 4 * sizeof(float));
-      }
-    }
     const ApertureShape& shape = P.shape[l > focus];
     const float reach = L.r_hi * std::max(-shape.ext_lo, shape.ext_hi) + 2.0f;
     if (L.ymin - reach > y1 || L.ymax + reach < y0) continue;
@@ -601,12 +722,8 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
         const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
         for (; b != e; ++b) {
-          size_t i = (size_t)y * W + *b;
-          float* a = acc.data() + ((size_t)(y - y0) * W + *b) * 4;
-          a[0] = lin[3 * i];
-          a[1] = lin[3 * i + 1];
-          a[2] = lin[3 * i + 2];
-          a[3] = 1.0f;
+          const size_t i = (size_t)y * W + *b, k = ((size_t)(y - y0) * W + *b) * 4;
+          copy_over(&lin[3 * i], &acc[k], &behind[k]);
         }
       }
       continue;
@@ -627,13 +744,14 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
     const size_t need = (size_t)nrows * (gw + 1) * 4;
     if (buf.size() < need) buf.assign(need, 0.0f);  // invariant: buf and pbuf are all zero here
     if (pbuf.size() < need / 4) pbuf.assign(need / 4, 0.0f);
+    if (dbuf.size() < need / 4) dbuf.assign(need / 4, 0.0);
     touched.assign(2 * nrows, 0);
     for (int k = 0; k < nrows; ++k) {
       touched[2 * k] = 1 << 30;
       touched[2 * k + 1] = -1;
     }
     SplatWriter write{shape, buf.data(), pbuf.data(), row0, row1, gw, touched.data(), (float)W / s - 0.5f,
-                      (float)H / s - 0.5f};
+                      (float)H / s - 0.5f, dbuf.data()};
 
     const float grid_reach = L.level ? (reach / s + 2.0f) : reach;
     const int src0 = std::max(0, (int)std::floor(row0 - grid_reach));
@@ -658,20 +776,39 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         }
       }
     }
-    if (L.has_phantoms) {
-      const float pr = L.r_mid / s;
+    {  // coverage (see coverage_radius)
+      const float cr = L.cover_r / s;
       if (L.level == 0) {
-        // The nearer layer is at level 0 too (its radii are within a bin).
-        for (int y = src0; y <= src1; ++y) {
-          const int* b = xs.data() + offsets[(size_t)(l + 1) * (H + 1) + y];
-          const int* e = xs.data() + offsets[(size_t)(l + 1) * (H + 1) + y + 1];
-          for (; b != e; ++b) write.phantom_mirrored((float)*b, (float)y, pr, L.phantom_scale);
+        // The layer's pixels and the next nearer layer's (level 0 or 1),
+        // pixel by pixel: runs of consecutive columns at once (cover_run),
+        // pixels near the left and right edges one by one (mirror images).
+        const int last = L.has_next ? l + 1 : l;
+        for (int src = l; src <= last; ++src) {
+          for (int y = src0; y <= src1; ++y) {
+            const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
+            const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
+            while (b != e) {
+              const int x = *b;
+              if (x < L.stamp_x0 || x > L.stamp_x1) {
+                write.cover_mirrored((float)x, (float)y, cr, L.cover_scale);
+                ++b;
+                continue;
+              }
+              int n = 1;
+              while (b + n != e && b[n] == x + n && x + n <= L.stamp_x1) ++n;
+              write.cover_run(L, x, n, y);
+              b += n;
+            }
+          }
         }
       } else {
-        for (int k = L.phantom_row_start[src0]; k < L.phantom_row_start[src1 + 1]; ++k) {
-          const Phantom& ph = L.phantoms[k];
-          write.phantom_mirrored(ph.x, ph.y, pr, ph.scale);
+        for (int k = L.cover_row_start[src0]; k < L.cover_row_start[src1 + 1]; ++k) {
+          const Cover& cv = L.covers[k];
+          write.cover_mirrored(cv.x, cv.y, cr, cv.scale);
         }
+        for (int gy = src0; gy <= src1; ++gy)
+          for (int k = L.cover_run_row_start[gy]; k < L.cover_run_row_start[gy + 1]; ++k)
+            write.cover_run(L, L.cover_runs[2 * k], L.cover_runs[2 * k + 1], gy);
       }
     }
 
@@ -713,10 +850,13 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
       if (c1 < c0) continue;
       float* row = buf.data() + (size_t)k * (gw + 1) * 4;
       float* prow = pbuf.data() + (size_t)k * (gw + 1);
-      double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0;
+      double* drow = dbuf.data() + (size_t)k * (gw + 1);  // run markers (SplatWriter::cover_run)
+      double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, t = 0;
       for (int x = c0; x <= c1; ++x) {
         float* d = row + 4 * x;
-        s0 += d[0]; s1 += d[1]; s2 += d[2]; s3 += d[3]; s4 += prow[x];
+        t += drow[x];
+        drow[x] = 0.0;
+        s0 += d[0]; s1 += d[1]; s2 += d[2]; s3 += d[3]; s4 += prow[x] + t;
         d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2; d[3] = (float)s3; prow[x] = (float)s4;
       }
     }
@@ -728,9 +868,10 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         const float* row = buf.data() + (size_t)k * (gw + 1) * 4;
         const float* prow = pbuf.data() + (size_t)k * (gw + 1);
         float* a = acc.data() + (size_t)k * W * 4;
+        float* bh = behind.data() + (size_t)k * W * 4;
         for (int x = c0; x <= c1; ++x) {
           const float* d = row + 4 * x;
-          composite_over(d[0], d[1], d[2], d[3], prow[x], a + 4 * x);
+          composite_over(d[0], d[1], d[2], d[3], prow[x], a + 4 * x, bh + 4 * x);
         }
       }
     } else {
@@ -751,6 +892,7 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
         const float* pa = pbuf.data() + (size_t)ka * (gw + 1);
         const float* pb = pbuf.data() + (size_t)kb * (gw + 1);
         float* a = acc.data() + (size_t)(y - y0) * W * 4;
+        float* bh = behind.data() + (size_t)(y - y0) * W * 4;
         const float* frow = has_fine ? fbuf.data() + (size_t)(y - y0) * (W + 1) * 4 : nullptr;
         const int fc0 = has_fine ? ftouched[2 * (y - y0)] : 1, fc1 = has_fine ? ftouched[2 * (y - y0) + 1] : 0;
         const XTaps& taps = xtaps[L.level];
@@ -770,7 +912,7 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
             s4[1] += frow[4 * x + 1];
             s4[2] += frow[4 * x + 2];
           }
-          composite_over(s4[0], s4[1], s4[2], s4[3], ph, a + 4 * x);
+          composite_over(s4[0], s4[1], s4[2], s4[3], ph, a + 4 * x, bh + 4 * x);
         }
       }
     }
@@ -799,9 +941,10 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
       size_t i = (size_t)y * W + x;
       const float* p = a + 4 * x;
       float rgb[3], far_px[3] = {0.0f, 0.0f, 0.0f};
-      const bool have_far =
-          needs_far_content(p, bh + 4 * x) && far_content(far, x, y, layer_of[i], std::fabs(coc[i]), far_px);
-      resolve_pixel(p, bh + 4 * x, have_far, far_px, &lin[3 * i], rgb);
+      const float far_w =
+          needs_far_content(p, bh + 4 * x) ? far_content(far, x, y, depth_position(coc[i]), std::fabs(coc[i]), far_px)
+                                           : 0.0f;
+      resolve_pixel(p, bh + 4 * x, far_w, far_px, &lin[3 * i], rgb);
       for (int c = 0; c < 3; ++c) {
         float xl = std::min(std::max(rgb[c], 0.0f), 1.0f);
         float e = lut_lerp(encode_lut.data(), kEncodeLutSize, std::sqrt(xl));

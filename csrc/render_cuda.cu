@@ -5,17 +5,17 @@
 // this file holds the kernels that map those steps onto threads, the memory
 // management and the error checking.  Pipeline (all on the caller's stream):
 //
-//   k_classify        pixel -> layer key; per-key count and bounding box; the
+//   k_classify        pixel -> layer key; per-key count, |CoC| sum and bounding box; the
 //                     largest highlight boost (sets the colour fixed point);
 //                     coarse keys: histogram and bounding box of highlights
-//   (one 23 KB copy to the host, the only synchronisation before the end: the
+//   (one 24 KB copy to the host, the only synchronisation before the end: the
 //    layer table, the fine-highlight thresholds and the buffer sizes depend on it)
 //   k_aggregate       coarse layers: one splat per grid cell
-//   k_aggregate_phantoms  one phantom splat per grid cell (coarse layers)
+//   k_aggregate_covers  one coverage splat per grid cell (coarse layers)
 //   k_far_level       farthest-content pyramid, level by level
 //   per group of layers whose buffers fit the memory budget:
 //     memset, k_splat_pixels + k_splat_fine + k_splat_records (fixed-point
-//     integer atomics; own splats, phantom coverage, and the full-resolution
+//     integer atomics; own splats, coverage of one radius, and the full-resolution
 //     light of the fine highlights of coarse layers), k_scan (row prefix sums),
 //     k_composite (back-to-front composite_over; the last group resolves the
 //     uncovered parts with resolve_pixel and encodes)
@@ -163,6 +163,7 @@ __global__ void k_init_stats(Stats* st) {
   int k = threadIdx.x;
   if (k < kNumKeys) {
     st->count[k] = 0;
+    st->coc_units[k] = 0;
     st->ymin[k] = st->xmin[k] = INT_MAX;
     st->ymax[k] = st->xmax[k] = -1;
     st->fine_ymin[k] = st->fine_xmin[k] = INT_MAX;
@@ -184,12 +185,14 @@ template <typename T>
 __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ image, const float* __restrict__ coc,
                                                        uint8_t* __restrict__ keys, Params p, Stats* st) {
   __shared__ int s_count[kNumKeys], s_ymin[kNumKeys], s_ymax[kNumKeys], s_xmin[kNumKeys], s_xmax[kNumKeys];
+  __shared__ unsigned long long s_units[kNumKeys];
   __shared__ int s_fymin[kNumKeys], s_fymax[kNumKeys], s_fxmin[kNumKeys], s_fxmax[kNumKeys];
   __shared__ int s_bad_image, s_bad_coc, s_bad_gain;
   __shared__ unsigned s_max_boost;
   const int tid = threadIdx.x, lane = tid & 31;
   for (int k = tid; k < kNumKeys; k += blockDim.x) {
     s_count[k] = 0;
+    s_units[k] = 0;
     s_ymin[k] = s_xmin[k] = INT_MAX;
     s_ymax[k] = s_xmax[k] = -1;
     s_fymin[k] = s_fxmin[k] = INT_MAX;
@@ -207,6 +210,7 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
       const int x = blockIdx.x * kClassifySpan + it * kThreads + tid;
       const bool active = x < p.width;
       int key = 0, fbin = 0;
+      unsigned units = 0;  // coc_units(|CoC|): <= 2^22 for a valid CoC, so a warp's sum fits 32 bits
       if (active) {
         const size_t i = (size_t)y * p.width + x;
         const float c = coc[i];
@@ -218,16 +222,26 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
         }
         key = pixel_key(c);
         keys[i] = (uint8_t)key;
+        units = (unsigned)coc_units(fabsf(c));
         fbin = pixel_fine_bin(image, coc, i, p, key);
       }
       const unsigned mask = __ballot_sync(0xffffffffu, active);
       if (active) {
         const unsigned peers = __match_any_sync(mask, key);
         const int first = __ffs(peers) - 1;
+        // The peers' |CoC| sum (an invalid CoC may wrap it; it is an error
+        // anyway), one shared atomic per group.
+#if __CUDA_ARCH__ >= 800
+        const unsigned sum = __reduce_add_sync(peers, units);
+#else
+        unsigned sum = 0;
+        for (unsigned m = peers; m; m &= m - 1) sum += __shfl_sync(peers, units, __ffs(m) - 1);
+#endif
         if (lane == first) {
           const int last = 31 - __clz(peers);
           const int x0 = x - lane;
           atomicAdd(&s_count[key], __popc(peers));
+          atomicAdd(&s_units[key], (unsigned long long)sum);
           atomicMin(&s_xmin[key], x0 + first);
           atomicMax(&s_xmax[key], x0 + last);
           atomicMin(&s_ymin[key], y);
@@ -260,6 +274,7 @@ __global__ void __launch_bounds__(kThreads) k_classify(const T* __restrict__ ima
   for (int k = tid; k < kNumKeys; k += blockDim.x) {
     if (s_count[k] == 0) continue;
     atomicAdd(&st->count[k], s_count[k]);
+    atomicAdd(&st->coc_units[k], s_units[k]);
     atomicMin(&st->ymin[k], s_ymin[k]);
     atomicMax(&st->ymax[k], s_ymax[k]);
     atomicMin(&st->xmin[k], s_xmin[k]);
@@ -292,18 +307,19 @@ __global__ void __launch_bounds__(kThreads) k_aggregate(const T* __restrict__ im
 
 // A kernel of its own: fused into k_aggregate, its sums raised that kernel's
 // registers from 128 to ~200 per thread.
-__global__ void __launch_bounds__(kThreads) k_aggregate_phantoms(const uint8_t* __restrict__ keys, Params p,
+__global__ void __launch_bounds__(kThreads) k_aggregate_covers(const uint8_t* __restrict__ keys, Params p,
                                                                  AggPass ag, const LayerDesc* __restrict__ layers,
-                                                                 PhantomRecord* __restrict__ precords) {
+                                                                 CoverRecord* __restrict__ crecords) {
   const long long n = (long long)ag.ncy * ag.ncx;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int cy = (int)(t / ag.ncx), cx = (int)(t % ag.ncx);
-    aggregate_phantoms(keys, p, ag, layers, precords, ag.cx0 + cx, ag.cy0 + cy);
+    aggregate_covers(keys, p, ag, layers, crecords, ag.cx0 + cx, ag.cy0 + cy);
   }
 }
 
 // Level-0 splats: one thread per pixel of rows [y0, y0 + rows): the pixel's
-// own splat, and its phantom splat on the layer just farther.
+// own splats (light and coverage), and its coverage splat on the layer just
+// farther.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__ image, const float* __restrict__ coc,
                                                            const uint8_t* __restrict__ keys, Params p, GroupDesc g,
@@ -313,14 +329,14 @@ __global__ void __launch_bounds__(kThreads) k_splat_pixels(const T* __restrict__
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int y = y0 + (int)(t / p.width), x = (int)(t % p.width);
     const int key = keys[(size_t)y * p.width + x];
-    const int l = g.layer_of_key[key], f = g.phantom_of_key[key];
+    const int l = g.layer_of_key[key], f = g.cover_of_key[key];
     if (l >= 0) {
       const LayerDesc L = layers[l];
       splat_pixel(image, coc, p, L, buf, x, y, AddWord());
     }
     if (f >= 0) {
       const LayerDesc F = layers[f];
-      phantom_pixel(p, F, buf, x, y, AddWord());
+      cover_pixel(p, F, buf, x, y, AddWord());
     }
   }
 }
@@ -346,10 +362,10 @@ __global__ void __launch_bounds__(kThreads) k_splat_fine(const T* __restrict__ i
 }
 
 // Coarse splats: blockIdx.y picks the layer of the group; its records, then
-// its phantom records.
+// its coverage records.
 __global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc g, const LayerDesc* __restrict__ layers,
                                                             const Record* __restrict__ records,
-                                                            const PhantomRecord* __restrict__ precords, Cell* buf) {
+                                                            const CoverRecord* __restrict__ crecords, Cell* buf) {
   const LayerDesc L = layers[g.l0 + blockIdx.y];
   if (L.is_focus || L.level == 0) return;
   const long long n = (long long)L.rh * L.rw;
@@ -358,11 +374,10 @@ __global__ void __launch_bounds__(kThreads) k_splat_records(Params p, GroupDesc 
     const Record rec = records[L.rec_offset + t];
     splat_record(rec, p, L, buf, AddWord());
   }
-  if (!L.has_phantoms) return;
-  const long long np = (long long)L.prh * L.prw;
+  const long long np = (long long)L.crh * L.crw;
   for (long long t = first; t < np; t += stride) {
-    const PhantomRecord ph = precords[L.prec_offset + t];
-    splat_phantom_record(ph, p, L, buf, AddWord());
+    const CoverRecord ph = crecords[L.crec_offset + t];
+    splat_cover_record(ph, p, L, buf, AddWord());
   }
 }
 
@@ -407,15 +422,17 @@ __global__ void __launch_bounds__(kScanThreads) k_scan(GroupDesc g, const LayerD
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_far_level(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, int k,
-                                                        uint8_t* far_layer, float* far_rgb) {
+                                                        uint8_t* far_layer, float* far_count, float* far_rgb,
+                                                        float* far_depth) {
   const long long n = (long long)p.far.h[k] * p.far.w[k];
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x)
-    far_cell(image, coc, keys, p, k, (int)(t % p.far.w[k]), (int)(t / p.far.w[k]), far_layer, far_rgb);
+    far_cell(image, coc, keys, p, k, (int)(t % p.far.w[k]), (int)(t / p.far.w[k]), far_layer, far_count, far_rgb,
+             far_depth);
 }
 
 // Composite a group of layers; the last group also fills, encodes and writes
-// the output.  Between groups the accumulator, and the "behind" snapshot of
-// pixels whose own layer was composited, wait in acc / behind.
+// the output.  Between groups the accumulator and what lies behind the
+// visible layers (see composite_over) wait in acc / behind.
 template <typename T>
 __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ image, const float* __restrict__ coc,
                                                         const uint8_t* __restrict__ keys, Params p, GroupDesc g,
@@ -428,22 +445,18 @@ __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ im
   const long long n = (long long)p.height * p.width;
   for (long long t = blockIdx.x * (long long)blockDim.x + threadIdx.x; t < n; t += (long long)gridDim.x * blockDim.x) {
     const int y = (int)(t / p.width), x = (int)(t % p.width);
-    const int own = p.plan_layer_of_key[keys[t]];
     float a[4] = {0.0f, 0.0f, 0.0f, 0.0f}, bh[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     if (!g.first) {
-      const float4 v = acc[t];
+      const float4 v = acc[t], b = behind[t];
       a[0] = v.x; a[1] = v.y; a[2] = v.z; a[3] = v.w;
-      if (own < g.l0) {
-        const float4 b = behind[t];
-        bh[0] = b.x; bh[1] = b.y; bh[2] = b.z; bh[3] = b.w;
-      }
+      bh[0] = b.x; bh[1] = b.y; bh[2] = b.z; bh[3] = b.w;
     }
     composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a, bh);
     if (g.last) {
       finish_pixel(image, coc, keys, p, x, y, a, bh, out);
     } else {
       acc[t] = make_float4(a[0], a[1], a[2], a[3]);
-      if (own >= g.l0 && own < g.l1) behind[t] = make_float4(bh[0], bh[1], bh[2], bh[3]);
+      behind[t] = make_float4(bh[0], bh[1], bh[2], bh[3]);
     }
   }
 }
@@ -506,12 +519,12 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
 
   // Coarse layers: one splat per grid cell.
   DeviceMemory d_records((size_t)plan.records * sizeof(Record), stream, pool);
-  DeviceMemory d_precords((size_t)plan.phantom_records * sizeof(PhantomRecord), stream, pool);
+  DeviceMemory d_crecords((size_t)plan.cover_records * sizeof(CoverRecord), stream, pool);
   Record* records = d_records.as<Record>();
-  PhantomRecord* precords = d_precords.as<PhantomRecord>();
+  CoverRecord* crecords = d_crecords.as<CoverRecord>();
   if (plan.records) PB_CUDA_CHECK(cudaMemsetAsync(records, 0, (size_t)plan.records * sizeof(Record), stream));
-  if (plan.phantom_records)
-    PB_CUDA_CHECK(cudaMemsetAsync(precords, 0, (size_t)plan.phantom_records * sizeof(PhantomRecord), stream));
+  if (plan.cover_records)
+    PB_CUDA_CHECK(cudaMemsetAsync(crecords, 0, (size_t)plan.cover_records * sizeof(CoverRecord), stream));
   for (const AggPass& ag : plan.passes) {
     const unsigned blocks = blocks_for((long long)ag.ncy * ag.ncx);
     if (ag.nslots) {
@@ -519,8 +532,8 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
       PB_CUDA_LAUNCHED("k_aggregate");
     }
     if (ag.npslots) {
-      k_aggregate_phantoms<<<blocks, kThreads, 0, stream>>>(keys, p, ag, layers, precords);
-      PB_CUDA_LAUNCHED("k_aggregate_phantoms");
+      k_aggregate_covers<<<blocks, kThreads, 0, stream>>>(keys, p, ag, layers, crecords);
+      PB_CUDA_LAUNCHED("k_aggregate_covers");
     }
   }
 
@@ -528,11 +541,16 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
   const long long far_cells = set_layers(p, plan);
   DeviceMemory d_far_layer((size_t)far_cells, stream, pool), d_far_rgb((size_t)far_cells * 3 * sizeof(float), stream,
                                                                          pool);
+  DeviceMemory d_far_count((size_t)far_cells * sizeof(float), stream, pool);
+  DeviceMemory d_far_depth((size_t)far_cells * sizeof(float), stream, pool);
   p.far.layer = d_far_layer.as<uint8_t>();
+  p.far.count = d_far_count.as<float>();
   p.far.rgb = d_far_rgb.as<float>();
+  p.far.depth = d_far_depth.as<float>();
   for (int k = 0; k < p.far.levels; ++k) {
     k_far_level<T><<<blocks_for((long long)p.far.h[k] * p.far.w[k]), kThreads, 0, stream>>>(
-        image, a.coc, keys, p, k, d_far_layer.as<uint8_t>(), d_far_rgb.as<float>());
+        image, a.coc, keys, p, k, d_far_layer.as<uint8_t>(), d_far_count.as<float>(), d_far_rgb.as<float>(),
+        d_far_depth.as<float>());
     PB_CUDA_LAUNCHED("k_far_level");
   }
 
@@ -570,10 +588,10 @@ void run(const GpuRenderArgs& a, cudaStream_t stream) {
     for (int l = g.l0; l < g.l1; ++l) {
       const LayerDesc& L = plan.layers[l];
       if (!L.is_focus && L.level > 0)
-        max_records = std::max({max_records, (long long)L.rh * L.rw, L.has_phantoms ? (long long)L.prh * L.prw : 0});
+        max_records = std::max({max_records, (long long)L.rh * L.rw, (long long)L.crh * L.crw});
     }
     if (max_records) {
-      k_splat_records<<<dim3(blocks_for(max_records), nl), kThreads, 0, stream>>>(p, g, layers, records, precords,
+      k_splat_records<<<dim3(blocks_for(max_records), nl), kThreads, 0, stream>>>(p, g, layers, records, crecords,
                                                                                    buf);
       PB_CUDA_LAUNCHED("k_splat_records");
     }

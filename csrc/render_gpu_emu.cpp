@@ -42,6 +42,7 @@ void run(const GpuRenderArgs& a) {
       int k = pixel_key(coc[i]);
       keys[i] = (uint8_t)k;
       st.count[k]++;
+      st.coc_units[k] += (unsigned long long)coc_units(fabsf(coc[i]));
       st.ymin[k] = std::min(st.ymin[k], y);
       st.ymax[k] = std::max(st.ymax[k], y);
       st.xmin[k] = std::min(st.xmin[k], x);
@@ -63,43 +64,47 @@ void run(const GpuRenderArgs& a) {
 
   // aggregate
   std::vector<Record> records((size_t)plan.records);
-  std::vector<PhantomRecord> precords((size_t)plan.phantom_records);
+  std::vector<CoverRecord> crecords((size_t)plan.cover_records);
   std::memset(records.data(), 0, records.size() * sizeof(Record));
-  std::memset(precords.data(), 0, precords.size() * sizeof(PhantomRecord));
+  std::memset(crecords.data(), 0, crecords.size() * sizeof(CoverRecord));
   for (const AggPass& ag : plan.passes)
     for (int cy = 0; cy < ag.ncy; ++cy)
       for (int cx = 0; cx < ag.ncx; ++cx)
       {
         aggregate_layers(image, coc, keys.data(), p, ag, plan.layers.data(), records.data(), ag.cx0 + cx,
                          ag.cy0 + cy);
-        aggregate_phantoms(keys.data(), p, ag, plan.layers.data(), precords.data(), ag.cx0 + cx, ag.cy0 + cy);
+        aggregate_covers(keys.data(), p, ag, plan.layers.data(), crecords.data(), ag.cx0 + cx, ag.cy0 + cy);
       }
 
   // farthest-content pyramid
   const long long far_cells = set_layers(p, plan);
   std::vector<uint8_t> far_layer((size_t)far_cells);
-  std::vector<float> far_rgb((size_t)far_cells * 3);
+  std::vector<float> far_count((size_t)far_cells);
+  std::vector<float> far_rgb((size_t)far_cells * 3), far_depth((size_t)far_cells);
   p.far.layer = far_layer.data();
+  p.far.count = far_count.data();
   p.far.rgb = far_rgb.data();
+  p.far.depth = far_depth.data();
   for (int k = 0; k < p.far.levels; ++k)
     for (int cy = 0; cy < p.far.h[k]; ++cy)
       for (int cx = 0; cx < p.far.w[k]; ++cx)
-        far_cell(image, coc, keys.data(), p, k, cx, cy, far_layer.data(), far_rgb.data());
+        far_cell(image, coc, keys.data(), p, k, cx, cy, far_layer.data(), far_count.data(), far_rgb.data(),
+                 far_depth.data());
 
   std::vector<Cell> buf((size_t)plan.max_group_cells);
   std::vector<float> acc(N * 4, 0.0f), behind(N * 4, 0.0f);
   for (const GroupDesc& g : plan.groups) {
     std::memset(buf.data(), 0, buf.size() * sizeof(Cell));
-    // splat: level-0 pixels (own splats and phantoms), fine highlights of
+    // splat: level-0 pixels (own splats and coverage), fine highlights of
     // coarse layers, then coarse records
     int y0, y1;
     group_pixel_rows(plan, st, g, &y0, &y1);
     for (int y = y0; y <= y1; ++y) {
       for (int x = 0; x < W; ++x) {
         const int key = keys[(size_t)y * W + x];
-        const int l = g.layer_of_key[key], f = g.phantom_of_key[key];
+        const int l = g.layer_of_key[key], f = g.cover_of_key[key];
         if (l >= 0) splat_pixel(image, coc, p, plan.layers[l], buf.data(), x, y, AddWord());
-        if (f >= 0) phantom_pixel(p, plan.layers[f], buf.data(), x, y, AddWord());
+        if (f >= 0) cover_pixel(p, plan.layers[f], buf.data(), x, y, AddWord());
       }
     }
     int fx0, fx1;
@@ -115,9 +120,8 @@ void run(const GpuRenderArgs& a) {
       if (L.is_focus || L.level == 0) continue;
       for (long long r = 0; r < (long long)L.rh * L.rw; ++r)
         splat_record(records[L.rec_offset + r], p, L, buf.data(), AddWord());
-      if (!L.has_phantoms) continue;
-      for (long long r = 0; r < (long long)L.prh * L.prw; ++r)
-        splat_phantom_record(precords[L.prec_offset + r], p, L, buf.data(), AddWord());
+      for (long long r = 0; r < (long long)L.crh * L.crw; ++r)
+        splat_cover_record(crecords[L.crec_offset + r], p, L, buf.data(), AddWord());
     }
     // scan
     for (int l = g.l0; l < g.l1; ++l) {

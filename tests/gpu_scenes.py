@@ -38,7 +38,7 @@ def ramp_coc(rng: np.random.Generator, height: int, width: int, lo: float, hi: f
     """A continuous depth ramp (a floor or a wall at an angle) from CoC ``lo`` to ``hi`` px, slightly noisy.
 
     Every layer bin it crosses borders the next one along a long seam: the
-    case phantom coverage exists for (a layer continues behind the nearer one).
+    case the coverage of one radius exists for (a layer continues behind the nearer one).
     """
     yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     t = 0.75 * yy / max(height - 1, 1) + 0.25 * xx / max(width - 1, 1)

@@ -115,13 +115,31 @@ def max_neighbour_diff(img: np.ndarray, rows: slice, cols: slice) -> int:
     return int(max(dv.max(initial=0), dh.max(initial=0)))
 
 
+def depth_edges(depth: np.ndarray, shape: tuple[int, int], window: int = 9, levels: float = 4.0) -> np.ndarray:
+    """Pixels within ``window // 2`` px of a depth edge: the map (resampled to ``shape``)
+    spans more than ``levels`` of its values in the ``window``-wide square around them.
+
+    Smoothing a map moves and softens its silhouettes, so renders with the 8-bit and the
+    smoothed map rightly differ there; seams are steps *away* from them.
+    """
+    from scipy.ndimage import maximum_filter, minimum_filter
+
+    from pybokeh.lens import resample
+
+    d = resample(np.asarray(depth, np.float32), shape, "depth")
+    return (maximum_filter(d, window) - minimum_filter(d, window)) > levels
+
+
 def seam_stats(out_8bit: np.ndarray, out_smooth: np.ndarray, coc: np.ndarray, min_coc: float = 1.0,
-               flat: int = 2, step: int = 6) -> dict:
+               flat: int = 2, step: int = 6, exclude: np.ndarray | None = None) -> dict:
     """Steps in smooth blurred regions: among 4-neighbour pairs with both pixels blurred
-    (|CoC| >= ``min_coc``) where the render with the smoothed map changes by at most
-    ``flat`` levels, how many change by ``step`` levels or more with the 8-bit map, and
-    the largest such change (a seam: a step that follows the depth map's levels)."""
+    (|CoC| >= ``min_coc``) and not in ``exclude`` (e.g. :func:`depth_edges`) where the
+    render with the smoothed map changes by at most ``flat`` levels, how many change by
+    ``step`` levels or more with the 8-bit map, and the largest such change (a seam: a
+    step that follows the depth map's levels)."""
     blurred = np.abs(coc) >= min_coc
+    if exclude is not None:
+        blurred &= ~exclude
     d8, ds = neighbour_diffs(out_8bit), neighbour_diffs(out_smooth)
     both = (blurred[1:] & blurred[:-1], blurred[:, 1:] & blurred[:, :-1])
     v8 = np.concatenate([d8[0][both[0]], d8[1][both[1]]])
@@ -172,25 +190,3 @@ def smooth_map(depth: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def crop_args(photo: np.ndarray, depth: np.ndarray, focus_px, box, max_blur: float | None = None):
-    """``(photo crop, depth crop, render keywords)`` rendering ``box`` = (x0, y0, x1, y1)
-    with the CoC the whole photo gets (disparity mode).
-
-    The renderer min-max normalises a disparity map and its default blur scales with the
-    image diagonal, so a plain crop would change the CoC; the keywords restore the
-    whole photo's: ``max_blur`` rescaled to the crop's disparity range, the focus as
-    the whole map's value at ``focus_px``.
-    """
-    from pybokeh.lens import DEFAULT_MAX_BLUR_FRACTION, focus_window_radius, resample
-
-    h, w = photo.shape[:2]
-    d = resample(np.asarray(depth, np.float32), (h, w), "depth")
-    x, y = focus_px
-    r = focus_window_radius((h, w))
-    focus = float(np.median(d[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1]))
-    k = DEFAULT_MAX_BLUR_FRACTION * math.hypot(h, w) if max_blur is None else max_blur
-    x0, y0, x1, y1 = box
-    dc = d[y0:y1, x0:x1]
-    span = float(d.max() - d.min()) or 1.0
-    kw = dict(focus=focus, depth_kind="disparity", max_blur=k * float(dc.max() - dc.min()) / span)
-    return np.ascontiguousarray(photo[y0:y1, x0:x1]), np.ascontiguousarray(dc), kw

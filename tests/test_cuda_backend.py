@@ -227,7 +227,7 @@ def test_emulated_cuda_matches_cpp(height, width, radius, dtype, blades):
 
 
 RAMPS = [  # (height, width, CoC from, CoC to (px), dtype, blades): layers continue behind nearer ones
-    (80, 96, -40.0, 40.0, np.uint8, 0),     # far and near sides, level-0 and coarse phantoms
+    (80, 96, -40.0, 40.0, np.uint8, 0),     # far and near sides, level-0 and coarse coverage splats
     (72, 64, 0.6, 60.0, np.uint8, 6),       # near side only, reflected aperture
     (90, 50, -70.0, -0.6, np.uint16, 5),    # far side only, up to level 3
     (64, 88, -12.0, 9.0, np.float32, 0),    # mostly level 0
@@ -542,7 +542,7 @@ def test_device_path_boosts_lights_like_host_render(monkeypatch, dtype):
     torch = _emulated_render(monkeypatch)
     rng = np.random.default_rng(13)
     img = add_lights(rng, random_image(rng, 60, 80, dtype), count=5)
-    depth = np.tile(np.linspace(0.0, 1.0, 80, dtype=np.float32), (60, 1))  # a ramp: phantoms too
+    depth = np.tile(np.linspace(0.0, 1.0, 80, dtype=np.float32), (60, 1))  # a ramp: layers continuing behind the next
     kw = dict(blades=5, max_blur=20.0)
     ref = pybokeh.render(img, depth, 0.2, backend="cpp", **kw)
     out = pybokeh.render(torch.from_numpy(img), torch.from_numpy(depth), 0.2, **kw).numpy()

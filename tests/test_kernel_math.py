@@ -68,11 +68,13 @@ def test_layer_level_keeps_splats_within_eight_cells(bin_, level):
     assert 0.5 * 2 ** ((bin_ + 1) / 2) <= 8 * 2 ** level + 1e-3
 
 
-def test_layer_mid_radius_is_the_geometric_middle_of_its_bin():
-    nbins = 10
-    for bin_ in range(nbins):
-        lo, hi = 0.5 * 2 ** (bin_ / 2), 0.5 * 2 ** ((bin_ + 1) / 2)
-        assert km.layer_mid_radius(nbins + 1 + bin_, nbins) == pytest.approx(math.sqrt(lo * hi), rel=1e-6)
+def test_coverage_radius_is_the_mean_abs_coc_of_the_layer():
+    # Fixed point: 1/1024 px units, rounded half up; NaN and huge radii count as 2^20 px.
+    assert km.coc_units(np.float32([0.0, 1.0, 2.5, 0.00048828125, 3e6, np.nan])).tolist() == \
+        [0, 1024, 2560, 1, 2**30, 2**30]
+    radii = np.float32([3.0, 4.5, 7.25, 12.0])
+    units = int(km.coc_units(radii).sum())
+    assert km.coverage_radius(units, radii.size) == pytest.approx(float(radii.mean()), abs=1e-6)
 
 
 @pytest.mark.parametrize("gain,coc,expected", [

@@ -12,39 +12,42 @@ import photo_checks as P
 
 #: Issue 10: with default settings, at most this many times the glitter of ``highlight_boost=0``.
 GLITTER_RATIO = 1.2
-#: Issue 10: the street_8 block region, largest neighbour difference in levels.
-STREET_MAX_STEP = 12
+#: Issue 10: the street_8 block region, largest neighbour difference in levels (5 with the map as given or
+#: smoothed).
+STREET_MAX_STEP = 8
 #: Saturated out-of-focus colours whitened (darkest channel +30 levels over boost 0): at most this fraction.
 WHITENED_FRACTION = 0.05
-#: Seam pairs (steps >= 6 levels where the smoothed-map render is flat) on the cap brim: at most this fraction.
+#: Seam pairs (steps >= 6 levels where the smoothed-map render is flat, away from depth edges) on the cap
+#: brim: at most this fraction.
 SEAM_FRACTION = 0.0025
+#: ... and none steps by more than this many levels.
+SEAM_MAX_STEP = 20
 
 
 @pytest.fixture(scope="module")
 def renders(shared_data):
     """Memoised renders: ``get(name, highlight_boost=None, box=None, smooth=False)`` ->
-    (photo, output, CoC) of the whole photo or of crop ``box`` (rendered with the whole
-    photo's CoC, see ``photo_checks.crop_args``); ``None`` boost = the default."""
+    (photo, output, CoC) of the whole photo, or their crops to ``box`` = (x0, y0, x1, y1)
+    (the whole photo is rendered: a crop would change the map's range and the blur);
+    ``None`` boost = the default; ``smooth`` renders with the Gaussian-smoothed map."""
     import pybokeh
 
     cache = {}
 
     def get(name, highlight_boost=None, box=None, smooth=False):
-        key = (name, highlight_boost, box, smooth)
+        key = (name, highlight_boost, smooth)
         if key not in cache:
             photo, depth, focus = P.load(shared_data, name)
-            if box is None:
-                kw, coc = {"focus": focus}, pybokeh.coc_map(depth, focus, image_shape=photo.shape[:2])
-            else:
-                photo, depth, kw = P.crop_args(photo, depth, focus, box)
-                coc = pybokeh.coc_map(depth, kw["focus"], depth_kind="disparity", max_blur=kw["max_blur"])
+            coc = pybokeh.coc_map(depth, focus, image_shape=photo.shape[:2])
             if smooth:
                 depth = P.smooth_map(depth)
-            if highlight_boost is not None:
-                kw["highlight_boost"] = highlight_boost
-            focus_arg = kw.pop("focus")
-            cache[key] = (photo, pybokeh.render(photo, depth, focus_arg, **kw), coc)
-        return cache[key]
+            kw = {} if highlight_boost is None else {"highlight_boost": highlight_boost}
+            cache[key] = (photo, pybokeh.render(photo, depth, focus, **kw), coc)
+        photo, out, coc = cache[key]
+        if box is None:
+            return photo, out, coc
+        x0, y0, x1, y1 = box
+        return photo[y0:y1, x0:x1], out[y0:y1, x0:x1], coc[y0:y1, x0:x1]
 
     return get
 
@@ -95,22 +98,27 @@ def test_fairy_lights_keep_their_discs(renders, box):
     assert with_boost >= 1.05 * without, (with_boost, without)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: the rectangular block right of the cap (41 levels)")
 def test_street_8_has_no_block(renders):
-    # Crop x 1450-1950, y 450-850 holds rows 600-700, cols 1650-1760 at rows 150-250, cols 200-310.
+    """Right of the cap (rows 600-700, cols 1660-1760: 10 px clear of the cap's silhouette,
+    a real edge of 12-17 levels) the background is smooth; the block there stepped by 28
+    levels at rows 670/671 (41 with the cap's edge included)."""
     _, out, coc = renders("inputs_street_8", box=(1450, 450, 1950, 850))
-    assert np.abs(coc[150:251, 200:311]).min() > 5  # a blurred region
-    step = P.max_neighbour_diff(out, slice(150, 251), slice(200, 311))
+    assert np.abs(coc[150:251, 210:311]).min() > 5  # a blurred region
+    step = P.max_neighbour_diff(out, slice(150, 251), slice(210, 311))
     assert step <= STREET_MAX_STEP, step
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: contour seams from the 8-bit depth map on the cap brim")
-def test_cap_brim_has_no_depth_level_seams(renders):
+def test_cap_brim_has_no_depth_level_seams(renders, shared_data):
     """inputs_new_11's cap brim (x 1150-1450, y 150-330) with the 8-bit map vs the same
-    map smoothed to float: where the smoothed render is flat, the 8-bit one must not step."""
-    box = (1150, 150, 1450, 330)
-    _, out, coc = renders("inputs_new_11", box=box)
+    map smoothed to float: where the smoothed render is flat, away from the map's
+    silhouettes (which smoothing moves), the 8-bit one must not step.  Wavy lines along
+    the depth levels gave 900 such pairs of 63,000 (1.4 %), steps up to 39 levels."""
+    x0, y0, x1, y1 = box = (1150, 150, 1450, 330)
+    photo, out, coc = renders("inputs_new_11", box=box)
     _, out_smooth, _ = renders("inputs_new_11", box=box, smooth=True)
-    st = P.seam_stats(out, out_smooth, coc)
+    full, depth, _ = P.load(shared_data, "inputs_new_11")
+    edges = P.depth_edges(depth, full.shape[:2])[y0:y1, x0:x1]
+    st = P.seam_stats(out, out_smooth, coc, exclude=edges)
     assert st["smooth_pairs"] > 30_000
     assert st["seam_pairs"] <= SEAM_FRACTION * st["smooth_pairs"], st
+    assert st["max_step"] <= SEAM_MAX_STEP, st

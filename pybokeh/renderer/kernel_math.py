@@ -59,9 +59,27 @@ def layer_level(layer, nbins, edges):
     return k
 
 
-def layer_mid_radius(layer, nbins):
-    """Radius (px) of a layer's phantom coverage: the geometric middle of its bin."""
-    return float(LAYER_EDGES[layer_bin(layer, nbins)]) * np.float32(1.18920712)
+#: Fixed-point unit of the |CoC| sums behind a layer's coverage radius (1/1024 px):
+#: integer sums are exact, so every backend (and the GPU's atomics) get the same radius.
+COC_UNITS = 1024.0
+
+
+#: A layer's coverage of one radius counts in proportion to the layer's own
+#: coverage up to this much (see ``composite_over`` in bokeh_math.h).
+COVER_TRUST = 0.05
+
+
+def coc_units(abs_coc):
+    """``|CoC|`` (float32, >= 0) in fixed-point units, rounded: ``floor(|CoC| * 1024 + 0.5)`` (int64; beyond 2^20 px
+    and NaN count as 2^20 px)."""
+    a = np.asarray(abs_coc, np.float32)
+    a = np.where(a <= np.float32(1048576.0), a, np.float32(1048576.0))
+    return np.floor(a * np.float32(COC_UNITS) + np.float32(0.5)).astype(np.int64)
+
+
+def coverage_radius(units_sum, count):
+    """Radius (px, float32) of a layer's coverage splats: the mean |CoC| of its pixels, from the fixed-point sum."""
+    return np.float32(float(units_sum) / (COC_UNITS * float(count)))
 
 
 def highlight_gain(gain, abs_coc):
@@ -118,6 +136,33 @@ def fine_light_threshold(counts, capacity):
         j -= 1
         n += counts[j]
     return j
+
+
+def depth_position(coc):
+    """Continuous composite position of a CoC (float32): ``±2 log2(2 |CoC|)``, + in front of the focus plane,
+    0 in focus (the layer index relative to the focus layer, unrounded; see bokeh_math.h)."""
+    a = abs(float(coc))
+    if not a > 0.5:
+        return 0.0
+    p = 2.0 * math.log2(2.0 * a)
+    return p if coc > 0.0 else -p
+
+
+#: Farthest-content fill (see ``far_content`` in bokeh_math.h): a level's
+#: answer is fully trusted once its cells' farthest-layer pixels weigh this much.
+FAR_CONFIDENT = 0.25
+#: Content counts as farther in full from this many depth positions behind the pixel.
+FAR_DEPTH_RAMP = 2.0
+
+
+def far_depth_weight(depth, cell_depth):
+    """How much content at depth position ``cell_depth`` counts as farther than a pixel at ``depth``."""
+    return min(max((depth - cell_depth) / FAR_DEPTH_RAMP, 0.0), 1.0)
+
+
+def far_level_weight(max_cell, s):
+    """Weight of the far-content pyramid level of cell size ``s``: 1 up to ``max_cell``, 0 from twice that."""
+    return min(max(2.0 * max_cell / s - 1.0, 0.0), 1.0)
 
 
 def aperture_span(blades, lut, v):

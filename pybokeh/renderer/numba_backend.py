@@ -46,7 +46,7 @@ def _jit_kernel_math():
     namespace = dict(vars(km))
     names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "centroid_weight",
              "light_centroid_moves", "aperture_span", "splat_rows", "splat_row", "span_markers", "fine_light_bin",
-             "fine_light_capacity", "fine_light_threshold")
+             "fine_light_capacity", "fine_light_threshold", "far_level_weight", "depth_position", "far_depth_weight")
     for name in names:
         fn = getattr(km, name)
         namespace[name] = _jit(types.FunctionType(fn.__code__, namespace, name, fn.__defaults__))
@@ -55,7 +55,7 @@ def _jit_kernel_math():
 
 (radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, light_centroid_moves,
  aperture_span, splat_rows, splat_row, span_markers, fine_light_bin, fine_light_capacity,
- fine_light_threshold) = _jit_kernel_math()
+ fine_light_threshold, far_level_weight, depth_position, far_depth_weight) = _jit_kernel_math()
 
 
 @_jit
@@ -68,9 +68,17 @@ def _lut_lerp(lut, n, t):
     return lut[i] + f * (lut[i + 1] - lut[i])
 
 
+@_jit
+def _coc_units(a):
+    """``coc_units`` of bokeh_math.h: |CoC| (float32) in 1/1024 px, rounded; 2^20 px and beyond (NaN) capped."""
+    if not a <= np.float32(1048576.0):
+        a = np.float32(1048576.0)
+    return np.int64(a * np.float32(km.COC_UNITS) + np.float32(0.5))
+
+
 @_jit(parallel=True)
-def _prepare(decoded, coc, gain, nbins, edges, lin, layer_of, counts):
-    """Boost the decoded colours into ``lin``; layer of each pixel; bucket sizes per (layer, row)."""
+def _prepare(decoded, coc, gain, nbins, edges, lin, layer_of, counts, units):
+    """Boost the decoded colours into ``lin``; layer of each pixel; bucket sizes and |CoC| sums per (layer, row)."""
     height, width = coc.shape
     for y in prange(height):
         for x in range(width):
@@ -80,6 +88,7 @@ def _prepare(decoded, coc, gain, nbins, edges, lin, layer_of, counts):
             layer = layer_index(coc[y, x], nbins, edges)
             layer_of[y, x] = layer
             counts[layer, y] += 1
+            units[layer, y] += _coc_units(abs(coc[y, x]))
 
 
 @_jit(parallel=True)
@@ -200,53 +209,178 @@ def _build_coarse(coarse_layers, levels, lin, coc, fine, offsets, xs, grid_start
 
 
 @_jit
-def _phantom_row(layer, gy, s, offsets, xs, height, acc):
-    """Count and centroid sums of the next nearer layer's pixels per cell of grid row ``gy``."""
+def _cover_row(layer, last, gy, s, offsets, xs, height, acc):
+    """Count and centroid sums of the pixels of layers ``layer..last`` per cell of grid row ``gy``."""
     acc[:] = 0.0
     inv_s = 1.0 / s
     for y in range(gy * s, min(height, gy * s + s)):
-        for k in range(offsets[layer + 1, y], offsets[layer + 1, y + 1]):
-            x = xs[k]
-            a = acc[x // s]
-            a[0] += 1.0
-            a[1] += np.float32((x + 0.5) * inv_s - 0.5)
-            a[2] += np.float32((y + 0.5) * inv_s - 0.5)
+        for src in range(layer, last + 1):
+            for k in range(offsets[src, y], offsets[src, y + 1]):
+                x = xs[k]
+                a = acc[x // s]
+                a[0] += 1.0
+                a[1] += np.float32((x + 0.5) * inv_s - 0.5)
+                a[2] += np.float32((y + 0.5) * inv_s - 0.5)
+
+
+@_jit
+def _cover_cells(layer, acc, gy, s, width, height, stamp_x0, stamp_x1, bottom_ok, out, k, write):
+    """The coverage records of grid row ``gy`` from its cell sums ``acc`` (see ``_cover_row``); returns how many.
+
+    A record is ``(x, y, weight, n, total)``: ``n = 0`` a splat at the centroid
+    (``total``: its splat total, filled in by the caller), ``n > 0`` a run of
+    ``n`` fully covered cells from column ``x`` splatted with the layer's stamp
+    (see ``SplatWriter::cover_run`` in render_cpu.cpp).
+    """
+    gw = acc.shape[0]
+    count = 0
+    run_open = False
+    for gx in range(gw):
+        n = acc[gx, 0]
+        if not n > 0:
+            run_open = False
+            continue
+        cell_w = min(s, width - gx * s)
+        cell_h = min(height, gy * s + s) - gy * s
+        if cell_w == s and cell_h == s and n == s * s and stamp_x0 <= gx <= stamp_x1 and bottom_ok:
+            if run_open:
+                if write:
+                    out[k + count - 1, 3] += 1.0
+                continue
+            if write:
+                out[k + count, 0] = gx
+                out[k + count, 1] = gy
+                out[k + count, 2] = 1.0
+                out[k + count, 3] = 1.0
+                out[k + count, 4] = 0.0
+            count += 1
+            run_open = True
+            continue
+        run_open = False
+        if write:
+            out[k + count, 0] = acc[gx, 1] / n
+            out[k + count, 1] = acc[gx, 2] / n
+            out[k + count, 2] = n / (cell_w * cell_h)
+            out[k + count, 3] = 0.0
+            out[k + count, 4] = 0.0
+        count += 1
+    return count
+
+
+@_jit
+def _bottom_ok(gy, s, height, r, ext_hi):
+    """Whether a cell's mirror image across the bottom edge (if any) falls on a grid row."""
+    edge_y = np.float32(height / s - 0.5)
+    return height % s == 0 or not (np.float32(gy) + r * ext_hi > edge_y)
 
 
 @_jit(parallel=True)
-def _count_phantoms(layers_with, levels, offsets, xs, height, width, counts):
+def _count_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, extents,
+                  sides, counts):
+    dummy = np.zeros((1, 5), np.float32)
     for i in prange(layers_with.shape[0]):
         layer = layers_with[i]
         s = 1 << levels[layer]
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
         acc = np.zeros((gw, 3))
         for gy in range(gh):
-            _phantom_row(layer, gy, s, offsets, xs, height, acc)
-            n = 0
-            for gx in range(gw):
-                if acc[gx, 0] > 0:
-                    n += 1
-            counts[layer, gy] = n
+            _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
+            ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[sides[layer], 1])
+            counts[layer, gy] = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok,
+                                             dummy, 0, False)
 
 
 @_jit(parallel=True)
-def _build_phantoms(layers_with, levels, offsets, xs, height, width, start, out):
+def _build_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, sides, blades,
+                  luts, extents, start, out):
     for i in prange(layers_with.shape[0]):
         layer = layers_with[i]
         s = 1 << levels[layer]
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
+        side = sides[layer]
         acc = np.zeros((gw, 3))
         for gy in range(gh):
-            _phantom_row(layer, gy, s, offsets, xs, height, acc)
+            _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
+            ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[side, 1])
             k = start[layer, gy]
-            for gx in range(gw):
-                n = acc[gx, 0]
-                if n > 0:
-                    cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
-                    out[k, 0] = acc[gx, 1] / n
-                    out[k, 1] = acc[gx, 2] / n
-                    out[k, 2] = n / cell
-                    k += 1
+            n = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok, out, k, True)
+            for q in range(k, k + n):
+                if out[q, 3] == 0.0:
+                    out[q, 4] = _splat_total(out[q, 0], out[q, 1], stamp_r[layer], blades, luts[side],
+                                             extents[side, 0], extents[side, 1])
+
+
+@_jit
+def _build_stamp(r, scale, gw, edge_x, blades, lut, ext_lo, ext_hi, m_out, idx_out, w_out):
+    """The coverage splat of radius ``r`` (grid units) centred on a grid point, as span markers per row relative to
+    the centre (see ``Renderer::build_stamp`` in render_cpu.cpp).  Returns the first row and the columns whose splat
+    stays inside the image horizontally."""
+    r0, r1 = splat_rows(0.0, r, ext_lo, ext_hi)
+    m_out[:] = 0
+    for k in range(r1 - r0 + 1):
+        ok, xa, xb, vy = splat_row(blades, lut, ext_lo, ext_hi, 0.0, 0.0, r, r0 + k)
+        if not ok:
+            continue
+        ia = int(math.floor(xa + 0.5))
+        ib = int(math.floor(xb + 0.5))
+        a = scale * vy
+        if ia == ib:
+            m_out[k] = 2
+            idx_out[k, 0] = ia
+            w_out[k, 0] = (xb - xa) * a
+            idx_out[k, 1] = ia + 1
+            w_out[k, 1] = -(xb - xa) * a
+        else:
+            fa = (ia + 0.5) - xa
+            fb = xb - (ib - 0.5)
+            m_out[k] = 4
+            idx_out[k, 0] = ia
+            w_out[k, 0] = fa * a
+            idx_out[k, 1] = ia + 1
+            w_out[k, 1] = (1.0 - fa) * a
+            idx_out[k, 2] = ib
+            w_out[k, 2] = (fb - 1.0) * a
+            idx_out[k, 3] = ib + 1
+            w_out[k, 3] = -fb * a
+    x0 = 0
+    while x0 < gw and x0 - r < -0.5:
+        x0 += 1
+    x1 = gw - 1
+    while x1 >= 0 and x1 + r > edge_x:
+        x1 -= 1
+    return r0, x0, x1
+
+
+@_jit
+def _stamp_run(x0, n, cy, r0, m, idx, w, dbuf, row0, row1, gw, touched):
+    """Coverage splats of the run ``[x0, x0 + n)`` of grid row ``cy`` with a stamp: each marker becomes the two ends
+    of a box over the run in ``dbuf`` (differenced once more than ``pbuf``)."""
+    rows = m.shape[0]
+    k0 = max(0, row0 - cy - r0)
+    k1 = min(rows - 1, row1 - cy - r0)
+    for k in range(k0, k1 + 1):
+        mk = m[k]
+        if mk == 0:
+            continue
+        row = cy + r0 + k - row0
+        for q in range(mk):
+            dbuf[row, x0 + idx[k, q]] += w[k, q]
+            e = x0 + n + idx[k, q]
+            if e <= gw:
+                dbuf[row, e] -= w[k, q]
+        touched[row, 0] = min(touched[row, 0], x0 + idx[k, 0])
+        touched[row, 1] = max(touched[row, 1], min(gw, x0 + n + idx[k, mk - 1]))
+
+
+@_jit
+def _cover_run(x0, n, cy, r, r0, m, idx, w, ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw, touched):
+    """``_stamp_run`` plus the mirror image across the top or bottom edge (see ``SplatWriter::cover_run``)."""
+    _stamp_run(x0, n, cy, r0, m, idx, w, dbuf, row0, row1, gw, touched)
+    fy = np.float32(cy)
+    if fy + r * ext_lo < -0.5:
+        _stamp_run(x0, n, -1 - cy, r0, m, idx, w, dbuf, row0, row1, gw, touched)
+    elif fy + r * ext_hi > edge_y:
+        _stamp_run(x0, n, int(2.0 * edge_y) - cy, r0, m, idx, w, dbuf, row0, row1, gw, touched)
 
 
 @_jit
@@ -282,7 +416,7 @@ def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf,
     """Splat one aperture (see SplatWriter in C++).
 
     ``channels``: 1 light (RGB into ``buf``), 2 coverage (``buf``), 3 both,
-    4 phantom coverage (into ``pbuf``).  ``total``: the splat total when
+    4 coverage of one radius (into ``pbuf``).  ``total``: the splat total when
     known (level-0 pixels), else <= 0 to compute it here.
     """
     r0, r1 = splat_rows(cy, r, ext_lo, ext_hi)
@@ -351,12 +485,19 @@ def _splat_mirrored(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext
 
 
 @_jit
-def _far_content(x, y, layer, abs_coc, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off):
-    """The farthest content near a pixel (see ``Renderer::far_content`` in C++); found flag first."""
-    max_cell = 4.0 * max(abs_coc, 2.0)
+def _far_content(x, y, depth, abs_coc, height, width, pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off, fill):
+    """The farthest content near a pixel, premultiplied by its weight, into ``fill``; returns the weight
+    (see ``far_content`` in bokeh_math.h)."""
+    max_cell = np.float32(4.0) * max(abs_coc, np.float32(2.0))
+    left = 1.0
+    fill[0] = 0.0
+    fill[1] = 0.0
+    fill[2] = 0.0
     for k in range(pyr_h.shape[0]):
-        s = float(2 << k)
-        if s > max_cell:
+        si = 2 << k
+        s = float(si)
+        g = far_level_weight(max_cell, s)
+        if not g > 0.0:
             break
         u = (x + 0.5) / s - 0.5
         v = (y + 0.5) / s - 0.5
@@ -373,20 +514,29 @@ def _far_content(x, y, layer, abs_coc, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off
                 cx = min(max(ix + dx, 0), pyr_w[k] - 1)
                 cy = min(max(iy + dy, 0), pyr_h[k] - 1)
                 o = pyr_off[k] + cy * pyr_w[k] + cx
-                if pyr_layer[o] >= layer:
+                farther = far_depth_weight(depth, pyr_depth[o])
+                if not farther > 0.0:
                     continue
-                wgt = (fx if dx else 1.0 - fx) * (fy if dy else 1.0 - fy) + 1e-6
+                area = min(si, width - cx * si) * min(si, height - cy * si)
+                wgt = (fx if dx else 1.0 - fx) * (fy if dy else 1.0 - fy) * (pyr_count[o] / area) * farther
                 a0 += wgt * pyr_rgb[o, 0]
                 a1 += wgt * pyr_rgb[o, 1]
                 a2 += wgt * pyr_rgb[o, 2]
                 wsum += wgt
         if wsum > 0:
-            return True, a0 / wsum, a1 / wsum, a2 / wsum
-    return False, 0.0, 0.0, 0.0
+            trust = g * min(1.0, wsum / km.FAR_CONFIDENT)
+            kf = left * trust / wsum
+            fill[0] += kf * a0
+            fill[1] += kf * a1
+            fill[2] += kf * a2
+            left *= 1.0 - trust
+            if not left > 0.0:
+                break
+    return 1.0 - left
 
 
 @_jit
-def _resolve_pixel(acc, behind, have_far, far, own, rgb):
+def _resolve_pixel(acc, behind, far_w, far, own, rgb):
     """Final linear colour of a pixel (see ``resolve_pixel`` in bokeh_math.h)."""
     if acc[3] > 1e-12:
         for c in range(3):
@@ -397,18 +547,16 @@ def _resolve_pixel(acc, behind, have_far, far, own, rgb):
     hole = 1.0 - acc[3]
     if not hole > 1e-4:
         return
-    wb = min(max((behind[3] - 1e-4) * 1000.0, 0.0), 1.0)
+    kb = np.float32(1.0) / acc[3] if acc[3] > 1e-12 else np.float32(0.0)
+    rest = 1.0 - min(max(behind[3] * kb, 0.0), 1.0)
     for c in range(3):
-        fb = behind[c] / behind[3] if wb > 0.0 else 0.0
-        if have_far:
-            rgb[c] = acc[c] + hole * (wb * fb + (1.0 - wb) * far[c])
-        else:
-            rgb[c] = wb * (acc[c] + hole * fb) + (1.0 - wb) * rgb[c]
+        rgb[c] = acc[c] + hole * (behind[c] * kb + rest * (far[c] + (1.0 - far_w) * rgb[c]))
 
 
 @_jit(parallel=True)
-def _far_level(k, layer_of, lin, heights, widths, offsets, layers, rgb):
-    """One level of the farthest-content pyramid from the level below (pixels for k = 0)."""
+def _far_level(k, layer_of, lin, coc, heights, widths, offsets, layers, counts, rgb, depths):
+    """One level of the farthest-content pyramid from the level below (pixels for k = 0, their colour as
+    ``far_colour`` in bokeh_math.h: the highlight boost undone)."""
     ph = heights[k - 1] if k else layer_of.shape[0]
     pw = widths[k - 1] if k else layer_of.shape[1]
     h, w = heights[k], widths[k]
@@ -418,6 +566,7 @@ def _far_level(k, layer_of, lin, heights, widths, offsets, layers, rgb):
             s0 = 0.0
             s1 = 0.0
             s2 = 0.0
+            s3 = 0.0
             n = 0.0
             for dy in range(2):
                 for dx in range(2):
@@ -428,26 +577,37 @@ def _far_level(k, layer_of, lin, heights, widths, offsets, layers, rgb):
                     if k:
                         o = offsets[k - 1] + yy * pw + xx
                         lay = layers[o]
+                        m = float(counts[o])
                         c0, c1, c2 = rgb[o, 0], rgb[o, 1], rgb[o, 2]
+                        d = depths[o]
                     else:
                         lay = layer_of[yy, xx]
+                        m = 1.0
                         c0, c1, c2 = lin[yy, xx, 0], lin[yy, xx, 1], lin[yy, xx, 2]
+                        d = depth_position(coc[yy, xx])
+                        top = max(c0, c1, c2)
+                        if top > 1.0:
+                            inv = np.float32(1.0) / top
+                            c0, c1, c2 = c0 * inv, c1 * inv, c2 * inv
                     if lay < best:
                         best = lay
-                        s0 = s1 = s2 = n = 0.0
+                        s0 = s1 = s2 = s3 = n = 0.0
                     if lay == best:
-                        s0 += c0
-                        s1 += c1
-                        s2 += c2
-                        n += 1.0
+                        s0 += m * c0
+                        s1 += m * c1
+                        s2 += m * c2
+                        s3 += m * d
+                        n += m
             o = offsets[k] + cy * w + cx
             layers[o] = best
+            counts[o] = n
+            depths[o] = s3 / n
             rgb[o, 0] = s0 / n
             rgb[o, 1] = s1 / n
             rgb[o, 2] = s2 / n
 
 
-def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray):
+def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray, coc: np.ndarray):
     """Farthest-content pyramid, flattened (see ``FarPyramid`` in bokeh_math.h)."""
     heights, widths = [], []
     h, w = layer_of.shape
@@ -459,24 +619,29 @@ def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray):
     widths = np.array(widths, np.int64)
     offsets = np.concatenate([[0], np.cumsum(heights * widths)]).astype(np.int64)
     layers = np.zeros(max(1, int(offsets[-1])), np.int64)
+    counts = np.zeros(max(1, int(offsets[-1])), np.float32)
     rgb = np.zeros((max(1, int(offsets[-1])), 3), np.float32)
+    depths = np.zeros(max(1, int(offsets[-1])), np.float32)
     for k in range(len(heights)):
-        _far_level(k, layer_of, lin, heights, widths, offsets, layers, rgb)
-    return layers, rgb, heights, widths, offsets[:-1]
+        _far_level(k, layer_of, lin, coc, heights, widths, offsets, layers, counts, rgb, depths)
+    return counts, rgb, depths, heights, widths, offsets[:-1]
 
 
 @_jit
-def _composite(c0, c1, c2, a, p, acc):
-    """Back-to-front "over" with phantom coverage ``p`` (see ``composite_over`` in bokeh_math.h)."""
+def _composite(c0, c1, c2, a, p, acc, behind):
+    """Back-to-front "over" with the coverage ``p`` of one radius; ``behind`` accumulates what lies behind the
+    visible layers (see ``composite_over`` in bokeh_math.h)."""
     if not a > 1e-7:
         return
     if a >= 1.0:
         alpha = 1.0
     else:
-        fade = min(max((a - 1e-3) * 100.0, 0.0), 1.0)
-        alpha = a + fade * min(max(p, 0.0), 1.0 - a)
+        trust = min(a / km.COVER_TRUST, 1.0)
+        alpha = max(a, trust * min(max(p, 0.0), 1.0))
     k = alpha / a
     t = 1.0 - alpha
+    for q in range(4):
+        behind[q] = alpha * acc[q] + t * behind[q]
     acc[0] = k * c0 + t * acc[0]
     acc[1] = k * c1 + t * acc[1]
     acc[2] = k * c2 + t * acc[2]
@@ -485,8 +650,9 @@ def _composite(c0, c1, c2, a, p, acc):
 
 @_jit(parallel=True)
 def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                  splats, has_phantoms, r_mids, phantom_start, phantoms, fine_start, fine_x, focus, blades, luts,
-                  extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit):
+                  splats, cover_last, cover_rs, cover_start, covers, stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m,
+                  stamp_idx, stamp_w, fine_start, fine_x, focus, blades, luts, extents, encode_lut, pyr_count, pyr_rgb,
+                  pyr_depth, pyr_h, pyr_w, pyr_off, out_unit):
     height, width = coc.shape
     nlayers = layer_count.shape[0]
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
@@ -500,16 +666,13 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
         # layers by clearing only the cells a layer touched (as in C++).
         buf_all = np.zeros((BAND_ROWS + 2, width + 2, 4), np.float32)
         pbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float32)
+        dbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float64)   # coverage runs (see _stamp_run)
         fbuf = np.zeros((BAND_ROWS, width + 1, 4), np.float32)   # fine highlights of a coarse layer
         fpbuf = np.zeros((1, 1), np.float32)
         ftouched = np.empty((BAND_ROWS, 2), np.int64)
         for layer in range(nlayers):
             if layer_count[layer] == 0:
                 continue
-            for y in range(y0, y1):
-                for k in range(offsets[layer, y], offsets[layer, y + 1]):
-                    for c in range(4):
-                        behind[y - y0, xs[k], c] = acc[y - y0, xs[k], c]
             side = 1 if layer > focus else 0              # near side: point-reflected aperture
             lut = luts[side]
             ext_lo = extents[side, 0]
@@ -521,6 +684,8 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                 for y in range(y0, y1):
                     for k in range(offsets[layer, y], offsets[layer, y + 1]):
                         x = xs[k]
+                        for c in range(4):
+                            behind[y - y0, x, c] = acc[y - y0, x, c]
                         acc[y - y0, x, 0] = lin[y, x, 0]
                         acc[y - y0, x, 1] = lin[y, x, 1]
                         acc[y - y0, x, 2] = lin[y, x, 2]
@@ -540,6 +705,7 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
             edge_y = np.float32(height / s - 0.5)
             buf = buf_all[:nrows, :gw + 1]
             pbuf = pbuf_all[:nrows, :gw + 1]
+            dbuf = dbuf_all[:nrows, :gw + 1]
             touched = np.empty((nrows, 2), np.int64)
             touched[:, 0] = 1 << 30
             touched[:, 1] = -1
@@ -565,19 +731,42 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                                         ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
                         _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 2, blades, lut,
                                         ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
-            if has_phantoms[layer]:
-                pr = r_mids[layer] / s
-                if level == 0:
-                    ph_total = _splat_total(0.0, 0.0, pr, blades, lut, ext_lo, ext_hi)  # integer centres
+            # Coverage: one radius, the layer's pixels and the next nearer layer's
+            # (see coverage_radius in bokeh_math.h).
+            # Runs of pixels (or of fully covered cells) are splatted at once
+            # with the layer's stamp, the rest one by one.
+            cr = stamp_r[layer]
+            sr0, sx0, sx1 = stamp_r0[layer], stamp_x0[layer], stamp_x1[layer]
+            sm, sidx, sw = stamp_m[layer], stamp_idx[layer], stamp_w[layer]
+            if level == 0:
+                cr_total = _splat_total(0.0, 0.0, cr, blades, lut, ext_lo, ext_hi)  # integer centres
+                for src in range(layer, cover_last[layer] + 1):
                     for y in range(src0, src1 + 1):
-                        for k in range(offsets[layer + 1, y], offsets[layer + 1, y + 1]):
-                            _splat_mirrored(np.float32(xs[k]), np.float32(y), pr, np.float32(1.0), 0.0, 0.0, 0.0, 4,
-                                            blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x,
-                                            edge_y, ph_total)
-                else:
-                    for k in range(phantom_start[layer, src0], phantom_start[layer, src1 + 1]):
-                        _splat_mirrored(phantoms[k, 0], phantoms[k, 1], pr, phantoms[k, 2], 0.0, 0.0, 0.0, 4, blades,
-                                        lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
+                        k = offsets[src, y]
+                        e = offsets[src, y + 1]
+                        while k < e:
+                            x = xs[k]
+                            if x < sx0 or x > sx1:
+                                _splat_mirrored(np.float32(x), np.float32(y), cr, np.float32(1.0), 0.0, 0.0, 0.0, 4,
+                                                blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched,
+                                                edge_x, edge_y, cr_total)
+                                k += 1
+                                continue
+                            n = 1
+                            while k + n < e and xs[k + n] == x + n and x + n <= sx1:
+                                n += 1
+                            _cover_run(x, n, y, cr, sr0, sm, sidx, sw, ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw,
+                                       touched)
+                            k += n
+            else:
+                for k in range(cover_start[layer, src0], cover_start[layer, src1 + 1]):
+                    if covers[k, 3] > 0.0:
+                        _cover_run(int(covers[k, 0]), int(covers[k, 3]), int(covers[k, 1]), cr, sr0, sm, sidx, sw,
+                                   ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw, touched)
+                    else:
+                        _splat_mirrored(covers[k, 0], covers[k, 1], cr, covers[k, 2], 0.0, 0.0, 0.0, 4, blades,
+                                        lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y,
+                                        covers[k, 4])
             # Fine highlights of a coarse layer: light-only splats on the image grid.
             has_fine = level > 0 and fine_start[layer, height] > fine_start[layer, 0]
             if has_fine:
@@ -598,12 +787,15 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                 s2 = 0.0
                 s3 = 0.0
                 s4 = 0.0
+                t = 0.0
                 for x in range(touched[k, 0], touched[k, 1] + 1):
+                    t += dbuf[k, x]
+                    dbuf[k, x] = 0.0
                     s0 += buf[k, x, 0]
                     s1 += buf[k, x, 1]
                     s2 += buf[k, x, 2]
                     s3 += buf[k, x, 3]
-                    s4 += pbuf[k, x]
+                    s4 += pbuf[k, x] + t
                     buf[k, x, 0] = s0
                     buf[k, x, 1] = s1
                     buf[k, x, 2] = s2
@@ -612,7 +804,8 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
             if level == 0:
                 for k in range(nrows):
                     for x in range(touched[k, 0], min(touched[k, 1], width - 1) + 1):
-                        _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], pbuf[k, x], acc[k, x])
+                        _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], pbuf[k, x], acc[k, x],
+                                   behind[k, x])
             else:
                 inv_s = np.float32(1.0 / s)
                 for y in range(y0, y1):
@@ -671,7 +864,7 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
                             r0 += np.float32(f0)
                             r1 += np.float32(f1)
                             r2 += np.float32(f2)
-                        _composite(r0, r1, r2, r3, ph, acc[y - y0, x])
+                        _composite(r0, r1, r2, r3, ph, acc[y - y0, x], behind[y - y0, x])
                     for x in range(max(fa, x1 + 1), fb + 1):
                         fbuf[y - y0, x, 0] = 0.0
                         fbuf[y - y0, x, 1] = 0.0
@@ -686,11 +879,13 @@ def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_yma
             for x in range(width):
                 a = acc[y - y0, x]
                 bh = behind[y - y0, x]
-                have_far = False
-                if 1.0 - a[3] > 1e-4 and bh[3] < 1e-4 + 1e-3:
-                    have_far, far[0], far[1], far[2] = _far_content(x, y, layer_of[y, x], abs(coc[y, x]), pyr_layer,
-                                                                    pyr_rgb, pyr_h, pyr_w, pyr_off)
-                _resolve_pixel(a, bh, have_far, far, lin[y, x], rgb)
+                far_w = 0.0
+                far[:] = 0.0
+                kb = np.float32(1.0) / a[3] if a[3] > 1e-12 else np.float32(0.0)
+                if 1.0 - a[3] > 1e-4 and 1.0 - bh[3] * kb > 1e-4:
+                    far_w = _far_content(x, y, depth_position(coc[y, x]), abs(coc[y, x]), height, width, pyr_count,
+                                         pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off, far)
+                _resolve_pixel(a, bh, far_w, far, lin[y, x], rgb)
                 for c in range(3):
                     v = min(max(rgb[c], 0.0), 1.0)
                     e = _lut_lerp(encode_lut, ENCODE_LUT_SIZE, math.sqrt(v))
@@ -725,6 +920,35 @@ def _decode(image: np.ndarray) -> np.ndarray:
     i = np.minimum(t.astype(np.int64), DECODE_LUT_SIZE - 1)
     f = (t - i).astype(np.float32)
     return (lut[i] + f * (lut[i + 1] - lut[i])).astype(np.float32)
+
+
+STAMP_ROWS = 24   # rows of a coverage stamp: 2 * 8 (kMaxGridRadius) + 2, with room
+
+
+def _stamps(nlayers, nbins, layer_count, levels, cover_rs, sides, height, width, blades, luts, extents):
+    """The coverage stamp of every out-of-focus layer (see ``_build_stamp``): radius in grid units, first row,
+    columns, markers per row."""
+    stamp_r = np.zeros(nlayers, np.float32)
+    stamp_r0 = np.zeros(nlayers, np.int64)
+    stamp_x0 = np.zeros(nlayers, np.int64)
+    stamp_x1 = np.full(nlayers, -1, np.int64)
+    stamp_m = np.zeros((nlayers, STAMP_ROWS), np.int64)
+    stamp_idx = np.zeros((nlayers, STAMP_ROWS, 4), np.int64)
+    stamp_w = np.zeros((nlayers, STAMP_ROWS, 4), np.float32)
+    for layer in range(nlayers):
+        if layer == nbins or not layer_count[layer]:
+            continue
+        s = 1 << int(levels[layer])
+        side = sides[layer]
+        r = np.float32(cover_rs[layer] / np.float32(s))
+        total = _splat_total(0.0, 0.0, r, blades, luts[side], extents[side, 0], extents[side, 1])
+        scale = 1.0 / total if total > 0 else 0.0
+        gw = (width + s - 1) // s
+        stamp_r[layer] = r
+        stamp_r0[layer], stamp_x0[layer], stamp_x1[layer] = _build_stamp(
+            r, scale, gw, np.float32(width / s - 0.5), blades, luts[side], extents[side, 0], extents[side, 1],
+            stamp_m[layer], stamp_idx[layer], stamp_w[layer])
+    return stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w
 
 
 def _row_starts(counts: np.ndarray) -> tuple[np.ndarray, int]:
@@ -785,11 +1009,12 @@ def _render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: 
     lin = np.empty((height, width, 3), np.float32)
     layer_of = np.empty((height, width), np.int64)
     counts = np.zeros((nlayers, height), np.int64)
+    units = np.zeros((nlayers, height), np.int64)
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
         gain_map = np.zeros(coc.shape, np.float32) if gain is None else np.asarray(gain, np.float32)
-        _prepare(decoded, coc, gain_map, nbins, edges, lin, layer_of, counts)
+        _prepare(decoded, coc, gain_map, nbins, edges, lin, layer_of, counts, units)
         starts = np.concatenate([[0], np.cumsum(counts.ravel())[:-1]]).reshape(nlayers, height)
         offsets = np.empty((nlayers, height + 1), np.int64)
         offsets[:, :height] = starts
@@ -825,26 +1050,36 @@ def _render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: 
         encode_lut = linear_to_srgb(np.square(np.arange(ENCODE_LUT_SIZE + 1, dtype=np.float32)
                                               / np.float32(ENCODE_LUT_SIZE)))
         out_unit = np.empty((height, width, 3), np.float32)
-        # Phantom coverage: each out-of-focus layer continues behind the next nearer layer's pixels.
-        has_phantoms = np.array([l != nbins and l + 1 < nlayers and layer_count[l] > 0 and layer_count[l + 1] > 0
-                                 for l in range(nlayers)], np.bool_)
-        r_mids = np.array([km.layer_mid_radius(l, nbins) if l != nbins else 0.0 for l in range(nlayers)], np.float32)
-        coarse_ph = np.array([l for l in range(nlayers) if has_phantoms[l] and levels[l] > 0], np.int64)
-        ph_counts = np.zeros((nlayers, max_gh), np.int64)
-        if coarse_ph.size:
-            _count_phantoms(coarse_ph, levels, offsets, xs, height, width, ph_counts)
-        phantom_start, total = _row_starts(ph_counts)
-        phantoms = np.empty((total, 3), np.float32)
-        if coarse_ph.size:
-            _build_phantoms(coarse_ph, levels, offsets, xs, height, width, phantom_start, phantoms)
-
+        # Coverage of one radius of each out-of-focus layer's pixels and the next
+        # nearer layer's (see coverage_radius in bokeh_math.h): the last source layer of each.
+        layer_units = units.sum(axis=1)
+        cover_last = np.array([l + 1 if l + 1 < nlayers and layer_count[l + 1] > 0 else l for l in range(nlayers)],
+                              np.int64)
+        cover_rs = np.array([km.coverage_radius(layer_units[l], layer_count[l]) if l != nbins and layer_count[l]
+                             else 0.0 for l in range(nlayers)], np.float32)
         luts, extents = aperture.kernel_tables()
-        pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin)
+        sides = np.array([1 if l > nbins else 0 for l in range(nlayers)], np.int64)
+        stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w = _stamps(
+            nlayers, nbins, layer_count, levels, cover_rs, sides, height, width, aperture.blades, luts, extents)
+        coarse_cv = np.array([l for l in range(nlayers) if l != nbins and layer_count[l] and levels[l] > 0], np.int64)
+        cv_counts = np.zeros((nlayers, max_gh), np.int64)
+        if coarse_cv.size:
+            _count_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1,
+                          extents, sides, cv_counts)
+        cover_start, total = _row_starts(cv_counts)
+        covers = np.empty((total, 5), np.float32)
+        if coarse_cv.size:
+            _build_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, sides,
+                          aperture.blades, luts, extents, cover_start, covers)
+
+        pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin, coc)
         totals = np.zeros(coc.shape, np.float32)
         _pixel_totals(coc, layer_of, levels, fine, nbins, aperture.blades, luts, extents, totals)
         _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
-                      grid_start, splats, has_phantoms, r_mids, phantom_start, phantoms, fine_start, fine_x, nbins,
-                      aperture.blades, luts, extents, encode_lut, pyr_layer, pyr_rgb, pyr_h, pyr_w, pyr_off, out_unit)
+                      grid_start, splats, cover_last, cover_rs, cover_start, covers, stamp_r, stamp_r0, stamp_x0,
+                      stamp_x1, stamp_m, stamp_idx, stamp_w, fine_start, fine_x, nbins, aperture.blades, luts, extents,
+                      encode_lut, pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off,
+                      out_unit)
     finally:
         numba.set_num_threads(previous)
     if image.dtype == np.float32:

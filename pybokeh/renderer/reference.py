@@ -208,34 +208,40 @@ def upsample(grid: np.ndarray, level: int, height: int, width: int) -> np.ndarra
             + (1 - fx) * fy * grid[yb][:, xa] + fx * fy * grid[yb][:, xb])
 
 
-def phantom_splats(nearer: np.ndarray, level: int, radius: float):
-    """Coverage-only splats of the next nearer layer's pixels on a layer's grid.
+def coverage_splats(mask: np.ndarray, level: int, radius: float):
+    """Coverage-only splats of the pixels in ``mask`` on a layer's grid, all of one radius.
 
-    The layer continues behind those pixels (see ``composite_over`` in
-    bokeh_math.h); radius is the receiving layer's mid radius in fine pixels.
+    ``mask``: the layer's own pixels and the next nearer layer's (see
+    ``composite_over`` in bokeh_math.h); radius: the layer's mid radius in
+    fine pixels.  Coarse grids take one splat per cell, at the pixels' centroid.
     """
     if level == 0:
-        ys, xs = np.nonzero(nearer)
+        ys, xs = np.nonzero(mask)
         return [(float(x), float(y), radius, 1.0, (0.0, 0.0, 0.0), "coverage") for y, x in zip(ys, xs)]
     return [(float(u.mean()), float(v.mean()), radius / (1 << level), cover, (0.0, 0.0, 0.0), "coverage")
-            for _, _, u, v, cover in grid_cells(nearer, level)]
+            for _, _, u, v, cover in grid_cells(mask, level)]
 
 
-def composite_over(acc: np.ndarray, layer: np.ndarray, phantom: np.ndarray) -> None:
+def composite_over(acc: np.ndarray, behind: np.ndarray, layer: np.ndarray, cover: np.ndarray) -> None:
     """Back-to-front "over" of a layer onto ``acc`` (in place).
 
-    ``layer``: premultiplied RGB and own coverage ``a``; ``phantom``: coverage
-    ``p`` the layer gets from continuing behind the next nearer layer.  The
-    layer's colour is its mean ``rgb / a``, its alpha ``min(a + p, 1)`` (1
-    where ``a >= 1``), the extension faded in over ``a`` in 0.001..0.011.
+    ``layer``: premultiplied RGB and own coverage ``a`` (splats of each pixel's
+    own radius); ``cover``: coverage ``p`` of the layer's pixels and the next
+    nearer layer's, splatted with one radius.  The layer's colour is its mean
+    ``rgb / a``, its alpha ``max(a, min(p, 1) * min(a / 0.05, 1))`` (1 where
+    ``a >= 1``), see ``composite_over`` in bokeh_math.h.  ``behind`` (in
+    place) accumulates what lies behind the visible layers: each layer adds
+    ``acc`` as it stood before it, with the layer's alpha.
     """
     a = layer[..., 3]
     live = a > 1e-7
-    fade = np.clip((a - 1e-3) * 100.0, 0.0, 1.0)   # see composite_over in bokeh_math.h
-    alpha = np.where(a >= 1.0, 1.0, a + fade * np.clip(phantom, 0.0, np.maximum(1.0 - a, 0.0)))
+    trust = np.clip(a / km.COVER_TRUST, 0.0, 1.0)
+    alpha = np.where(a >= 1.0, 1.0, np.maximum(a, trust * np.clip(cover, 0.0, 1.0)))
     k = alpha / np.maximum(a, 1e-30)
     t = (1.0 - alpha)[..., None]
     new = np.concatenate([k[..., None] * layer[..., :3], alpha[..., None]], axis=-1) + t * acc
+    nb = alpha[..., None] * acc + t * behind
+    behind[live] = nb[live]
     acc[live] = new[live]
 
 
@@ -261,14 +267,15 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
     height, width = coc.shape
     lin = linear_colors(image, coc, highlight_gain)
     layers, nbins = layer_map(coc)
+    coc_units = km.coc_units(np.abs(coc))   # for the layers' coverage radii
     acc = np.zeros((height, width, 4))
-    behind = np.zeros((height, width, 4))   # what lies behind each pixel's own layer
+    behind = np.zeros((height, width, 4))   # what lies behind the visible layers (see composite_over)
     for layer in range(2 * nbins + 1):
         mask = layers == layer
         if not mask.any():
             continue
-        behind[mask] = acc[mask]
         if layer == nbins:
+            behind[mask] = acc[mask]     # composite_over with alpha 1
             acc[mask, :3] = lin[mask]
             acc[mask, 3] = 1.0
             continue
@@ -279,50 +286,62 @@ def render_reference(image: np.ndarray, coc: np.ndarray, aperture: Aperture,
         edges = (width / s - 0.5, height / s - 0.5)
         fine = fine_lights(mask, lin, km.LAYER_EDGES[km.layer_bin(layer, nbins) + 1]) if level else None
         grid = splat_layer(layer_splats(mask, lin, coc, level, fine), gh, gw, shape, *edges)
-        phantom = np.zeros((gh, gw))
-        if layer + 1 < 2 * nbins + 1 and (layers == layer + 1).any():
-            radius = km.layer_mid_radius(layer, nbins)
-            phantom = splat_layer(phantom_splats(layers == layer + 1, level, radius), gh, gw, shape, *edges)[..., 3]
+        covered = mask | (layers == layer + 1)   # the layer continues behind the next nearer one
+        radius = km.coverage_radius(int(coc_units[mask].sum()), int(mask.sum()))
+        cover = splat_layer(coverage_splats(covered, level, radius), gh, gw, shape, *edges)[..., 3]
         if level:
             grid = upsample(grid, level, height, width)
-            phantom = upsample(phantom[..., None], level, height, width)[..., 0]
+            cover = upsample(cover[..., None], level, height, width)[..., 0]
             if fine.any():
                 splats = fine_light_splats(fine, lin, coc)
                 grid[..., :3] += splat_layer(splats, height, width, shape, width - 0.5, height - 0.5)[..., :3]
-        composite_over(acc, grid, phantom)
+        composite_over(acc, behind, grid, cover)
     return quantize(linear_to_srgb(resolve_holes(acc, behind, layers, lin, coc).astype(np.float32)), image.dtype)
 
 
-def far_pyramid(layers: np.ndarray, lin: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Farthest-content pyramid: per level (cells of 2, 4, 8, ... px), the
-    farthest layer present in each cell and the mean colour of its children
-    holding that layer (children weighted equally)."""
+def far_pyramid(layers: np.ndarray, lin: np.ndarray, coc: np.ndarray):
+    """Farthest-content pyramid: per level (cells of 2, 4, 8, ... px) the
+    farthest layer present in each cell, how many of the cell's pixels hold it,
+    their mean colour, highlight boost undone (see ``far_colour`` in
+    bokeh_math.h), and their mean depth position (``km.depth_position``).
+    Returns ``[(layer, count, rgb, depth), ...]``."""
     levels = []
-    lay, rgb = layers.astype(np.int64), lin
+    lay = layers.astype(np.int64)
+    m = lin.astype(np.float32).max(axis=2)
+    rgb = lin / np.maximum(m, np.float32(1.0))[..., None].astype(np.float64)   # far_colour (bokeh_math.h)
+    cnt = np.ones(lay.shape)
+    dep = np.vectorize(km.depth_position)(coc).astype(np.float64)
     while lay.shape[0] > 1 or lay.shape[1] > 1:
         h, w = lay.shape
         hh, wh = (h + 1) // 2, (w + 1) // 2
-        big = np.iinfo(np.int64).max
-        pl = np.full((2 * hh, 2 * wh), big)
-        pl[:h, :w] = lay
-        pc = np.zeros((2 * hh, 2 * wh, 3))
-        pc[:h, :w] = rgb
-        kids_l = pl.reshape(hh, 2, wh, 2).transpose(0, 2, 1, 3).reshape(hh, wh, 4)
-        kids_c = pc.reshape(hh, 2, wh, 2, 3).transpose(0, 2, 1, 3, 4).reshape(hh, wh, 4, 3)
+
+        def kids(a, fill):
+            pad = np.full((2 * hh, 2 * wh) + a.shape[2:], fill, dtype=a.dtype)
+            pad[:h, :w] = a
+            return pad.reshape(hh, 2, wh, 2, *a.shape[2:]).swapaxes(1, 2).reshape(hh, wh, 4, *a.shape[2:])
+
+        kids_l = kids(lay, np.iinfo(np.int64).max)
+        kids_n = kids(cnt, 0.0)
         best = kids_l.min(axis=2)
-        pick = kids_l == best[..., None]
+        pick = (kids_l == best[..., None]) * kids_n
         lay = best
-        rgb = (kids_c * pick[..., None]).sum(axis=2) / pick.sum(axis=2)[..., None]
-        levels.append((lay, rgb))
+        cnt = pick.sum(axis=2)
+        rgb = (kids(rgb, 0.0) * pick[..., None]).sum(axis=2) / cnt[..., None]
+        dep = (kids(dep, 0.0) * pick).sum(axis=2) / cnt
+        levels.append((lay, cnt, rgb, dep))
     return levels
 
 
-def far_content(x, y, layer, abs_coc, pyramid):
-    """The farthest content near a pixel (see ``Renderer::far_content`` in C++), or None."""
+def far_content(x, y, depth, abs_coc, pyramid, shape):
+    """The farthest content near a pixel of depth position ``depth``, premultiplied by its weight, and the
+    weight in [0, 1] (see ``far_content`` in bokeh_math.h)."""
     max_cell = 4.0 * max(abs_coc, 2.0)
-    for k, (lay, rgb) in enumerate(pyramid):
+    height, width = shape
+    fill, left = np.zeros(3), 1.0
+    for k, (_, cnt, rgb, dep) in enumerate(pyramid):
         s = float(2 << k)
-        if s > max_cell:
+        g = km.far_level_weight(max_cell, s)
+        if not g > 0.0:
             break
         u, v = (x + 0.5) / s - 0.5, (y + 0.5) / s - 0.5
         ix, iy = math.floor(u), math.floor(v)
@@ -330,39 +349,43 @@ def far_content(x, y, layer, abs_coc, pyramid):
         total, wsum = np.zeros(3), 0.0
         for dy in (0, 1):
             for dx in (0, 1):
-                cx = min(max(ix + dx, 0), lay.shape[1] - 1)
-                cy = min(max(iy + dy, 0), lay.shape[0] - 1)
-                if lay[cy, cx] >= layer:
+                cx = min(max(ix + dx, 0), cnt.shape[1] - 1)
+                cy = min(max(iy + dy, 0), cnt.shape[0] - 1)
+                farther = km.far_depth_weight(depth, dep[cy, cx])
+                if not farther > 0.0:
                     continue
-                wgt = (fx if dx else 1 - fx) * (fy if dy else 1 - fy) + 1e-6
+                area = min(s, width - cx * s) * min(s, height - cy * s)
+                wgt = (fx if dx else 1 - fx) * (fy if dy else 1 - fy) * (cnt[cy, cx] / area) * farther
                 total += wgt * rgb[cy, cx]
                 wsum += wgt
         if wsum > 0:
-            return total / wsum
-    return None
+            c = g * min(1.0, wsum / km.FAR_CONFIDENT)
+            fill += left * c * total / wsum
+            left *= 1.0 - c
+            if not left > 0.0:
+                break
+    return fill, 1.0 - left
 
 
 def resolve_holes(acc, behind, layers, lin, coc) -> np.ndarray:
     """Final linear colour per pixel (see ``resolve_pixel`` in bokeh_math.h).
 
-    What the composite leaves uncovered is filled with the blurred farther
-    layers at the pixel, fading (as their coverage drops below 0.0011) into
-    the farthest content nearby; with neither, the composite is normalised.
+    What the composite leaves uncovered is filled with what lies behind the
+    visible layers (premultiplied, normalised by the coverage), what that
+    leaves with the farthest content nearby, which in turn fades (as it thins
+    out) into the normalised composite.
     """
     alpha = acc[..., 3:4]
     norm = np.where(alpha > 1e-12, acc[..., :3] / np.maximum(alpha, 1e-30), lin)
     hole = 1.0 - acc[..., 3]
-    wb = np.clip((behind[..., 3] - 1e-4) / 1e-3, 0.0, 1.0)
-    fb = np.where(wb[..., None] > 0, behind[..., :3] / np.maximum(behind[..., 3:4], 1e-30), 0.0)
+    behind = np.where(alpha > 1e-12, behind / np.maximum(alpha, 1e-30), 0.0)
+    wb = np.clip(behind[..., 3], 0.0, 1.0)
     far = np.zeros_like(norm)
-    have_far = np.zeros(hole.shape, bool)
-    pyramid = far_pyramid(layers, lin)
-    for y, x in zip(*np.nonzero((hole > 1e-4) & (behind[..., 3] < 1e-4 + 1e-3))):
-        f = far_content(x, y, layers[y, x], abs(float(coc[y, x])), pyramid)
-        if f is not None:
-            far[y, x], have_far[y, x] = f, True
-    h, w_ = hole[..., None], wb[..., None]
-    with_far = acc[..., :3] + h * (w_ * fb + (1.0 - w_) * far)
-    without = w_ * (acc[..., :3] + h * fb) + (1.0 - w_) * norm
-    filled = np.where(have_far[..., None], with_far, without)
+    fw = np.zeros(hole.shape)
+    pyramid = far_pyramid(layers, lin, coc)
+    for y, x in zip(*np.nonzero((hole > 1e-4) & (1.0 - wb > 1e-4))):
+        c = float(coc[y, x])
+        far[y, x], fw[y, x] = far_content(x, y, km.depth_position(c), abs(c), pyramid, layers.shape)
+    h, w_, f = hole[..., None], wb[..., None], fw[..., None]
+    filled = acc[..., :3] + h * (behind[..., :3] + (1.0 - w_) * (far + (1.0 - f) * norm))
     return np.where(h > 1e-4, filled, norm)
