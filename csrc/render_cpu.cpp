@@ -517,6 +517,19 @@ void Renderer::build_stamp(Layer& L, const ApertureShape& shape, float r, float 
   while (L.stamp_x0 < gw && (float)L.stamp_x0 - r < -0.5f) ++L.stamp_x0;
   L.stamp_x1 = gw - 1;
   while (L.stamp_x1 >= 0 && (float)L.stamp_x1 + r > edge_x) --L.stamp_x1;
+  // Every marker a run writes must fall in the row's gw + 1 cells: a splat
+  // ending exactly on the image edge has a (zero-weight) marker one cell past
+  // it, which span_markers clips and the stamp does not; such columns take
+  // the one-by-one path.
+  int lo = 0, hi = 0;
+  for (int k = 0; k < n; ++k) {
+    const int m = L.stamp_m[k];
+    if (!m) continue;
+    lo = std::min(lo, L.stamp_idx[4 * (size_t)k]);
+    hi = std::max(hi, L.stamp_idx[4 * (size_t)k + m - 1]);
+  }
+  L.stamp_x0 = std::max(L.stamp_x0, -lo);
+  L.stamp_x1 = std::min(L.stamp_x1, gw - hi);
 }
 
 void Renderer::build_covers(int l) {

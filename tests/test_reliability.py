@@ -410,3 +410,30 @@ def test_cli_prints_warnings_on_one_line(tmp_path, depth_file, capsys, monkeypat
     assert main(["render", str(depth_file), "--depth", str(depth_file), "-o", str(tmp_path / "o.png"), "-q"]) == 0
     err = capsys.readouterr().err
     assert err == "pybokeh: warning: something to know\n"
+
+
+@pytest.mark.parametrize("blades", [0, 5, 6])
+def test_coverage_stamp_runs_write_inside_the_row(blades):
+    """A run of coverage splats starts at any column in [x0, x1] and writes its first markers
+    at ``column + index``: all must fall in the row's ``gw + 1`` cells.  A splat ending
+    exactly on the image edge (column 7 + radius 2.5 = 9.5 in a 10-wide row) has a
+    zero-weight marker one cell past it; the C++ twin wrote it out of bounds (AddressSanitizer,
+    tests/test_sanitizers.py), Numba writes unchecked."""
+    from pybokeh import Aperture
+    from pybokeh.renderer import numba_backend as nb
+
+    luts, extents = Aperture(blades, 10.0).kernel_tables()
+    rows = nb.STAMP_ROWS
+    for gw, r in [(10, 2.5), (10, 1.5), (64, 7.5), (64, 3.2), (9, 4.0), (33, 8.0)]:  # grid radius <= 8
+        for side in (0, 1):
+            m = np.zeros(rows, np.int64)
+            idx = np.zeros((rows, 4), np.int64)
+            w = np.zeros((rows, 4), np.float32)
+            _, x0, x1 = nb._build_stamp(np.float32(r), 1.0, gw, np.float32(gw - 0.5), blades, luts[side],
+                                        extents[side, 0], extents[side, 1], m, idx, w)
+            used = m > 0
+            assert used.any()
+            lo = min(idx[k, 0] for k in np.nonzero(used)[0])
+            hi = max(idx[k, m[k] - 1] for k in np.nonzero(used)[0])
+            if x0 <= x1:
+                assert x0 + lo >= 0 and x1 + hi <= gw, (gw, r, x0, x1, lo, hi)

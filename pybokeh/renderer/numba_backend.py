@@ -348,7 +348,14 @@ def _build_stamp(r, scale, gw, edge_x, blades, lut, ext_lo, ext_hi, m_out, idx_o
     x1 = gw - 1
     while x1 >= 0 and x1 + r > edge_x:
         x1 -= 1
-    return r0, x0, x1
+    # Every marker a run writes must fall in the row's gw + 1 cells (see build_stamp in render_cpu.cpp).
+    lo = 0
+    hi = 0
+    for k in range(r1 - r0 + 1):
+        if m_out[k]:
+            lo = min(lo, idx_out[k, 0])
+            hi = max(hi, idx_out[k, m_out[k] - 1])
+    return r0, max(x0, -lo), min(x1, gw - hi)
 
 
 @_jit
