@@ -13,7 +13,7 @@ from __future__ import annotations
 from .aperture import Aperture
 from .depth import estimate_depth
 from .focus import SubjectFocus, subject_focus
-from .io import read_photo_with_depth
+from .phone import read_photo_with_depth
 from .lens import coc_map
 from .renderer import DEFAULT_HIGHLIGHT_BOOST, BackendUnavailableError, backends, render
 

@@ -42,7 +42,7 @@ def _quality(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer 1..100, got {text!r}") from None
     if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must lie in 1..100 (JPEG/WebP quality), got {value}")
+        raise argparse.ArgumentTypeError(f"must lie in 1..100 (JPEG, WebP, HEIC quality), got {value}")
     return value
 
 
@@ -66,29 +66,78 @@ def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:
 
 def add_output_arguments(p: argparse.ArgumentParser) -> None:
     """--quality and --max-pixels (render)."""
-    p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1..100 (default 95)")
+    p.add_argument("--quality", type=_quality,
+                   help="JPEG, WebP and HEIC quality, 1..100 (default 95); refused for lossless outputs (PNG, TIFF)")
     add_max_pixels_argument(p)
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _gpus(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of GPUs (e.g. 1 or 0.25), got {text!r}") from None
+    if not 0.0 <= value <= 64.0:
+        raise argparse.ArgumentTypeError(f"must lie in 0..64, got {value:g}")
+    return value
+
+
 def add_render_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("photo", help="input photo (JPEG, PNG, HEIC with the heif extra, ...)")
-    p.add_argument("-o", "--output", required=True,
-                   help="output image; format from the suffix (.jpg, .png, .heic with the heif extra)")
+    from .batch import DEFAULT_NAME
+
+    p.description = ("Render lens blur: one photo to -o FILE, or a batch (several photos, folders, glob patterns) "
+                     "into --out-dir, with a progress bar, in --jobs processes or on a Ray cluster (--ray).")
+    p.add_argument("photos", nargs="+", metavar="PHOTO",
+                   help="photo files (JPEG, PNG, TIFF, WebP, HEIC with the heif extra, ...), folders (their photos, "
+                        "not subfolders) or glob patterns such as 'shoot/*.jpg'")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-o", "--output",
+                       help="one photo: the output image; format from the suffix (.jpg, .png, .tif, .webp, .heic)")
+    where.add_argument("--out-dir", metavar="FOLDER",
+                       help="batch: the folder the outputs go to, named by --name; outputs already there are "
+                            "skipped (see --overwrite)")
+    p.add_argument("--name", default=DEFAULT_NAME, metavar="PATTERN",
+                   help=f"batch: output file name from the fields {{stem}}, {{suffix}} (with its dot, as the photo "
+                        f"has it), {{ext}}, {{name}}; the suffix chooses the format (default {DEFAULT_NAME!r}; "
+                        f"e.g. '{{stem}}.jpg' writes JPEGs)")
+    p.add_argument("--overwrite", action="store_true", help="batch: render outputs that exist again")
+    p.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="batch: render in N worker processes, the CPU threads divided among them (default 1: "
+                        "this process, all threads); with --ray: N Ray workers (default: one per CPU)")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="batch: render on Ray (pip install \"pybokeh[ray]\"): a local instance, or the cluster at "
+                        "ADDRESS ('auto', 'ray://head:10001'); put it after the photos or write --ray=ADDRESS. "
+                        "Photos, depth maps and --out-dir must be paths every worker can read and write")
+    p.add_argument("--ray-gpus", type=_gpus, default=0.0, metavar="N",
+                   help="with --ray: GPUs per worker for depth estimation (e.g. 1, or 0.25 to share one among "
+                        "four workers); the workers then estimate on CUDA")
     p.add_argument("--depth",
-                   help="depth map: 8/16-bit grey PNG (read at full precision), float TIFF or .npy; "
-                        "default: see --depth-source")
+                   help="one photo: its depth map: 8/16-bit grey PNG (read at full precision), float TIFF or .npy; "
+                        "default: see --depth-pattern and --depth-source")
+    p.add_argument("--depth-pattern", metavar="PATTERN",
+                   help="each photo's depth map: the file named so beside it, e.g. '{stem}_depth.png' "
+                        "(fields as --name); a photo without one fails")
     p.add_argument("--depth-source", choices=("auto", "embedded", "estimate"), default="auto",
-                   help="without --depth: auto (default) uses the depth the phone embedded in the photo "
+                   help="without a depth map file: auto (default) uses the depth the phone embedded in the photo "
                         "(iPhone Portrait HEIC/JPEG, Google GDepth, XDM, Dynamic Depth) and estimates it "
                         "when there is none; embedded requires it; estimate ignores it")
     p.add_argument("--depth-model", default="pix2pix",
                    help="estimator when depth is estimated: pix2pix (packaged, default), "
                         "hf:<repo id or folder> (transformers; pybokeh[hf]) or a .onnx file (pybokeh[onnx])")
     p.add_argument("--save-depth", metavar="FILE",
-                   help="without --depth: also write the disparity used, normalised to [0, 1] "
+                   help="one photo, without a depth map file: also write the disparity used, normalised to [0, 1] "
                         "(16-bit PNG, float TIFF or .npy)")
     p.add_argument("--depth-kind", choices=("disparity", "depth"), default="disparity",
-                   help="--depth map: disparity, relative inverse depth, brighter = nearer (default); "
+                   help="depth map files: disparity, relative inverse depth, brighter = nearer (default); "
                         "depth: metric depth along the optical axis (see --depth-scale)")
     p.add_argument("--depth-scale", type=float, default=1.0,
                    help="multiply depth-map values by this to get metres in --depth-kind depth "
@@ -116,152 +165,136 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
                    help="width of the depth band kept sharp: normalised disparity in [0, 1] (metres in depth "
                         "mode), e.g. 0.1; default: the subject's band when the focus is automatic, else 0")
     p.add_argument("--backend", default="auto", help="auto, cuda, cpp, numba or numpy")
-    p.add_argument("--threads", type=int, help="CPU threads (default: all available)")
+    p.add_argument("--threads", type=int,
+                   help="CPU threads per process (default: all available, divided among --jobs)")
     p.add_argument("--device", default=None,
                    help="where depth estimation runs (cpu, cuda; default: CUDA when available)")
     add_output_arguments(p)
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress messages (nor progress bar)")
+
+
+#: Said once per run when the packaged model estimated depth.
+PACKAGED_MODEL_NOTE = (
+    "note: the packaged model is small, trained on few real scenes and synthetic ones, and is often wrong on people; "
+    "for better depth use a phone's Portrait photo (embedded depth is read automatically), pass a "
+    "map with --depth or --depth-pattern, or run a stronger estimator: --depth-model hf:depth-anything/"
+    "Depth-Anything-V2-Small-hf (pip install \"pybokeh[hf]\") or --depth-model model.onnx "
+    "(pip install \"pybokeh[onnx]\")")
 
 
 def run_render(args: argparse.Namespace) -> int:
-    import numpy as np
+    import pathlib
 
-    from . import io, render
-    from .focus import subject_focus
-    from .renderer import DEFAULT_HIGHLIGHT_BOOST
+    from . import batch
 
-    io.check_output_path(args.output)
-    if args.save_depth:
-        io.check_output_path(args.save_depth, "--save-depth file", DEPTH_SUFFIXES)
+    settings = batch.RenderSettings.from_args(args)
+    if args.output is None:
+        if args.out_dir is None:
+            raise ValueError("give -o OUTPUT for one photo, or --out-dir FOLDER for a batch "
+                             "(several photos, folders, glob patterns)")
+        if args.depth:
+            raise ValueError("--depth names the map of one photo; for a batch, name each photo's map with "
+                             "--depth-pattern (e.g. '{stem}_depth.png')")
+        if args.save_depth:
+            raise ValueError("--save-depth is for one photo (-o OUTPUT)")
+        return run_batch(args, settings)
+    photo = args.photos[0]
+    if pathlib.Path(photo).is_dir():
+        raise ValueError(f"photo {photo!r} is a directory; to render the photos in it use --out-dir FOLDER "
+                         f"instead of -o")
+    if len(args.photos) > 1 or (any(c in photo for c in "*?[") and not pathlib.Path(photo).exists()):
+        raise ValueError("-o names the output of one photo; for several photos or a pattern use --out-dir FOLDER")
+    if args.ray is not None or args.jobs is not None:
+        raise ValueError("--jobs and --ray render batches: use --out-dir FOLDER")
+    depth = args.depth
+    if depth is None and args.depth_pattern:
+        p = pathlib.Path(photo)
+        depth = str(p.parent / batch.name_for(args.depth_pattern, p, "--depth-pattern"))
     progress = _Progress(not args.quiet)
-    progress(f"reading {args.photo}")
-    if args.depth is None:
-        if args.depth_kind != "disparity" or args.depth_scale != 1.0:
-            raise ValueError("--depth-kind depth and --depth-scale need a --depth map; "
-                             "embedded and estimated depth are rendered as disparity")
-        photo, depth = _photo_and_depth(args, progress)
-        if args.save_depth:
-            progress(f"writing {args.save_depth}")
-            write_depth(args.save_depth, depth)
-    else:
-        if args.save_depth:
-            raise ValueError("--save-depth writes the embedded or estimated depth; it needs no --depth")
-        if args.depth_source != "auto":
-            raise ValueError(f"--depth-source {args.depth_source} chooses where depth comes from without --depth; "
-                             "drop one of them")
-        photo = io.read_photo(args.photo, args.max_pixels)
-        depth, turned = io.orient_depth(io.read_depth(args.depth, args.max_pixels),
-                                        io.photo_orientation(args.photo, args.max_pixels), photo.shape)
-        progress(f"depth: {args.depth}")
-        if turned:
-            progress("the depth map matches the photo as stored; turned it like the photo's EXIF orientation")
-    if args.depth_scale != 1.0:
-        depth = depth.astype(np.float32) * np.float32(args.depth_scale)
-    h, w = photo.shape[:2]
-    focus_range = args.focus_range
-    if args.focus is not None:
-        focus = args.focus
-        progress(f"focus: {_focus_units(args.depth_kind, focus)} (--focus)")
-    elif args.focus_xy is not None:
-        focus = args.focus_xy
-        progress(f"focus: pixel {focus[0]:g},{focus[1]:g} (--focus-xy)")
-    else:
-        subject = subject_focus(depth, (h, w), depth_kind=args.depth_kind)
-        if args.depth_kind == "disparity":
-            focus = subject.value
-            focus_range = subject.focus_range if focus_range is None else focus_range
-            progress(f"focus: main subject at pixel {subject.xy[0]},{subject.xy[1]}, normalised disparity "
-                     f"{subject.value:.3f}, sharp band {focus_range:.3f} (choose with --focus-xy X,Y or --focus)")
-        else:  # metric depth: focus on the subject's pixel, band in metres only when asked for
-            focus = subject.xy
-            progress(f"focus: main subject at pixel {subject.xy[0]},{subject.xy[1]} "
-                     f"(choose with --focus-xy X,Y or --focus)")
-    progress(f"rendering {w}×{h} ({w * h / 1e6:.1f} MP), depth {depth.shape[1]}×{depth.shape[0]} {depth.dtype}")
-    out = render(photo, depth, focus, depth_kind=args.depth_kind, max_blur=args.max_blur,
-                 f_number=args.f_number, focal_length_mm=args.focal_length, sensor_width_mm=args.sensor_width,
-                 blades=args.blades, rotation_deg=args.rotation,
-                 highlight_boost=DEFAULT_HIGHLIGHT_BOOST if args.highlight_boost is None else args.highlight_boost,
-                 focus_range=focus_range or 0.0, backend=args.backend, threads=args.threads)
-    progress(f"writing {args.output}")
-    io.write_image(args.output, out, quality=args.quality)
+    result = batch.render_file(batch.Job(photo, args.output, depth, args.save_depth), settings, progress)
+    if result.packaged_model:
+        progress(PACKAGED_MODEL_NOTE)
     progress("done")
     return 0
 
 
-def _focus_units(depth_kind: str, value: float) -> str:
-    return f"{value:g} m" if depth_kind == "depth" else f"normalised disparity {value:g}"
+def run_batch(args: argparse.Namespace, settings) -> int:
+    """Render a batch (see :mod:`pybokeh.batch`): progress bar, one line per failure, a summary."""
+    import collections
+    import signal
 
+    from . import batch, io
 
-def _photo_and_depth(args: argparse.Namespace, progress):
-    """The photo and the disparity to render it with: embedded by the phone, or estimated."""
-    from . import io
+    start = time.perf_counter()
+    plan = batch.plan(batch.find_photos(args.photos), args.out_dir, args.name, args.depth_pattern, args.overwrite)
+    todo = plan.todo
+    for job in todo:  # a bad --quality fails the command, not every file
+        suffix = os.path.splitext(job.output)[1].lower()
+        if suffix not in io.OUTPUT_FORMATS:
+            raise ValueError(f"output {job.output!r} has an unknown file type; choose one with --name "
+                             f"(e.g. '{{stem}}.jpg')")
+        if settings.quality is not None:
+            io.check_quality(settings.quality, io.OUTPUT_FORMATS[suffix])
+    if args.ray is not None and todo:
+        from . import ray_render
 
-    if args.depth_source == "estimate":
-        photo = io.read_photo(args.photo, args.max_pixels)
-        return photo, _estimate(photo, args.depth_model, args.device, progress)
+        runner = ray_render.Cluster(args.ray, args.jobs, args.threads, args.ray_gpus)
+        settings = runner.settings_for(settings)
+        how = runner.describe()
+        results = runner.run(todo, settings)
+    else:
+        workers = max(1, min(args.jobs or 1, len(todo)))
+        settings = settings.with_threads(batch.split_threads(workers, args.threads))
+        how = f"{workers} process{'es' if workers > 1 else ''} × {settings.threads} thread{'s' * (settings.threads > 1)}"
+        results = batch.run(todo, settings, workers)
+    skipped = f", {len(plan.skipped)} already there (--overwrite renders them again)" if plan.skipped else ""
+    if not args.quiet:
+        print(f"pybokeh render: {len(todo)} photo{'s' * (len(todo) != 1)} to render into {args.out_dir}{skipped}; "
+              f"{how}", file=sys.stderr, flush=True)
+    from tqdm import tqdm
+
+    counts: collections.Counter = collections.Counter()
+    sources: collections.Counter = collections.Counter()
+    packaged = False
+    bar = tqdm(total=len(todo), unit="photo", desc="rendering", file=sys.stderr, disable=args.quiet or not todo,
+               dynamic_ncols=True, smoothing=0.05)
+    previous = signal.signal(signal.SIGTERM, _interrupt)  # `kill`/timeouts end a batch as Ctrl-C does
     try:
-        found = io.read_photo_with_depth(args.photo, args.max_pixels)
-    except io.ImageFileError as exc:
-        photo = io.read_photo(args.photo, args.max_pixels)  # an unreadable photo raises here, with its message
-        if args.depth_source == "embedded":
-            raise
-        progress(f"the embedded depth is unreadable ({exc}); estimating depth instead")
-    else:
-        photo = found.image
-        if found.depth is not None:
-            progress(f"depth: embedded in the photo ({found.describe()})")
-            return photo, found.disparity()
-        if args.depth_source == "embedded":
-            raise ValueError(f"{args.photo}: no embedded depth (no iPhone depth image, GDepth, XDM or Dynamic "
-                             f"Depth map); use --depth-source auto or estimate, or --depth")
-        progress("no embedded depth in the photo; estimating it")
-    return photo, _estimate(photo, args.depth_model, args.device, progress)
+        for result in results:
+            counts[result.status] += 1
+            bar.update(1)
+            for warning in result.warnings:
+                bar.write(f"pybokeh render: warning: {_naming(result.photo, warning)}", file=sys.stderr)
+            if result.status == batch.FAILED:
+                bar.write(f"pybokeh render: error: {_naming(result.photo, result.error)}", file=sys.stderr)
+            else:
+                sources[result.depth_source] += 1
+                packaged |= result.packaged_model
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"pybokeh render: interrupted after {counts[batch.RENDERED]} of {len(todo)} photos; every output "
+              f"written is complete, none partial: run the same command again to render the rest", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+    elapsed = time.perf_counter() - start
+    names = {"file": "from depth map files", "embedded": "embedded in the photo", "estimated": "estimated"}
+    depth = ", ".join(f"{n} {names.get(source, source)}" for source, n in sorted(sources.items()))
+    print(f"pybokeh render: {counts[batch.RENDERED]} rendered, {len(plan.skipped)} skipped, {counts[batch.FAILED]} "
+          f"failed in {elapsed:.1f} s" + (f" (depth: {depth})" if depth else ""), file=sys.stderr, flush=True)
+    if packaged and not args.quiet:
+        print(f"pybokeh render: {PACKAGED_MODEL_NOTE}", file=sys.stderr)
+    return 1 if counts[batch.FAILED] else 0
 
 
-def _estimate(photo, model, device, progress, hint: bool = True):
-    from .depth import estimate_depth
-    from .estimators import resolve
-
-    estimator = resolve(model)
-    h, w = photo.shape[:2]
-    progress(f"depth: estimating it for {w}×{h} with the {estimator.name}")
-    depth = estimate_depth(photo, model=model, device=device)
-    if hint and estimator.packaged:  # once per run: each run estimates once
-        progress("note: the packaged model is small, trained on few real scenes and synthetic ones, and is often wrong on people; "
-                 "for better depth use a phone's Portrait photo (embedded depth is read automatically), pass a "
-                 "map with --depth, or run a stronger estimator: --depth-model hf:depth-anything/"
-                 "Depth-Anything-V2-Small-hf (pip install \"pybokeh[hf]\") or --depth-model model.onnx "
-                 "(pip install \"pybokeh[onnx]\")")
-    return depth
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
-#: Suffixes of depth outputs (see :func:`write_depth`).
-DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
-
-
-def write_depth(path: str, disparity) -> None:
-    """Write a [0, 1] disparity map atomically: 16-bit PNG (``.png``), float32 TIFF or ``.npy``."""
-    import pathlib
-
-    import numpy as np
-
-    from . import io
-
-    suffix = pathlib.Path(path).suffix.lower()
-    if suffix not in DEPTH_SUFFIXES:
-        raise ValueError(f"depth output {path!r} must end in .png (16-bit), .tif/.tiff (float32) or .npy")
-    if suffix == ".png":
-        io.write_image(path, np.round(np.clip(disparity, 0.0, 1.0) * 65535.0).astype(np.uint16))
-    elif suffix in (".tif", ".tiff"):
-        io.write_image(path, np.asarray(disparity, np.float32))
-    else:
-        io.check_output_path(path, "depth output", DEPTH_SUFFIXES)
-        with io.atomic_output(path) as tmp:
-            try:
-                with open(tmp, "wb") as f:
-                    np.save(f, np.asarray(disparity, np.float32), allow_pickle=False)
-            except OSError as exc:
-                raise io.ImageFileError(f"cannot write {path!r}: {exc.strerror or exc}") from exc
+def _naming(photo: str, message: str) -> str:
+    """The message, prefixed with the photo unless it names it already."""
+    return message if photo in message else f"{photo}: {message}"
 
 
 def add_depth_arguments(p: argparse.ArgumentParser) -> None:
@@ -286,7 +319,7 @@ def run_depth(args: argparse.Namespace) -> int:
     from .depth import estimate_depth
     from .estimators import resolve
 
-    io.check_output_path(args.output, "depth output", DEPTH_SUFFIXES)
+    io.check_output_path(args.output, "depth output", io.DEPTH_SUFFIXES)
     progress = _Progress(not args.quiet)
     progress(f"reading {args.photo}")
     photo = io.read_photo(args.photo, args.max_pixels)
@@ -295,7 +328,7 @@ def run_depth(args: argparse.Namespace) -> int:
     disparity = estimate_depth(photo, model=args.model, device=args.device, upsample=args.upsample,
                                weights=args.weights)
     progress(f"writing {args.output}")
-    write_depth(args.output, disparity)
+    io.write_depth(args.output, disparity)
     progress("done")
     return 0
 
@@ -311,7 +344,8 @@ def add_demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", required=True, help="output image; format from the suffix")
     p.add_argument("--save-depth", metavar="FILE", help="also write the estimated disparity (16-bit PNG, .tif, .npy)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
-    p.add_argument("--quality", type=_quality, default=95, help="JPEG/WebP quality, 1..100 (default 95)")
+    p.add_argument("--quality", type=_quality,
+                   help="JPEG, WebP and HEIC quality, 1..100 (default 95); refused for lossless outputs")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress messages")
 
 
@@ -324,23 +358,26 @@ def demo_photo_path():
 
 def run_demo(args: argparse.Namespace) -> int:
     from . import io, render
+    from .batch import RenderSettings, estimate
 
-    io.check_output_path(args.output)
+    out = io.check_output_path(args.output)
+    if args.quality is not None:
+        io.check_quality(args.quality, io.OUTPUT_FORMATS[out.suffix.lower()])
     if args.save_depth:
-        io.check_output_path(args.save_depth, "--save-depth file", DEPTH_SUFFIXES)
+        io.check_output_path(args.save_depth, "--save-depth file", io.DEPTH_SUFFIXES)
     progress = _Progress(not args.quiet)
     path = demo_photo_path()
     progress(f"reading the demo photo {path.name}")
     photo = io.read_photo(path)
-    depth = _estimate(photo, "pix2pix", args.device, progress, hint=False)  # the demo says it when done
+    depth, _, _ = estimate(photo, RenderSettings(device=args.device), progress)  # the demo's own note at the end
     if args.save_depth:
         progress(f"writing {args.save_depth}")
-        write_depth(args.save_depth, depth)
+        io.write_depth(args.save_depth, depth)
     h, w = photo.shape[:2]
     progress(f"rendering {w}×{h}, focus on the near hiker at {DEMO_FOCUS_XY}")
-    out = render(photo, depth, DEMO_FOCUS_XY)
+    rendered = render(photo, depth, DEMO_FOCUS_XY)
     progress(f"writing {args.output}")
-    io.write_image(args.output, out, quality=args.quality)
+    io.write_image(args.output, rendered, quality=args.quality)
     progress("done: the depth came from the small packaged model, trained on few real scenes (see MODEL.md);"
              " for photos of people pass a depth map from a stronger estimator to `pybokeh render --depth`")
     return 0

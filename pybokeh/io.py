@@ -22,34 +22,43 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .imagefile import ORIENTATIONS, ImageFileError
+from .metadata import ImageMetadata, output_exif
+
 #: Largest image (width × height) read by default: 120 megapixels, enough for
 #: 100 MP cameras and panoramas.  Raise it per call (``max_pixels``) or with
 #: the CLI's ``--max-pixels``.
 DEFAULT_MAX_PIXELS = 120_000_000
 
 
-class ImageFileError(ValueError):
-    """A file could not be read or written as an image."""
-
-
 def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Read a photo as an H×W×3 sRGB array, in the file's own precision.
+    """Read a photo as an H×W×3 array, in the file's own precision.
 
     EXIF orientation is applied (the photo comes out the way viewers show
     it).  8-bit images (RGB, grey, palette, CMYK, ...; alpha dropped) give
-    uint8; 16-bit grey PNG/TIFF (mode ``I;16``, or ``I`` holding 0–65535)
-    gives uint16; a 32-bit float TIFF (mode ``F``) gives float32 and must hold
-    values in [0, 1].  Grey photos come back with three equal channels.  Pillow
-    reads 16-bit RGB PNGs as 8-bit.  HEIC/HEIF needs the ``heif`` extra
-    (``pip install "pybokeh[heif]"``); the depth a phone embedded in the file
-    comes with :func:`read_photo_with_depth`.
+    uint8; 16-bit PNG/TIFF gives uint16: grey (mode ``I;16``, or ``I`` holding
+    0–65535) always, colour (RGB, RGBA, grey+alpha PNG) through the ``16bit``
+    extra (``pip install "pybokeh[16bit]"``, imagecodecs; without it Pillow
+    reads them as 8-bit and a warning says so); a 32-bit float TIFF (mode ``F``)
+    gives float32 and must hold values in [0, 1].  Grey photos come back with
+    three equal channels.  Values are the file's code values: the transfer
+    curve of its ICC profile (:func:`read_metadata`) is not applied here.
+    HEIC/HEIF needs the ``heif`` extra (``pip install "pybokeh[heif]"``); the
+    depth a phone embedded in the file comes with :func:`read_photo_with_depth`.
 
     Raises
     ------
     ImageFileError
         Unreadable, corrupt or unsupported file, or more than ``max_pixels`` pixels.
     """
-    img = _open(path, "photo", max_pixels)
+    img = _open(path, "photo", max_pixels, decode=False)
+    if _deep_colour(img):
+        with img:
+            deep = _read_deep_colour(path, img)
+        if deep is not None:
+            return deep
+        img = _open(path, "photo", max_pixels, decode=False)
+    _decode(img, path, "photo")
     try:
         img = ImageOps.exif_transpose(img)
         mode = img.mode
@@ -76,27 +85,81 @@ def read_photo(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         raise ImageFileError(f"cannot decode photo {str(path)!r}: {exc}") from exc
 
 
-#: The EXIF orientations (tag 274) as operations on an H×W array, as
-#: ``ImageOps.exif_transpose`` applies them to the photo (1: as stored).
-_ORIENTATIONS = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.swapaxes(0, 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
-    8: lambda a: np.rot90(a, 1),
-}
+def _deep_colour(img: Image.Image) -> bool:
+    """Whether Pillow would read this PNG/TIFF's colour at 8 bits although the file has 16."""
+    if img.format == "PNG" and img.mode in ("RGB", "RGBA", "LA") and img.tile:
+        return str(img.tile[0][3]).split(",")[0].strip("('\" ").endswith(";16B")
+    if img.format == "TIFF" and img.mode in ("RGB", "RGBA"):
+        bits = img.tag_v2.get(258, (8,))
+        return img.tag_v2.get(262) == 2 and max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    return False
+
+
+def _read_deep_colour(path: str | os.PathLike, img: Image.Image) -> np.ndarray | None:
+    """A 16-bit colour PNG/TIFF as H×W×3 uint16, oriented; None (after a warning) without the extra."""
+    from . import io16
+
+    if io16.imagecodecs() is None:
+        warnings.warn(f"photo {str(path)!r} has 16 bits per colour channel; read at 8 bits "
+                      f"(for 16-bit output: {io16.EXTRA_HINT})", stacklevel=3)
+        return None
+    try:
+        with open(path, "rb") as f:
+            array = io16.decode(f.read(), img.format)
+    except (OSError, ValueError) as exc:
+        raise ImageFileError(f"cannot decode photo {str(path)!r}: {exc}") from None
+    w, h = (img.tag_v2.get(256), img.tag_v2.get(257)) if img.format == "TIFF" else img.size  # as stored
+    if array.ndim == 2:
+        array = array[..., None]
+    if array.shape[:2] != (h, w) or array.shape[2] not in (2, 3, 4) or array.dtype not in (np.uint8, np.uint16):
+        raise ImageFileError(f"cannot decode photo {str(path)!r}: decoded {array.shape} {array.dtype}, "
+                             f"expected {h}×{w} colour")
+    array = np.repeat(array[..., :1], 3, axis=2) if array.shape[2] == 2 else array[..., :3]  # alpha dropped
+    array = array.astype(np.uint16) if array.dtype == np.uint8 else array
+    turn = ORIENTATIONS.get(_orientation_of(img))
+    return np.ascontiguousarray(turn(array) if turn else array)
+
+
+def _orientation_of(img: Image.Image) -> int:
+    try:
+        value = int(img.getexif().get(0x0112, 1))
+    except (TypeError, ValueError, OSError, SyntaxError):
+        return 1
+    return value if value in ORIENTATIONS else 1
 
 
 def photo_orientation(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> int:
     """The EXIF orientation of a photo file (1..8; 1 when it has none)."""
-    img = _open(path, "photo", max_pixels, decode=False)
+    with _open(path, "photo", max_pixels, decode=False) as img:
+        return _orientation_of(img)
+
+
+def read_metadata(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageMetadata:
+    """The EXIF and ICC profile of a photo file, read from its header (no pixel is decoded).
+
+    Malformed EXIF is left out with a warning (the photo stays usable); the profile is
+    kept as stored.  PNG EXIF stored after the image data is not seen.
+    """
+    with _open(path, "photo", max_pixels, decode=False) as img:
+        return _metadata_of(img, path)
+
+
+def _metadata_of(img: Image.Image, path) -> ImageMetadata:
+    icc = img.info.get("icc_profile") or None
     try:
-        value = int(img.getexif().get(0x0112, 1))
-    except (TypeError, ValueError):
-        return 1
-    return value if value in _ORIENTATIONS else 1
+        if img.format == "TIFF":   # TIFF: the EXIF tags live in the image's own directory
+            exif = img.getexif()
+        else:
+            exif = Image.Exif()
+            raw = img.info.get("exif")
+            if raw:
+                exif.load(raw)
+        if len(exif):
+            exif.get_ifd(0x8769), exif.get_ifd(0x8825)  # parse the sub-IFDs now, while the file is at hand
+    except Exception as exc:  # noqa: BLE001 - Pillow's EXIF parser raises many types on bad data
+        warnings.warn(f"photo {str(path)!r}: unreadable EXIF left out ({type(exc).__name__}: {exc})", stacklevel=3)
+        exif = None
+    return ImageMetadata(exif if exif else None, bytes(icc) if icc else None)
 
 
 def orient_depth(depth: np.ndarray, orientation: int, photo_shape: tuple[int, ...]) -> tuple[np.ndarray, bool]:
@@ -134,7 +197,7 @@ def orient_depth(depth: np.ndarray, orientation: int, photo_shape: tuple[int, ..
         return abs(a / b - 1.0) <= 0.05
 
     if close(dh / dw, w / h) and not close(dh / dw, h / w):
-        return np.ascontiguousarray(_ORIENTATIONS[orientation](depth)), True
+        return np.ascontiguousarray(ORIENTATIONS[orientation](depth)), True
     return depth, False
 
 
@@ -210,13 +273,23 @@ def check_output_path(path: str | os.PathLike, what: str = "output",
     return p
 
 
-def check_quality(quality: int) -> int:
-    """A JPEG/WebP quality: an int in 1..100."""
+def check_quality(quality: int, fmt: str | None = None) -> int:
+    """A quality setting for a lossy format: an int in 1..100 (``fmt`` one of :data:`LOSSY_FORMATS`).
+
+    ``fmt`` (a value of :data:`OUTPUT_FORMATS`) given and lossless (PNG, TIFF, BMP):
+    a quality is refused, since it would change nothing.
+    """
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)):
         raise TypeError(f"quality must be an int in 1..100, got {type(quality).__name__}")
+    if fmt is not None and fmt not in LOSSY_FORMATS:
+        raise ValueError(f"quality applies to JPEG, WebP and HEIC outputs; {fmt} is lossless")
     if not 1 <= int(quality) <= 100:
-        raise ValueError(f"quality must lie in 1..100 (JPEG/WebP), got {quality}")
+        raise ValueError(f"quality must lie in 1..100 (JPEG, WebP, HEIC), got {quality}")
     return int(quality)
+
+
+#: Quality of lossy outputs when none is given.
+DEFAULT_QUALITY = 95
 
 
 @contextlib.contextmanager
@@ -248,28 +321,69 @@ def atomic_output(path: str | os.PathLike) -> Iterator[pathlib.Path]:
             tmp.unlink()
 
 
-def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -> None:
+def write_image(path: str | os.PathLike, array: np.ndarray, quality: int | None = None, *,
+                metadata: ImageMetadata | None = None) -> None:
     """Write an image atomically; the format comes from the file suffix.
 
-    ``array`` is H×W×3 (uint8, uint16 or float32 in [0, 1]) or an H×W map
-    (uint8, uint16 or float32).  An H×W×3 image whose channels are all equal is
-    written as grey, keeping 16 bits where the format has them (PNG, TIFF);
-    colour images are written with 8 bits per channel (Pillow writes no 16-bit
-    colour), rounded.  ``quality`` (1–100) applies to JPEG, WebP and HEIC
-    (``.heic``/``.heif`` need the ``heif`` extra, pillow-heif).
+    Parameters
+    ----------
+    path : path-like
+        Output file: ``.jpg``/``.jpeg``, ``.png``, ``.tif``/``.tiff``, ``.webp``,
+        ``.bmp``, or ``.heic``/``.heif`` (the ``heif`` extra, pillow-heif).
+    array : numpy.ndarray
+        H×W×3 (uint8, uint16 or float32 in [0, 1]) or an H×W map (uint8, uint16
+        or float32).  An H×W×3 image whose channels are all equal is written as
+        grey.  PNG and TIFF keep 16 bits (uint16, and float32 rounded to
+        16 bits), grey and colour; the other formats take 8 bits, rounded.
+        An H×W float32 map to TIFF stays float32.
+    quality : int, optional
+        1–100 for JPEG, WebP and HEIC (default :data:`DEFAULT_QUALITY`);
+        refused for lossless formats.
+    metadata : pybokeh.metadata.ImageMetadata, optional
+        From :func:`read_metadata` of the source photo: its EXIF goes
+        out as :func:`pybokeh.metadata.output_exif` makes it (orientation 1) and its ICC profile
+        unchanged, in JPEG, PNG, TIFF, WebP and HEIC (BMP carries none).
     """
     p = check_output_path(path)
     fmt = OUTPUT_FORMATS[p.suffix.lower()]
-    img = Image.fromarray(_storable(np.asarray(array), fmt))
     options = {}
     if fmt in LOSSY_FORMATS:
-        options["quality"] = check_quality(quality)
-        if fmt == "JPEG" and img.mode == "RGB":
-            options["subsampling"] = 0
+        options["quality"] = DEFAULT_QUALITY if quality is None else check_quality(quality, fmt)
+    elif quality is not None:
+        check_quality(quality, fmt)
+    a = _storable(np.asarray(array), fmt)
+    if metadata is not None:
+        exif = output_exif(metadata.exif, (a.shape[1], a.shape[0]))
+    else:
+        exif = None
+    icc = metadata.icc_profile if metadata is not None else None
+    if a.ndim == 3 and a.dtype == np.uint16:  # 16-bit colour: Pillow has no such mode
+        from . import io16
+
+        data = io16.encode_png(a, icc, exif.tobytes()[6:] if exif else None) if fmt == "PNG" else \
+            io16.encode_tiff(a, icc, exif)
+        with atomic_output(p) as tmp:
+            try:
+                tmp.write_bytes(data)
+            except OSError as exc:
+                raise ImageFileError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+        return
+    img = Image.fromarray(a)
+    if fmt == "JPEG" and img.mode == "RGB":
+        options["subsampling"] = 0
+    if fmt != "BMP":
+        if icc:
+            options["icc_profile"] = icc
+        if exif:
+            options["exif"] = exif.tobytes()  # bytes: Pillow's TIFF writer re-reads them
     if fmt == "HEIF":
         from .phone.heif import pillow_heif
 
         pillow_heif(p)  # registers the HEIF writer, or names the heif extra
+    if fmt == "JPEG" and len(options.get("exif", b"")) > 65533:  # one APP1 segment holds at most this
+        warnings.warn(f"{str(path)!r}: the EXIF ({len(options['exif'])} bytes) is too large for JPEG; left out",
+                      stacklevel=2)
+        del options["exif"]
     with atomic_output(p) as tmp:
         try:
             img.save(tmp, format=fmt, **options)
@@ -277,8 +391,31 @@ def write_image(path: str | os.PathLike, array: np.ndarray, quality: int = 95) -
             raise ImageFileError(f"cannot write {str(path)!r}: {exc}") from exc
 
 
+#: Suffixes of depth outputs (see :func:`write_depth`).
+DEPTH_SUFFIXES = (".png", ".tif", ".tiff", ".npy")
+
+
+def write_depth(path: str, disparity) -> None:
+    """Write a [0, 1] disparity map atomically: 16-bit PNG (``.png``), float32 TIFF or ``.npy``."""
+    suffix = pathlib.Path(path).suffix.lower()
+    if suffix not in DEPTH_SUFFIXES:
+        raise ValueError(f"depth output {path!r} must end in .png (16-bit), .tif/.tiff (float32) or .npy")
+    if suffix == ".png":
+        write_image(path, np.round(np.clip(disparity, 0.0, 1.0) * 65535.0).astype(np.uint16))
+    elif suffix in (".tif", ".tiff"):
+        write_image(path, np.asarray(disparity, np.float32))
+    else:
+        check_output_path(path, "depth output", DEPTH_SUFFIXES)
+        with atomic_output(path) as tmp:
+            try:
+                with open(tmp, "wb") as f:
+                    np.save(f, np.asarray(disparity, np.float32), allow_pickle=False)
+            except OSError as exc:
+                raise ImageFileError(f"cannot write {path!r}: {exc.strerror or exc}") from exc
+
+
 def _storable(a: np.ndarray, fmt: str) -> np.ndarray:
-    """The array as Pillow can store it in ``fmt`` (see :func:`write_image`)."""
+    """The array as ``fmt`` can store it (see :func:`write_image`)."""
     if a.ndim == 3 and a.shape[2] == 3 and np.array_equal(a[..., 0], a[..., 1]) and \
             np.array_equal(a[..., 0], a[..., 2]):
         a = a[..., 0]
@@ -287,7 +424,7 @@ def _storable(a: np.ndarray, fmt: str) -> np.ndarray:
         if a.ndim == 2 and fmt == "TIFF":
             return np.ascontiguousarray(a, dtype=np.float32)  # mode F
         a = np.round(np.clip(a, 0.0, 1.0) * 65535.0).astype(np.uint16)
-    if a.dtype == np.uint16 and (a.ndim == 3 or not deep):
+    if a.dtype == np.uint16 and not deep:
         a = ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)  # rounded to 8 bits
     if a.dtype not in (np.uint8, np.uint16):
         raise ImageFileError(f"cannot write an image of dtype {a.dtype}")
@@ -339,9 +476,6 @@ def _open(path: str | os.PathLike, what: str, max_pixels: int = DEFAULT_MAX_PIXE
             else:
                 img = Image.open(path)
             _check_pixels(img.width, img.height, path, what, max_pixels)
-            if decode:
-                img.load()
-        return img
     except ImageFileError:
         raise
     except Image.DecompressionBombError:
@@ -357,10 +491,18 @@ def _open(path: str | os.PathLike, what: str, max_pixels: int = DEFAULT_MAX_PIXE
         raise ImageFileError(f"{what} {str(path)!r} is not an image file PIL can read") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageFileError(f"cannot read {what} {str(path)!r}: {exc}") from exc
+    if decode:
+        _decode(img, path, what)
+    return img
 
 
-def read_photo_with_depth(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS):
-    """The photo and the depth its file embeds: see :func:`pybokeh.phone.read_photo_with_depth`."""
-    from .phone import read_photo_with_depth as read
-
-    return read(path, max_pixels)
+def _decode(img: Image.Image, path: str | os.PathLike, what: str) -> None:
+    """Decode an image opened by :func:`_open` (its size already checked)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
+    except Image.DecompressionBombError:
+        raise ImageFileError(f"{what} {str(path)!r} is over Pillow's pixel limit") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageFileError(f"cannot read {what} {str(path)!r}: {exc}") from exc

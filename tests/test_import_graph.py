@@ -125,12 +125,10 @@ def test_the_graph_sees_the_package():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
-#: Cycles waiting for a change elsewhere, each with the fix.  pybokeh/io.py is being rewritten
-#: on another branch (batch mode); when it lands, ImageFileError and the EXIF orientation
-#: table move to a module of their own that io and phone both import, and this entry goes.
-KNOWN_CYCLES = [["pybokeh.io", "pybokeh.phone", "pybokeh.phone.formats", "pybokeh.phone.heif",
-                 "pybokeh.phone.register", "pybokeh.phone.xmp"]]
-KNOWN_PRIVATE_IMPORTS = {"pybokeh.phone.register": {"pybokeh.io._ORIENTATIONS"}}
+#: Cycles waiting for a change elsewhere, each with the fix (none now: ImageFileError and the
+#: EXIF orientations live in pybokeh.imagefile, which io and phone both import).
+KNOWN_CYCLES: list[list[str]] = []
+KNOWN_PRIVATE_IMPORTS: dict[str, set[str]] = {}
 
 
 def test_no_import_cycles():

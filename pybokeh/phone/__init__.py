@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image
 
 from .. import io
-from ..io import ImageFileError
+from ..imagefile import ImageFileError
 from . import formats, heif, xmp
 from .formats import SOURCE_NAMES, EmbeddedDepth
 from .register import register

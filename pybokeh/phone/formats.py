@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..io import ImageFileError
+from ..imagefile import ImageFileError
 from . import xmp
 
 APDI = "http://ns.apple.com/pixeldatainfo/1.0/"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import re
 
-from ..io import ImageFileError
+from ..imagefile import ImageFileError
 
 HEIF_EXTRA_HINT = 'pip install "pybokeh[heif]"'
 #: ISO BMFF ``ftyp`` brands of HEIF stills (HEVC, AVC, AV1 and the generic ones).

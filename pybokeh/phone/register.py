@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..io import _ORIENTATIONS, ImageFileError
+from ..imagefile import ORIENTATIONS, ImageFileError
 from ..lens import fill_invalid, resample
 
 #: Aspect ratios within this relative difference are taken as the same framing
@@ -38,7 +38,7 @@ def register(values: np.ndarray, kind: str, orientation: int, photo_hw: tuple[in
         what was done.
     """
     notes: dict = {"orientation": orientation}
-    turned = _ORIENTATIONS[orientation](values) if orientation in _ORIENTATIONS else values
+    turned = ORIENTATIONS[orientation](values) if orientation in ORIENTATIONS else values
     h, w = turned.shape
     ph, pw = photo_hw
     ratio = (w / h) / (pw / ph)

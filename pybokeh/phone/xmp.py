@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from typing import Iterable
 
-from ..io import ImageFileError
+from ..imagefile import ImageFileError
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 XMP_MAIN = b"http://ns.adobe.com/xap/1.0/\x00"

@@ -45,7 +45,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import io
+from .. import io, phone
 from ..io import ImageFileError
 from .preview import DEFAULT_PREVIEW_TARGET_S, F_NUMBER_RANGE, MAX_HIGHLIGHT_BOOST, PROXY_MAX_PIXELS, Pace, \
     Scene, Settings, normalised_disparity, to_uint8
@@ -250,7 +250,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
     def open_photo(path: pathlib.Path, name: str) -> tuple[Scene, dict[str, Any], int]:
         note = ""
         try:
-            found = read_as(path, name, lambda p: io.read_photo_with_depth(p, max_pixels))
+            found = read_as(path, name, lambda p: phone.read_photo_with_depth(p, max_pixels))
         except ImageFileError as exc:
             image = read_as(path, name, lambda p: io.read_photo(p, max_pixels))  # a bad photo raises here
             found, note = None, f"The embedded depth is unreadable ({exc}). "
@@ -376,7 +376,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                     job.state = "encoding"
                     with private_folder(temp_dir) as folder:
                         target = folder / f"render{suffix}"
-                        io.write_image(target, out, quality=95)
+                        io.write_image(target, out)  # JPEG at io.DEFAULT_QUALITY (95); PNG takes no quality
                         job.data = target.read_bytes()
                 job.state = "done"
             except MemoryError:
