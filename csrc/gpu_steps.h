@@ -565,7 +565,7 @@ PB_HD LayerDesc fine_region(const LayerDesc& L, const Params& p) {
 }
 
 // The light of a fine highlight (x, y) of coarse layer L (the CPU's fine
-// splats in render_band): light only, at full resolution, radius |CoC|,
+// splat_fine in render_cpu.cpp): light only, at full resolution, radius |CoC|,
 // energy-normalised at its integer centre and mirrored like a level-0 splat.
 // Pixels of L below its threshold are skipped.
 template <typename T, class Add>
@@ -646,7 +646,7 @@ PB_HD void layer_cell(const LayerDesc& L, const Cell* buf, const Params& p, int 
 }
 
 // Composite layers [g.l0, g.l1) over pixel (x, y)'s accumulator, as the CPU's
-// render_band: in-focus pixels copied with coverage 1, level-0 layers read
+// copy_in_focus and composite_layer: in-focus pixels copied with coverage 1, level-0 layers read
 // directly, coarse layers upsampled bilinearly (edge cells clamped).
 // group_layers[k] is layer g.l0 + k (the CUDA kernel keeps them in shared memory).
 // `behind` accumulates what lies behind the visible layers (see composite_over).
@@ -735,7 +735,7 @@ PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const
 }
 
 // Fill what stays uncovered with the content behind (resolve_pixel), encode,
-// quantise: the end of the CPU's render_band.
+// quantise: the CPU's finish_band.
 template <typename T>
 PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p, int x, int y,
                         const float acc[4], const float behind[4], T* out) {

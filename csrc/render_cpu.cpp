@@ -188,6 +188,143 @@ struct Layer {
   std::vector<int> fine_row_start;  // H + 1 (empty when there are none)
 };
 
+// Deposit one splat into the band's layer buffer (rows [row0, row1] of a grid
+// `gw` cells wide, rows stored from row0).  touched[2*(row-row0)] / [+1] track
+// the cells each row writes so the integration, compositing and clearing only
+// visit those.
+struct SplatWriter {
+  const ApertureShape& shape;
+  float* buf;   // rows x (gw + 1) RGBA cells: light and coverage
+  float* pbuf;  // rows x (gw + 1): coverage (see coverage_radius)
+  int row0, row1, gw;
+  int* touched;
+  float edge_x, edge_y;  // right and bottom image edges in grid units (left/top: -0.5)
+  double* dbuf = nullptr;  // rows x (gw + 1): coverage markers of runs, differenced once more
+
+  // Coverage splats of the level-0 pixels or fully covered cells [x0, x0 + n)
+  // of grid row cy (and their mirror images across the top and bottom edges,
+  // which must fall on a grid row), all with the stamp of layer L: each marker
+  // of the stamp becomes a box over the run, written as its two ends into
+  // dbuf; a second running sum restores the markers.
+  void cover_run(const Layer& L, int x0, int n, int cy) const {
+    const float r = L.stamp_r, fy = (float)cy;
+    stamp_run(L, x0, n, cy);
+    if (fy + r * shape.ext_lo < -0.5f) stamp_run(L, x0, n, -1 - cy);
+    else if (fy + r * shape.ext_hi > edge_y) stamp_run(L, x0, n, (int)(2.0f * edge_y) - cy);
+  }
+  void stamp_run(const Layer& L, int x0, int n, int cy) const {
+    const int rows = (int)L.stamp_m.size();
+    const int k0 = std::max(0, row0 - cy - L.stamp_r0), k1 = std::min(rows - 1, row1 - cy - L.stamp_r0);
+    for (int k = k0; k <= k1; ++k) {
+      const int m = L.stamp_m[k];
+      if (!m) continue;
+      const int row = cy + L.stamp_r0 + k - row0;
+      const int* idx = &L.stamp_idx[4 * (size_t)k];
+      const float* w = &L.stamp_w[4 * (size_t)k];
+      double* d = dbuf + (size_t)row * (gw + 1);
+      for (int q = 0; q < m; ++q) {
+        d[x0 + idx[q]] += w[q];
+        const int e = x0 + n + idx[q];
+        if (e <= gw) d[e] -= w[q];
+      }
+      int* t = touched + 2 * row;
+      t[0] = std::min(t[0], x0 + idx[0]);
+      t[1] = std::max(t[1], std::min(gw, x0 + n + idx[m - 1]));
+    }
+  }
+
+  // Calls f(x, y) for a splat centre and its mirror images across the image
+  // edges the splat crosses: the scene is taken to continue mirrored beyond
+  // the frame, so a layer that reaches the border keeps full coverage there
+  // (the shape itself is not mirrored: one aperture images every point).
+  template <class F>
+  void mirrored(float cx, float cy, float r, F&& f) const {
+    const bool left = cx - r < -0.5f, right = cx + r > edge_x;
+    const bool top = cy + r * shape.ext_lo < -0.5f, bottom = cy + r * shape.ext_hi > edge_y;
+    f(cx, cy);
+    if (!(left || right || top || bottom)) return;
+    const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
+    const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
+    if (left || right) f(mx, cy);
+    if (top || bottom) f(cx, my);
+    if ((left || right) && (top || bottom)) f(mx, my);
+  }
+
+  template <int CH>
+  void splat_mirrored(float cx, float cy, float r, float scale, const float* c) const {
+    mirrored(cx, cy, r, [&](float x, float y) { splat<CH>(x, y, r, scale, c); });
+  }
+
+  // Coverage splat into the coverage buffer.
+  void cover_mirrored(float cx, float cy, float r, float scale) const {
+    mirrored(cx, cy, r, [&](float x, float y) { cover(x, y, r, scale); });
+  }
+
+  // The rows of one splat inside the band: calls deposit(row, idx, wgt, m, a)
+  // with the row's m span markers (index, weight) and its coverage
+  // a = scale * vertical coverage, and records the touched cells.
+  template <class F>
+  void rows(float cx, float cy, float r, float scale, F&& deposit) const {
+    int r0, r1;
+    splat_rows(shape, cy, r, &r0, &r1);
+    r0 = std::max(r0, row0);
+    r1 = std::min(r1, row1);
+    for (int rr = r0; rr <= r1; ++rr) {
+      float xa, xb, vy;
+      if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
+      int idx[4];
+      float wgt[4];
+      const int m = span_markers(xa, xb, gw, idx, wgt);
+      if (!m) continue;
+      const int row = rr - row0;
+      deposit(row, idx, wgt, m, scale * vy);
+      int* t = touched + 2 * row;
+      t[0] = std::min(t[0], idx[0]);
+      t[1] = std::max(t[1], idx[m - 1]);
+    }
+  }
+
+  // Coverage splat into the coverage buffer.
+  void cover(float cx, float cy, float r, float scale) const {
+    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
+      float* dst = pbuf + (size_t)row * (gw + 1);
+      for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
+    });
+  }
+
+  // Light and/or coverage splat into the RGBA buffer.  scale = coverage
+  // weight / splat total (precomputed): what one unit of covered area receives.
+  template <int CH>
+  void splat(float cx, float cy, float r, float scale, const float* c) const {
+    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
+      const v4f v = {(CH & kLight) ? a * c[0] : 0.0f, (CH & kLight) ? a * c[1] : 0.0f,
+                     (CH & kLight) ? a * c[2] : 0.0f, (CH & kCoverage) ? a : 0.0f};
+      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4);
+      for (int q = 0; q < m; ++q) cells[idx[q]] += wgt[q] * v;
+    });
+  }
+};
+
+// Per-thread scratch of the band stages, reused band after band.
+struct BandScratch {
+  std::vector<float> acc, behind;  // band rows x W x 4: accumulator (premultiplied rgb, alpha); what lies behind
+  std::vector<float> buf, pbuf;    // a layer's grid rows: RGBA cells; coverage of one radius
+  std::vector<double> dbuf;        // run markers of that coverage (SplatWriter::cover_run)
+  std::vector<int> touched;        // per grid row: first and last cell written
+  std::vector<float> fbuf;         // a coarse layer's fine lights, image rows x (W + 1) x 4
+  std::vector<int> ftouched;
+};
+
+// Where one layer meets one band of output rows.
+struct LayerBand {
+  int l = 0, y0 = 0, y1 = 0;          // layer; band rows [y0, y1)
+  const ApertureShape* shape = nullptr;
+  float reach = 0.0f;                 // how far its splats reach (image px)
+  int s = 1, gw = 0, gh = 0;          // cell size (px) and grid size
+  int row0 = 0, row1 = -1, nrows = 0; // grid rows the band needs
+  int src0 = 0, src1 = -1;            // grid rows whose splats reach them
+};
+
 class Renderer {
  public:
   Renderer(int h, int w, const RenderParams& p) : H(h), W(w), P(p) {}
@@ -217,10 +354,20 @@ class Renderer {
   void build_coarse(int l, const float* coc);
   void build_covers(int l);
   void build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const;
+  // Band stages (see render_band).
   template <typename T>
-  void render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                   std::vector<float>& pbuf, std::vector<double>& dbuf, std::vector<int>& touched,
-                   std::vector<float>& behind, std::vector<float>& fbuf, std::vector<int>& ftouched) const;
+  void render_band(int band, const float* coc, T* out, BandScratch& sc) const;
+  bool layer_band(int l, int y0, int y1, LayerBand* lb) const;
+  void copy_in_focus(const LayerBand& lb, BandScratch& sc) const;
+  SplatWriter begin_layer(const LayerBand& lb, BandScratch& sc) const;
+  void splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const;
+  void cover_layer(const LayerBand& lb, const SplatWriter& write) const;
+  bool splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const;
+  void scan_rows(const LayerBand& lb, BandScratch& sc) const;
+  void composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
+  void clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
+  template <typename T>
+  void finish_band(int y0, int y1, const float* coc, T* out, const BandScratch& sc) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
@@ -363,12 +510,8 @@ void Renderer::run(const T* image, const float* coc, T* out) {
   const int nbands = (H + kBandRows - 1) / kBandRows;
   build_far_pyramid(coc, threads);
   const int nt = std::min(threads, nbands);
-  std::vector<std::vector<float>> accs(nt), bufs(nt), pbufs(nt), behinds(nt), fbufs(nt);
-  std::vector<std::vector<double>> dbufs(nt);
-  std::vector<std::vector<int>> touched(nt), ftouched(nt);
-  parallel_for_t(nbands, nt, [&](int b, int t) {
-    render_band(b, coc, out, accs[t], bufs[t], pbufs[t], dbufs[t], touched[t], behinds[t], fbufs[t], ftouched[t]);
-  });
+  std::vector<BandScratch> scratch(nt);
+  parallel_for_t(nbands, nt, [&](int b, int t) { render_band(b, coc, out, scratch[t]); });
 }
 
 void Renderer::build_coarse(int l, const float* coc) {
@@ -597,359 +740,305 @@ void Renderer::build_covers(int l) {
   L.cover_run_row_start[L.grid_h] = (int)L.cover_runs.size() / 2;
 }
 
-// Deposit one splat into the band's layer buffer (rows [row0, row1] of a grid
-// `gw` cells wide, rows stored from row0).  touched[2*(row-row0)] / [+1] track
-// the cells each row writes so the integration, compositing and clearing only
-// visit those.
-struct SplatWriter {
-  const ApertureShape& shape;
-  float* buf;   // rows x (gw + 1) RGBA cells: light and coverage
-  float* pbuf;  // rows x (gw + 1): coverage (see coverage_radius)
-  int row0, row1, gw;
-  int* touched;
-  float edge_x, edge_y;  // right and bottom image edges in grid units (left/top: -0.5)
-  double* dbuf = nullptr;  // rows x (gw + 1): coverage markers of runs, differenced once more
 
-  // Coverage splats of the level-0 pixels or fully covered cells [x0, x0 + n)
-  // of grid row cy (and their mirror images across the top and bottom edges,
-  // which must fall on a grid row), all with the stamp of layer L: each marker
-  // of the stamp becomes a box over the run, written as its two ends into
-  // dbuf; a second running sum restores the markers.
-  void cover_run(const Layer& L, int x0, int n, int cy) const {
-    const float r = L.stamp_r, fy = (float)cy;
-    stamp_run(L, x0, n, cy);
-    if (fy + r * shape.ext_lo < -0.5f) stamp_run(L, x0, n, -1 - cy);
-    else if (fy + r * shape.ext_hi > edge_y) stamp_run(L, x0, n, (int)(2.0f * edge_y) - cy);
-  }
-  void stamp_run(const Layer& L, int x0, int n, int cy) const {
-    const int rows = (int)L.stamp_m.size();
-    const int k0 = std::max(0, row0 - cy - L.stamp_r0), k1 = std::min(rows - 1, row1 - cy - L.stamp_r0);
-    for (int k = k0; k <= k1; ++k) {
-      const int m = L.stamp_m[k];
-      if (!m) continue;
-      const int row = cy + L.stamp_r0 + k - row0;
-      const int* idx = &L.stamp_idx[4 * (size_t)k];
-      const float* w = &L.stamp_w[4 * (size_t)k];
-      double* d = dbuf + (size_t)row * (gw + 1);
-      for (int q = 0; q < m; ++q) {
-        d[x0 + idx[q]] += w[q];
-        const int e = x0 + n + idx[q];
-        if (e <= gw) d[e] -= w[q];
-      }
-      int* t = touched + 2 * row;
-      t[0] = std::min(t[0], x0 + idx[0]);
-      t[1] = std::max(t[1], std::min(gw, x0 + n + idx[m - 1]));
-    }
-  }
-
-  // Calls f(x, y) for a splat centre and its mirror images across the image
-  // edges the splat crosses: the scene is taken to continue mirrored beyond
-  // the frame, so a layer that reaches the border keeps full coverage there
-  // (the shape itself is not mirrored: one aperture images every point).
-  template <class F>
-  void mirrored(float cx, float cy, float r, F&& f) const {
-    const bool left = cx - r < -0.5f, right = cx + r > edge_x;
-    const bool top = cy + r * shape.ext_lo < -0.5f, bottom = cy + r * shape.ext_hi > edge_y;
-    f(cx, cy);
-    if (!(left || right || top || bottom)) return;
-    const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
-    const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
-    if (left || right) f(mx, cy);
-    if (top || bottom) f(cx, my);
-    if ((left || right) && (top || bottom)) f(mx, my);
-  }
-
-  template <int CH>
-  void splat_mirrored(float cx, float cy, float r, float scale, const float* c) const {
-    mirrored(cx, cy, r, [&](float x, float y) { splat<CH>(x, y, r, scale, c); });
-  }
-
-  // Coverage splat into the coverage buffer.
-  void cover_mirrored(float cx, float cy, float r, float scale) const {
-    mirrored(cx, cy, r, [&](float x, float y) { cover(x, y, r, scale); });
-  }
-
-  // The rows of one splat inside the band: calls deposit(row, idx, wgt, m, a)
-  // with the row's m span markers (index, weight) and its coverage
-  // a = scale * vertical coverage, and records the touched cells.
-  template <class F>
-  void rows(float cx, float cy, float r, float scale, F&& deposit) const {
-    int r0, r1;
-    splat_rows(shape, cy, r, &r0, &r1);
-    r0 = std::max(r0, row0);
-    r1 = std::min(r1, row1);
-    for (int rr = r0; rr <= r1; ++rr) {
-      float xa, xb, vy;
-      if (!splat_row(shape, cx, cy, r, rr, &xa, &xb, &vy)) continue;
-      int idx[4];
-      float wgt[4];
-      const int m = span_markers(xa, xb, gw, idx, wgt);
-      if (!m) continue;
-      const int row = rr - row0;
-      deposit(row, idx, wgt, m, scale * vy);
-      int* t = touched + 2 * row;
-      t[0] = std::min(t[0], idx[0]);
-      t[1] = std::max(t[1], idx[m - 1]);
-    }
-  }
-
-  // Coverage splat into the coverage buffer.
-  void cover(float cx, float cy, float r, float scale) const {
-    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
-      float* dst = pbuf + (size_t)row * (gw + 1);
-      for (int q = 0; q < m; ++q) dst[idx[q]] += wgt[q] * a;
-    });
-  }
-
-  // Light and/or coverage splat into the RGBA buffer.  scale = coverage
-  // weight / splat total (precomputed): what one unit of covered area receives.
-  template <int CH>
-  void splat(float cx, float cy, float r, float scale, const float* c) const {
-    rows(cx, cy, r, scale, [&](int row, const int* idx, const float* wgt, int m, float a) {
-      const v4f v = {(CH & kLight) ? a * c[0] : 0.0f, (CH & kLight) ? a * c[1] : 0.0f,
-                     (CH & kLight) ? a * c[2] : 0.0f, (CH & kCoverage) ? a : 0.0f};
-      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4);
-      for (int q = 0; q < m; ++q) cells[idx[q]] += wgt[q] * v;
-    });
-  }
-};
+// ---------------------------------------------------------------- band stages
+//
+// A band of output rows is rendered layer by layer, back to front, in named
+// stages that mirror the GPU steps of gpu_steps.h: the pixels or records of
+// the layer are splatted (splat_layer: splat_pixel / splat_record), its
+// coverage of one radius added (cover_layer: cover_pixel /
+// splat_cover_record), a coarse layer's fine lights splatted at full
+// resolution (splat_fine: splat_fine_pixel), the difference markers
+// integrated (scan_rows: scan_row), the layer composited over the band
+// (composite_layer: composite_pixel) and its buffers cleared; finally what
+// stays uncovered is filled and the band encoded (finish_band: finish_pixel).
 
 template <typename T>
-void Renderer::render_band(int band, const float* coc, T* out, std::vector<float>& acc, std::vector<float>& buf,
-                           std::vector<float>& pbuf, std::vector<double>& dbuf, std::vector<int>& touched,
-                           std::vector<float>& behind, std::vector<float>& fbuf, std::vector<int>& ftouched) const {
+void Renderer::render_band(int band, const float* coc, T* out, BandScratch& sc) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
-  const int rows = y1 - y0;
-  acc.assign((size_t)rows * W * 4, 0.0f);
-  behind.assign((size_t)rows * W * 4, 0.0f);
-
+  sc.acc.assign((size_t)(y1 - y0) * W * 4, 0.0f);
+  sc.behind.assign((size_t)(y1 - y0) * W * 4, 0.0f);
   for (int l = 0; l < nlayers; ++l) {
-    const Layer& L = layers[l];
-    if (!L.count) continue;
-    const ApertureShape& shape = P.shape[l > focus];
-    const float reach = L.r_hi * std::max(-shape.ext_lo, shape.ext_hi) + 2.0f;
-    if (L.ymin - reach > y1 || L.ymax + reach < y0) continue;
-
-    if (l == focus) {  // in focus: copied through with full coverage
-      for (int y = y0; y < y1; ++y) {
-        const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
-        const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
-        for (; b != e; ++b) {
-          const size_t i = (size_t)y * W + *b, k = ((size_t)(y - y0) * W + *b) * 4;
-          copy_over(&lin[3 * i], &acc[k], &behind[k]);
-        }
-      }
+    LayerBand lb;
+    if (!layer_band(l, y0, y1, &lb)) continue;
+    if (l == focus) {
+      copy_in_focus(lb, sc);
       continue;
     }
+    SplatWriter write = begin_layer(lb, sc);
+    splat_layer(lb, coc, write);
+    cover_layer(lb, write);
+    const bool has_fine = splat_fine(lb, coc, sc);
+    scan_rows(lb, sc);
+    composite_layer(lb, sc, has_fine);
+    clear_layer(lb, sc, has_fine);
+  }
+  finish_band(y0, y1, coc, out, sc);
+}
 
-    const int s = 1 << L.level;
-    const int gw = L.level ? L.grid_w : W;
-    const int gh = L.level ? L.grid_h : H;
-    int row0, row1;  // grid rows needed by this band
-    if (L.level == 0) {
-      row0 = y0;
-      row1 = y1 - 1;
-    } else {
-      row0 = std::max(0, (int)std::floor((y0 + 0.5f) / s - 0.5f));
-      row1 = std::min(gh - 1, (int)std::floor((y1 - 0.5f) / s - 0.5f) + 1);
-    }
-    const int nrows = row1 - row0 + 1;
-    const size_t need = (size_t)nrows * (gw + 1) * 4;
-    if (buf.size() < need) buf.assign(need, 0.0f);  // invariant: buf and pbuf are all zero here
-    if (pbuf.size() < need / 4) pbuf.assign(need / 4, 0.0f);
-    if (dbuf.size() < need / 4) dbuf.assign(need / 4, 0.0);
-    touched.assign(2 * nrows, 0);
-    for (int k = 0; k < nrows; ++k) {
-      touched[2 * k] = 1 << 30;
-      touched[2 * k + 1] = -1;
-    }
-    SplatWriter write{shape, buf.data(), pbuf.data(), row0, row1, gw, touched.data(), (float)W / s - 0.5f,
-                      (float)H / s - 0.5f, dbuf.data()};
+// Where layer l meets the band [y0, y1): false when none of its splats reaches it.
+bool Renderer::layer_band(int l, int y0, int y1, LayerBand* lb) const {
+  const Layer& L = layers[l];
+  if (!L.count) return false;
+  const ApertureShape& shape = P.shape[l > focus];
+  const float reach = L.r_hi * std::max(-shape.ext_lo, shape.ext_hi) + 2.0f;
+  if (L.ymin - reach > y1 || L.ymax + reach < y0) return false;
+  lb->l = l;
+  lb->y0 = y0;
+  lb->y1 = y1;
+  lb->shape = &shape;
+  lb->reach = reach;
+  lb->s = 1 << L.level;
+  lb->gw = L.level ? L.grid_w : W;
+  lb->gh = L.level ? L.grid_h : H;
+  if (L.level == 0) {
+    lb->row0 = y0;
+    lb->row1 = y1 - 1;
+  } else {
+    lb->row0 = std::max(0, (int)std::floor((y0 + 0.5f) / lb->s - 0.5f));
+    lb->row1 = std::min(lb->gh - 1, (int)std::floor((y1 - 0.5f) / lb->s - 0.5f) + 1);
+  }
+  lb->nrows = lb->row1 - lb->row0 + 1;
+  const float grid_reach = L.level ? (reach / lb->s + 2.0f) : reach;
+  lb->src0 = std::max(0, (int)std::floor(lb->row0 - grid_reach));
+  lb->src1 = std::min(lb->gh - 1, (int)std::ceil(lb->row1 + grid_reach));
+  return true;
+}
 
-    const float grid_reach = L.level ? (reach / s + 2.0f) : reach;
-    const int src0 = std::max(0, (int)std::floor(row0 - grid_reach));
-    const int src1 = std::min(gh - 1, (int)std::ceil(row1 + grid_reach));
-    if (L.level == 0) {
-      for (int y = src0; y <= src1; ++y) {
-        const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
-        const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
-        for (; b != e; ++b) {
-          size_t i = (size_t)y * W + *b;
-          write.splat_mirrored<kBoth>((float)*b, (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
-        }
-      }
-    } else {
-      for (int k = L.row_start[src0]; k < L.row_start[src1 + 1]; ++k) {
-        const Splat& sp = L.splats[k];
-        if (sp.lx == sp.x && sp.ly == sp.y) {
-          write.splat_mirrored<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
-        } else {
-          write.splat_mirrored<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
-          write.splat_mirrored<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
-        }
-      }
-    }
-    {  // coverage (see coverage_radius)
-      const float cr = L.cover_r / s;
-      if (L.level == 0) {
-        // The layer's pixels and the next nearer layer's (level 0 or 1),
-        // pixel by pixel: runs of consecutive columns at once (cover_run),
-        // pixels near the left and right edges one by one (mirror images).
-        const int last = L.has_next ? l + 1 : l;
-        for (int src = l; src <= last; ++src) {
-          for (int y = src0; y <= src1; ++y) {
-            const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
-            const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
-            while (b != e) {
-              const int x = *b;
-              if (x < L.stamp_x0 || x > L.stamp_x1) {
-                write.cover_mirrored((float)x, (float)y, cr, L.cover_scale);
-                ++b;
-                continue;
-              }
-              int n = 1;
-              while (b + n != e && b[n] == x + n && x + n <= L.stamp_x1) ++n;
-              write.cover_run(L, x, n, y);
-              b += n;
-            }
-          }
-        }
-      } else {
-        for (int k = L.cover_row_start[src0]; k < L.cover_row_start[src1 + 1]; ++k) {
-          const Cover& cv = L.covers[k];
-          write.cover_mirrored(cv.x, cv.y, cr, cv.scale);
-        }
-        for (int gy = src0; gy <= src1; ++gy)
-          for (int k = L.cover_run_row_start[gy]; k < L.cover_run_row_start[gy + 1]; ++k)
-            write.cover_run(L, L.cover_runs[2 * k], L.cover_runs[2 * k + 1], gy);
-      }
-    }
-
-    // Fine highlights of a coarse layer: light-only splats on the image grid.
-    const bool has_fine = L.level > 0 && !L.fine_x.empty();
-    if (has_fine) {
-      const int frows = y1 - y0;
-      const size_t fneed = (size_t)frows * (W + 1) * 4;
-      if (fbuf.size() < fneed) fbuf.assign(fneed, 0.0f);  // invariant: all zero here
-      ftouched.assign(2 * frows, 0);
-      for (int k = 0; k < frows; ++k) {
-        ftouched[2 * k] = 1 << 30;
-        ftouched[2 * k + 1] = -1;
-      }
-      SplatWriter fine{shape, fbuf.data(), nullptr, y0, y1 - 1, W, ftouched.data(), (float)W - 0.5f,
-                       (float)H - 0.5f};
-      const int f0 = std::max(0, (int)std::floor(y0 - reach)), f1 = std::min(H - 1, (int)std::ceil(y1 - 1 + reach));
-      for (int y = f0; y <= f1; ++y) {
-        for (int k = L.fine_row_start[y]; k < L.fine_row_start[y + 1]; ++k) {
-          const size_t i = (size_t)y * W + L.fine_x[k];
-          fine.splat_mirrored<kLight>((float)L.fine_x[k], (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
-        }
-      }
-      for (int k = 0; k < frows; ++k) {
-        const int c0 = ftouched[2 * k], c1 = ftouched[2 * k + 1];
-        float* row = fbuf.data() + (size_t)k * (W + 1) * 4;
-        double s0 = 0, s1 = 0, s2 = 0;
-        for (int x = c0; x <= c1; ++x) {
-          float* d = row + 4 * x;
-          s0 += d[0]; s1 += d[1]; s2 += d[2];
-          d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2;
-        }
-      }
-    }
-
-    // Integrate the markers along each touched row (double running sum).
-    for (int k = 0; k < nrows; ++k) {
-      int c0 = touched[2 * k], c1 = touched[2 * k + 1];
-      if (c1 < c0) continue;
-      float* row = buf.data() + (size_t)k * (gw + 1) * 4;
-      float* prow = pbuf.data() + (size_t)k * (gw + 1);
-      double* drow = dbuf.data() + (size_t)k * (gw + 1);  // run markers (SplatWriter::cover_run)
-      double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, t = 0;
-      for (int x = c0; x <= c1; ++x) {
-        float* d = row + 4 * x;
-        t += drow[x];
-        drow[x] = 0.0;
-        s0 += d[0]; s1 += d[1]; s2 += d[2]; s3 += d[3]; s4 += prow[x] + t;
-        d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2; d[3] = (float)s3; prow[x] = (float)s4;
-      }
-    }
-
-    // Composite this layer over the band.
-    if (L.level == 0) {
-      for (int k = 0; k < nrows; ++k) {
-        int c0 = touched[2 * k], c1 = std::min(touched[2 * k + 1], W - 1);
-        const float* row = buf.data() + (size_t)k * (gw + 1) * 4;
-        const float* prow = pbuf.data() + (size_t)k * (gw + 1);
-        float* a = acc.data() + (size_t)k * W * 4;
-        float* bh = behind.data() + (size_t)k * W * 4;
-        for (int x = c0; x <= c1; ++x) {
-          const float* d = row + 4 * x;
-          composite_over(d[0], d[1], d[2], d[3], prow[x], a + 4 * x, bh + 4 * x);
-        }
-      }
-    } else {
-      const float inv_s = 1.0f / s;
-      for (int y = y0; y < y1; ++y) {
-        float v = (y + 0.5f) * inv_s - 0.5f;
-        int iy = (int)std::floor(v);
-        float fy = v - iy;
-        int ya = std::min(std::max(iy, 0), gh - 1), yb = std::min(std::max(iy + 1, 0), gh - 1);
-        int ka = ya - row0, kb = yb - row0;
-        int c0 = std::min(touched[2 * ka], touched[2 * kb]);
-        int c1 = std::max(touched[2 * ka + 1], touched[2 * kb + 1]);
-        if (c1 < c0) continue;
-        // Fine columns whose bilinear footprint reaches a touched cell.
-        int x0 = std::max(0, (c0 - 1) * s), x1 = std::min(W - 1, (c1 + 2) * s);
-        const float* ra = buf.data() + (size_t)ka * (gw + 1) * 4;
-        const float* rb = buf.data() + (size_t)kb * (gw + 1) * 4;
-        const float* pa = pbuf.data() + (size_t)ka * (gw + 1);
-        const float* pb = pbuf.data() + (size_t)kb * (gw + 1);
-        float* a = acc.data() + (size_t)(y - y0) * W * 4;
-        float* bh = behind.data() + (size_t)(y - y0) * W * 4;
-        const float* frow = has_fine ? fbuf.data() + (size_t)(y - y0) * (W + 1) * 4 : nullptr;
-        const int fc0 = has_fine ? ftouched[2 * (y - y0)] : 1, fc1 = has_fine ? ftouched[2 * (y - y0) + 1] : 0;
-        const XTaps& taps = xtaps[L.level];
-        for (int x = x0; x <= x1; ++x) {
-          const float fx = taps.fx[x];
-          const int xa_ = taps.xa[x], xb_ = taps.xb[x];
-          float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
-          float s4[4];
-          for (int c = 0; c < 4; ++c) {
-            // Cells outside a row's touched range hold no data (possibly stale
-            // zeros), which is exactly their value: buf stays zero there.
-            s4[c] = w00 * ra[4 * xa_ + c] + w01 * ra[4 * xb_ + c] + w10 * rb[4 * xa_ + c] + w11 * rb[4 * xb_ + c];
-          }
-          const float ph = w00 * pa[xa_] + w01 * pa[xb_] + w10 * pb[xa_] + w11 * pb[xb_];
-          if (x >= fc0 && x <= fc1) {
-            s4[0] += frow[4 * x];
-            s4[1] += frow[4 * x + 1];
-            s4[2] += frow[4 * x + 2];
-          }
-          composite_over(s4[0], s4[1], s4[2], s4[3], ph, a + 4 * x, bh + 4 * x);
-        }
-      }
-    }
-
-    // Restore the all-zero invariant of buf, pbuf and fbuf.
-    if (has_fine) {
-      for (int k = 0; k < y1 - y0; ++k) {
-        const int c0 = ftouched[2 * k], c1 = ftouched[2 * k + 1];
-        if (c1 >= c0) std::memset(fbuf.data() + ((size_t)k * (W + 1) + c0) * 4, 0, sizeof(float) * 4 * (c1 - c0 + 1));
-      }
-    }
-    for (int k = 0; k < nrows; ++k) {
-      int c0 = touched[2 * k], c1 = touched[2 * k + 1];
-      if (c1 < c0) continue;
-      std::memset(buf.data() + ((size_t)k * (gw + 1) + c0) * 4, 0, sizeof(float) * 4 * (c1 - c0 + 1));
-      std::memset(pbuf.data() + (size_t)k * (gw + 1) + c0, 0, sizeof(float) * (c1 - c0 + 1));
+// The in-focus layer: copied through with full coverage (nothing behind it bleeds in).
+void Renderer::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
+  for (int y = lb.y0; y < lb.y1; ++y) {
+    const int* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
+    const int* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
+    for (; b != e; ++b) {
+      const size_t i = (size_t)y * W + *b, k = ((size_t)(y - lb.y0) * W + *b) * 4;
+      copy_over(&lin[3 * i], &sc.acc[k], &sc.behind[k]);
     }
   }
+}
 
-  // What no layer covers is what the photo never showed: light from behind
-  // the blurred objects in front (see resolve_pixel).  Then encode.
+// Sizes the layer's grid-row buffers (all zero between layers) and resets the
+// touched ranges; the writer deposits into them.
+SplatWriter Renderer::begin_layer(const LayerBand& lb, BandScratch& sc) const {
+  const size_t need = (size_t)lb.nrows * (lb.gw + 1) * 4;
+  if (sc.buf.size() < need) sc.buf.assign(need, 0.0f);  // invariant: buf and pbuf are all zero here
+  if (sc.pbuf.size() < need / 4) sc.pbuf.assign(need / 4, 0.0f);
+  if (sc.dbuf.size() < need / 4) sc.dbuf.assign(need / 4, 0.0);
+  sc.touched.assign(2 * lb.nrows, 0);
+  for (int k = 0; k < lb.nrows; ++k) {
+    sc.touched[2 * k] = 1 << 30;
+    sc.touched[2 * k + 1] = -1;
+  }
+  return SplatWriter{*lb.shape, sc.buf.data(), sc.pbuf.data(), lb.row0, lb.row1, lb.gw, sc.touched.data(),
+                     (float)W / lb.s - 0.5f, (float)H / lb.s - 0.5f, sc.dbuf.data()};
+}
+
+// Light and coverage: every level-0 pixel with its own radius, energy-
+// normalised at its integer centre; a coarse layer's cell records.
+void Renderer::splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const {
+  const Layer& L = layers[lb.l];
+  if (L.level == 0) {
+    for (int y = lb.src0; y <= lb.src1; ++y) {
+      const int* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
+      const int* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
+      for (; b != e; ++b) {
+        size_t i = (size_t)y * W + *b;
+        write.splat_mirrored<kBoth>((float)*b, (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
+      }
+    }
+    return;
+  }
+  for (int k = L.row_start[lb.src0]; k < L.row_start[lb.src1 + 1]; ++k) {
+    const Splat& sp = L.splats[k];
+    if (sp.lx == sp.x && sp.ly == sp.y) {
+      write.splat_mirrored<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+    } else {
+      write.splat_mirrored<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
+      write.splat_mirrored<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+    }
+  }
+}
+
+// Coverage of one radius (see coverage_radius) of the layer's pixels and the
+// next nearer layer's.
+void Renderer::cover_layer(const LayerBand& lb, const SplatWriter& write) const {
+  const Layer& L = layers[lb.l];
+  const float cr = L.cover_r / lb.s;
+  if (L.level == 0) {
+    // Pixel by pixel: runs of consecutive columns at once (cover_run),
+    // pixels near the left and right edges one by one (mirror images).
+    const int last = L.has_next ? lb.l + 1 : lb.l;
+    for (int src = lb.l; src <= last; ++src) {
+      for (int y = lb.src0; y <= lb.src1; ++y) {
+        const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
+        const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
+        while (b != e) {
+          const int x = *b;
+          if (x < L.stamp_x0 || x > L.stamp_x1) {
+            write.cover_mirrored((float)x, (float)y, cr, L.cover_scale);
+            ++b;
+            continue;
+          }
+          int n = 1;
+          while (b + n != e && b[n] == x + n && x + n <= L.stamp_x1) ++n;
+          write.cover_run(L, x, n, y);
+          b += n;
+        }
+      }
+    }
+    return;
+  }
+  for (int k = L.cover_row_start[lb.src0]; k < L.cover_row_start[lb.src1 + 1]; ++k) {
+    const Cover& cv = L.covers[k];
+    write.cover_mirrored(cv.x, cv.y, cr, cv.scale);
+  }
+  for (int gy = lb.src0; gy <= lb.src1; ++gy)
+    for (int k = L.cover_run_row_start[gy]; k < L.cover_run_row_start[gy + 1]; ++k)
+      write.cover_run(L, L.cover_runs[2 * k], L.cover_runs[2 * k + 1], gy);
+}
+
+// Fine highlights of a coarse layer: light-only splats on the image grid,
+// integrated along their rows here.  Returns whether the layer has any.
+bool Renderer::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const {
+  const Layer& L = layers[lb.l];
+  if (L.level == 0 || L.fine_x.empty()) return false;
+  const int frows = lb.y1 - lb.y0;
+  const size_t fneed = (size_t)frows * (W + 1) * 4;
+  if (sc.fbuf.size() < fneed) sc.fbuf.assign(fneed, 0.0f);  // invariant: all zero here
+  sc.ftouched.assign(2 * frows, 0);
+  for (int k = 0; k < frows; ++k) {
+    sc.ftouched[2 * k] = 1 << 30;
+    sc.ftouched[2 * k + 1] = -1;
+  }
+  SplatWriter fine{*lb.shape, sc.fbuf.data(), nullptr, lb.y0, lb.y1 - 1, W, sc.ftouched.data(), (float)W - 0.5f,
+                   (float)H - 0.5f};
+  const int f0 = std::max(0, (int)std::floor(lb.y0 - lb.reach));
+  const int f1 = std::min(H - 1, (int)std::ceil(lb.y1 - 1 + lb.reach));
+  for (int y = f0; y <= f1; ++y) {
+    for (int k = L.fine_row_start[y]; k < L.fine_row_start[y + 1]; ++k) {
+      const size_t i = (size_t)y * W + L.fine_x[k];
+      fine.splat_mirrored<kLight>((float)L.fine_x[k], (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
+    }
+  }
+  for (int k = 0; k < frows; ++k) {
+    const int c0 = sc.ftouched[2 * k], c1 = sc.ftouched[2 * k + 1];
+    float* row = sc.fbuf.data() + (size_t)k * (W + 1) * 4;
+    double s0 = 0, s1 = 0, s2 = 0;
+    for (int x = c0; x <= c1; ++x) {
+      float* d = row + 4 * x;
+      s0 += d[0]; s1 += d[1]; s2 += d[2];
+      d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2;
+    }
+  }
+  return true;
+}
+
+// Integrate the markers along each touched row (double running sums; the run
+// markers of cover_run are differenced once more).
+void Renderer::scan_rows(const LayerBand& lb, BandScratch& sc) const {
+  for (int k = 0; k < lb.nrows; ++k) {
+    int c0 = sc.touched[2 * k], c1 = sc.touched[2 * k + 1];
+    if (c1 < c0) continue;
+    float* row = sc.buf.data() + (size_t)k * (lb.gw + 1) * 4;
+    float* prow = sc.pbuf.data() + (size_t)k * (lb.gw + 1);
+    double* drow = sc.dbuf.data() + (size_t)k * (lb.gw + 1);
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, t = 0;
+    for (int x = c0; x <= c1; ++x) {
+      float* d = row + 4 * x;
+      t += drow[x];
+      drow[x] = 0.0;
+      s0 += d[0]; s1 += d[1]; s2 += d[2]; s3 += d[3]; s4 += prow[x] + t;
+      d[0] = (float)s0; d[1] = (float)s1; d[2] = (float)s2; d[3] = (float)s3; prow[x] = (float)s4;
+    }
+  }
+}
+
+// Composite the layer over the band: level 0 cell by pixel, coarse layers
+// upsampled bilinearly (plus their fine lights).
+void Renderer::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+  const Layer& L = layers[lb.l];
+  const int gw = lb.gw, row0 = lb.row0;
+  if (L.level == 0) {
+    for (int k = 0; k < lb.nrows; ++k) {
+      int c0 = sc.touched[2 * k], c1 = std::min(sc.touched[2 * k + 1], W - 1);
+      const float* row = sc.buf.data() + (size_t)k * (gw + 1) * 4;
+      const float* prow = sc.pbuf.data() + (size_t)k * (gw + 1);
+      float* a = sc.acc.data() + (size_t)k * W * 4;
+      float* bh = sc.behind.data() + (size_t)k * W * 4;
+      for (int x = c0; x <= c1; ++x) {
+        const float* d = row + 4 * x;
+        composite_over(d[0], d[1], d[2], d[3], prow[x], a + 4 * x, bh + 4 * x);
+      }
+    }
+    return;
+  }
+  const int s = lb.s;
+  const float inv_s = 1.0f / s;
+  const int* touched = sc.touched.data();
+  for (int y = lb.y0; y < lb.y1; ++y) {
+    float v = (y + 0.5f) * inv_s - 0.5f;
+    int iy = (int)std::floor(v);
+    float fy = v - iy;
+    int ya = std::min(std::max(iy, 0), lb.gh - 1), yb = std::min(std::max(iy + 1, 0), lb.gh - 1);
+    int ka = ya - row0, kb = yb - row0;
+    int c0 = std::min(touched[2 * ka], touched[2 * kb]);
+    int c1 = std::max(touched[2 * ka + 1], touched[2 * kb + 1]);
+    if (c1 < c0) continue;
+    // Fine columns whose bilinear footprint reaches a touched cell.
+    int x0 = std::max(0, (c0 - 1) * s), x1 = std::min(W - 1, (c1 + 2) * s);
+    const float* ra = sc.buf.data() + (size_t)ka * (gw + 1) * 4;
+    const float* rb = sc.buf.data() + (size_t)kb * (gw + 1) * 4;
+    const float* pa = sc.pbuf.data() + (size_t)ka * (gw + 1);
+    const float* pb = sc.pbuf.data() + (size_t)kb * (gw + 1);
+    float* a = sc.acc.data() + (size_t)(y - lb.y0) * W * 4;
+    float* bh = sc.behind.data() + (size_t)(y - lb.y0) * W * 4;
+    const float* frow = has_fine ? sc.fbuf.data() + (size_t)(y - lb.y0) * (W + 1) * 4 : nullptr;
+    const int fc0 = has_fine ? sc.ftouched[2 * (y - lb.y0)] : 1, fc1 = has_fine ? sc.ftouched[2 * (y - lb.y0) + 1] : 0;
+    const XTaps& taps = xtaps[L.level];
+    for (int x = x0; x <= x1; ++x) {
+      const float fx = taps.fx[x];
+      const int xa_ = taps.xa[x], xb_ = taps.xb[x];
+      float w00 = (1 - fx) * (1 - fy), w01 = fx * (1 - fy), w10 = (1 - fx) * fy, w11 = fx * fy;
+      float s4[4];
+      for (int c = 0; c < 4; ++c) {
+        // Cells outside a row's touched range hold no data (possibly stale
+        // zeros), which is exactly their value: buf stays zero there.
+        s4[c] = w00 * ra[4 * xa_ + c] + w01 * ra[4 * xb_ + c] + w10 * rb[4 * xa_ + c] + w11 * rb[4 * xb_ + c];
+      }
+      const float ph = w00 * pa[xa_] + w01 * pa[xb_] + w10 * pb[xa_] + w11 * pb[xb_];
+      if (x >= fc0 && x <= fc1) {
+        s4[0] += frow[4 * x];
+        s4[1] += frow[4 * x + 1];
+        s4[2] += frow[4 * x + 2];
+      }
+      composite_over(s4[0], s4[1], s4[2], s4[3], ph, a + 4 * x, bh + 4 * x);
+    }
+  }
+}
+
+// Restore the all-zero invariant of buf, pbuf and fbuf (dbuf is cleared by scan_rows).
+void Renderer::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+  if (has_fine) {
+    for (int k = 0; k < lb.y1 - lb.y0; ++k) {
+      const int c0 = sc.ftouched[2 * k], c1 = sc.ftouched[2 * k + 1];
+      if (c1 >= c0) std::memset(sc.fbuf.data() + ((size_t)k * (W + 1) + c0) * 4, 0, sizeof(float) * 4 * (c1 - c0 + 1));
+    }
+  }
+  for (int k = 0; k < lb.nrows; ++k) {
+    int c0 = sc.touched[2 * k], c1 = sc.touched[2 * k + 1];
+    if (c1 < c0) continue;
+    std::memset(sc.buf.data() + ((size_t)k * (lb.gw + 1) + c0) * 4, 0, sizeof(float) * 4 * (c1 - c0 + 1));
+    std::memset(sc.pbuf.data() + (size_t)k * (lb.gw + 1) + c0, 0, sizeof(float) * (c1 - c0 + 1));
+  }
+}
+
+// What no layer covers is what the photo never showed: light from behind
+// the blurred objects in front (see resolve_pixel).  Then encode.
+template <typename T>
+void Renderer::finish_band(int y0, int y1, const float* coc, T* out, const BandScratch& sc) const {
   for (int y = y0; y < y1; ++y) {
-    const float* a = acc.data() + (size_t)(y - y0) * W * 4;
-    const float* bh = behind.data() + (size_t)(y - y0) * W * 4;
+    const float* a = sc.acc.data() + (size_t)(y - y0) * W * 4;
+    const float* bh = sc.behind.data() + (size_t)(y - y0) * W * 4;
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       const float* p = a + 4 * x;
@@ -965,7 +1054,6 @@ void Renderer::render_band(int band, const float* coc, T* out, std::vector<float
       }
     }
   }
-  (void)coc;
 }
 
 }  // namespace
