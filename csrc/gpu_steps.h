@@ -564,7 +564,7 @@ PB_HD LayerDesc fine_region(const LayerDesc& L, const Params& p) {
   return F;
 }
 
-// The light of a fine highlight (x, y) of coarse layer L (the CPU's fine
+// The light of a fine highlight (x, y) of coarse layer L (the CPU's
 // splat_fine in render_cpu.cpp): light only, at full resolution, radius |CoC|,
 // energy-normalised at its integer centre and mirrored like a level-0 splat.
 // Pixels of L below its threshold are skipped.
