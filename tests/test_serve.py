@@ -341,3 +341,36 @@ def test_serve_subcommand_binds_localhost_and_serves_the_page(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_download_keeps_the_photos_exif_and_colour_profile(tmp_path):
+    """Like `pybokeh render`: camera EXIF and the ICC profile carried, orientation 1 (the
+    pixels come out upright), the pixel size of the render."""
+    from PIL import ImageCms
+
+    photo, disparity = scene()
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110], exif[0x0112] = "PyBokehCam", "Model 7", 6  # make, model, orientation
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "JPEG", quality=95, exif=exif, icc_profile=icc)
+    c = client(tmp_path)
+    sid = upload(c, buf.getvalue(), "cam.jpg").json()["id"]
+    depth = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(np.rot90(disparity, -1))).save(depth, "PNG")  # the displayed (turned) frame
+    r = c.post(f"/api/photos/{sid}/depth", content=depth.getvalue(), headers={**OCTET, "X-Filename": "d.png"})
+    assert r.status_code == 200, r.text
+    r = c.post(f"/api/photos/{sid}/render", json={"x": 10, "y": 10, "format": "jpeg"})
+    assert r.status_code == 200, r.text
+    job = r.json()["job"]
+    for _ in range(600):
+        status = c.get(f"/api/jobs/{job}").json()
+        if status["state"] in ("done", "error"):
+            break
+        time.sleep(0.05)
+    assert status["state"] == "done", status
+    out = Image.open(io.BytesIO(c.get(f"/api/jobs/{job}/download").content))
+    assert out.size == (HEIGHT, WIDTH)  # displayed upright: the photo turned by its orientation 6
+    got = out.getexif()
+    assert got[0x010F] == "PyBokehCam" and got[0x0110] == "Model 7" and got.get(0x0112, 1) == 1
+    assert out.info.get("icc_profile") == icc

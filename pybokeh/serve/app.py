@@ -47,6 +47,7 @@ from starlette.staticfiles import StaticFiles
 
 from .. import io, phone
 from ..io import ImageFileError
+from ..metadata import ImageMetadata
 from .preview import DEFAULT_PREVIEW_TARGET_S, F_NUMBER_RANGE, MAX_HIGHLIGHT_BOOST, PROXY_MAX_PIXELS, Pace, \
     Scene, Settings, normalised_disparity, to_uint8
 from .sessions import DEFAULT_MAX_SESSIONS, Job, Session, Store
@@ -247,7 +248,7 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                      "Portrait photo or a depth map of your own gives better results.")
         return normalised_disparity(disparity, image.shape[:2]), {"source": "estimated", "text": text}
 
-    def open_photo(path: pathlib.Path, name: str) -> tuple[Scene, dict[str, Any], int]:
+    def open_photo(path: pathlib.Path, name: str) -> tuple[Scene, dict[str, Any], int, ImageMetadata]:
         note = ""
         try:
             found = read_as(path, name, lambda p: phone.read_photo_with_depth(p, max_pixels))
@@ -257,13 +258,14 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         else:
             image = found.image
         orientation = read_as(path, name, lambda p: io.photo_orientation(p, max_pixels))
+        metadata = read_as(path, name, lambda p: io.read_metadata(p, max_pixels))  # carried to the download
         if found is not None and found.depth is not None:
             disparity = normalised_disparity(found.disparity(), image.shape[:2])
             info = {"source": "embedded", "text": f"Depth embedded in the photo: {found.describe()}."}
         else:
             disparity, info = estimate(image)
             info["text"] = note + info["text"]
-        return Scene(image, disparity, proxy_pixels), info, orientation
+        return Scene(image, disparity, proxy_pixels), info, orientation, metadata
 
     def describe(sid: str, sess: Session) -> dict[str, Any]:
         scene = sess.scene
@@ -282,8 +284,8 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
         name = display_name(urllib.parse.unquote(request.headers.get("x-filename", "")))
         with private_folder(temp_dir) as folder:
             path = await body_file(request, folder)
-            scene, info, orientation = await run_in_threadpool(open_photo, path, name)
-        sess = Session(scene, name, info, orientation)
+            scene, info, orientation, metadata = await run_in_threadpool(open_photo, path, name)
+        sess = Session(scene, name, info, orientation, metadata=metadata)
         sid = store.add(sess)
         return JSONResponse(await run_in_threadpool(describe, sid, sess))
 
@@ -376,7 +378,9 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
                     job.state = "encoding"
                     with private_folder(temp_dir) as folder:
                         target = folder / f"render{suffix}"
-                        io.write_image(target, out)  # JPEG at io.DEFAULT_QUALITY (95); PNG takes no quality
+                        # JPEG at io.DEFAULT_QUALITY (95); the photo's EXIF (orientation 1: the pixels are
+                        # upright) and ICC profile carried as by `pybokeh render`
+                        io.write_image(target, out, metadata=sess.metadata)
                         job.data = target.read_bytes()
                 job.state = "done"
             except MemoryError:

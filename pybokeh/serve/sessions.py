@@ -8,6 +8,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ..metadata import ImageMetadata
 from .preview import Scene
 
 #: Photos kept open at once by default; opening one more forgets the least recently used.
@@ -27,6 +28,7 @@ class Session:
     lock: threading.Lock = field(default_factory=threading.Lock)  # one preview at a time per photo
     seconds_per_pixel: float | None = None  # the last preview's render time, for the download's estimate
     used: float = field(default_factory=time.monotonic)
+    metadata: ImageMetadata | None = None  # the photo's EXIF and ICC profile, for the download
 
 
 @dataclass
