@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+QUALITY_TESTS = HERE.parent / "tests" / "renderer" / "quality"  # photo_checks.py
 sys.path.insert(0, str(HERE))
 from real_photos import SHEET_CROPS, _label, default_data_dir  # noqa: E402
 
@@ -48,7 +49,7 @@ def render_crops(site: str | None, data: Path, dest: Path) -> dict:
     if site:
         env["PYTHONPATH"] = site + os.pathsep + env.get("PYTHONPATH", "")
     crops = [c[:5] for c in SHEET_CROPS]
-    code = _RENDER.format(tests=str(HERE.parent / "tests"), crops=crops, data=str(data), dest=str(dest))
+    code = _RENDER.format(tests=str(QUALITY_TESTS), crops=crops, data=str(data), dest=str(dest))
     subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=tempfile.gettempdir())
     with np.load(dest) as f:
         return dict(f)
@@ -69,7 +70,7 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         before = render_crops(args.before, data, Path(tmp) / "before.npz")
         after = render_crops(None, data, Path(tmp) / "after.npz")
-    sys.path.insert(0, str(HERE.parent / "tests"))
+    sys.path.insert(0, str(QUALITY_TESTS))
     import photo_checks as P
 
     strips = []

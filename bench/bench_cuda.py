@@ -5,7 +5,7 @@ Run (needs a CUDA device; skipped otherwise)::
     pytest bench/bench_cuda.py --benchmark-columns=min,median,max --benchmark-group-by=param:radius
 
 Both backends render the same image and CoC map (a photo-like scene, see
-tests/gpu_scenes.py).  The ``cuda`` timings are CUDA-event times on the
+tests/renderer/cuda/gpu_scenes.py).  The ``cuda`` timings are CUDA-event times on the
 device, after warm-up, of the kernel on torch tensors already on the GPU
 (``extra_info["cuda_event_ms_*"]``; pytest-benchmark's own wall times include
 the final stream synchronisation), with the highlight gain map of the default
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "renderer" / "cuda"))
 from gpu_scenes import random_coc, random_image  # noqa: E402
 
 from pybokeh import Aperture  # noqa: E402
@@ -92,7 +92,7 @@ def test_cuda(benchmark, frames, radius):
         luts, extents = ap.kernel_tables()
         ref = _core.render(image, cocs[radius], ap.blades, luts, extents, gain, default_threads())
         d = np.abs(out.cpu().numpy().astype(int) - ref).max(axis=-1)
-        assert d.max() <= 2 and np.mean(d > 1) <= 1e-4  # see assert_frame_parity in tests/test_cuda_backend.py
+        assert d.max() <= 2 and np.mean(d > 1) <= 1e-4  # see assert_frame_parity in tests/renderer/cuda/cuda_checks.py
 
 
 def _event_times(fn, warmup: int = 3, rounds: int = 20) -> list[float]:

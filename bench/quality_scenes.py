@@ -1,7 +1,7 @@
 """Quality of ``pybokeh.render`` on exact thin-lens scenes, per family, against two baselines.
 
-Renders seeded scenes of every family in ``tests/scenes`` (layered, saturated,
-clipped, lights, strands, receding, depth8; see ``tests/scenes/families.py``) with
+Renders seeded scenes of every family in ``tests/renderer/quality/scenes`` (layered, saturated,
+clipped, lights, strands, receding, depth8; see ``tests/renderer/quality/scenes/families.py``) with
 the physically exact aperture-averaged reference, gives ``pybokeh.render`` only
 what a user has (the 8-bit pinhole photo and the depth map as the family delivers
 it) and prints Markdown tables of PSNR (dB, uint8 sRGB) against the reference, over
@@ -25,7 +25,7 @@ every variant.  Without variants the renderer's defaults are scored.
 
 References and baselines depend only on the scenes, so they are cached on disk
 (``$PYBOKEH_SUITE_CACHE`` or ``~/.cache/pybokeh/suite``; keyed by the generator
-arguments and a digest of ``tests/scenes``): a sweep recomputes only pybokeh.
+arguments and a digest of ``tests/renderer/quality/scenes``): a sweep recomputes only pybokeh.
 ``--mc`` also renders each reference with a second, 2x finer and offset aperture
 grid and reports their PSNR (the reference's own error; not cached).
 ``--save DIR`` writes one contact sheet per scene (photo | reference | pybokeh ... |
@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "renderer" / "quality"))
 import scenes as S  # noqa: E402
 
 DEFAULT_SCENES = 6

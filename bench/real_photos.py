@@ -2,7 +2,7 @@
 
 Renders the photos of ``../shared/data/photos`` named in issue 10 with their provided
 disparity maps, with the default settings and with a candidate (default:
-``highlight_boost=0``), and prints (definitions in ``tests/photo_checks.py``):
+``highlight_boost=0``), and prints (definitions in ``tests/renderer/quality/photo_checks.py``):
 
 * glitter count (|CoC| < 3 px, > 25 levels of Rec. 709 luminance over every input
   pixel within 4 px; CoC from ``pybokeh.coc_map`` at the photo's size) on
@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "renderer" / "quality"))
 import photo_checks as P  # noqa: E402
 from quality_scenes import parse_keywords  # noqa: E402  (bench/ is on sys.path when run as a script)
 
@@ -177,7 +177,7 @@ def print_markdown(res: dict, candidate: dict) -> None:
     print("| inputs_21 fairy lights (x 180-580, y 200-600): disc structure (mean |luma - 15 px box mean|) | "
           "default | candidate |")
     print("|---|---|---|")
-    print(f"| discs stay (tests/test_real_photos.py: default >= 1.05 x boost 0) | {fl['default']:.2f} | "
+    print(f"| discs stay (tests/renderer/quality/test_real_photos.py: default >= 1.05 x boost 0) | {fl['default']:.2f} | "
           f"{fl['candidate']:.2f} |")
     print()
     print("| whitening: saturated colours (a channel 255, another < 160, |CoC| >= 2) whose darkest channel rises "

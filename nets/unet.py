@@ -4,7 +4,7 @@ The network is written out as an explicit encoder/decoder instead of the referen
 code's recursive ``UnetSkipConnectionBlock`` so that every norm+activation pair can be
 one fused :class:`~pybokeh.nets.fused_norm.InstanceNormLeakyReLU`.  It computes the
 same function as the reference with ``norm='instance'`` (tested against a
-re-implementation of the reference blocks in ``tests/test_nets_models.py``):
+re-implementation of the reference blocks in ``tests/nets/test_nets_models.py``):
 
 * encoder level 1: ``conv`` then LeakyReLU(0.2) (no norm);
 * encoder levels 2 .. L-1: ``conv`` then InstanceNorm+LeakyReLU(0.2), fused.  The

@@ -15,7 +15,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "tests"))
+TESTS = pathlib.Path(__file__).resolve().parents[1] / "tests"
+sys.path[:0] = [str(TESTS / "serve"), str(TESTS)]  # the browser test and the photo files it builds on
 from test_serve_browser import CHROMIUM_ARGS, _wait  # noqa: E402
 
 

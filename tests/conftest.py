@@ -1,4 +1,11 @@
-"""Shared fixtures: data location, backends, random inputs."""
+"""Shared fixtures: data location, backends, random inputs.
+
+The test folders mirror the package (``renderer/``, ``depth/``, ``nets/``, ``cli/`` ...) and
+have no ``__init__.py``: pytest's default import mode puts each test file's folder, and this
+one, on ``sys.path``, so helper modules are imported by their bare names (``import scenes``,
+``from _batch_files import ...``).  Module names must therefore be unique across ``tests/``;
+a helper used from several folders lives here at the top.
+"""
 from __future__ import annotations
 
 import pathlib

@@ -2,7 +2,7 @@
 
 ``PYBOKEH_TEST_CORE=/path/to/_core....so`` makes :func:`install` load that
 extension module as ``pybokeh._core`` before anything asks for the ``cpp``
-backend (``tests/test_sanitizers.py`` uses it for the AddressSanitizer + UBSan
+backend (``tests/renderer/test_sanitizers.py`` uses it for the AddressSanitizer + UBSan
 build).  Without the variable nothing happens.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ aperture extremes and thread counts.  Every case must end in one of two ways:
 * a ``ValueError`` / ``TypeError`` (or ``MemoryError``) with a message.
 
 Anything else (another exception, a wrong result) fails the batch; a crash or abort
-kills the process, which is why ``tests/test_api_fuzz.py`` runs batches in
+kills the process, which is why ``tests/project/test_api_fuzz.py`` runs batches in
 subprocesses.  Run it directly for long campaigns::
 
     python tests/fuzz_api.py --cases 20000 --backends cpp numba numpy

@@ -1,7 +1,7 @@
 """Pluggable estimators: model names, output conventions, and ONNX models (offline).
 
 The ONNX path runs the packaged model exported by ``pybokeh export-onnx`` and a hand-built
-ONNX graph; the transformers path is in tests/test_estimators_hf.py.
+ONNX graph; the transformers path is in tests/depth/test_estimators_hf.py.
 """
 from __future__ import annotations
 

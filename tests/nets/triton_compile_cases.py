@@ -5,10 +5,10 @@ PTX, so it cannot catch code that only the GPU compiler rejects.  ``triton.compi
 with a ``GPUTarget`` lowers to PTX and assembles a cubin with the ptxas bundled in
 the Triton wheel; no driver or device is needed.
 
-Not collected by a plain ``pytest`` run: ``tests/test_fused_norm.py`` runs it in a
+Not collected by a plain ``pytest`` run: ``tests/nets/test_fused_norm.py`` runs it in a
 child process without ``TRITON_INTERPRET``.  By hand::
 
-    pytest -q tests/triton_compile_cases.py
+    pytest -q tests/nets/triton_compile_cases.py
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """Physically exact thin-lens scenes, two baseline renderers and quality metrics.
 
 This package is the measuring instrument for ``pybokeh.render``.  It holds no tests;
-``tests/test_reference_scenes.py``, ``tests/test_scene_families.py`` and
-``bench/quality_scenes.py`` import it as ``import scenes as S``.
+``test_reference_scenes.py`` and ``test_scene_families.py`` beside it (in
+``tests/renderer/quality/``) and ``bench/quality_scenes.py`` (which puts that folder on
+``sys.path``) import it as ``import scenes as S``.
 
 Modules
 -------

@@ -1,6 +1,6 @@
 """Real-photo checks of issue 10 that can fail: glitter near the focus plane, saturated
 colours whitened, the street_8 block, seams from 8-bit depth, and lights that must keep
-their bokeh.  Definitions in ``tests/photo_checks.py``; ``bench/real_photos.py`` prints
+their bokeh.  Definitions in ``photo_checks.py``; ``bench/real_photos.py`` prints
 the same figures.  Photos from ``../shared/data/photos`` (skipped without it).
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Measurements of ``pybokeh.render`` on real photos (issue 10), shared by
-``tests/test_real_photos.py`` and ``bench/real_photos.py``.
+``tests/renderer/quality/test_real_photos.py`` and ``bench/real_photos.py``.
 
 No ground truth exists for these photos; the measurements count defects that a lens
 cannot make:

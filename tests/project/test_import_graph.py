@@ -11,7 +11,7 @@ import pathlib
 
 import pytest
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 PACKAGES = {"pybokeh": REPO / "pybokeh", "pybokeh.nets": REPO / "nets"}
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the tests/test_nets_*.py files: tiny data sets in the published layouts."""
+"""Shared helpers for the tests/nets/test_nets_*.py files: tiny data sets in the published layouts."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _shared_data() -> Path:

@@ -1,11 +1,11 @@
 """Triton InstanceNorm + LeakyReLU kernels checked on the CPU through the Triton interpreter.
 
 Not collected by a plain ``pytest`` run (the name does not match ``test_*.py``):
-``tests/test_fused_norm.py::test_triton_kernels_under_interpreter`` runs this file
+``tests/nets/test_fused_norm.py::test_triton_kernels_under_interpreter`` runs this file
 in a child process with ``TRITON_INTERPRET=1``, which must be set before ``triton``
 is imported.  To run it by hand::
 
-    TRITON_INTERPRET=1 pytest -q tests/triton_interp_cases.py
+    TRITON_INTERPRET=1 pytest -q tests/nets/triton_interp_cases.py
 
 References are the PyTorch ops (``F.instance_norm`` + ``F.leaky_relu``) evaluated
 in float64 on the same input values, so float32 results are held to 1e-5 of the

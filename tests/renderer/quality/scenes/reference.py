@@ -38,7 +38,7 @@ aperture convolution except at the rim; where layers occlude each other, the cel
 mean of a product is replaced by the product of cell means, a second-order error at
 occlusion edges, largest when a light sits behind a thin occluder moving almost with
 it.  Rendering with a second, finer and offset grid measures it
-(``tests/test_reference_scenes.py``, ``bench/quality_scenes.py --mc``).
+(``tests/renderer/quality/test_reference_scenes.py``, ``bench/quality_scenes.py --mc``).
 """
 from __future__ import annotations
 

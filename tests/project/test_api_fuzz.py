@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]  # fuzz_api.py and core_override.py live there
 
 
 def run_fuzz(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``tests/fuzz_api.py`` in a fresh interpreter; its output comes back in the result."""
-    return subprocess.run([sys.executable, str(HERE / "fuzz_api.py"), *args], cwd=HERE, env=env,
+    return subprocess.run([sys.executable, str(TESTS / "fuzz_api.py"), *args], cwd=TESTS, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

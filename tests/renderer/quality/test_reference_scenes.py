@@ -1,8 +1,8 @@
 """Proof harness for the renderer: exact layered-scene reference, baselines, quality.
 
-The first part checks the harness itself (``tests/scenes.py``): each test pins a
-property that a wrong reference, baseline or metric would violate.  The last part
-is the quality test of ``pybokeh.render`` against the reference, see
+The first part checks the harness itself (the ``scenes`` package beside this file):
+each test pins a property that a wrong reference, baseline or metric would violate.
+The last part is the quality test of ``pybokeh.render`` against the reference, see
 ``test_pybokeh_beats_baselines``.
 """
 from __future__ import annotations

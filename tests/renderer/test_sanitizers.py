@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
+TESTS = Path(__file__).resolve().parents[1]  # fuzz_api.py and core_override.py live there
+REPO = TESTS.parent
 
 pytestmark = [pytest.mark.build, pytest.mark.slow]
 
@@ -65,8 +65,8 @@ def _assert_clean(result: subprocess.CompletedProcess) -> None:
 
 
 def test_api_fuzz_under_asan_and_ubsan(sanitized_core):
-    result = subprocess.run([sys.executable, str(HERE / "fuzz_api.py"), "--cases", "250", "--batches", "2",
-                             "--seed", "100", "--backends", "cpp"], cwd=HERE, env=_sanitized_env(sanitized_core),
+    result = subprocess.run([sys.executable, str(TESTS / "fuzz_api.py"), "--cases", "250", "--batches", "2",
+                             "--seed", "100", "--backends", "cpp"], cwd=TESTS, env=_sanitized_env(sanitized_core),
                             capture_output=True, text=True, timeout=900)
     _assert_clean(result)
     assert "cases: " in result.stdout and f"_core: {sanitized_core}" in result.stdout
@@ -101,7 +101,7 @@ print("boundaries ok:", _core.__file__)
 
 
 def test_core_boundaries_under_asan_and_ubsan(sanitized_core):
-    result = subprocess.run([sys.executable, "-c", BOUNDARIES], cwd=HERE, env=_sanitized_env(sanitized_core),
+    result = subprocess.run([sys.executable, "-c", BOUNDARIES], cwd=TESTS, env=_sanitized_env(sanitized_core),
                             capture_output=True, text=True, timeout=900)
     _assert_clean(result)
     assert f"boundaries ok: {sanitized_core}" in result.stdout
@@ -109,9 +109,10 @@ def test_core_boundaries_under_asan_and_ubsan(sanitized_core):
 
 def test_renderer_tests_under_asan_and_ubsan(sanitized_core):
     # The property, parity-with-reference and reliability tests of the cpp backend.
-    tests = ["test_renderer_properties.py", "test_reliability.py", "test_renderer_occlusion.py"]
+    tests = ["renderer/test_renderer_properties.py", "renderer/test_reliability.py", "cli/test_cli_reliability.py",
+             "renderer/test_renderer_occlusion.py"]
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k",
-                             "cpp or core or reliab or bins", *tests], cwd=HERE, env=_sanitized_env(sanitized_core),
+                             "cpp or core or reliab or bins", *tests], cwd=TESTS, env=_sanitized_env(sanitized_core),
                             capture_output=True, text=True, timeout=1200)
     _assert_clean(result)
     assert " passed" in result.stdout
