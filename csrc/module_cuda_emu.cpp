@@ -1,6 +1,6 @@
 // pybokeh._cuda_emu: the CUDA renderer's plan and per-thread steps run serially
 // on the CPU.  Slow; it exists so that machines without a GPU test the CUDA
-// backend's logic (see tests/test_cuda_backend.py).
+// backend's logic (see tests/renderer/cuda/).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 

@@ -48,7 +48,7 @@ RADIUS_FRACTION = 1.0 / 64.0
 EPS = 1e-4
 #: Guided-filter passes: ``GUIDED_PASSES - 1`` on the grid, then the fast full-resolution
 #: one.  Each pass narrows the ramp a blurry depth edge leaves on both sides of the photo
-#: edge (tests/test_guided_filter.py measures it); two keep the far field intact.
+#: edge (tests/depth/test_guided_filter.py measures it); two keep the far field intact.
 GUIDED_PASSES = 2
 UPSAMPLE_MODES = ("guided", "bilinear")
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)

@@ -40,7 +40,7 @@ where a light source is likely and where the energy can actually spread:
   makes its blur disc brighter than the clip level, so near the focus plane no
   output pixel outshines the photo around it.
 
-The constants were chosen on the scene families of ``tests/scenes`` (thin-lens
+The constants were chosen on the scene families of ``tests/renderer/quality/scenes`` (thin-lens
 exact references of lights, saturated colours, clipped areas, hair, receding
 surfaces, 8-bit depth) and checked on real photos (``bench/real_photos.py``);
 the README shows the sweep.  The map is written once for NumPy arrays and torch
