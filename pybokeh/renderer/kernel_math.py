@@ -11,10 +11,11 @@ import math
 
 import numpy as np
 
+from ..aperture import LUT_SIZE as APERTURE_LUT_SIZE  # one definition of the aperture table's size
+
 IN_FOCUS_RADIUS = np.float32(0.5)
 MAX_BINS_PER_SIDE = 40
 MAX_GRID_RADIUS = np.float32(8.0)
-APERTURE_LUT_SIZE = 1024
 
 #: Lower edge of |CoC| bin j: 0.5 * sqrt(2)^j, computed in double and rounded once.
 LAYER_EDGES = np.array([0.5 * 2.0 ** (0.5 * j) for j in range(MAX_BINS_PER_SIDE + 2)], dtype=np.float32)

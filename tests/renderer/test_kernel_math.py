@@ -177,3 +177,13 @@ def test_linear_to_srgb_known_points_and_clipping():
     np.testing.assert_allclose(linear_to_srgb(np.array([0.18, 0.5, -0.2, 3.0], np.float32)),
                                [0.46135613, 0.73535698, 0.0, 1.0], rtol=2e-6)
     assert srgb_to_linear(np.zeros((2, 3), np.float32)).dtype == np.float32
+
+
+def test_the_python_constants_are_the_compiled_kernels():
+    """The Numba and NumPy kernels (kernel_math) and the aperture tables use the values that
+    csrc/bokeh_math.h compiles into _core: a change on one side only fails here."""
+    from pybokeh import _core, aperture
+
+    assert km.APERTURE_LUT_SIZE == aperture.LUT_SIZE == _core.APERTURE_LUT_SIZE
+    assert km.IN_FOCUS_RADIUS == np.float32(_core.IN_FOCUS_RADIUS)
+    assert km.MAX_GRID_RADIUS == np.float32(_core.MAX_GRID_RADIUS)
