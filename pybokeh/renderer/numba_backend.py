@@ -11,6 +11,7 @@ import contextlib
 import math
 import threading
 import types
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -491,10 +492,124 @@ def _splat_mirrored(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext
         _splat(mx, my, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, total)
 
 
+# State of the band renderer: namedtuples of arrays and scalars, which Numba
+# passes to jitted functions as one value.  A parallel loop cannot take a
+# namedtuple holding another one, so these stay flat.
+
+class Tables(NamedTuple):
+    """What the band stages read, built once per render (the ``Renderer`` members of render_cpu.cpp)."""
+
+    lin: np.ndarray          # float32 H x W x 3: linear colour, highlight-boosted
+    coc: np.ndarray          # float32 H x W: signed CoC radius (px)
+    totals: np.ndarray       # float32 H x W: splat total of the pixels splatted on the image grid (_pixel_totals)
+    focus: int               # the in-focus layer; lower layers lie behind it
+    layer_count: np.ndarray  # int64 by layer: its pixels
+    layer_ymin: np.ndarray   # int64 by layer: its first and last row
+    layer_ymax: np.ndarray
+    levels: np.ndarray       # int64 by layer: grid level (cells of 2^level px)
+    r_his: np.ndarray        # float32 by layer: its largest radius
+    offsets: np.ndarray      # int64 nlayers x (H + 1): start of bucket (layer, row) in xs
+    xs: np.ndarray           # int32: column of every pixel, grouped by (layer, row)
+    grid_start: np.ndarray   # int64 nlayers x (grid rows + 1): a coarse layer's splats by grid row
+    splats: np.ndarray       # float32 (n, 9): x, y, radius, weight, rgb, light centroid x, y (_build_coarse)
+    cover_last: np.ndarray   # int64 by layer: last layer its coverage counts (itself or the next nearer)
+    cover_start: np.ndarray  # int64 nlayers x (grid rows + 1): a coarse layer's coverage records by grid row
+    covers: np.ndarray       # float32 (n, 5): coverage records (_cover_cells)
+    fine_start: np.ndarray   # int64 nlayers x (H + 1): a coarse layer's fine highlights by row
+    fine_x: np.ndarray       # int32: their columns
+    blades: int
+    luts: np.ndarray         # float32 (2, LUT_SIZE + 1, 2): aperture edges behind (0) and in front of (1) focus
+    extents: np.ndarray      # float32 (2, 2): vertical extent of the unit aperture, same sides
+    encode_lut: np.ndarray   # float32: sRGB encoding of sqrt(linear)
+
+
+class Stamps(NamedTuple):
+    """The coverage stamp of every layer (see ``_build_stamp``), indexed by layer."""
+
+    r: np.ndarray    # float32: coverage radius in grid units
+    r0: np.ndarray   # int64: first row, relative to the centre
+    x0: np.ndarray   # int64: first and last column whose splat stays inside the image
+    x1: np.ndarray
+    m: np.ndarray    # int64 (nlayers, STAMP_ROWS): markers per row
+    idx: np.ndarray  # int64 (nlayers, STAMP_ROWS, 4): their columns, relative to the centre
+    w: np.ndarray    # float32 (nlayers, STAMP_ROWS, 4): their weights
+
+
+class FarPyramid(NamedTuple):
+    """The farthest-content pyramid, flattened (see ``FarPyramid`` in bokeh_math.h): level k holds
+    ``heights[k] x widths[k]`` cells from ``offsets[k]``; level 0 halves the image."""
+
+    count: np.ndarray    # float32: pixels of the cell's farthest layer
+    rgb: np.ndarray      # float32 (cells, 3): their mean colour, the highlight boost undone
+    depth: np.ndarray    # float32: their mean depth position
+    heights: np.ndarray  # int64 by level
+    widths: np.ndarray
+    offsets: np.ndarray
+
+
+class BandScratch(NamedTuple):
+    """Buffers of one band, allocated once per band; the layer buffers stay all zero between layers."""
+
+    acc: np.ndarray       # float32 rows x W x 4: accumulator (premultiplied rgb, alpha)
+    behind: np.ndarray    # float32 rows x W x 4: what lies behind the visible layers
+    buf: np.ndarray       # float32 (BAND_ROWS + 2) x (W + 2) x 4: a layer's grid rows, RGBA cells
+    pbuf: np.ndarray      # float32: their coverage of one radius
+    dbuf: np.ndarray      # float64: run markers of that coverage (see _stamp_run)
+    touched: np.ndarray   # int64 (BAND_ROWS + 2) x 2: per grid row, first and last cell written
+    fbuf: np.ndarray      # float32 BAND_ROWS x (W + 1) x 4: a coarse layer's fine highlights
+    fpbuf: np.ndarray     # float32 1 x 1: their (unused) coverage buffer
+    ftouched: np.ndarray  # int64 BAND_ROWS x 2
+
+
+class LayerBand(NamedTuple):
+    """Where one layer meets one band of output rows (``LayerBand`` in render_cpu.cpp)."""
+
+    layer: int
+    y0: int          # band rows [y0, y1)
+    y1: int
+    side: int        # 1 in front of the focus (point-reflected aperture), else 0
+    reach: float     # how far its splats reach (image px)
+    level: int
+    s: int           # cell size (px)
+    gw: int          # grid size
+    gh: int
+    row0: int        # grid rows the band needs
+    row1: int
+    nrows: int
+    src0: int        # grid rows whose splats reach them
+    src1: int
+
+
+class SplatWriter(NamedTuple):
+    """Where a layer's splats go (``SplatWriter`` in render_cpu.cpp): an aperture shape and grid rows
+    ``row0..row1`` of buffers ``gw + 1`` cells wide, mirrored across the edges ``edge_x``, ``edge_y``.
+
+    Stages unpack it into locals before their loops: reading an array out of a
+    tuple costs a reference count increment and decrement, which per splat made
+    the render 10-15 % slower.
+    """
+
+    blades: int
+    lut: np.ndarray
+    ext_lo: float
+    ext_hi: float
+    buf: np.ndarray
+    pbuf: np.ndarray
+    dbuf: np.ndarray
+    touched: np.ndarray
+    row0: int
+    row1: int
+    gw: int
+    edge_x: float
+    edge_y: float
+
+
 @_jit
-def _far_content(x, y, depth, abs_coc, height, width, pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off, fill):
+def _far_content(far, x, y, depth, abs_coc, height, width, fill):
     """The farthest content near a pixel, premultiplied by its weight, into ``fill``; returns the weight
-    (see ``far_content`` in bokeh_math.h)."""
+    (see ``far_content`` in bokeh_math.h).  ``far``: a :class:`FarPyramid`."""
+    pyr_count, pyr_rgb, pyr_depth = far.count, far.rgb, far.depth
+    pyr_h, pyr_w, pyr_off = far.heights, far.widths, far.offsets
     max_cell = np.float32(4.0) * max(abs_coc, np.float32(2.0))
     left = 1.0
     fill[0] = 0.0
@@ -614,8 +729,8 @@ def _far_level(k, layer_of, lin, coc, heights, widths, offsets, layers, counts, 
             rgb[o, 2] = s2 / n
 
 
-def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray, coc: np.ndarray):
-    """Farthest-content pyramid, flattened (see ``FarPyramid`` in bokeh_math.h)."""
+def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray, coc: np.ndarray) -> FarPyramid:
+    """Farthest-content pyramid (see :class:`FarPyramid`)."""
     heights, widths = [], []
     h, w = layer_of.shape
     while h > 1 or w > 1:
@@ -631,7 +746,7 @@ def _far_pyramid(layer_of: np.ndarray, lin: np.ndarray, coc: np.ndarray):
     depths = np.zeros(max(1, int(offsets[-1])), np.float32)
     for k in range(len(heights)):
         _far_level(k, layer_of, lin, coc, heights, widths, offsets, layers, counts, rgb, depths)
-    return counts, rgb, depths, heights, widths, offsets[:-1]
+    return FarPyramid(counts, rgb, depths, heights, widths, offsets[:-1])
 
 
 @_jit
@@ -655,248 +770,342 @@ def _composite(c0, c1, c2, a, p, acc, behind):
     acc[3] = alpha + t * acc[3]
 
 
+# The band renderer, in the stages of Renderer::render_band in render_cpu.cpp
+# (same names, a leading underscore): for each band of BAND_ROWS output rows,
+# every layer from the farthest to the nearest is splatted into grid-row
+# buffers, integrated along its rows and composited over the band; then what
+# stays uncovered is filled and the band encoded.
+
 @_jit(parallel=True)
-def _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs, grid_start,
-                  splats, cover_last, cover_rs, cover_start, covers, stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m,
-                  stamp_idx, stamp_w, fine_start, fine_x, focus, blades, luts, extents, encode_lut, pyr_count, pyr_rgb,
-                  pyr_depth, pyr_h, pyr_w, pyr_off, out_unit):
-    height, width = coc.shape
-    nlayers = layer_count.shape[0]
+def _render_bands(t, stamps, far, out_unit):
+    """Render every band into ``out_unit`` (float32 H x W x 3, sRGB in [0, 1]), bands in parallel.
+
+    ``t``: :class:`Tables`; ``stamps``: :class:`Stamps`; ``far``: :class:`FarPyramid`.
+    """
+    height = t.coc.shape[0]
     nbands = (height + BAND_ROWS - 1) // BAND_ROWS
     for band in prange(nbands):
-        y0 = band * BAND_ROWS
-        y1 = min(height, y0 + BAND_ROWS)
-        rows = y1 - y0
-        acc = np.zeros((rows, width, 4), np.float32)
-        behind = np.zeros((rows, width, 4), np.float32)
-        # Layer buffers, allocated once per band and kept all-zero between
-        # layers by clearing only the cells a layer touched (as in C++).
-        buf_all = np.zeros((BAND_ROWS + 2, width + 2, 4), np.float32)
-        pbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float32)
-        dbuf_all = np.zeros((BAND_ROWS + 2, width + 2), np.float64)   # coverage runs (see _stamp_run)
-        fbuf = np.zeros((BAND_ROWS, width + 1, 4), np.float32)   # fine highlights of a coarse layer
-        fpbuf = np.zeros((1, 1), np.float32)
-        ftouched = np.empty((BAND_ROWS, 2), np.int64)
-        for layer in range(nlayers):
-            if layer_count[layer] == 0:
-                continue
-            side = 1 if layer > focus else 0              # near side: point-reflected aperture
-            lut = luts[side]
-            ext_lo = extents[side, 0]
-            ext_hi = extents[side, 1]
-            reach = r_his[layer] * max(-ext_lo, ext_hi) + 2.0
-            if layer_ymin[layer] - reach > y1 or layer_ymax[layer] + reach < y0:
-                continue
-            if layer == focus:
-                for y in range(y0, y1):
-                    for k in range(offsets[layer, y], offsets[layer, y + 1]):
-                        x = xs[k]
-                        for c in range(4):
-                            behind[y - y0, x, c] = acc[y - y0, x, c]
-                        acc[y - y0, x, 0] = lin[y, x, 0]
-                        acc[y - y0, x, 1] = lin[y, x, 1]
-                        acc[y - y0, x, 2] = lin[y, x, 2]
-                        acc[y - y0, x, 3] = 1.0
-                continue
-            level = levels[layer]
-            s = 1 << level
-            gw = (width + s - 1) // s
-            gh = (height + s - 1) // s
-            if level == 0:
-                row0, row1 = y0, y1 - 1
-            else:
-                row0 = max(0, int(math.floor((y0 + 0.5) / s - 0.5)))
-                row1 = min(gh - 1, int(math.floor((y1 - 0.5) / s - 0.5)) + 1)
-            nrows = row1 - row0 + 1
-            edge_x = np.float32(width / s - 0.5)
-            edge_y = np.float32(height / s - 0.5)
-            buf = buf_all[:nrows, :gw + 1]
-            pbuf = pbuf_all[:nrows, :gw + 1]
-            dbuf = dbuf_all[:nrows, :gw + 1]
-            touched = np.empty((nrows, 2), np.int64)
-            touched[:, 0] = 1 << 30
-            touched[:, 1] = -1
-            grid_reach = reach / s + 2.0 if level else reach
-            src0 = max(0, int(math.floor(row0 - grid_reach)))
-            src1 = min(gh - 1, int(math.ceil(row1 + grid_reach)))
-            if level == 0:
-                for y in range(src0, src1 + 1):
-                    for k in range(offsets[layer, y], offsets[layer, y + 1]):
-                        x = xs[k]
-                        _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
-                                        lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0,
-                                        row1, gw, touched, edge_x, edge_y, totals[y, x])
-            else:
-                for k in range(grid_start[layer, src0], grid_start[layer, src1 + 1]):
-                    x_, y_, r_, w_ = splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3]
-                    lx, ly = splats[k, 7], splats[k, 8]
-                    if lx == x_ and ly == y_:
-                        _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 3, blades, lut,
-                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
-                    else:
-                        _splat_mirrored(lx, ly, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 1, blades, lut,
-                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
-                        _splat_mirrored(x_, y_, r_, w_, splats[k, 4], splats[k, 5], splats[k, 6], 2, blades, lut,
-                                        ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, 0.0)
-            # Coverage: one radius, the layer's pixels and the next nearer layer's
-            # (see coverage_radius in bokeh_math.h).
-            # Runs of pixels (or of fully covered cells) are splatted at once
-            # with the layer's stamp, the rest one by one.
-            cr = stamp_r[layer]
-            sr0, sx0, sx1 = stamp_r0[layer], stamp_x0[layer], stamp_x1[layer]
-            sm, sidx, sw = stamp_m[layer], stamp_idx[layer], stamp_w[layer]
-            if level == 0:
-                cr_total = _splat_total(0.0, 0.0, cr, blades, lut, ext_lo, ext_hi)  # integer centres
-                for src in range(layer, cover_last[layer] + 1):
-                    for y in range(src0, src1 + 1):
-                        k = offsets[src, y]
-                        e = offsets[src, y + 1]
-                        while k < e:
-                            x = xs[k]
-                            if x < sx0 or x > sx1:
-                                _splat_mirrored(np.float32(x), np.float32(y), cr, np.float32(1.0), 0.0, 0.0, 0.0, 4,
-                                                blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched,
-                                                edge_x, edge_y, cr_total)
-                                k += 1
-                                continue
-                            n = 1
-                            while k + n < e and xs[k + n] == x + n and x + n <= sx1:
-                                n += 1
-                            _cover_run(x, n, y, cr, sr0, sm, sidx, sw, ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw,
-                                       touched)
-                            k += n
-            else:
-                for k in range(cover_start[layer, src0], cover_start[layer, src1 + 1]):
-                    if covers[k, 3] > 0.0:
-                        _cover_run(int(covers[k, 0]), int(covers[k, 3]), int(covers[k, 1]), cr, sr0, sm, sidx, sw,
-                                   ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw, touched)
-                    else:
-                        _splat_mirrored(covers[k, 0], covers[k, 1], cr, covers[k, 2], 0.0, 0.0, 0.0, 4, blades,
+        _render_band(t, stamps, far, band, out_unit)
+
+
+@_jit
+def _render_band(t, stamps, far, band, out_unit):
+    """One band of BAND_ROWS output rows: its layers from the farthest to the nearest, then the finish."""
+    height, width = t.coc.shape
+    y0 = band * BAND_ROWS
+    y1 = min(height, y0 + BAND_ROWS)
+    sc = _band_scratch(y1 - y0, width)
+    for layer in range(t.layer_count.shape[0]):
+        reaches, lb = _layer_band(t, layer, y0, y1)
+        if not reaches:
+            continue
+        if layer == t.focus:
+            _copy_in_focus(t, lb, sc)
+            continue
+        write = _begin_layer(t, lb, sc)
+        _splat_layer(t, lb, write)
+        _cover_layer(t, stamps, lb, write)
+        has_fine = _splat_fine(t, lb, sc)
+        _scan_rows(lb, write)
+        _composite_layer(lb, sc, write, has_fine)
+        _clear_layer(lb, write)
+    _finish_band(t, far, y0, y1, sc, out_unit)
+
+
+@_jit
+def _band_scratch(rows, width):
+    """The :class:`BandScratch` of a band of ``rows`` rows of ``width`` pixels."""
+    return BandScratch(np.zeros((rows, width, 4), np.float32), np.zeros((rows, width, 4), np.float32),
+                       np.zeros((BAND_ROWS + 2, width + 2, 4), np.float32),
+                       np.zeros((BAND_ROWS + 2, width + 2), np.float32),
+                       np.zeros((BAND_ROWS + 2, width + 2), np.float64),
+                       np.empty((BAND_ROWS + 2, 2), np.int64),
+                       np.zeros((BAND_ROWS, width + 1, 4), np.float32), np.zeros((1, 1), np.float32),
+                       np.empty((BAND_ROWS, 2), np.int64))
+
+
+@_jit
+def _layer_band(t, layer, y0, y1):
+    """Where ``layer`` meets the band ``[y0, y1)``: whether any of its splats reaches it, and the :class:`LayerBand`."""
+    height, width = t.coc.shape
+    side = 1 if layer > t.focus else 0              # near side: point-reflected aperture
+    reach = t.r_his[layer] * max(-t.extents[side, 0], t.extents[side, 1]) + 2.0
+    reaches = t.layer_count[layer] > 0 and not (t.layer_ymin[layer] - reach > y1 or t.layer_ymax[layer] + reach < y0)
+    level = t.levels[layer]
+    s = 1 << level
+    gw = (width + s - 1) // s
+    gh = (height + s - 1) // s
+    if level == 0:
+        row0, row1 = y0, y1 - 1
+    else:
+        row0 = max(0, int(math.floor((y0 + 0.5) / s - 0.5)))
+        row1 = min(gh - 1, int(math.floor((y1 - 0.5) / s - 0.5)) + 1)
+    grid_reach = reach / s + 2.0 if level else reach
+    src0 = max(0, int(math.floor(row0 - grid_reach)))
+    src1 = min(gh - 1, int(math.ceil(row1 + grid_reach)))
+    return reaches, LayerBand(layer, y0, y1, side, reach, level, s, gw, gh, row0, row1, row1 - row0 + 1, src0, src1)
+
+
+@_jit
+def _copy_in_focus(t, lb, sc):
+    """The in-focus layer: copied through with full coverage (nothing behind it bleeds in)."""
+    lin, offsets, xs, acc, behind = t.lin, t.offsets, t.xs, sc.acc, sc.behind
+    y0 = lb.y0
+    for y in range(y0, lb.y1):
+        for k in range(offsets[lb.layer, y], offsets[lb.layer, y + 1]):
+            x = xs[k]
+            for c in range(4):
+                behind[y - y0, x, c] = acc[y - y0, x, c]
+            acc[y - y0, x, 0] = lin[y, x, 0]
+            acc[y - y0, x, 1] = lin[y, x, 1]
+            acc[y - y0, x, 2] = lin[y, x, 2]
+            acc[y - y0, x, 3] = 1.0
+
+
+@_jit
+def _begin_layer(t, lb, sc):
+    """The layer's grid-row buffers (all zero here) with their touched ranges reset, as a :class:`SplatWriter`."""
+    height, width = t.coc.shape
+    nrows, cells = lb.nrows, lb.gw + 1
+    touched = sc.touched[:nrows]
+    touched[:, 0] = 1 << 30
+    touched[:, 1] = -1
+    return SplatWriter(t.blades, t.luts[lb.side], t.extents[lb.side, 0], t.extents[lb.side, 1],
+                       sc.buf[:nrows, :cells], sc.pbuf[:nrows, :cells], sc.dbuf[:nrows, :cells], touched,
+                       lb.row0, lb.row1, lb.gw, np.float32(width / lb.s - 0.5), np.float32(height / lb.s - 0.5))
+
+
+@_jit
+def _splat_layer(t, lb, write):
+    """Light and coverage: every level-0 pixel with its own radius (its total at its integer centre); a coarse
+    layer's cell records, light at the light centroid when it moved."""
+    blades, lut, ext_lo, ext_hi, buf, pbuf, dbuf, touched, row0, row1, gw, edge_x, edge_y = write
+    lin, coc, totals, offsets, xs, splats = t.lin, t.coc, t.totals, t.offsets, t.xs, t.splats
+    layer = lb.layer
+    if lb.level == 0:
+        for y in range(lb.src0, lb.src1 + 1):
+            for k in range(offsets[layer, y], offsets[layer, y + 1]):
+                x = xs[k]
+                _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
+                                lin[y, x, 1], lin[y, x, 2], 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
+                                touched, edge_x, edge_y, totals[y, x])
+        return
+    for k in range(t.grid_start[layer, lb.src0], t.grid_start[layer, lb.src1 + 1]):
+        x_, y_, r_, w_ = splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3]
+        c0, c1, c2 = splats[k, 4], splats[k, 5], splats[k, 6]
+        lx, ly = splats[k, 7], splats[k, 8]
+        if lx == x_ and ly == y_:
+            _splat_mirrored(x_, y_, r_, w_, c0, c1, c2, 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
+                            touched, edge_x, edge_y, 0.0)
+        else:
+            _splat_mirrored(lx, ly, r_, w_, c0, c1, c2, 1, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
+                            touched, edge_x, edge_y, 0.0)
+            _splat_mirrored(x_, y_, r_, w_, c0, c1, c2, 2, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
+                            touched, edge_x, edge_y, 0.0)
+
+
+@_jit
+def _cover_layer(t, stamps, lb, write):
+    """Coverage of one radius (see coverage_radius in bokeh_math.h) of the layer's pixels and the next nearer
+    layer's: runs of pixels (or of fully covered cells) at once with the layer's stamp, the rest one by one."""
+    blades, lut, ext_lo, ext_hi, buf, pbuf, dbuf, touched, row0, row1, gw, edge_x, edge_y = write
+    offsets, xs, covers = t.offsets, t.xs, t.covers
+    layer = lb.layer
+    cr = stamps.r[layer]
+    sr0, sx0, sx1 = stamps.r0[layer], stamps.x0[layer], stamps.x1[layer]
+    sm, sidx, sw = stamps.m[layer], stamps.idx[layer], stamps.w[layer]
+    if lb.level == 0:
+        cr_total = _splat_total(0.0, 0.0, cr, blades, lut, ext_lo, ext_hi)  # integer centres
+        for src in range(layer, t.cover_last[layer] + 1):
+            for y in range(lb.src0, lb.src1 + 1):
+                k = offsets[src, y]
+                e = offsets[src, y + 1]
+                while k < e:
+                    x = xs[k]
+                    if x < sx0 or x > sx1:
+                        _splat_mirrored(np.float32(x), np.float32(y), cr, np.float32(1.0), 0.0, 0.0, 0.0, 4, blades,
                                         lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y,
-                                        covers[k, 4])
-            # Fine highlights of a coarse layer: light-only splats on the image grid.
-            has_fine = level > 0 and fine_start[layer, height] > fine_start[layer, 0]
-            if has_fine:
-                ftouched[:, 0] = 1 << 30
-                ftouched[:, 1] = -1
-                f0 = max(0, int(math.floor(y0 - reach)))
-                f1 = min(height - 1, int(math.ceil(y1 - 1 + reach)))
-                for y in range(f0, f1 + 1):
-                    for k in range(fine_start[layer, y], fine_start[layer, y + 1]):
-                        x = fine_x[k]
-                        _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
-                                        lin[y, x, 1], lin[y, x, 2], 1, blades, lut, ext_lo, ext_hi, fbuf, fpbuf, y0,
-                                        y1 - 1, width, ftouched, np.float32(width - 0.5), np.float32(height - 0.5),
-                                        totals[y, x])
-            for k in range(nrows):
-                s0 = 0.0
-                s1 = 0.0
-                s2 = 0.0
-                s3 = 0.0
-                s4 = 0.0
-                t = 0.0
-                for x in range(touched[k, 0], touched[k, 1] + 1):
-                    t += dbuf[k, x]
-                    dbuf[k, x] = 0.0
-                    s0 += buf[k, x, 0]
-                    s1 += buf[k, x, 1]
-                    s2 += buf[k, x, 2]
-                    s3 += buf[k, x, 3]
-                    s4 += pbuf[k, x] + t
-                    buf[k, x, 0] = s0
-                    buf[k, x, 1] = s1
-                    buf[k, x, 2] = s2
-                    buf[k, x, 3] = s3
-                    pbuf[k, x] = s4
-            if level == 0:
-                for k in range(nrows):
-                    for x in range(touched[k, 0], min(touched[k, 1], width - 1) + 1):
-                        _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], pbuf[k, x], acc[k, x],
-                                   behind[k, x])
-            else:
-                inv_s = np.float32(1.0 / s)
-                for y in range(y0, y1):
-                    v = (y + 0.5) * inv_s - 0.5
-                    iy = int(math.floor(v))
-                    fy = v - iy
-                    ka = min(max(iy, 0), gh - 1) - row0
-                    kb = min(max(iy + 1, 0), gh - 1) - row0
-                    c0 = min(touched[ka, 0], touched[kb, 0])
-                    c1 = max(touched[ka, 1], touched[kb, 1])
-                    x0 = max(0, (c0 - 1) * s)
-                    x1 = min(width - 1, (c1 + 2) * s) if c1 >= c0 else -1
-                    # Fine highlights: their markers on this row are integrated
-                    # (running sums f0..f2 from the first touched cell, as C++
-                    # does) and cleared on the way, fused with the composite.
-                    fa, fb = 1, 0
-                    f0 = 0.0
-                    f1 = 0.0
-                    f2 = 0.0
-                    if has_fine:
-                        fa, fb = ftouched[y - y0, 0], ftouched[y - y0, 1]
-                        for x in range(fa, min(fb, x0 - 1) + 1):
-                            f0 += fbuf[y - y0, x, 0]
-                            f1 += fbuf[y - y0, x, 1]
-                            f2 += fbuf[y - y0, x, 2]
-                            fbuf[y - y0, x, 0] = 0.0
-                            fbuf[y - y0, x, 1] = 0.0
-                            fbuf[y - y0, x, 2] = 0.0
-                    for x in range(x0, x1 + 1):
-                        u = (x + 0.5) * inv_s - 0.5
-                        ix = int(math.floor(u))
-                        fx = u - ix
-                        xa_ = min(max(ix, 0), gw - 1)
-                        xb_ = min(max(ix + 1, 0), gw - 1)
-                        w00 = (1 - fx) * (1 - fy)
-                        w01 = fx * (1 - fy)
-                        w10 = (1 - fx) * fy
-                        w11 = fx * fy
-                        r0 = np.float32(w00 * buf[ka, xa_, 0] + w01 * buf[ka, xb_, 0] + w10 * buf[kb, xa_, 0]
-                                        + w11 * buf[kb, xb_, 0])
-                        r1 = np.float32(w00 * buf[ka, xa_, 1] + w01 * buf[ka, xb_, 1] + w10 * buf[kb, xa_, 1]
-                                        + w11 * buf[kb, xb_, 1])
-                        r2 = np.float32(w00 * buf[ka, xa_, 2] + w01 * buf[ka, xb_, 2] + w10 * buf[kb, xa_, 2]
-                                        + w11 * buf[kb, xb_, 2])
-                        r3 = np.float32(w00 * buf[ka, xa_, 3] + w01 * buf[ka, xb_, 3] + w10 * buf[kb, xa_, 3]
-                                        + w11 * buf[kb, xb_, 3])
-                        ph = (w00 * pbuf[ka, xa_] + w01 * pbuf[ka, xb_] + w10 * pbuf[kb, xa_]
-                              + w11 * pbuf[kb, xb_])
-                        if fa <= x <= fb:
-                            f0 += fbuf[y - y0, x, 0]
-                            f1 += fbuf[y - y0, x, 1]
-                            f2 += fbuf[y - y0, x, 2]
-                            fbuf[y - y0, x, 0] = 0.0
-                            fbuf[y - y0, x, 1] = 0.0
-                            fbuf[y - y0, x, 2] = 0.0
-                            r0 += np.float32(f0)
-                            r1 += np.float32(f1)
-                            r2 += np.float32(f2)
-                        _composite(r0, r1, r2, r3, ph, acc[y - y0, x], behind[y - y0, x])
-                    for x in range(max(fa, x1 + 1), fb + 1):
-                        fbuf[y - y0, x, 0] = 0.0
-                        fbuf[y - y0, x, 1] = 0.0
-                        fbuf[y - y0, x, 2] = 0.0
-            for k in range(nrows):
-                for x in range(touched[k, 0], touched[k, 1] + 1):
-                    buf[k, x, :] = 0.0
-                    pbuf[k, x] = 0.0
-        far = np.zeros(3, np.float32)
-        rgb = np.zeros(3, np.float32)
-        for y in range(y0, y1):
-            for x in range(width):
-                a = acc[y - y0, x]
-                bh = behind[y - y0, x]
-                far_w = 0.0
-                far[:] = 0.0
-                kb = np.float32(1.0) / a[3] if a[3] > 1e-12 else np.float32(0.0)
-                if 1.0 - a[3] > 1e-4 and 1.0 - bh[3] * kb > 1e-4:
-                    far_w = _far_content(x, y, depth_position(coc[y, x]), abs(coc[y, x]), height, width, pyr_count,
-                                         pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off, far)
-                _resolve_pixel(a, bh, far_w, far, lin[y, x], rgb)
-                for c in range(3):
-                    v = min(max(rgb[c], 0.0), 1.0)
-                    e = _lut_lerp(encode_lut, ENCODE_LUT_SIZE, math.sqrt(v))
-                    out_unit[y, x, c] = min(max(e, 0.0), 1.0)
+                                        cr_total)
+                        k += 1
+                        continue
+                    n = 1
+                    while k + n < e and xs[k + n] == x + n and x + n <= sx1:
+                        n += 1
+                    _cover_run(x, n, y, cr, sr0, sm, sidx, sw, ext_lo, ext_hi, edge_y, dbuf, row0, row1, gw, touched)
+                    k += n
+        return
+    for k in range(t.cover_start[layer, lb.src0], t.cover_start[layer, lb.src1 + 1]):
+        if covers[k, 3] > 0.0:
+            _cover_run(int(covers[k, 0]), int(covers[k, 3]), int(covers[k, 1]), cr, sr0, sm, sidx, sw, ext_lo,
+                       ext_hi, edge_y, dbuf, row0, row1, gw, touched)
+        else:
+            _splat_mirrored(covers[k, 0], covers[k, 1], cr, covers[k, 2], 0.0, 0.0, 0.0, 4, blades, lut, ext_lo,
+                            ext_hi, buf, pbuf, row0, row1, gw, touched, edge_x, edge_y, covers[k, 4])
+
+
+@_jit
+def _splat_fine(t, lb, sc):
+    """Fine highlights of a coarse layer: light-only splats on the image grid, into ``sc.fbuf``.  Returns whether
+    the layer has any.  (Their markers are integrated in ``_composite_row``, fused with the composite.)"""
+    lin, coc, totals, fine_start, fine_x = t.lin, t.coc, t.totals, t.fine_start, t.fine_x
+    height, width = coc.shape
+    layer = lb.layer
+    if lb.level == 0 or not fine_start[layer, height] > fine_start[layer, 0]:
+        return False
+    blades, lut, ext_lo, ext_hi = t.blades, t.luts[lb.side], t.extents[lb.side, 0], t.extents[lb.side, 1]
+    fbuf, fpbuf, ftouched = sc.fbuf, sc.fpbuf, sc.ftouched
+    ftouched[:, 0] = 1 << 30
+    ftouched[:, 1] = -1
+    edge_x, edge_y = np.float32(width - 0.5), np.float32(height - 0.5)
+    f0 = max(0, int(math.floor(lb.y0 - lb.reach)))
+    f1 = min(height - 1, int(math.ceil(lb.y1 - 1 + lb.reach)))
+    for y in range(f0, f1 + 1):
+        for k in range(fine_start[layer, y], fine_start[layer, y + 1]):
+            x = fine_x[k]
+            _splat_mirrored(np.float32(x), np.float32(y), abs(coc[y, x]), np.float32(1.0), lin[y, x, 0],
+                            lin[y, x, 1], lin[y, x, 2], 1, blades, lut, ext_lo, ext_hi, fbuf, fpbuf, lb.y0, lb.y1 - 1,
+                            width, ftouched, edge_x, edge_y, totals[y, x])
+    return True
+
+
+@_jit
+def _scan_rows(lb, write):
+    """Integrate the markers along each touched row (float64 running sums; the run markers in ``dbuf`` are
+    differenced once more, and cleared on the way)."""
+    buf, pbuf, dbuf, touched = write.buf, write.pbuf, write.dbuf, write.touched
+    for k in range(lb.nrows):
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        s4 = 0.0
+        t = 0.0
+        for x in range(touched[k, 0], touched[k, 1] + 1):
+            t += dbuf[k, x]
+            dbuf[k, x] = 0.0
+            s0 += buf[k, x, 0]
+            s1 += buf[k, x, 1]
+            s2 += buf[k, x, 2]
+            s3 += buf[k, x, 3]
+            s4 += pbuf[k, x] + t
+            buf[k, x, 0] = s0
+            buf[k, x, 1] = s1
+            buf[k, x, 2] = s2
+            buf[k, x, 3] = s3
+            pbuf[k, x] = s4
+
+
+@_jit
+def _composite_layer(lb, sc, write, has_fine):
+    """Composite the layer over the band: level 0 cell by pixel, coarse layers upsampled bilinearly, row by row."""
+    if lb.level > 0:
+        for y in range(lb.y0, lb.y1):
+            _composite_row(lb, sc, write, has_fine, y)
+        return
+    buf, pbuf, touched, acc, behind = write.buf, write.pbuf, write.touched, sc.acc, sc.behind
+    width = acc.shape[1]
+    for k in range(lb.nrows):
+        for x in range(touched[k, 0], min(touched[k, 1], width - 1) + 1):
+            _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], pbuf[k, x], acc[k, x], behind[k, x])
+
+
+@_jit
+def _composite_row(lb, sc, write, has_fine, y):
+    """Image row ``y`` of a coarse layer: its grid upsampled bilinearly, plus its fine highlights, whose markers are
+    integrated here (running sums from the first touched column, as ``splat_fine`` in C++ does) and cleared on the
+    way (``clear_layer`` in C++)."""
+    buf, pbuf, touched, fbuf, acc, behind = write.buf, write.pbuf, write.touched, sc.fbuf, sc.acc, sc.behind
+    s, gw, gh, row0, y0 = lb.s, lb.gw, lb.gh, lb.row0, lb.y0
+    width = acc.shape[1]
+    inv_s = np.float32(1.0 / s)
+    v = (y + 0.5) * inv_s - 0.5
+    iy = int(math.floor(v))
+    fy = v - iy
+    ka = min(max(iy, 0), gh - 1) - row0
+    kb = min(max(iy + 1, 0), gh - 1) - row0
+    c0 = min(touched[ka, 0], touched[kb, 0])
+    c1 = max(touched[ka, 1], touched[kb, 1])
+    # Image columns whose bilinear footprint reaches a touched cell.
+    x0 = max(0, (c0 - 1) * s)
+    x1 = min(width - 1, (c1 + 2) * s) if c1 >= c0 else -1
+    fa, fb = 1, 0
+    f0 = 0.0
+    f1 = 0.0
+    f2 = 0.0
+    if has_fine:
+        fa, fb = sc.ftouched[y - y0, 0], sc.ftouched[y - y0, 1]
+        for x in range(fa, min(fb, x0 - 1) + 1):
+            f0 += fbuf[y - y0, x, 0]
+            f1 += fbuf[y - y0, x, 1]
+            f2 += fbuf[y - y0, x, 2]
+            fbuf[y - y0, x, 0] = 0.0
+            fbuf[y - y0, x, 1] = 0.0
+            fbuf[y - y0, x, 2] = 0.0
+    for x in range(x0, x1 + 1):
+        u = (x + 0.5) * inv_s - 0.5
+        ix = int(math.floor(u))
+        fx = u - ix
+        xa_ = min(max(ix, 0), gw - 1)
+        xb_ = min(max(ix + 1, 0), gw - 1)
+        w00 = (1 - fx) * (1 - fy)
+        w01 = fx * (1 - fy)
+        w10 = (1 - fx) * fy
+        w11 = fx * fy
+        r0 = np.float32(w00 * buf[ka, xa_, 0] + w01 * buf[ka, xb_, 0] + w10 * buf[kb, xa_, 0] + w11 * buf[kb, xb_, 0])
+        r1 = np.float32(w00 * buf[ka, xa_, 1] + w01 * buf[ka, xb_, 1] + w10 * buf[kb, xa_, 1] + w11 * buf[kb, xb_, 1])
+        r2 = np.float32(w00 * buf[ka, xa_, 2] + w01 * buf[ka, xb_, 2] + w10 * buf[kb, xa_, 2] + w11 * buf[kb, xb_, 2])
+        r3 = np.float32(w00 * buf[ka, xa_, 3] + w01 * buf[ka, xb_, 3] + w10 * buf[kb, xa_, 3] + w11 * buf[kb, xb_, 3])
+        ph = w00 * pbuf[ka, xa_] + w01 * pbuf[ka, xb_] + w10 * pbuf[kb, xa_] + w11 * pbuf[kb, xb_]
+        if fa <= x <= fb:
+            f0 += fbuf[y - y0, x, 0]
+            f1 += fbuf[y - y0, x, 1]
+            f2 += fbuf[y - y0, x, 2]
+            fbuf[y - y0, x, 0] = 0.0
+            fbuf[y - y0, x, 1] = 0.0
+            fbuf[y - y0, x, 2] = 0.0
+            r0 += np.float32(f0)
+            r1 += np.float32(f1)
+            r2 += np.float32(f2)
+        _composite(r0, r1, r2, r3, ph, acc[y - y0, x], behind[y - y0, x])
+    for x in range(max(fa, x1 + 1), fb + 1):
+        fbuf[y - y0, x, 0] = 0.0
+        fbuf[y - y0, x, 1] = 0.0
+        fbuf[y - y0, x, 2] = 0.0
+
+
+@_jit
+def _clear_layer(lb, write):
+    """Restore the all-zero invariant of ``buf`` and ``pbuf`` (``dbuf`` is cleared by ``_scan_rows``, ``fbuf`` by
+    ``_composite_row``)."""
+    buf, pbuf, touched = write.buf, write.pbuf, write.touched
+    for k in range(lb.nrows):
+        for x in range(touched[k, 0], touched[k, 1] + 1):
+            buf[k, x, :] = 0.0
+            pbuf[k, x] = 0.0
+
+
+@_jit
+def _finish_band(t, far, y0, y1, sc, out_unit):
+    """What no layer covers is what the photo never showed: light from behind the blurred objects in front (see
+    resolve_pixel in bokeh_math.h).  Then encode to sRGB in [0, 1]."""
+    lin, coc, encode_lut, acc, behind = t.lin, t.coc, t.encode_lut, sc.acc, sc.behind
+    height, width = coc.shape
+    far_rgb = np.zeros(3, np.float32)
+    rgb = np.zeros(3, np.float32)
+    for y in range(y0, y1):
+        for x in range(width):
+            a = acc[y - y0, x]
+            bh = behind[y - y0, x]
+            far_w = 0.0
+            far_rgb[:] = 0.0
+            kb = np.float32(1.0) / a[3] if a[3] > 1e-12 else np.float32(0.0)
+            if 1.0 - a[3] > 1e-4 and 1.0 - bh[3] * kb > 1e-4:
+                far_w = _far_content(far, x, y, depth_position(coc[y, x]), abs(coc[y, x]), height, width, far_rgb)
+            _resolve_pixel(a, bh, far_w, far_rgb, lin[y, x], rgb)
+            for c in range(3):
+                v = min(max(rgb[c], 0.0), 1.0)
+                e = _lut_lerp(encode_lut, ENCODE_LUT_SIZE, math.sqrt(v))
+                out_unit[y, x, c] = min(max(e, 0.0), 1.0)
 
 
 @_jit(parallel=True)
@@ -932,9 +1141,8 @@ def _decode(image: np.ndarray) -> np.ndarray:
 STAMP_ROWS = 24   # rows of a coverage stamp: 2 * 8 (kMaxGridRadius) + 2, with room
 
 
-def _stamps(nlayers, nbins, layer_count, levels, cover_rs, sides, height, width, blades, luts, extents):
-    """The coverage stamp of every out-of-focus layer (see ``_build_stamp``): radius in grid units, first row,
-    columns, markers per row."""
+def _stamps(nlayers, nbins, layer_count, levels, cover_rs, sides, height, width, blades, luts, extents) -> Stamps:
+    """The coverage stamp of every out-of-focus layer (see :class:`Stamps`)."""
     stamp_r = np.zeros(nlayers, np.float32)
     stamp_r0 = np.zeros(nlayers, np.int64)
     stamp_x0 = np.zeros(nlayers, np.int64)
@@ -955,7 +1163,7 @@ def _stamps(nlayers, nbins, layer_count, levels, cover_rs, sides, height, width,
         stamp_r0[layer], stamp_x0[layer], stamp_x1[layer] = _build_stamp(
             r, scale, gw, np.float32(width / s - 0.5), blades, luts[side], extents[side, 0], extents[side, 1],
             stamp_m[layer], stamp_idx[layer], stamp_w[layer])
-    return stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w
+    return Stamps(stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w)
 
 
 def _row_starts(counts: np.ndarray) -> tuple[np.ndarray, int]:
@@ -1066,27 +1274,26 @@ def _render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: 
                              else 0.0 for l in range(nlayers)], np.float32)
         luts, extents = aperture.kernel_tables()
         sides = np.array([1 if l > nbins else 0 for l in range(nlayers)], np.int64)
-        stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w = _stamps(
+        stamps = _stamps(
             nlayers, nbins, layer_count, levels, cover_rs, sides, height, width, aperture.blades, luts, extents)
         coarse_cv = np.array([l for l in range(nlayers) if l != nbins and layer_count[l] and levels[l] > 0], np.int64)
         cv_counts = np.zeros((nlayers, max_gh), np.int64)
         if coarse_cv.size:
-            _count_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1,
+            _count_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamps.r, stamps.x0, stamps.x1,
                           extents, sides, cv_counts)
         cover_start, total = _row_starts(cv_counts)
         covers = np.empty((total, 5), np.float32)
         if coarse_cv.size:
-            _build_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, sides,
-                          aperture.blades, luts, extents, cover_start, covers)
+            _build_covers(coarse_cv, cover_last, levels, offsets, xs, height, width, stamps.r, stamps.x0, stamps.x1,
+                          sides, aperture.blades, luts, extents, cover_start, covers)
 
-        pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off = _far_pyramid(layer_of, lin, coc)
+        far = _far_pyramid(layer_of, lin, coc)
         totals = np.zeros(coc.shape, np.float32)
         _pixel_totals(coc, layer_of, levels, fine, nbins, aperture.blades, luts, extents, totals)
-        _render_bands(lin, coc, totals, layer_of, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
-                      grid_start, splats, cover_last, cover_rs, cover_start, covers, stamp_r, stamp_r0, stamp_x0,
-                      stamp_x1, stamp_m, stamp_idx, stamp_w, fine_start, fine_x, nbins, aperture.blades, luts, extents,
-                      encode_lut, pyr_count, pyr_rgb, pyr_depth, pyr_h, pyr_w, pyr_off,
-                      out_unit)
+        tables = Tables(lin, coc, totals, nbins, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets, xs,
+                        grid_start, splats, cover_last, cover_start, covers, fine_start, fine_x, aperture.blades, luts,
+                        extents, encode_lut)
+        _render_bands(tables, stamps, far, out_unit)
     finally:
         numba.set_num_threads(previous)
     if image.dtype == np.float32:
