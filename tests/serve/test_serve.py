@@ -37,6 +37,17 @@ def upload(c: TestClient, data: bytes, name: str = "scene.jpg"):
     return c.post("/api/photos", content=data, headers={**OCTET, "X-Filename": name})
 
 
+def finished(c: TestClient, job: str) -> dict:
+    """The status of a download job once it is done (30 s at most; an error fails)."""
+    for _ in range(600):
+        status = c.get(f"/api/jobs/{job}").json()
+        if status["state"] in ("done", "error"):
+            break
+        time.sleep(0.05)
+    assert status["state"] == "done", status
+    return status
+
+
 def decode(response) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(response.content)).convert("RGB"))
 
@@ -135,12 +146,7 @@ def test_download_is_the_full_resolution_render_of_the_same_settings(tmp_path, s
     r = c.post(f"/api/photos/{sid}/render", json={**settings, "format": "png"})
     assert r.status_code == 200, r.text
     job = r.json()["job"]
-    for _ in range(600):
-        status = c.get(f"/api/jobs/{job}").json()
-        if status["state"] in ("done", "error"):
-            break
-        time.sleep(0.05)
-    assert status["state"] == "done", status
+    status = finished(c, job)
     assert status["expected_s"] > 0 and status["pixels"] == WIDTH * HEIGHT
     got = c.get(f"/api/jobs/{job}/download")
     assert got.headers["content-type"] == "image/png"
@@ -363,12 +369,7 @@ def test_download_keeps_the_photos_exif_and_colour_profile(tmp_path):
     r = c.post(f"/api/photos/{sid}/render", json={"x": 10, "y": 10, "format": "jpeg"})
     assert r.status_code == 200, r.text
     job = r.json()["job"]
-    for _ in range(600):
-        status = c.get(f"/api/jobs/{job}").json()
-        if status["state"] in ("done", "error"):
-            break
-        time.sleep(0.05)
-    assert status["state"] == "done", status
+    status = finished(c, job)
     out = Image.open(io.BytesIO(c.get(f"/api/jobs/{job}/download").content))
     assert out.size == (HEIGHT, WIDTH)  # displayed upright: the photo turned by its orientation 6
     got = out.getexif()
