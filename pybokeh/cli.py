@@ -15,6 +15,8 @@ import os
 import sys
 import time
 
+from .argtypes import bounded, pixel_count
+
 
 class _Progress:
     """Stage messages with timings on stderr (quiet with ``-q``)."""
@@ -36,30 +38,13 @@ def _pixel(text: str) -> tuple[float, float]:
     return x, y
 
 
-def _quality(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer 1..100, got {text!r}") from None
-    if not 1 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"must lie in 1..100 (JPEG, WebP, HEIC quality), got {value}")
-    return value
-
-
-def _max_pixels(text: str) -> int:
-    try:
-        value = int(float(text))
-    except (ValueError, OverflowError):
-        raise argparse.ArgumentTypeError(f"expected a pixel count (e.g. 200e6), got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
-    return value
+_quality = bounded(int, 1, 100, "an integer 1..100", unit=" (JPEG, WebP, HEIC quality)")
 
 
 def add_max_pixels_argument(p: argparse.ArgumentParser) -> None:
     from .io import DEFAULT_MAX_PIXELS
 
-    p.add_argument("--max-pixels", type=_max_pixels, default=DEFAULT_MAX_PIXELS,
+    p.add_argument("--max-pixels", type=pixel_count, default=DEFAULT_MAX_PIXELS,
                    help=f"refuse input images larger than this many pixels, checked before decoding "
                         f"(default {DEFAULT_MAX_PIXELS:.2g})")
 
@@ -71,24 +56,8 @@ def add_output_arguments(p: argparse.ArgumentParser) -> None:
     add_max_pixels_argument(p)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _gpus(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of GPUs (e.g. 1 or 0.25), got {text!r}") from None
-    if not 0.0 <= value <= 64.0:
-        raise argparse.ArgumentTypeError(f"must lie in 0..64, got {value:g}")
-    return value
+_positive_int = bounded(int, 1, None, "a positive integer")
+_gpus = bounded(float, 0.0, 64.0, "a number of GPUs (e.g. 1 or 0.25)")
 
 
 def add_render_arguments(p: argparse.ArgumentParser) -> None:

@@ -4,45 +4,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must lie in 0..65535, got {value}")
-    return value
+from ..argtypes import bounded
 
 
-def _megabytes(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size in MB, got {text!r}") from None
-    if not value > 0 or value > 2**20:
-        raise argparse.ArgumentTypeError(f"must lie in (0, {2**20}] MB, got {text!r}")
-    return value
-
-
-def _photos(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a count, got {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"must lie in 1..1000, got {value}")
-    return value
-
-
-def _milliseconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected milliseconds, got {text!r}") from None
-    if not 0 <= value <= 1e6:
-        raise argparse.ArgumentTypeError(f"must lie in 0..1e6 ms, got {text!r}")
-    return value
+#: Parsers of the serve options (see pybokeh.argtypes).
+_port = bounded(int, 0, 65535, "a port number 0..65535")
+_megabytes = bounded(float, 0, 2**20, "a size in MB", lo_open=True, unit=" MB")
+_photos = bounded(int, 1, 1000, "a count")
+_milliseconds = bounded(float, 0, 1e6, "milliseconds", unit=" ms")
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -75,7 +44,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    from . import is_loopback, bind, server
+    from . import bind, is_loopback, server
 
     sock = bind(args.host, args.port)
     try:
