@@ -258,6 +258,25 @@ PB_HD bool splat_row(const ApertureShape& ap, float cx, float cy, float r, int r
   return true;
 }
 
+// Calls f(x, y) for a splat centre and its mirror images across the image
+// edges the splat crosses (edges at -0.5 and edge_x / edge_y in grid units):
+// the scene is taken to continue mirrored beyond the frame, so a layer that
+// reaches the border keeps full coverage there (the aperture shape itself is
+// not mirrored: one aperture images every point).  Shared by the CPU's
+// SplatWriter and the GPU steps.
+template <class F>
+PB_HD void mirror_centres(const ApertureShape& ap, float edge_x, float edge_y, float cx, float cy, float r, F&& f) {
+  const bool left = cx - r < -0.5f, right = cx + r > edge_x;
+  const bool top = cy + r * ap.ext_lo < -0.5f, bottom = cy + r * ap.ext_hi > edge_y;
+  f(cx, cy);
+  if (!(left || right || top || bottom)) return;
+  const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
+  const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
+  if (left || right) f(mx, cy);
+  if (top || bottom) f(cx, my);
+  if ((left || right) && (top || bottom)) f(mx, my);
+}
+
 // First and last grid rows a splat of radius r centred at cy can touch.
 PB_HD void splat_rows(const ApertureShape& ap, float cy, float r, int* row0, int* row1) {
   *row0 = floor_i(cy + r * ap.ext_lo + 0.5f);

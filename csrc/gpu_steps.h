@@ -495,23 +495,11 @@ PB_HD void cover(const ApertureShape& ap, float cx, float cy, float r, float sca
   });
 }
 
-// Calls f(x, y) for a splat centre and its mirror images across the image
-// edges the splat crosses (the CPU's SplatWriter::mirrored): the scene
-// continues mirrored beyond the frame, so a layer reaching the border keeps
-// full coverage there.
+// mirror_centres (bokeh_math.h) on layer L's grid.
 template <class F>
 PB_HD void mirrored(const ApertureShape& ap, const LayerDesc& L, const Params& p, float cx, float cy, float r,
                     F&& f) {
-  const float edge_x = (float)p.width / L.scale - 0.5f, edge_y = (float)p.height / L.scale - 0.5f;
-  const bool left = cx - r < -0.5f, right = cx + r > edge_x;
-  const bool top = cy + r * ap.ext_lo < -0.5f, bottom = cy + r * ap.ext_hi > edge_y;
-  f(cx, cy);
-  if (!(left || right || top || bottom)) return;
-  const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
-  const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
-  if (left || right) f(mx, cy);
-  if (top || bottom) f(cx, my);
-  if ((left || right) && (top || bottom)) f(mx, my);
+  mirror_centres(ap, (float)p.width / L.scale - 0.5f, (float)p.height / L.scale - 0.5f, cx, cy, r, f);
 }
 
 template <int CH, class Add>

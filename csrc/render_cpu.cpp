@@ -233,21 +233,10 @@ struct SplatWriter {
     }
   }
 
-  // Calls f(x, y) for a splat centre and its mirror images across the image
-  // edges the splat crosses: the scene is taken to continue mirrored beyond
-  // the frame, so a layer that reaches the border keeps full coverage there
-  // (the shape itself is not mirrored: one aperture images every point).
+  // mirror_centres (bokeh_math.h) on this grid.
   template <class F>
   void mirrored(float cx, float cy, float r, F&& f) const {
-    const bool left = cx - r < -0.5f, right = cx + r > edge_x;
-    const bool top = cy + r * shape.ext_lo < -0.5f, bottom = cy + r * shape.ext_hi > edge_y;
-    f(cx, cy);
-    if (!(left || right || top || bottom)) return;
-    const float mx = left ? -1.0f - cx : 2.0f * edge_x - cx;
-    const float my = top ? -1.0f - cy : 2.0f * edge_y - cy;
-    if (left || right) f(mx, cy);
-    if (top || bottom) f(cx, my);
-    if ((left || right) && (top || bottom)) f(mx, my);
+    mirror_centres(shape, edge_x, edge_y, cx, cy, r, f);
   }
 
   template <int CH>
