@@ -48,12 +48,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .layered import random_scene
+from .layered import choose_lens, random_scene
 from .model import Layer, Scene
 from .shapes import _add_shape, _alpha_from_sdf, _blob_sdf, _ellipse_sdf, _rect_sdf, _smooth_noise, _texture
 
-_FOCALS_MM = (35.0, 50.0, 85.0, 135.0, 200.0)
-_SENSORS_MM = (36.0, 23.5)
 
 #: Saturated linear colours: the brightest channel is 1, another near 0.
 SATURATED = {
@@ -165,28 +163,6 @@ def _grain(rng, c: _Canvas, amount: float = 0.15) -> np.ndarray:
     return 1.0 + amount * (_smooth_noise(rng, c.ch, c.cw, 2.0, octaves=1)[..., None] - 0.5)
 
 
-def _choose_lens(rng, focus_m: float, spread: float, r_target: float, width: int):
-    """(f_number, focal_mm, sensor_mm) making the largest |CoC| exactly ``r_target``.
-
-    ``spread`` = max |z_f q - 1| over everything the canvas shows (q = 1/z).  Among
-    focal lengths / sensors whose f-number is plausible (1.2-16) one is drawn;
-    otherwise the one nearest f/4 (the f-number is solved exactly either way).
-    """
-    candidates = []
-    for f in _FOCALS_MM:
-        for sw in _SENSORS_MM:
-            if focus_m * 1000.0 <= 2 * f:
-                continue
-            n = f * f / (2.0 * (focus_m * 1000.0 - f)) * spread / (sw / width) / r_target
-            candidates.append((n, f, sw))
-    if not candidates:
-        raise ValueError(f"focus {focus_m} m too close for every focal length")
-    plausible = [cand for cand in candidates if 1.2 <= cand[0] <= 16.0]
-    if plausible:
-        return plausible[int(rng.integers(len(plausible)))]
-    return min(candidates, key=lambda cand: abs(math.log(cand[0] / 4.0)))
-
-
 def _blades(rng) -> tuple[int, float]:
     blades = int(rng.choice((0, 0, 0, 6, 8)))
     return blades, (float(rng.uniform(0, 360.0 / blades)) if blades else 0.0)
@@ -208,7 +184,7 @@ def _finish(rng, c: _Canvas, layers: list[Layer], focus_m: float, r_target: floa
             spread = max(spread, float(np.abs(q / qf - 1.0).max()))
         else:
             spread = max(spread, abs((1.0 / layer.depth_m) / qf - 1.0))
-    f_number, focal, sensor = _choose_lens(rng, focus_m, spread, r_target, c.w)
+    f_number, focal, sensor = choose_lens(rng, focus_m, spread, r_target, c.w)
     blades, rotation = _blades(rng)
     layers = [Layer(layer.depth_m, layer.rgba.astype(np.float32), layer.role, layer.slope, layer.anchor)
               for layer in layers]
@@ -474,7 +450,7 @@ def strands_scene(seed: int, height: int = 192, width: int = 256, max_coc_range=
     # The lens first (the head is in focus, the background at r_target), then the strand
     # layers at the depths giving their drawn CoC.
     focus_m = z_subject
-    f_number, focal, sensor = _choose_lens(rng, focus_m, abs(focus_m / z_bg - 1.0), r_target, width)
+    f_number, focal, sensor = choose_lens(rng, focus_m, abs(focus_m / z_bg - 1.0), r_target, width)
     k = _k_of(focus_m, f_number, focal, sensor, width)
     head_r = rng.uniform(0.13, 0.2) * height
     hx, hy = c.fx(rng.uniform(0.35, 0.65)), c.fy(rng.uniform(0.35, 0.55))

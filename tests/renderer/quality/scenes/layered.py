@@ -92,6 +92,28 @@ _FOCALS_MM = (35.0, 50.0, 85.0, 135.0, 200.0)
 _SENSORS_MM = (36.0, 23.5)
 
 
+def choose_lens(rng, focus_m: float, spread: float, r_target: float, width: int):
+    """(f_number, focal_mm, sensor_mm) making the largest |CoC| exactly ``r_target``.
+
+    ``spread`` = max |z_f q - 1| over everything the canvas shows (q = 1/z).  Among
+    focal lengths / sensors whose f-number is plausible (1.2-16) one is drawn;
+    otherwise the one nearest f/4 (the f-number is solved exactly either way).
+    """
+    candidates = []
+    for f in _FOCALS_MM:
+        for sw in _SENSORS_MM:
+            if focus_m * 1000.0 <= 2 * f:
+                continue
+            n = f * f / (2.0 * (focus_m * 1000.0 - f)) * spread / (sw / width) / r_target
+            candidates.append((n, f, sw))
+    if not candidates:
+        raise ValueError(f"focus {focus_m} m too close for every focal length")
+    plausible = [cand for cand in candidates if 1.2 <= cand[0] <= 16.0]
+    if plausible:
+        return plausible[int(rng.integers(len(plausible)))]
+    return min(candidates, key=lambda cand: abs(math.log(cand[0] / 4.0)))
+
+
 def random_scene(
     seed: int,
     height: int = 144,
@@ -149,18 +171,7 @@ def random_scene(
     focus_m = depths[focus_idx]
     spread = max(abs(focus_m / z - 1.0) for z in depths)
 
-    candidates = []
-    for f in _FOCALS_MM:
-        for sw in _SENSORS_MM:
-            if focus_m * 1000.0 <= 2 * f:
-                continue
-            n = f * f / (2.0 * (focus_m * 1000.0 - f)) * spread / (sw / width) / r_target
-            candidates.append((n, f, sw))
-    plausible = [c for c in candidates if 1.2 <= c[0] <= 16.0]
-    if plausible:
-        f_number, focal, sensor = plausible[int(rng.integers(len(plausible)))]
-    else:
-        f_number, focal, sensor = min(candidates, key=lambda c: abs(math.log(c[0] / 4.0)))
+    f_number, focal, sensor = choose_lens(rng, focus_m, spread, r_target, width)
 
     blades = int(rng.choice(blade_choices))
     rotation = float(rng.uniform(0, 360.0 / blades)) if blades else 0.0
