@@ -75,6 +75,11 @@ def _worker(path: str, conn) -> None:
                     h, w = image.shape[0] // 2, image.shape[1] // 2
                     image, disparity = image[:h, :w].copy(), disparity[:h, :w].copy()
                 coc = pybokeh.coc_map(disparity, 0.5, max_blur=2.0 * radius, image_shape=image.shape[:2])
+                try:  # what render() hands its kernel (the radius grid, where the package has one)
+                    from pybokeh.lens import round_to_kernel_grid
+                    coc = round_to_kernel_grid(coc)
+                except ImportError:
+                    pass
                 inputs = {(radius, small): (image, coc, highlight_gain_map(image, DEFAULT_HIGHLIGHT_BOOST, coc))}
             image, coc, gain = inputs[(radius, small)]
             luts, extents = Aperture(0).kernel_tables()
@@ -121,6 +126,8 @@ def random_case(rng: np.random.Generator, case: int):
         coc[np.hypot(yy - h / 2, xx - w / 2) < min(h, w) / 3] = 0.0
     else:
         coc = np.round(rng.uniform(-rmax, rmax, (h, w)) / 2.0) * 2.0
+    if (case // 4) % 2:  # on render()'s radius grid (pybokeh.lens.COC_STEPS_PER_PX)
+        coc = np.round(coc * 64.0) / 64.0
     blades, rotation = int(rng.choice([0, 5, 6, 9])), float(rng.uniform(0, 60))
     gain = None if rng.random() < 0.3 else (rng.random((h, w)) * 8 * (rng.random((h, w)) < 0.05)).astype(np.float32)
     return image, np.ascontiguousarray(coc, np.float32), blades, rotation, gain, int(rng.choice([1, 2, 3]))

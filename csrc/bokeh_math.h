@@ -296,6 +296,13 @@ PB_HD float splat_total(const ApertureShape& ap, float cx, float cy, float r) {
   return total;
 }
 
+// Radii on this grid (1/64 px) share one level-0 splat per radius: pybokeh.render
+// rounds the CoC map to it (pybokeh.lens.COC_STEPS_PER_PX), and the CPU renderer
+// keeps the splat of every radius of a layer as a table of row markers (a
+// radius error of 1/128 px at most, far below what the eye resolves).  Other
+// radii work too, at the cost of their geometry per pixel.
+constexpr float kCocStepsPerPx = 64.0f;
+
 // Antialiased box [xa, xb] on a row of `width` cells as at most four
 // difference markers: after a running sum along the row, cell i holds the
 // length of [xa, xb] ∩ [i - 0.5, i + 0.5].  The span is first clipped to the

@@ -61,6 +61,7 @@ PYBIND11_MODULE(_core, m) {
   m.attr("IN_FOCUS_RADIUS") = kInFocusRadius;
   m.attr("MAX_GRID_RADIUS") = kMaxGridRadius;
   m.attr("MAX_COC_RADIUS") = kMaxCocRadius;
+  m.attr("COC_STEPS_PER_PX") = kCocStepsPerPx;
   m.attr("MAX_HIGHLIGHT_GAIN") = kMaxHighlightGain;
   m.attr("MAX_PIXELS") = kMaxPixels;
   m.attr("MAX_THREADS") = binding::kMaxThreads;

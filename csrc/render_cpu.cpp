@@ -151,6 +151,86 @@ struct Cover {
   float x, y, scale;
 };
 
+// One row of a splat centred on the origin: up to four difference markers
+// (see span_markers), weights times the splat's scale and the row's vertical
+// coverage.  m = 0: the row misses the shape.
+struct StampRow {
+  int m = 0;
+  int idx[4] = {0, 0, 0, 0};
+  float w[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+};
+
+// Row `row` (relative to the centre) of the splat of radius r at the origin.
+// Unlike span_markers the markers are not clipped to a row: the callers use
+// them only where the splat stays inside the image.
+StampRow stamp_row(const ApertureShape& shape, float r, int row, float scale) {
+  StampRow out;
+  float xa, xb, vy;
+  if (!splat_row(shape, 0.0f, 0.0f, r, row, &xa, &xb, &vy)) return out;
+  const int ia = floor_i(xa + 0.5f), ib = floor_i(xb + 0.5f);
+  const float a = scale * vy;
+  if (ia == ib) {
+    out.m = 2;
+    out.idx[0] = ia; out.w[0] = (xb - xa) * a;
+    out.idx[1] = ia + 1; out.w[1] = -(xb - xa) * a;
+  } else {
+    const float fa = ((float)ia + 0.5f) - xa, fb = xb - ((float)ib - 0.5f);
+    out.m = 4;
+    out.idx[0] = ia; out.w[0] = fa * a;
+    out.idx[1] = ia + 1; out.w[1] = (1.0f - fa) * a;
+    out.idx[2] = ib; out.w[2] = (fb - 1.0f) * a;
+    out.idx[3] = ib + 1; out.w[3] = -fb * a;
+  }
+  return out;
+}
+
+// The energy-normalised splat of one radius at an integer centre: rows
+// [r0, r0 + nrows) relative to the centre (StampRows from `first` in the
+// table), marker columns within [lo, hi] of the centre.
+struct Stamp {
+  float r = 0.0f, inv_total = 0.0f;
+  int r0 = 0, nrows = 0, first = 0, lo = 0, hi = 0;
+};
+
+// A level-0 layer's splats, one per radius on the kCocStepsPerPx grid of its
+// bin: a pixel's splat is then a copy of precomputed row markers instead of
+// its geometry row by row.
+struct StampTable {
+  int key0 = 0;  // stamps[k] has radius (key0 + k) / kCocStepsPerPx
+  std::vector<Stamp> stamps;
+  std::vector<StampRow> rows;
+
+  void build(const ApertureShape& shape, float r_lo, float r_hi) {
+    key0 = (int)std::ceil(r_lo * kCocStepsPerPx);
+    const int key1 = (int)std::ceil(r_hi * kCocStepsPerPx);  // radii below r_hi
+    for (int key = key0; key < key1; ++key) {
+      Stamp S;
+      S.r = (float)key / kCocStepsPerPx;
+      const float t = splat_total(shape, 0.0f, 0.0f, S.r);
+      S.inv_total = t > 0.0f ? 1.0f / t : 0.0f;
+      int r1;
+      splat_rows(shape, 0.0f, S.r, &S.r0, &r1);
+      S.nrows = r1 - S.r0 + 1;
+      S.first = (int)rows.size();
+      for (int k = 0; k < S.nrows; ++k) {
+        rows.push_back(stamp_row(shape, S.r, S.r0 + k, S.inv_total));
+        const StampRow& R = rows.back();
+        if (!R.m) continue;
+        S.lo = std::min(S.lo, R.idx[0]);
+        S.hi = std::max(S.hi, R.idx[R.m - 1]);
+      }
+      stamps.push_back(S);
+    }
+  }
+  // The stamp of radius r, or nullptr when r is off the grid or outside the bin.
+  const Stamp* find(float r) const {
+    const float k = r * kCocStepsPerPx;
+    if (!(k >= (float)key0 && k < (float)(key0 + (int)stamps.size()))) return nullptr;
+    const int ik = (int)k;
+    return (float)ik == k ? &stamps[ik - key0] : nullptr;
+  }
+};
+
 struct Layer {
   int count = 0;
   int ymin = 1 << 30, ymax = -1;
@@ -185,6 +265,7 @@ struct Layer {
   // (see fine_light_threshold), columns grouped by image row.
   int fine_bin = kFineLightBins;
   std::vector<int> fine_x;
+  std::vector<float> fine_inv;      // 1 / splat total of each
   std::vector<int> fine_row_start;  // H + 1 (empty when there are none)
 };
 
@@ -230,6 +311,31 @@ struct SplatWriter {
       int* t = touched + 2 * row;
       t[0] = std::min(t[0], x0 + idx[0]);
       t[1] = std::max(t[1], std::min(gw, x0 + n + idx[m - 1]));
+    }
+  }
+
+  // Whether the level-0 splat S of a pixel at (x, y) stays inside the grid:
+  // no mirror images (the test of mirror_centres) and every marker in its row.
+  bool inside(const Stamp& S, int x, int y) const {
+    const float cx = (float)x, cy = (float)y, r = S.r;
+    return !(cx - r < -0.5f || cx + r > edge_x || cy + r * shape.ext_lo < -0.5f || cy + r * shape.ext_hi > edge_y) &&
+           x + S.lo >= 0 && x + S.hi <= gw;
+  }
+
+  // Light and coverage splat S (rows from `table`) of a pixel at (x, y),
+  // inside the grid: its precomputed markers shifted to the pixel.
+  void stamp(const Stamp& S, const StampRow* table, int x, int y, const float* c) const {
+    const v4f v = {c[0], c[1], c[2], 1.0f};
+    const int k0 = std::max(0, row0 - y - S.r0), k1 = std::min(S.nrows - 1, row1 - y - S.r0);
+    for (int k = k0; k <= k1; ++k) {
+      const StampRow& R = table[S.first + k];
+      if (!R.m) continue;
+      const int row = y + S.r0 + k - row0;
+      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4) + x;
+      for (int q = 0; q < R.m; ++q) cells[R.idx[q]] += R.w[q] * v;
+      int* t = touched + 2 * row;
+      t[0] = std::min(t[0], x + R.idx[0]);
+      t[1] = std::max(t[1], x + R.idx[R.m - 1]);
     }
   }
 
@@ -314,19 +420,29 @@ struct LayerBand {
   int src0 = 0, src1 = -1;            // grid rows whose splats reach them
 };
 
+template <typename T>
 class Renderer {
  public:
   Renderer(int h, int w, const RenderParams& p) : H(h), W(w), P(p) {}
 
-  template <typename T>
   void run(const T* image, const float* coc, T* out);
 
  private:
   int H, W;
   RenderParams P;
   int nbins = 0, nlayers = 1, focus = 0;
-  std::vector<float> lin;          // H x W x 3 linear colour (boosted)
-  std::vector<float> inv_total;    // H x W: 1 / splat total of level-0 pixels
+  // The photo and its CoC map.  Linear colour is decoded where it is read
+  // (colour), not stored: a linear float copy would be 12 bytes per pixel.
+  const T* image_ = nullptr;
+  const float* coc_ = nullptr;
+  Decoder<T> decode;
+  // Linear colour of pixel i, highlight boost applied.
+  void colour(size_t i, float* c) const {
+    const float g = highlight_gain(P.highlight_gain ? P.highlight_gain[i] : 0.0f, std::fabs(coc_[i]));
+    const T* px = image_ + 3 * i;
+    for (int k = 0; k < 3; ++k) c[k] = decode(px[k]) * g;
+  }
+  std::vector<StampTable> stamps;  // by layer: the splats of level-0 layers (see StampTable)
   std::vector<uint8_t> layer_of;   // H x W
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
   std::vector<int> xs;             // column of every pixel, grouped by (layer, row)
@@ -344,7 +460,6 @@ class Renderer {
   void build_covers(int l);
   void build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const;
   // Band stages (see render_band).
-  template <typename T>
   void render_band(int band, const float* coc, T* out, BandScratch& sc) const;
   bool layer_band(int l, int y0, int y1, LayerBand* lb) const;
   void copy_in_focus(const LayerBand& lb, BandScratch& sc) const;
@@ -355,7 +470,6 @@ class Renderer {
   void scan_rows(const LayerBand& lb, BandScratch& sc) const;
   void composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
   void clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
-  template <typename T>
   void finish_band(int y0, int y1, const float* coc, T* out, const BandScratch& sc) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
@@ -367,7 +481,7 @@ class Renderer {
 };
 
 template <typename T>
-void Renderer::run(const T* image, const float* coc, T* out) {
+void Renderer<T>::run(const T* image, const float* coc, T* out) {
   const int threads = std::max(1, P.threads);
   const size_t N = (size_t)H * W;
 
@@ -383,19 +497,16 @@ void Renderer::run(const T* image, const float* coc, T* out) {
   nlayers = 2 * nbins + 1;
   focus = nbins;
 
-  // Pass 1: decode + boost, layer of every pixel, bucket sizes per (layer, row).
-  Decoder<T> decode;
-  lin.resize(N * 3);
+  // Pass 1: layer of every pixel, bucket sizes per (layer, row).
+  image_ = image;
+  coc_ = coc;
   layer_of.resize(N);
   std::vector<int> counts((size_t)nlayers * H, 0);
   std::vector<long long> units((size_t)nlayers * H, 0);
   parallel_for(H, threads, [&](int y) {
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
-      const T* px = image + 3 * i;
       float r = coc[i];
-      const float g = highlight_gain(P.highlight_gain ? P.highlight_gain[i] : 0.0f, std::fabs(r));
-      for (int c = 0; c < 3; ++c) lin[3 * i + c] = decode(px[c]) * g;
       int l = layer_index(r, nbins);
       layer_of[i] = (uint8_t)l;
       counts[(size_t)l * H + y]++;
@@ -431,19 +542,14 @@ void Renderer::run(const T* image, const float* coc, T* out) {
     for (int x = 0; x < W; ++x) xs[cursor[layer_of[(size_t)y * W + x]]++] = x;
   });
 
-  // Energy normalisation of every level-0 splat, computed once per pixel
-  // (a band visits a pixel's splat up to three times).  Pixel centres are
-  // integers, so the total depends on the radius only.
-  inv_total.resize(N);
-  parallel_for(H, threads, [&](int y) {
-    for (int x = 0; x < W; ++x) {
-      size_t i = (size_t)y * W + x;
-      int l = layer_of[i];
-      if (l == focus || layers[l].level != 0) continue;
-      float t = splat_total(P.shape[l > focus], 0.0f, 0.0f, std::fabs(coc[i]));
-      inv_total[i] = t > 0.0f ? 1.0f / t : 0.0f;
-    }
-  });
+  // The splats of the level-0 layers, one per radius of their bins (pixel
+  // centres are integers, so a splat depends on the radius only).
+  stamps.assign(nlayers, StampTable());
+  for (int l = 0; l < nlayers; ++l) {
+    if (l == focus || !layers[l].count || layers[l].level != 0) continue;
+    const int j = l < nbins ? nbins - 1 - l : l - nbins - 1;
+    stamps[l].build(P.shape[l > focus], layer_edge(j), layer_edge(j + 1));
+  }
 
   // Pass 2: aggregate coarse layers into per-cell splats.
   std::vector<int> coarse;
@@ -503,7 +609,8 @@ void Renderer::run(const T* image, const float* coc, T* out) {
   parallel_for_t(nbands, nt, [&](int b, int t) { render_band(b, coc, out, scratch[t]); });
 }
 
-void Renderer::build_coarse(int l, const float* coc) {
+template <typename T>
+void Renderer<T>::build_coarse(int l, const float* coc) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
@@ -519,7 +626,11 @@ void Renderer::build_coarse(int l, const float* coc) {
   for (int y = L.ymin; y <= L.ymax; ++y) {
     const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
     const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
-    for (; b != e; ++b) hist[fine_light_bin(max_channel(&lin[3 * ((size_t)y * W + *b)]))]++;
+    for (; b != e; ++b) {
+      float c[3];
+      colour((size_t)y * W + *b, c);
+      hist[fine_light_bin(max_channel(c))]++;
+    }
   }
   L.fine_bin = fine_light_threshold(hist, fine_light_capacity(H, W, L.r_hi));
   if (L.fine_bin < kFineLightBins) {
@@ -530,10 +641,12 @@ void Renderer::build_coarse(int l, const float* coc) {
       const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
       for (; b != e; ++b) {
         const size_t i = (size_t)y * W + *b;
-        if (fine_light_bin(max_channel(&lin[3 * i])) < L.fine_bin) continue;
+        float c[3];
+        colour(i, c);
+        if (fine_light_bin(max_channel(c)) < L.fine_bin) continue;
         L.fine_x.push_back(*b);
         const float t = splat_total(shape, 0.0f, 0.0f, std::fabs(coc[i]));
-        inv_total[i] = t > 0.0f ? 1.0f / t : 0.0f;
+        L.fine_inv.push_back(t > 0.0f ? 1.0f / t : 0.0f);
       }
     }
     L.fine_row_start[H] = (int)L.fine_x.size();
@@ -553,10 +666,12 @@ void Renderer::build_coarse(int l, const float* coc) {
         size_t i = (size_t)y * W + x;
         double* a = acc.data() + (kCellSums + 1) * (x / s);
         if (a[kCellSums] == 0.0) used.push_back(x / s);
-        const bool fine = fine_light_bin(max_channel(&lin[3 * i])) >= L.fine_bin;
+        float c[3];
+        colour(i, c);
+        const bool fine = fine_light_bin(max_channel(c)) >= L.fine_bin;
         const float u = ((float)x + 0.5f) * inv_s - 0.5f, v = ((float)y + 0.5f) * inv_s - 0.5f;
         double t[kCellSums];
-        cell_terms(&lin[3 * i], fine, std::fabs(coc[i]), u, v, t);
+        cell_terms(c, fine, std::fabs(coc[i]), u, v, t);
         for (int k = 0; k < kCellSums; ++k) a[k] += t[k];
         a[kCellSums] += 1.0;
       }
@@ -571,7 +686,8 @@ void Renderer::build_coarse(int l, const float* coc) {
   L.row_start[L.grid_h] = (int)L.splats.size();
 }
 
-void Renderer::build_far_pyramid(const float* coc, int threads) {
+template <typename T>
+void Renderer<T>::build_far_pyramid(const float* coc, int threads) {
   const long long cells = far_pyramid_shape(H, W, &far);
   if (cells < 0) throw std::invalid_argument("image is too large");
   far_layer.resize((size_t)cells);
@@ -594,7 +710,9 @@ void Renderer::build_far_pyramid(const float* coc, int threads) {
               far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], &best, sum, &n);
             } else {
               float c[3];
-              far_colour(&lin[3 * j], c);
+              float lin[3];
+              colour(j, lin);
+              far_colour(lin, c);
               far_accumulate(layer_of[j], 1.0, c, depth_position(coc[j]), &best, sum, &n);
             }
           }
@@ -613,7 +731,8 @@ void Renderer::build_far_pyramid(const float* coc, int threads) {
   far.depth = far_depth.data();
 }
 
-void Renderer::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const {
+template <typename T>
+void Renderer<T>::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const {
   L.stamp_r = r;
   int r0, r1;
   splat_rows(shape, 0.0f, r, &r0, &r1);
@@ -623,25 +742,11 @@ void Renderer::build_stamp(Layer& L, const ApertureShape& shape, float r, float 
   L.stamp_idx.assign(4 * (size_t)n, 0);
   L.stamp_w.assign(4 * (size_t)n, 0.0f);
   for (int k = 0; k < n; ++k) {
-    float xa, xb, vy;
-    if (!splat_row(shape, 0.0f, 0.0f, r, r0 + k, &xa, &xb, &vy)) continue;
-    // span_markers without the clipping to a row (the columns using the
-    // stamp keep their splat inside the image).
-    const int ia = floor_i(xa + 0.5f), ib = floor_i(xb + 0.5f);
-    const float a = scale * vy;
-    int* idx = &L.stamp_idx[4 * (size_t)k];
-    float* w = &L.stamp_w[4 * (size_t)k];
-    if (ia == ib) {
-      L.stamp_m[k] = 2;
-      idx[0] = ia; w[0] = (xb - xa) * a;
-      idx[1] = ia + 1; w[1] = -(xb - xa) * a;
-    } else {
-      const float fa = ((float)ia + 0.5f) - xa, fb = xb - ((float)ib - 0.5f);
-      L.stamp_m[k] = 4;
-      idx[0] = ia; w[0] = fa * a;
-      idx[1] = ia + 1; w[1] = (1.0f - fa) * a;
-      idx[2] = ib; w[2] = (fb - 1.0f) * a;
-      idx[3] = ib + 1; w[3] = -fb * a;
+    const StampRow row = stamp_row(shape, r, r0 + k, scale);
+    L.stamp_m[k] = row.m;
+    for (int q = 0; q < row.m; ++q) {
+      L.stamp_idx[4 * (size_t)k + q] = row.idx[q];
+      L.stamp_w[4 * (size_t)k + q] = row.w[q];
     }
   }
   // Columns whose splat crosses neither side of the image (SplatWriter::mirrored).
@@ -664,7 +769,8 @@ void Renderer::build_stamp(Layer& L, const ApertureShape& shape, float r, float 
   L.stamp_x1 = std::min(L.stamp_x1, gw - hi);
 }
 
-void Renderer::build_covers(int l) {
+template <typename T>
+void Renderer<T>::build_covers(int l) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
@@ -743,7 +849,7 @@ void Renderer::build_covers(int l) {
 // stays uncovered is filled and the band encoded (finish_band: finish_pixel).
 
 template <typename T>
-void Renderer::render_band(int band, const float* coc, T* out, BandScratch& sc) const {
+void Renderer<T>::render_band(int band, const float* coc, T* out, BandScratch& sc) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   sc.acc.assign((size_t)(y1 - y0) * W * 4, 0.0f);
   sc.behind.assign((size_t)(y1 - y0) * W * 4, 0.0f);
@@ -766,7 +872,8 @@ void Renderer::render_band(int band, const float* coc, T* out, BandScratch& sc) 
 }
 
 // Where layer l meets the band [y0, y1): false when none of its splats reaches it.
-bool Renderer::layer_band(int l, int y0, int y1, LayerBand* lb) const {
+template <typename T>
+bool Renderer<T>::layer_band(int l, int y0, int y1, LayerBand* lb) const {
   const Layer& L = layers[l];
   if (!L.count) return false;
   const ApertureShape& shape = P.shape[l > focus];
@@ -795,20 +902,24 @@ bool Renderer::layer_band(int l, int y0, int y1, LayerBand* lb) const {
 }
 
 // The in-focus layer: copied through with full coverage (nothing behind it bleeds in).
-void Renderer::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
+template <typename T>
+void Renderer<T>::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
   for (int y = lb.y0; y < lb.y1; ++y) {
     const int* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
     const int* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
     for (; b != e; ++b) {
       const size_t i = (size_t)y * W + *b, k = ((size_t)(y - lb.y0) * W + *b) * 4;
-      copy_over(&lin[3 * i], &sc.acc[k], &sc.behind[k]);
+      float c[3];
+      colour(i, c);
+      copy_over(c, &sc.acc[k], &sc.behind[k]);
     }
   }
 }
 
 // Sizes the layer's grid-row buffers (all zero between layers) and resets the
 // touched ranges; the writer deposits into them.
-SplatWriter Renderer::begin_layer(const LayerBand& lb, BandScratch& sc) const {
+template <typename T>
+SplatWriter Renderer<T>::begin_layer(const LayerBand& lb, BandScratch& sc) const {
   const size_t need = (size_t)lb.nrows * (lb.gw + 1) * 4;
   if (sc.buf.size() < need) sc.buf.assign(need, 0.0f);  // invariant: buf and pbuf are all zero here
   if (sc.pbuf.size() < need / 4) sc.pbuf.assign(need / 4, 0.0f);
@@ -824,15 +935,28 @@ SplatWriter Renderer::begin_layer(const LayerBand& lb, BandScratch& sc) const {
 
 // Light and coverage: every level-0 pixel with its own radius, energy-
 // normalised at its integer centre; a coarse layer's cell records.
-void Renderer::splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const {
+template <typename T>
+void Renderer<T>::splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0) {
+    const StampTable& table = stamps[lb.l];
     for (int y = lb.src0; y <= lb.src1; ++y) {
       const int* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
       const int* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
       for (; b != e; ++b) {
-        size_t i = (size_t)y * W + *b;
-        write.splat_mirrored<kBoth>((float)*b, (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
+        const size_t i = (size_t)y * W + *b;
+        const float r = std::fabs(coc[i]);
+        float c[3];
+        colour(i, c);
+        const Stamp* S = table.find(r);
+        if (S && write.inside(*S, *b, y)) {
+          write.stamp(*S, table.rows.data(), *b, y, c);
+        } else {
+          // Off the radius grid, or mirrored across an edge: the geometry row by row.
+          const float t = S ? 0.0f : splat_total(*lb.shape, 0.0f, 0.0f, r);
+          const float inv = S ? S->inv_total : (t > 0.0f ? 1.0f / t : 0.0f);
+          write.splat_mirrored<kBoth>((float)*b, (float)y, r, inv, c);
+        }
       }
     }
     return;
@@ -850,7 +974,8 @@ void Renderer::splat_layer(const LayerBand& lb, const float* coc, const SplatWri
 
 // Coverage of one radius (see coverage_radius) of the layer's pixels and the
 // next nearer layer's.
-void Renderer::cover_layer(const LayerBand& lb, const SplatWriter& write) const {
+template <typename T>
+void Renderer<T>::cover_layer(const LayerBand& lb, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
   const float cr = L.cover_r / lb.s;
   if (L.level == 0) {
@@ -888,7 +1013,8 @@ void Renderer::cover_layer(const LayerBand& lb, const SplatWriter& write) const 
 
 // Fine highlights of a coarse layer: light-only splats on the image grid,
 // integrated along their rows here.  Returns whether the layer has any.
-bool Renderer::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const {
+template <typename T>
+bool Renderer<T>::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0 || L.fine_x.empty()) return false;
   const int frows = lb.y1 - lb.y0;
@@ -906,7 +1032,9 @@ bool Renderer::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc
   for (int y = f0; y <= f1; ++y) {
     for (int k = L.fine_row_start[y]; k < L.fine_row_start[y + 1]; ++k) {
       const size_t i = (size_t)y * W + L.fine_x[k];
-      fine.splat_mirrored<kLight>((float)L.fine_x[k], (float)y, std::fabs(coc[i]), inv_total[i], &lin[3 * i]);
+      float c[3];
+      colour(i, c);
+      fine.splat_mirrored<kLight>((float)L.fine_x[k], (float)y, std::fabs(coc[i]), L.fine_inv[k], c);
     }
   }
   for (int k = 0; k < frows; ++k) {
@@ -924,7 +1052,8 @@ bool Renderer::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc
 
 // Integrate the markers along each touched row (double running sums; the run
 // markers of cover_run are differenced once more).
-void Renderer::scan_rows(const LayerBand& lb, BandScratch& sc) const {
+template <typename T>
+void Renderer<T>::scan_rows(const LayerBand& lb, BandScratch& sc) const {
   for (int k = 0; k < lb.nrows; ++k) {
     int c0 = sc.touched[2 * k], c1 = sc.touched[2 * k + 1];
     if (c1 < c0) continue;
@@ -944,7 +1073,8 @@ void Renderer::scan_rows(const LayerBand& lb, BandScratch& sc) const {
 
 // Composite the layer over the band: level 0 cell by pixel, coarse layers
 // upsampled bilinearly (plus their fine lights).
-void Renderer::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+template <typename T>
+void Renderer<T>::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
   const Layer& L = layers[lb.l];
   const int gw = lb.gw, row0 = lb.row0;
   if (L.level == 0) {
@@ -1006,7 +1136,8 @@ void Renderer::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fi
 }
 
 // Restore the all-zero invariant of buf, pbuf and fbuf (dbuf is cleared by scan_rows).
-void Renderer::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+template <typename T>
+void Renderer<T>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
   if (has_fine) {
     for (int k = 0; k < lb.y1 - lb.y0; ++k) {
       const int c0 = sc.ftouched[2 * k], c1 = sc.ftouched[2 * k + 1];
@@ -1024,7 +1155,7 @@ void Renderer::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) 
 // What no layer covers is what the photo never showed: light from behind
 // the blurred objects in front (see resolve_pixel).  Then encode.
 template <typename T>
-void Renderer::finish_band(int y0, int y1, const float* coc, T* out, const BandScratch& sc) const {
+void Renderer<T>::finish_band(int y0, int y1, const float* coc, T* out, const BandScratch& sc) const {
   for (int y = y0; y < y1; ++y) {
     const float* a = sc.acc.data() + (size_t)(y - y0) * W * 4;
     const float* bh = sc.behind.data() + (size_t)(y - y0) * W * 4;
@@ -1035,7 +1166,9 @@ void Renderer::finish_band(int y0, int y1, const float* coc, T* out, const BandS
       const float far_w =
           needs_far_content(p, bh + 4 * x) ? far_content(far, x, y, depth_position(coc[i]), std::fabs(coc[i]), far_px)
                                            : 0.0f;
-      resolve_pixel(p, bh + 4 * x, far_w, far_px, &lin[3 * i], rgb);
+      float c[3];
+      colour(i, c);
+      resolve_pixel(p, bh + 4 * x, far_w, far_px, c, rgb);
       for (int c = 0; c < 3; ++c) {
         float xl = std::min(std::max(rgb[c], 0.0f), 1.0f);
         float e = lut_lerp(encode_lut.data(), kEncodeLutSize, std::sqrt(xl));
@@ -1050,7 +1183,7 @@ void Renderer::finish_band(int y0, int y1, const float* coc, T* out, const BandS
 template <typename T>
 void render_cpu(const T* image, const float* coc, T* out, int height, int width, const RenderParams& p) {
   if (height <= 0 || width <= 0) return;
-  Renderer r(height, width, p);
+  Renderer<T> r(height, width, p);
   r.run(image, coc, out);
 }
 

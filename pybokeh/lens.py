@@ -45,6 +45,34 @@ DEFAULT_MAX_BLUR_FRACTION = 0.025
 MAX_COC_RADIUS = 4096.0
 DEPTH_KINDS = ("disparity", "depth")
 
+#: Radius grid of the renderer's kernels: :func:`pybokeh.render` rounds the CoC map to
+#: multiples of ``1 / COC_STEPS_PER_PX`` px (a radius error of 1/128 px at most, far
+#: below what the eye resolves), so that the CPU kernel reuses one splat per radius
+#: (``kCocStepsPerPx`` in ``csrc/bokeh_math.h``).
+COC_STEPS_PER_PX = 64
+
+
+def round_to_kernel_grid(coc: Any) -> Any:
+    """Round a CoC map (px) to the kernels' radius grid, in place, and return it.
+
+    Parameters
+    ----------
+    coc : numpy.ndarray or torch.Tensor
+        Float32 signed CoC radii in px, a map this library made (it is overwritten).
+
+    Returns
+    -------
+    numpy.ndarray or torch.Tensor
+        ``coc`` itself, every value a multiple of ``1 / COC_STEPS_PER_PX`` (the
+        scalings by a power of two are exact; halves round to even).
+    """
+    if isinstance(coc, np.ndarray):
+        np.multiply(coc, COC_STEPS_PER_PX, out=coc)
+        np.rint(coc, out=coc)
+        np.multiply(coc, 1.0 / COC_STEPS_PER_PX, out=coc)
+        return coc
+    return coc.mul_(COC_STEPS_PER_PX).round_().mul_(1.0 / COC_STEPS_PER_PX)
+
 
 def coc_map(
     depth: Any,

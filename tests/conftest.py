@@ -63,15 +63,24 @@ def random_image(rng: np.random.Generator, shape: tuple[int, int], dtype=np.uint
     return np.round(unit * np.iinfo(dtype).max).astype(dtype)
 
 
-def blocky_coc(rng: np.random.Generator, shape: tuple[int, int], max_radius: float) -> np.ndarray:
-    """A CoC map with both smooth regions and hard edges: random rectangles on a ramp."""
+def blocky_coc(rng: np.random.Generator, shape: tuple[int, int], max_radius: float, grid: bool = True) -> np.ndarray:
+    """A CoC map with both smooth regions and hard edges: random rectangles on a ramp.
+
+    ``grid``: rounded to the radius grid that ``render`` hands its kernels
+    (``pybokeh.lens.round_to_kernel_grid``); False leaves radii off it (the
+    kernels' per-pixel geometry path).
+    """
     h, w = shape
     coc = np.linspace(-max_radius, max_radius, h, dtype=np.float32)[:, None].repeat(w, axis=1)
     for _ in range(4):
         y0, x0 = rng.integers(0, h), rng.integers(0, w)
         coc[y0:y0 + rng.integers(1, h // 2 + 2), x0:x0 + rng.integers(1, w // 2 + 2)] = rng.uniform(-max_radius,
                                                                                                    max_radius)
-    return coc.astype(np.float32)
+    coc = coc.astype(np.float32)
+    if not grid:
+        return coc
+    from pybokeh.lens import round_to_kernel_grid  # here: the module imports before pytest_configure's checks
+    return round_to_kernel_grid(coc)
 
 
 def pytest_configure(config):

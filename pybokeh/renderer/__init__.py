@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from ..aperture import Aperture
 from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
 from ..inputs import as_depth, as_image
-from ..lens import Lens
+from ..lens import Lens, round_to_kernel_grid
 from .device_inputs import device_image, is_device_array
 from .dispatch import backends, check_threads, get_backend
 from .errors import BackendUnavailableError
@@ -79,5 +79,5 @@ def render(image: Any, depth: Any, focus: float | Sequence[float], *, depth_kind
     else:
         kernel = get_backend(backend)[1]
         array, restore = as_image(image)
-    coc = lens.coc_map(as_depth(depth, like=array), focus, array.shape[:2])
+    coc = round_to_kernel_grid(lens.coc_map(as_depth(depth, like=array), focus, array.shape[:2]))
     return restore(kernel(array, coc, aperture, highlight_gain_map(array, strength, coc), threads))

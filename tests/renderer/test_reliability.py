@@ -21,7 +21,7 @@ import pytest
 import pybokeh
 from pybokeh import Aperture, _core
 from pybokeh.highlights import MAX_HIGHLIGHT_BOOST
-from pybokeh.lens import MAX_COC_RADIUS
+from pybokeh.lens import COC_STEPS_PER_PX, MAX_COC_RADIUS
 from pybokeh.renderer import kernel_math as km
 from pybokeh.renderer.dispatch import MAX_THREADS
 
@@ -65,6 +65,7 @@ def test_largest_highlight_boost_keeps_the_backends_together():
 def test_limits_agree_between_python_and_the_compiled_module():
     assert _core.MAX_HIGHLIGHT_GAIN == MAX_HIGHLIGHT_BOOST
     assert _core.MAX_COC_RADIUS == MAX_COC_RADIUS
+    assert _core.COC_STEPS_PER_PX == COC_STEPS_PER_PX
     assert _core.MAX_THREADS == MAX_THREADS
     assert _core.MAX_PIXELS == 2**31 - 1
 

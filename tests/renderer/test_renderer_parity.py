@@ -35,16 +35,18 @@ def test_cpu_backends_present():
     assert backends()[-1] == "numpy"
 
 
+@pytest.mark.parametrize("grid", [True, False], ids=["radius-grid", "off-grid"])
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
 @pytest.mark.parametrize("blades,rotation", [(0, 0.0), (3, 0.0), (6, 17.0), (16, 5.0)])
-def test_matches_reference(backend, dtype, blades, rotation, rng):
+def test_matches_reference(backend, dtype, blades, rotation, grid, rng):
+    # grid: radii on render()'s grid (the cpp kernel's precomputed splats) or off it (per-pixel geometry).
     _, kernel = get_backend(backend)
     aperture = Aperture(blades, rotation)
     for shape, radius in (((23, 31), 3.0), ((37, 29), 14.0), ((20, 44), 40.0)):
         image = random_image(rng, shape, dtype)
         image[rng.random(shape) < 0.05] = np.iinfo(dtype).max if dtype != np.float32 else 1.0
-        coc = blocky_coc(rng, shape, radius)
+        coc = blocky_coc(rng, shape, radius, grid)
         expected = render_reference(image, coc, aperture, np.full(coc.shape, 2.0, np.float32))
         got = kernel(image, coc, aperture, np.full(coc.shape, 2.0, np.float32), 2)
         assert got.dtype == image.dtype and got.shape == image.shape
@@ -61,12 +63,13 @@ def test_matches_reference(backend, dtype, blades, rotation, rng):
     rotation=st.floats(-180, 180),
     gain=st.floats(0.0, 8.0),
     dtype=st.sampled_from([np.uint8, np.uint16, np.float32]),
+    grid=st.booleans(),
 )
-def test_cpp_and_numba_agree(seed, height, width, radius, blades, rotation, gain, dtype):
+def test_cpp_and_numba_agree(seed, height, width, radius, blades, rotation, gain, dtype, grid):
     rng = np.random.default_rng(seed)
     image = random_image(rng, (height, width), dtype)
     image[rng.random((height, width)) < 0.03] = np.iinfo(dtype).max if dtype != np.float32 else 1.0
-    coc = blocky_coc(rng, (height, width), radius) if height > 1 else \
+    coc = blocky_coc(rng, (height, width), radius, grid) if height > 1 else \
         rng.uniform(-radius, radius, (height, width)).astype(np.float32)
     aperture = Aperture(blades, rotation)
     a = get_backend("cpp")[1](image, coc, aperture, highlight_gain_map(image, gain, coc), 2)
