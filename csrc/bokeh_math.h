@@ -296,12 +296,16 @@ PB_HD float splat_total(const ApertureShape& ap, float cx, float cy, float r) {
   return total;
 }
 
-// Radii on this grid (1/64 px) share one level-0 splat per radius: pybokeh.render
+// Radii on this grid (1/64 px) share one splat per radius: pybokeh.render
 // rounds the CoC map to it (pybokeh.lens.COC_STEPS_PER_PX), and the CPU renderer
 // keeps the splat of every radius of a layer as a table of row markers (a
 // radius error of 1/128 px at most, far below what the eye resolves).  Other
 // radii work too, at the cost of their geometry per pixel.
 constexpr float kCocStepsPerPx = 64.0f;
+// A radius rounded to that grid (halves to even).  Coarse cells round their
+// mean radius (in grid cells) to it, so that whole cells, centred on grid
+// points, share precomputed splats as well.
+PB_HD float on_radius_grid(float r) { return rintf(r * kCocStepsPerPx) * (1.0f / kCocStepsPerPx); }
 
 // Antialiased box [xa, xb] on a row of `width` cells as at most four
 // difference markers: after a running sum along the row, cell i holds the
@@ -357,6 +361,7 @@ struct CellSplat {
   float x, y, lx, ly, r;
   float cover_scale, light_scale;
   float c[3];
+  float w;  // covered fraction of the cell
 };
 
 // Per-cell sums of a coarse layer's pixels: r, g, b, |CoC|, u, v, w u, w v, w
@@ -393,8 +398,9 @@ PB_HD CellSplat cell_splat(const ApertureShape& ap, const double* a, double n, d
     sp.lx = sp.x;
     sp.ly = sp.y;
   }
-  sp.r = (float)(a[3] / n) * inv_s;
+  sp.r = on_radius_grid((float)(a[3] / n) * inv_s);
   const float w = (float)(n / area);
+  sp.w = w;
   const float tc = splat_total(ap, sp.x, sp.y, sp.r);
   const float tl = splat_total(ap, sp.lx, sp.ly, sp.r);
   sp.cover_scale = tc > 0.0f ? w / tc : 0.0f;

@@ -192,17 +192,21 @@ struct Stamp {
   int r0 = 0, nrows = 0, first = 0, lo = 0, hi = 0;
 };
 
-// A level-0 layer's splats, one per radius on the kCocStepsPerPx grid of its
-// bin: a pixel's splat is then a copy of precomputed row markers instead of
-// its geometry row by row.
+// A layer's splats at integer centres, one per radius on the kCocStepsPerPx
+// grid of its bin (in grid units): a pixel's or a whole cell's splat is then
+// a copy of precomputed row markers instead of its geometry row by row.
 struct StampTable {
+  static constexpr int kMaxStamps = 4096;
   int key0 = 0;  // stamps[k] has radius (key0 + k) / kCocStepsPerPx
   std::vector<Stamp> stamps;
   std::vector<StampRow> rows;
 
+  // Radii in [r_lo, r_hi] (grid units), and one grid step beyond each end
+  // (a coarse cell's rounded mean may land there).
   void build(const ApertureShape& shape, float r_lo, float r_hi) {
-    key0 = (int)std::ceil(r_lo * kCocStepsPerPx);
-    const int key1 = (int)std::ceil(r_hi * kCocStepsPerPx);  // radii below r_hi
+    key0 = std::max(1, (int)std::floor(r_lo * kCocStepsPerPx) - 1);
+    const int key1 = (int)std::ceil(r_hi * kCocStepsPerPx) + 2;
+    if (key1 - key0 > kMaxStamps) return;  // (only for radii beyond any the renderer accepts)
     for (int key = key0; key < key1; ++key) {
       Stamp S;
       S.r = (float)key / kCocStepsPerPx;
@@ -322,10 +326,9 @@ struct SplatWriter {
            x + S.lo >= 0 && x + S.hi <= gw;
   }
 
-  // Light and coverage splat S (rows from `table`) of a pixel at (x, y),
-  // inside the grid: its precomputed markers shifted to the pixel.
-  void stamp(const Stamp& S, const StampRow* table, int x, int y, const float* c) const {
-    const v4f v = {c[0], c[1], c[2], 1.0f};
+  // Splat S (rows from `table`) of value v (premultiplied rgb, coverage) at
+  // the grid point (x, y), inside the grid: its precomputed markers shifted there.
+  void stamp(const Stamp& S, const StampRow* table, int x, int y, v4f v) const {
     const int k0 = std::max(0, row0 - y - S.r0), k1 = std::min(S.nrows - 1, row1 - y - S.r0);
     for (int k = k0; k <= k1; ++k) {
       const StampRow& R = table[S.first + k];
@@ -442,7 +445,7 @@ class Renderer {
     const T* px = image_ + 3 * i;
     for (int k = 0; k < 3; ++k) c[k] = decode(px[k]) * g;
   }
-  std::vector<StampTable> stamps;  // by layer: the splats of level-0 layers (see StampTable)
+  std::vector<StampTable> stamps;  // by layer (see StampTable)
   std::vector<uint8_t> layer_of;   // H x W
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
   std::vector<int> xs;             // column of every pixel, grouped by (layer, row)
@@ -542,13 +545,14 @@ void Renderer<T>::run(const T* image, const float* coc, T* out) {
     for (int x = 0; x < W; ++x) xs[cursor[layer_of[(size_t)y * W + x]]++] = x;
   });
 
-  // The splats of the level-0 layers, one per radius of their bins (pixel
-  // centres are integers, so a splat depends on the radius only).
+  // The splats of every layer at integer centres, one per radius of its bin
+  // (a pixel's or a whole cell's splat depends on its radius only).
   stamps.assign(nlayers, StampTable());
   for (int l = 0; l < nlayers; ++l) {
-    if (l == focus || !layers[l].count || layers[l].level != 0) continue;
+    if (l == focus || !layers[l].count) continue;
     const int j = l < nbins ? nbins - 1 - l : l - nbins - 1;
-    stamps[l].build(P.shape[l > focus], layer_edge(j), layer_edge(j + 1));
+    const float inv_s = 1.0f / (float)(1 << layers[l].level);
+    stamps[l].build(P.shape[l > focus], layer_edge(j) * inv_s, layer_edge(j + 1) * inv_s);
   }
 
   // Pass 2: aggregate coarse layers into per-cell splats.
@@ -950,7 +954,7 @@ void Renderer<T>::splat_layer(const LayerBand& lb, const float* coc, const Splat
         colour(i, c);
         const Stamp* S = table.find(r);
         if (S && write.inside(*S, *b, y)) {
-          write.stamp(*S, table.rows.data(), *b, y, c);
+          write.stamp(*S, table.rows.data(), *b, y, v4f{c[0], c[1], c[2], 1.0f});
         } else {
           // Off the radius grid, or mirrored across an edge: the geometry row by row.
           const float t = S ? 0.0f : splat_total(*lb.shape, 0.0f, 0.0f, r);
@@ -961,13 +965,24 @@ void Renderer<T>::splat_layer(const LayerBand& lb, const float* coc, const Splat
     }
     return;
   }
+  // Whole cells have their centroid on a grid point: their splats come from the table.
+  const StampTable& table = stamps[lb.l];
   for (int k = L.row_start[lb.src0]; k < L.row_start[lb.src1 + 1]; ++k) {
     const Splat& sp = L.splats[k];
+    const int ix = (int)sp.x, iy = (int)sp.y;
+    const Stamp* S = (float)ix == sp.x && (float)iy == sp.y ? table.find(sp.r) : nullptr;
+    const bool stamped = S && write.inside(*S, ix, iy);
     if (sp.lx == sp.x && sp.ly == sp.y) {
-      write.splat_mirrored<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+      if (stamped)
+        write.stamp(*S, table.rows.data(), ix, iy, sp.w * v4f{sp.c[0], sp.c[1], sp.c[2], 1.0f});
+      else
+        write.splat_mirrored<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
     } else {
       write.splat_mirrored<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
-      write.splat_mirrored<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+      if (stamped)
+        write.stamp(*S, table.rows.data(), ix, iy, v4f{0.0f, 0.0f, 0.0f, sp.w});
+      else
+        write.splat_mirrored<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
     }
   }
 }

@@ -95,6 +95,15 @@ def centroid_weight(r, g, b):
     return r + g + b + 1e-3
 
 
+#: Radius grid (steps per px or grid cell): ``kCocStepsPerPx`` (see pybokeh.lens.COC_STEPS_PER_PX).
+COC_STEPS_PER_PX = 64.0
+
+
+def on_radius_grid(r):
+    """A coarse cell's mean radius (grid cells, float32) rounded to the radius grid, halves to even."""
+    return np.float32(np.rint(np.float32(r) * np.float32(COC_STEPS_PER_PX)) * np.float32(1.0 / COC_STEPS_PER_PX))
+
+
 LIGHT_CENTROID_SNAP = 0.25
 
 

@@ -46,16 +46,17 @@ def _jit_kernel_math():
     """
     namespace = dict(vars(km))
     names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "centroid_weight",
-             "light_centroid_moves", "aperture_span", "splat_rows", "splat_row", "span_markers", "fine_light_bin",
-             "fine_light_capacity", "fine_light_threshold", "far_level_weight", "depth_position", "far_depth_weight")
+             "on_radius_grid", "light_centroid_moves", "aperture_span", "splat_rows", "splat_row", "span_markers",
+             "fine_light_bin", "fine_light_capacity", "fine_light_threshold", "far_level_weight", "depth_position",
+             "far_depth_weight")
     for name in names:
         fn = getattr(km, name)
         namespace[name] = _jit(types.FunctionType(fn.__code__, namespace, name, fn.__defaults__))
     return [namespace[name] for name in names]
 
 
-(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, light_centroid_moves,
- aperture_span, splat_rows, splat_row, span_markers, fine_light_bin, fine_light_capacity,
+(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, on_radius_grid,
+ light_centroid_moves, aperture_span, splat_rows, splat_row, span_markers, fine_light_bin, fine_light_capacity,
  fine_light_threshold, far_level_weight, depth_position, far_depth_weight) = _jit_kernel_math()
 
 
@@ -196,7 +197,7 @@ def _build_coarse(coarse_layers, levels, lin, coc, fine, offsets, xs, grid_start
                     cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
                     splats[k, 0] = a[5] / cnt
                     splats[k, 1] = a[6] / cnt
-                    splats[k, 2] = np.float32(a[4] / cnt) * np.float32(1.0 / s)
+                    splats[k, 2] = on_radius_grid(np.float32(a[4] / cnt) * np.float32(1.0 / s))
                     splats[k, 3] = cnt / cell
                     splats[k, 4] = a[0] / cnt
                     splats[k, 5] = a[1] / cnt

@@ -112,7 +112,7 @@ def layer_splats(mask, lin, coc, level, fine=None):
     splats = []
     for py, px, u, v, cover in grid_cells(mask, level):
         weight = lin[py, px].sum(axis=1) + 1e-3  # km.centroid_weight
-        radius = float(np.mean(np.abs(coc[py, px]))) / s
+        radius = float(km.on_radius_grid(np.mean(np.abs(coc[py, px])) / s))
         rgb = lin[py, px].mean(axis=0)
         # Coverage at the centroid, light at the brightness-weighted centroid
         # when that is far enough away to matter.
