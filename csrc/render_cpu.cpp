@@ -631,8 +631,14 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
     const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
     const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
     for (; b != e; ++b) {
+      // Unboosted colour is at most 1 (the decoders clamp), so bin 0.
+      const size_t i = (size_t)y * W + *b;
+      if (!(P.highlight_gain && P.highlight_gain[i] > 0.0f)) {
+        hist[0]++;
+        continue;
+      }
       float c[3];
-      colour((size_t)y * W + *b, c);
+      colour(i, c);
       hist[fine_light_bin(max_channel(c))]++;
     }
   }
@@ -645,6 +651,7 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
       const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
       for (; b != e; ++b) {
         const size_t i = (size_t)y * W + *b;
+        if (!(P.highlight_gain && P.highlight_gain[i] > 0.0f)) continue;  // bin 0, as above
         float c[3];
         colour(i, c);
         if (fine_light_bin(max_channel(c)) < L.fine_bin) continue;

@@ -148,7 +148,7 @@ def highlight_gain_map(image: Any, strength: float, coc: Any) -> Any | None:
                      0.0, 1.0)
     light = xp.maximum(white, n * n)
 
-    counts = _window_counter(mask, ops)
+    counts = _window_counter(mask, ys, xs, ops)
     blob = counts(ys, xs, POINT_RADIUS)
     cluster = counts(ys, xs, CLUSTER_RADIUS) / float((2 * CLUSTER_RADIUS + 1) ** 2)
     point = 1.0 / (1.0 + blob / POINT_PIXELS) * ops.clip(1.0 - cluster / CLUSTER_FRACTION, 0.0, 1.0) ** 2
@@ -167,9 +167,36 @@ def highlight_gain_map(image: Any, strength: float, coc: Any) -> Any | None:
     return gain
 
 
-def _window_counter(mask, ops):
-    """``count(ys, xs, k)``: pixels of ``mask`` in the (2k+1)² window around each (y, x), clipped to the image."""
+#: The window counts come from the mask's points themselves while the candidates number at most
+#: this fraction of the pixels (each query is 2·(2k+1) binary searches), else from an integral image.
+SPARSE_COUNT_FRACTION = 1.0 / 192.0
+
+
+def _window_counter(mask, ys, xs, ops, sparse: bool | None = None):
+    """``count(ys, xs, k)``: pixels of ``mask`` in the (2k+1)² window around each (y, x), clipped to the image.
+
+    ``ys, xs`` (row-major order, as ``nonzero`` gives them) are the candidates, which hold every
+    pixel of ``mask``.  Few candidates: each window is counted by binary searches in the sorted
+    keys ``y·(W+1) + x`` of the mask's pixels, row by row; many: through an integral image of
+    the whole mask.  ``sparse`` forces one or the other (tests).  Both counts are exact.
+    """
     h, w = mask.shape
+    if sparse is None:
+        sparse = ops.size(ys) <= SPARSE_COUNT_FRACTION * h * w
+    if sparse:
+        inside = mask[ys, xs]
+        keys = ops.cast(ys[inside], ops.int64) * (w + 1) + ops.cast(xs[inside], ops.int64)
+
+        def count_sparse(qy, qx, k: int):
+            qy, qx = ops.cast(qy, ops.int64), ops.cast(qx, ops.int64)
+            x0, x1 = ops.clip(qx - k, 0, w), ops.clip(qx + k + 1, 0, w)
+            total = ops.zeros(qy.shape, ops.int64, like=qy)
+            for dy in range(-k, k + 1):  # rows outside the image hold no keys: their counts are 0
+                row = (qy + dy) * (w + 1)
+                total += ops.xp.searchsorted(keys, row + x1) - ops.xp.searchsorted(keys, row + x0)
+            return ops.cast(total, ops.float32)
+
+        return count_sparse
     table = ops.zeros((h + 1, w + 1), ops.xp.int32, like=mask)  # counts < 2^31 (kMaxPixels)
     table[1:, 1:] = ops.cast(mask, table.dtype).cumsum(0, dtype=table.dtype).cumsum(1, dtype=table.dtype)
 

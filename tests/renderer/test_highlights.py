@@ -143,6 +143,34 @@ def test_torch_and_numpy_agree_on_random_images():
             np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("library", LIBRARIES)
+@pytest.mark.parametrize("shape,density", [((40, 60), 0.02), ((40, 60), 0.3), ((1, 9), 0.5), ((23, 1), 0.5),
+                                           ((17, 31), 1.0)])
+def test_sparse_and_dense_window_counts_agree(library, shape, density):
+    # Few clipped pixels are counted from their sorted keys, many through an integral image:
+    # the same exact counts either way, windows at the image edges included.
+    from pybokeh.arrays import namespace
+    from pybokeh.highlights import CLUSTER_RADIUS, POINT_RADIUS, _window_counter
+
+    rng = np.random.default_rng(int(density * 100) + shape[0])
+    candidates = rng.random(shape) < density
+    mask = candidates & (rng.random(shape) < 0.7)
+    if library == "torch":
+        import torch
+        candidates, mask = torch.from_numpy(candidates), torch.from_numpy(mask)
+    ops = namespace(mask)
+    ys, xs = ops.nonzero(candidates)
+    for k in (POINT_RADIUS, CLUSTER_RADIUS, 0):
+        sparse = _window_counter(mask, ys, xs, ops, sparse=True)(ys, xs, k)
+        dense = _window_counter(mask, ys, xs, ops, sparse=False)(ys, xs, k)
+        sparse, dense = (np.asarray(a) for a in (sparse, dense))
+        m = np.asarray(mask).astype(int)
+        brute = [m[max(0, y - k):y + k + 1, max(0, x - k):x + k + 1].sum()
+                 for y, x in zip(np.asarray(ys), np.asarray(xs))]
+        np.testing.assert_array_equal(sparse, brute)
+        np.testing.assert_array_equal(dense, brute)
+
+
 def test_the_gain_scales_with_highlight_boost():
     image = dark_frame()
     image[40, 60] = 255
