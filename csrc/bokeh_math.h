@@ -388,7 +388,10 @@ PB_HD void cell_terms(const float* rgb, bool fine, float abs_coc, float u, float
 // The splat of a cell from the sums a (kCellSums) of its n pixels; area: the
 // cell's image pixels (smaller at the right and bottom edges), inv_s: 1 / the
 // cell size.
-PB_HD CellSplat cell_splat(const ApertureShape& ap, const double* a, double n, double area, float inv_s) {
+// cell_splat in two steps: the centroids, radius, coverage and colour, then
+// the scales (each splat's energy normalisation), which the CPU renderer
+// skips for cells it splats from precomputed stamps.
+PB_HD CellSplat cell_splat_shape(const double* a, double n, double area, float inv_s) {
   CellSplat sp;
   sp.x = (float)(a[4] / n);
   sp.y = (float)(a[5] / n);
@@ -399,13 +402,20 @@ PB_HD CellSplat cell_splat(const ApertureShape& ap, const double* a, double n, d
     sp.ly = sp.y;
   }
   sp.r = on_radius_grid((float)(a[3] / n) * inv_s);
-  const float w = (float)(n / area);
-  sp.w = w;
-  const float tc = splat_total(ap, sp.x, sp.y, sp.r);
-  const float tl = splat_total(ap, sp.lx, sp.ly, sp.r);
-  sp.cover_scale = tc > 0.0f ? w / tc : 0.0f;
-  sp.light_scale = tl > 0.0f ? w / tl : 0.0f;
+  sp.w = (float)(n / area);
+  sp.cover_scale = sp.light_scale = 0.0f;
   for (int c = 0; c < 3; ++c) sp.c[c] = (float)(a[c] / n);
+  return sp;
+}
+PB_HD void cell_splat_scales(const ApertureShape& ap, CellSplat* sp) {
+  const float tc = splat_total(ap, sp->x, sp->y, sp->r);
+  const float tl = splat_total(ap, sp->lx, sp->ly, sp->r);
+  sp->cover_scale = tc > 0.0f ? sp->w / tc : 0.0f;
+  sp->light_scale = tl > 0.0f ? sp->w / tl : 0.0f;
+}
+PB_HD CellSplat cell_splat(const ApertureShape& ap, const double* a, double n, double area, float inv_s) {
+  CellSplat sp = cell_splat_shape(a, n, area, inv_s);
+  cell_splat_scales(ap, &sp);
   return sp;
 }
 

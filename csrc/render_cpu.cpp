@@ -192,6 +192,15 @@ struct Stamp {
   int r0 = 0, nrows = 0, first = 0, lo = 0, hi = 0;
 };
 
+// Whether stamp S at the grid point (x, y) stays inside a grid gw cells wide
+// with right and bottom edges edge_x, edge_y: no mirror images (the test of
+// mirror_centres) and every marker within the row's gw + 1 cells.
+bool stamp_fits(const ApertureShape& shape, const Stamp& S, int x, int y, float edge_x, float edge_y, int gw) {
+  const float cx = (float)x, cy = (float)y, r = S.r;
+  return !(cx - r < -0.5f || cx + r > edge_x || cy + r * shape.ext_lo < -0.5f || cy + r * shape.ext_hi > edge_y) &&
+         x + S.lo >= 0 && x + S.hi <= gw;
+}
+
 // A layer's splats at integer centres, one per radius on the kCocStepsPerPx
 // grid of its bin (in grid units): a pixel's or a whole cell's splat is then
 // a copy of precomputed row markers instead of its geometry row by row.
@@ -318,13 +327,7 @@ struct SplatWriter {
     }
   }
 
-  // Whether the level-0 splat S of a pixel at (x, y) stays inside the grid:
-  // no mirror images (the test of mirror_centres) and every marker in its row.
-  bool inside(const Stamp& S, int x, int y) const {
-    const float cx = (float)x, cy = (float)y, r = S.r;
-    return !(cx - r < -0.5f || cx + r > edge_x || cy + r * shape.ext_lo < -0.5f || cy + r * shape.ext_hi > edge_y) &&
-           x + S.lo >= 0 && x + S.hi <= gw;
-  }
+  bool inside(const Stamp& S, int x, int y) const { return stamp_fits(shape, S, x, y, edge_x, edge_y, gw); }
 
   // Splat S (rows from `table`) of value v (premultiplied rgb, coverage) at
   // the grid point (x, y), inside the grid: its precomputed markers shifted there.
@@ -460,6 +463,16 @@ class Renderer {
   std::vector<XTaps> xtaps;  // by level
 
   void build_coarse(int l, const float* coc);
+  // The stamp of a coarse cell of layer l: its centroid on a grid point, its
+  // radius in the layer's table and its splat inside the grid; else nullptr.
+  const Stamp* cell_stamp(int l, const Splat& sp) const {
+    const Layer& L = layers[l];
+    const int s = 1 << L.level, ix = (int)sp.x, iy = (int)sp.y;
+    if (!((float)ix == sp.x && (float)iy == sp.y)) return nullptr;
+    const Stamp* S = stamps[l].find(sp.r);
+    return S && stamp_fits(P.shape[l > focus], *S, ix, iy, (float)W / s - 0.5f, (float)H / s - 0.5f, L.grid_w) ? S
+                                                                                                             : nullptr;
+  }
   void build_covers(int l);
   void build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const;
   // Band stages (see render_band).
@@ -691,7 +704,10 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
     for (int gx : used) {
       const double* a = acc.data() + (kCellSums + 1) * gx;
       const int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
-      L.splats.push_back(cell_splat(shape, a, a[kCellSums], (double)cell_w * cell_h, inv_s));
+      Splat sp = cell_splat_shape(a, a[kCellSums], (double)cell_w * cell_h, inv_s);
+      // A cell splatted whole from the layer's stamps needs no scales (splat_layer).
+      if (!(sp.lx == sp.x && sp.ly == sp.y && cell_stamp(l, sp))) cell_splat_scales(shape, &sp);
+      L.splats.push_back(sp);
     }
   }
   L.row_start[L.grid_h] = (int)L.splats.size();
@@ -977,8 +993,8 @@ void Renderer<T>::splat_layer(const LayerBand& lb, const float* coc, const Splat
   for (int k = L.row_start[lb.src0]; k < L.row_start[lb.src1 + 1]; ++k) {
     const Splat& sp = L.splats[k];
     const int ix = (int)sp.x, iy = (int)sp.y;
-    const Stamp* S = (float)ix == sp.x && (float)iy == sp.y ? table.find(sp.r) : nullptr;
-    const bool stamped = S && write.inside(*S, ix, iy);
+    const Stamp* S = cell_stamp(lb.l, sp);
+    const bool stamped = S != nullptr;
     if (sp.lx == sp.x && sp.ly == sp.y) {
       if (stamped)
         write.stamp(*S, table.rows.data(), ix, iy, sp.w * v4f{sp.c[0], sp.c[1], sp.c[2], 1.0f});
