@@ -621,6 +621,7 @@ void Renderer<T>::run(const T* image, const float* coc, T* out) {
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
   build_far_pyramid(coc, threads);
+  std::vector<uint8_t>().swap(layer_of);  // its last use: not held through the bands
   const int nt = std::min(threads, nbands);
   std::vector<BandScratch> scratch(nt);
   parallel_for_t(nbands, nt, [&](int b, int t) { render_band(b, coc, out, scratch[t]); });
