@@ -244,6 +244,13 @@ struct StampTable {
   }
 };
 
+// A coarse cell whose splat is one of its layer's stamps (cell_stamp): half
+// the size of a CellSplat, which most cells of a smooth layer would otherwise take.
+struct WholeCell {
+  int gx, stamp;  // grid column; index in the layer's StampTable
+  float v[4];     // what the stamp deposits: premultiplied colour, coverage (the cell's covered fraction)
+};
+
 struct Layer {
   int count = 0;
   int ymin = 1 << 30, ymax = -1;
@@ -251,8 +258,10 @@ struct Layer {
   float r_hi = 0.0f;  // largest radius of the layer's bin (fine px)
   // Coarse layers only: splats grouped by grid row.
   int grid_h = 0, grid_w = 0;
-  std::vector<Splat> splats;
+  std::vector<Splat> splats;   // cells splatted with their own geometry
   std::vector<int> row_start;  // grid_h + 1
+  std::vector<WholeCell> whole;      // cells splatted from the layer's stamps
+  std::vector<int> whole_row_start;  // grid_h + 1
   // Coverage of the layer's and the next nearer layer's pixels, radius
   // cover_r (see coverage_radius).
   long long units = 0;      // sum of coc_units(|CoC|) of the layer's pixels
@@ -635,6 +644,7 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
   L.grid_h = (H + s - 1) / s;
   L.grid_w = (W + s - 1) / s;
   L.row_start.assign(L.grid_h + 1, 0);
+  L.whole_row_start.assign(L.grid_h + 1, 0);
   std::vector<double> acc((size_t)L.grid_w * (kCellSums + 1));  // sums, then the pixel count
   std::vector<int> used;
   const float inv_s = 1.0f / (float)s;
@@ -679,6 +689,7 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
   }
   for (int gy = 0; gy < L.grid_h; ++gy) {
     L.row_start[gy] = (int)L.splats.size();
+    L.whole_row_start[gy] = (int)L.whole.size();
     int y0 = gy * s, y1 = std::min(H, y0 + s);
     if (y1 <= L.ymin || y0 > L.ymax) continue;
     std::fill(acc.begin(), acc.end(), 0.0);
@@ -706,12 +717,19 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
       const double* a = acc.data() + (kCellSums + 1) * gx;
       const int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
       Splat sp = cell_splat_shape(a, a[kCellSums], (double)cell_w * cell_h, inv_s);
-      // A cell splatted whole from the layer's stamps needs no scales (splat_layer).
-      if (!(sp.lx == sp.x && sp.ly == sp.y && cell_stamp(l, sp))) cell_splat_scales(shape, &sp);
+      // Light and coverage at a grid point: one stamp (its centroid is then gx, gy).
+      const Stamp* S = sp.lx == sp.x && sp.ly == sp.y ? cell_stamp(l, sp) : nullptr;
+      if (S) {
+        L.whole.push_back(WholeCell{gx, (int)(S - stamps[l].stamps.data()),
+                                    {sp.w * sp.c[0], sp.w * sp.c[1], sp.w * sp.c[2], sp.w}});
+        continue;
+      }
+      cell_splat_scales(shape, &sp);
       L.splats.push_back(sp);
     }
   }
   L.row_start[L.grid_h] = (int)L.splats.size();
+  L.whole_row_start[L.grid_h] = (int)L.whole.size();
 }
 
 template <typename T>
@@ -989,25 +1007,26 @@ void Renderer<T>::splat_layer(const LayerBand& lb, const float* coc, const Splat
     }
     return;
   }
-  // Whole cells have their centroid on a grid point: their splats come from the table.
+  // Cells whose splat is a stamp (their centroid on a grid point), then the others.
   const StampTable& table = stamps[lb.l];
+  for (int gy = lb.src0; gy <= lb.src1; ++gy) {
+    for (int k = L.whole_row_start[gy]; k < L.whole_row_start[gy + 1]; ++k) {
+      const WholeCell& wc = L.whole[k];
+      write.stamp(table.stamps[wc.stamp], table.rows.data(), wc.gx, gy, v4f{wc.v[0], wc.v[1], wc.v[2], wc.v[3]});
+    }
+  }
   for (int k = L.row_start[lb.src0]; k < L.row_start[lb.src1 + 1]; ++k) {
     const Splat& sp = L.splats[k];
-    const int ix = (int)sp.x, iy = (int)sp.y;
-    const Stamp* S = cell_stamp(lb.l, sp);
-    const bool stamped = S != nullptr;
     if (sp.lx == sp.x && sp.ly == sp.y) {
-      if (stamped)
-        write.stamp(*S, table.rows.data(), ix, iy, sp.w * v4f{sp.c[0], sp.c[1], sp.c[2], 1.0f});
-      else
-        write.splat_mirrored<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
-    } else {
-      write.splat_mirrored<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
-      if (stamped)
-        write.stamp(*S, table.rows.data(), ix, iy, v4f{0.0f, 0.0f, 0.0f, sp.w});
-      else
-        write.splat_mirrored<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+      write.splat_mirrored<kBoth>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
+      continue;
     }
+    // The light moved off the centroid; the coverage may still be a stamp.
+    write.splat_mirrored<kLight>(sp.lx, sp.ly, sp.r, sp.light_scale, sp.c);
+    if (const Stamp* S = cell_stamp(lb.l, sp))
+      write.stamp(*S, table.rows.data(), (int)sp.x, (int)sp.y, v4f{0.0f, 0.0f, 0.0f, sp.w});
+    else
+      write.splat_mirrored<kCoverage>(sp.x, sp.y, sp.r, sp.cover_scale, sp.c);
   }
 }
 
