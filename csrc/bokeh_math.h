@@ -486,6 +486,15 @@ PB_HD void copy_over(const float* rgb, float* acc, float* behind) {
 // their mean colour (far_colour) and their mean depth position
 // (depth_position); flattened, level k's cells start at cell off[k].
 constexpr int kMaxFarLevels = 32;
+// Some rows of level 0, stored apart from the other levels: the CPU renderer
+// keeps level 0 (three quarters of the cells) only for the band of rows it is
+// resolving.  Row `first` is at index 0.
+struct FarRows {  // (far_content does not read the layers)
+  const float* count;
+  const float* rgb;
+  const float* depth;
+  int first;
+};
 struct FarPyramid {
   int levels;
   int height, width;  // the image's
@@ -495,6 +504,7 @@ struct FarPyramid {
   const float* count;  // pixels (float: a weight, exact up to 2^24)
   const float* rgb;  // 3 per cell
   const float* depth;
+  const FarRows* level0;  // level 0's cells when stored apart, else null (in the arrays above)
 };
 
 // Fills in the level sizes for an image (each level half the last, rounded
@@ -504,6 +514,7 @@ inline long long far_pyramid_shape(int height, int width, FarPyramid* p) {
   long long cells = 0;
   p->height = height;
   p->width = width;
+  p->level0 = nullptr;
   while (h > 1 || w > 1) {
     if (k == kMaxFarLevels) return -1;
     h = (h + 1) / 2;
@@ -586,6 +597,11 @@ PB_HD float far_content(const FarPyramid& p, int x, int y, float depth, float ab
     const float g = far_level_weight(max_cell, s);
     if (!(g > 0.0f)) break;
     const int h = p.h[k], w = p.w[k];
+    const FarRows* apart = k == 0 ? p.level0 : nullptr;
+    const float* cell_count = apart ? apart->count : p.count;
+    const float* cell_rgb = apart ? apart->rgb : p.rgb;
+    const float* cell_depth = apart ? apart->depth : p.depth;
+    const long long base = apart ? -(long long)apart->first * w : p.off[k];
     const float u = ((float)x + 0.5f) / s - 0.5f, v = ((float)y + 0.5f) / s - 0.5f;
     const int ix = floor_i(u), iy = floor_i(v);
     const float fx = u - (float)ix, fy = v - (float)iy;
@@ -595,14 +611,14 @@ PB_HD float far_content(const FarPyramid& p, int x, int y, float depth, float ab
         int cx = ix + dx, cy = iy + dy;
         cx = cx < 0 ? 0 : (cx > w - 1 ? w - 1 : cx);
         cy = cy < 0 ? 0 : (cy > h - 1 ? h - 1 : cy);
-        const long long o = p.off[k] + (long long)cy * w + cx;
-        const float farther = far_depth_weight(depth, p.depth[o]);
+        const long long o = base + (long long)cy * w + cx;
+        const float farther = far_depth_weight(depth, cell_depth[o]);
         if (!(farther > 0.0f)) continue;
         const int cw = p.width - cx * si < si ? p.width - cx * si : si;
         const int ch = p.height - cy * si < si ? p.height - cy * si : si;
-        const float frac = p.count[o] / ((float)cw * (float)ch);
+        const float frac = cell_count[o] / ((float)cw * (float)ch);
         const float wgt = (dx ? fx : 1.0f - fx) * (dy ? fy : 1.0f - fy) * frac * farther;
-        for (int c = 0; c < 3; ++c) acc[c] += wgt * p.rgb[3 * o + c];
+        for (int c = 0; c < 3; ++c) acc[c] += wgt * cell_rgb[3 * o + c];
         wsum += wgt;
       }
     }

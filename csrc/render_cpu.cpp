@@ -423,7 +423,20 @@ struct BandScratch {
   std::vector<int> touched;        // per grid row: first and last cell written
   std::vector<float> fbuf;         // a coarse layer's fine lights, image rows x (W + 1) x 4
   std::vector<int> ftouched;
+  std::vector<float> far_count, far_rgb, far_depth;  // the band's rows of far pyramid level 0 (far_rows)
+  std::vector<uint8_t> far_made;                     // which of them are made (far_cells)
+  FarRows far0{};
 };
+
+// A cell of the farthest-content pyramid, as stored (floats).
+struct FarCell {
+  int layer;
+  float count, rgb[3], depth;
+};
+// From far_accumulate's sums of its children.
+inline FarCell far_cell_from(int best, const double* sum, double n) {
+  return FarCell{best, (float)n, {(float)(sum[0] / n), (float)(sum[1] / n), (float)(sum[2] / n)}, (float)(sum[3] / n)};
+}
 
 // Where one layer meets one band of output rows.
 struct LayerBand {
@@ -495,14 +508,17 @@ class Renderer {
   void scan_rows(const LayerBand& lb, BandScratch& sc) const;
   void composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
   void clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
-  void finish_band(int y0, int y1, const float* coc, T* out, const BandScratch& sc) const;
+  void finish_band(int y0, int y1, const float* coc, T* out, BandScratch& sc) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
   std::vector<uint8_t> far_layer;
   std::vector<float> far_count;
   std::vector<float> far_rgb, far_depth;
-  void build_far_pyramid(const float* coc, int threads);
+  void build_far_pyramid(int threads);
+  FarCell far_cell0(int cx, int cy) const;
+  FarPyramid far_rows(int y0, int y1, BandScratch& sc) const;
+  void far_cells(int x, int y, BandScratch& sc) const;
 };
 
 template <typename T>
@@ -629,7 +645,7 @@ void Renderer<T>::run(const T* image, const float* coc, T* out) {
 
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
-  build_far_pyramid(coc, threads);
+  build_far_pyramid(threads);
   std::vector<uint8_t>().swap(layer_of);  // its last use: not held through the bands
   const int nt = std::min(threads, nbands);
   std::vector<BandScratch> scratch(nt);
@@ -732,16 +748,42 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
   L.whole_row_start[L.grid_h] = (int)L.whole.size();
 }
 
+// One cell of level 0 (2 x 2 pixels) from its pixels, as the pyramid stores it
+// (the pixels' layers from layer_of while it is held, else recomputed).
 template <typename T>
-void Renderer<T>::build_far_pyramid(const float* coc, int threads) {
-  const long long cells = far_pyramid_shape(H, W, &far);
-  if (cells < 0) throw std::invalid_argument("image is too large");
-  far_layer.resize((size_t)cells);
-  far_count.resize((size_t)cells);
-  far_rgb.resize((size_t)cells * 3);
-  far_depth.resize((size_t)cells);
-  for (int k = 0; k < far.levels; ++k) {
-    const int ph = k ? far.h[k - 1] : H, pw = k ? far.w[k - 1] : W, w = far.w[k];
+FarCell Renderer<T>::far_cell0(int cx, int cy) const {
+  int best = 255;
+  double sum[4] = {0, 0, 0, 0}, n = 0;
+  for (int dy = 0; dy < 2; ++dy) {
+    for (int dx = 0; dx < 2; ++dx) {
+      const int yy = 2 * cy + dy, xx = 2 * cx + dx;
+      if (yy >= H || xx >= W) continue;
+      const size_t j = (size_t)yy * W + xx;
+      float lin[3], c[3];
+      colour(j, lin);
+      far_colour(lin, c);
+      const int l = layer_of.empty() ? layer_index(coc_[j], nbins) : layer_of[j];
+      far_accumulate(l, 1.0, c, depth_position(coc_[j]), &best, sum, &n);
+    }
+  }
+  return far_cell_from(best, sum, n);
+}
+
+// Levels 1 and up of the farthest-content pyramid; level 0 is made per band of
+// rows where some pixel needs it (far_rows), never for the whole image.
+template <typename T>
+void Renderer<T>::build_far_pyramid(int threads) {
+  const long long all = far_pyramid_shape(H, W, &far);
+  if (all < 0) throw std::invalid_argument("image is too large");
+  const long long skip = far.levels ? (long long)far.h[0] * far.w[0] : 0;  // level 0
+  for (int k = 0; k < far.levels; ++k) far.off[k] -= skip;
+  const size_t cells = (size_t)(all - skip);
+  far_layer.resize(cells);
+  far_count.resize(cells);
+  far_rgb.resize(cells * 3);
+  far_depth.resize(cells);
+  for (int k = 1; k < far.levels; ++k) {
+    const int ph = far.h[k - 1], pw = far.w[k - 1], w = far.w[k];
     parallel_for(far.h[k], threads, [&](int cy) {
       for (int cx = 0; cx < w; ++cx) {
         int best = 255;
@@ -750,24 +792,21 @@ void Renderer<T>::build_far_pyramid(const float* coc, int threads) {
           for (int dx = 0; dx < 2; ++dx) {
             const int yy = 2 * cy + dy, xx = 2 * cx + dx;
             if (yy >= ph || xx >= pw) continue;
-            const size_t j = (size_t)yy * pw + xx;
-            if (k) {
-              const size_t o = (size_t)far.off[k - 1] + j;
-              far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], &best, sum, &n);
+            if (k == 1) {
+              const FarCell c = far_cell0(xx, yy);
+              far_accumulate(c.layer, (double)c.count, c.rgb, c.depth, &best, sum, &n);
             } else {
-              float c[3];
-              float lin[3];
-              colour(j, lin);
-              far_colour(lin, c);
-              far_accumulate(layer_of[j], 1.0, c, depth_position(coc[j]), &best, sum, &n);
+              const size_t o = (size_t)far.off[k - 1] + (size_t)yy * pw + xx;
+              far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], &best, sum, &n);
             }
           }
         }
+        const FarCell c = far_cell_from(best, sum, n);
         const size_t o = (size_t)far.off[k] + (size_t)cy * w + cx;
-        far_layer[o] = (uint8_t)best;
-        far_count[o] = (float)n;
-        for (int c = 0; c < 3; ++c) far_rgb[3 * o + c] = (float)(sum[c] / n);
-        far_depth[o] = (float)(sum[3] / n);
+        far_layer[o] = (uint8_t)c.layer;
+        far_count[o] = c.count;
+        for (int q = 0; q < 3; ++q) far_rgb[3 * o + q] = c.rgb[q];
+        far_depth[o] = c.depth;
       }
     });
   }
@@ -775,6 +814,47 @@ void Renderer<T>::build_far_pyramid(const float* coc, int threads) {
   far.count = far_count.data();
   far.rgb = far_rgb.data();
   far.depth = far_depth.data();
+}
+
+// Level 0's rows that far_content reads for pixels of rows [y0, y1), held in
+// the band's scratch, cells made on demand (far_cells); returns the pyramid
+// that reads them.
+template <typename T>
+FarPyramid Renderer<T>::far_rows(int y0, int y1, BandScratch& sc) const {
+  FarPyramid p = far;
+  if (!far.levels) return p;  // a 1 x 1 image has no pyramid
+  const int h = far.h[0], w = far.w[0];
+  const int r0 = std::max(0, floor_i((y0 + 0.5f) / 2.0f - 0.5f));
+  const int r1 = std::min(h - 1, floor_i((y1 - 0.5f) / 2.0f - 0.5f) + 1);
+  const size_t n = (size_t)(r1 - r0 + 1) * w;
+  sc.far_count.resize(n);
+  sc.far_rgb.resize(3 * n);
+  sc.far_depth.resize(n);
+  sc.far_made.assign(n, 0);
+  sc.far0 = FarRows{sc.far_count.data(), sc.far_rgb.data(), sc.far_depth.data(), r0};
+  p.level0 = &sc.far0;
+  return p;
+}
+
+// Makes the level-0 cells far_content reads at pixel (x, y) (its 2 x 2
+// bilinear neighbourhood, clamped as far_content clamps it).
+template <typename T>
+void Renderer<T>::far_cells(int x, int y, BandScratch& sc) const {
+  if (!far.levels) return;
+  const int h = far.h[0], w = far.w[0];
+  const int ix = floor_i((x + 0.5f) / 2.0f - 0.5f), iy = floor_i((y + 0.5f) / 2.0f - 0.5f);
+  for (int dy = 0; dy < 2; ++dy) {
+    for (int dx = 0; dx < 2; ++dx) {
+      const int cx = std::min(std::max(ix + dx, 0), w - 1), cy = std::min(std::max(iy + dy, 0), h - 1);
+      const size_t o = (size_t)(cy - sc.far0.first) * w + cx;
+      if (sc.far_made[o]) continue;
+      const FarCell c = far_cell0(cx, cy);
+      sc.far_count[o] = c.count;
+      for (int q = 0; q < 3; ++q) sc.far_rgb[3 * o + q] = c.rgb[q];
+      sc.far_depth[o] = c.depth;
+      sc.far_made[o] = 1;
+    }
+  }
 }
 
 template <typename T>
@@ -1213,7 +1293,9 @@ void Renderer<T>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fin
 // What no layer covers is what the photo never showed: light from behind
 // the blurred objects in front (see resolve_pixel).  Then encode.
 template <typename T>
-void Renderer<T>::finish_band(int y0, int y1, const float* coc, T* out, const BandScratch& sc) const {
+void Renderer<T>::finish_band(int y0, int y1, const float* coc, T* out, BandScratch& sc) const {
+  FarPyramid band_far = far;  // with level 0's rows once a pixel needs them
+  bool have_rows = false;
   for (int y = y0; y < y1; ++y) {
     const float* a = sc.acc.data() + (size_t)(y - y0) * W * 4;
     const float* bh = sc.behind.data() + (size_t)(y - y0) * W * 4;
@@ -1221,9 +1303,15 @@ void Renderer<T>::finish_band(int y0, int y1, const float* coc, T* out, const Ba
       size_t i = (size_t)y * W + x;
       const float* p = a + 4 * x;
       float rgb[3], far_px[3] = {0.0f, 0.0f, 0.0f};
-      const float far_w =
-          needs_far_content(p, bh + 4 * x) ? far_content(far, x, y, depth_position(coc[i]), std::fabs(coc[i]), far_px)
-                                           : 0.0f;
+      float far_w = 0.0f;
+      if (needs_far_content(p, bh + 4 * x)) {
+        if (!have_rows) {
+          band_far = far_rows(y0, y1, sc);
+          have_rows = true;
+        }
+        far_cells(x, y, sc);
+        far_w = far_content(band_far, x, y, depth_position(coc[i]), std::fabs(coc[i]), far_px);
+      }
       float c[3];
       colour(i, c);
       resolve_pixel(p, bh + 4 * x, far_w, far_px, c, rgb);
