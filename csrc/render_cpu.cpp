@@ -448,7 +448,9 @@ struct LayerBand {
   int src0 = 0, src1 = -1;            // grid rows whose splats reach them
 };
 
-template <typename T>
+// C: the column type of the per-layer pixel lists (uint16_t where the width
+// allows: half the memory of int).
+template <typename T, typename C>
 class Renderer {
  public:
   Renderer(int h, int w, const RenderParams& p) : H(h), W(w), P(p) {}
@@ -473,7 +475,7 @@ class Renderer {
   std::vector<StampTable> stamps;  // by layer (see StampTable)
   std::vector<uint8_t> layer_of;   // H x W
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
-  std::vector<int> xs;             // column of every pixel, grouped by (layer, row)
+  std::vector<C> xs;             // column of every pixel, grouped by (layer, row)
   std::vector<Layer> layers;
   std::vector<float> encode_lut;
   // Bilinear upsampling taps of each grid level along x (same for every row):
@@ -521,8 +523,8 @@ class Renderer {
   void far_cells(int x, int y, BandScratch& sc) const;
 };
 
-template <typename T>
-void Renderer<T>::run(const T* image, const float* coc, T* out) {
+template <typename T, typename C>
+void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
   const int threads = std::max(1, P.threads);
   const size_t N = (size_t)H * W;
 
@@ -580,7 +582,7 @@ void Renderer<T>::run(const T* image, const float* coc, T* out) {
   parallel_for(H, threads, [&](int y) {
     std::vector<int> cursor(nlayers);
     for (int l = 0; l < nlayers; ++l) cursor[l] = offsets[(size_t)l * (H + 1) + y];
-    for (int x = 0; x < W; ++x) xs[cursor[layer_of[(size_t)y * W + x]]++] = x;
+    for (int x = 0; x < W; ++x) xs[cursor[layer_of[(size_t)y * W + x]]++] = (C)x;
   });
 
   // The splats of every layer at integer centres, one per radius of its bin
@@ -652,8 +654,8 @@ void Renderer<T>::run(const T* image, const float* coc, T* out) {
   parallel_for_t(nbands, nt, [&](int b, int t) { render_band(b, coc, out, scratch[t]); });
 }
 
-template <typename T>
-void Renderer<T>::build_coarse(int l, const float* coc) {
+template <typename T, typename C>
+void Renderer<T, C>::build_coarse(int l, const float* coc) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
@@ -668,8 +670,8 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
   // Highlights that keep a full-resolution light splat.
   long long hist[kFineLightBins] = {0};
   for (int y = L.ymin; y <= L.ymax; ++y) {
-    const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
-    const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+    const C* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+    const C* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
     for (; b != e; ++b) {
       // Unboosted colour is at most 1 (the decoders clamp), so bin 0.
       const size_t i = (size_t)y * W + *b;
@@ -687,8 +689,8 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
     L.fine_row_start.assign(H + 1, 0);
     for (int y = 0; y < H; ++y) {
       L.fine_row_start[y] = (int)L.fine_x.size();
-      const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
-      const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+      const C* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+      const C* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
       for (; b != e; ++b) {
         const size_t i = (size_t)y * W + *b;
         if (!(P.highlight_gain && P.highlight_gain[i] > 0.0f)) continue;  // bin 0, as above
@@ -711,8 +713,8 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
     std::fill(acc.begin(), acc.end(), 0.0);
     used.clear();
     for (int y = y0; y < y1; ++y) {
-      const int* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
-      const int* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
+      const C* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
+      const C* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
       for (; b != e; ++b) {
         int x = *b;
         size_t i = (size_t)y * W + x;
@@ -750,8 +752,8 @@ void Renderer<T>::build_coarse(int l, const float* coc) {
 
 // One cell of level 0 (2 x 2 pixels) from its pixels, as the pyramid stores it
 // (the pixels' layers from layer_of while it is held, else recomputed).
-template <typename T>
-FarCell Renderer<T>::far_cell0(int cx, int cy) const {
+template <typename T, typename C>
+FarCell Renderer<T, C>::far_cell0(int cx, int cy) const {
   int best = 255;
   double sum[4] = {0, 0, 0, 0}, n = 0;
   for (int dy = 0; dy < 2; ++dy) {
@@ -771,8 +773,8 @@ FarCell Renderer<T>::far_cell0(int cx, int cy) const {
 
 // Levels 1 and up of the farthest-content pyramid; level 0 is made per band of
 // rows where some pixel needs it (far_rows), never for the whole image.
-template <typename T>
-void Renderer<T>::build_far_pyramid(int threads) {
+template <typename T, typename C>
+void Renderer<T, C>::build_far_pyramid(int threads) {
   const long long all = far_pyramid_shape(H, W, &far);
   if (all < 0) throw std::invalid_argument("image is too large");
   const long long skip = far.levels ? (long long)far.h[0] * far.w[0] : 0;  // level 0
@@ -819,8 +821,8 @@ void Renderer<T>::build_far_pyramid(int threads) {
 // Level 0's rows that far_content reads for pixels of rows [y0, y1), held in
 // the band's scratch, cells made on demand (far_cells); returns the pyramid
 // that reads them.
-template <typename T>
-FarPyramid Renderer<T>::far_rows(int y0, int y1, BandScratch& sc) const {
+template <typename T, typename C>
+FarPyramid Renderer<T, C>::far_rows(int y0, int y1, BandScratch& sc) const {
   FarPyramid p = far;
   if (!far.levels) return p;  // a 1 x 1 image has no pyramid
   const int h = far.h[0], w = far.w[0];
@@ -838,8 +840,8 @@ FarPyramid Renderer<T>::far_rows(int y0, int y1, BandScratch& sc) const {
 
 // Makes the level-0 cells far_content reads at pixel (x, y) (its 2 x 2
 // bilinear neighbourhood, clamped as far_content clamps it).
-template <typename T>
-void Renderer<T>::far_cells(int x, int y, BandScratch& sc) const {
+template <typename T, typename C>
+void Renderer<T, C>::far_cells(int x, int y, BandScratch& sc) const {
   if (!far.levels) return;
   const int h = far.h[0], w = far.w[0];
   const int ix = floor_i((x + 0.5f) / 2.0f - 0.5f), iy = floor_i((y + 0.5f) / 2.0f - 0.5f);
@@ -857,8 +859,8 @@ void Renderer<T>::far_cells(int x, int y, BandScratch& sc) const {
   }
 }
 
-template <typename T>
-void Renderer<T>::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const {
+template <typename T, typename C>
+void Renderer<T, C>::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const {
   L.stamp_r = r;
   int r0, r1;
   splat_rows(shape, 0.0f, r, &r0, &r1);
@@ -895,8 +897,8 @@ void Renderer<T>::build_stamp(Layer& L, const ApertureShape& shape, float r, flo
   L.stamp_x1 = std::min(L.stamp_x1, gw - hi);
 }
 
-template <typename T>
-void Renderer<T>::build_covers(int l) {
+template <typename T, typename C>
+void Renderer<T, C>::build_covers(int l) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
@@ -922,8 +924,8 @@ void Renderer<T>::build_covers(int l) {
     used.clear();
     for (int y = y0; y < y1; ++y) {
       for (int src = l; src <= last; ++src) {
-        const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
-        const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
+        const C* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
+        const C* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
         for (; b != e; ++b) {
           double* a = acc.data() + 3 * (*b / s);
           if (a[0] == 0.0) used.push_back(*b / s);
@@ -974,8 +976,8 @@ void Renderer<T>::build_covers(int l) {
 // (composite_layer: composite_pixel) and its buffers cleared; finally what
 // stays uncovered is filled and the band encoded (finish_band: finish_pixel).
 
-template <typename T>
-void Renderer<T>::render_band(int band, const float* coc, T* out, BandScratch& sc) const {
+template <typename T, typename C>
+void Renderer<T, C>::render_band(int band, const float* coc, T* out, BandScratch& sc) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   sc.acc.assign((size_t)(y1 - y0) * W * 4, 0.0f);
   sc.behind.assign((size_t)(y1 - y0) * W * 4, 0.0f);
@@ -998,8 +1000,8 @@ void Renderer<T>::render_band(int band, const float* coc, T* out, BandScratch& s
 }
 
 // Where layer l meets the band [y0, y1): false when none of its splats reaches it.
-template <typename T>
-bool Renderer<T>::layer_band(int l, int y0, int y1, LayerBand* lb) const {
+template <typename T, typename C>
+bool Renderer<T, C>::layer_band(int l, int y0, int y1, LayerBand* lb) const {
   const Layer& L = layers[l];
   if (!L.count) return false;
   const ApertureShape& shape = P.shape[l > focus];
@@ -1028,11 +1030,11 @@ bool Renderer<T>::layer_band(int l, int y0, int y1, LayerBand* lb) const {
 }
 
 // The in-focus layer: copied through with full coverage (nothing behind it bleeds in).
-template <typename T>
-void Renderer<T>::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
+template <typename T, typename C>
+void Renderer<T, C>::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
   for (int y = lb.y0; y < lb.y1; ++y) {
-    const int* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
-    const int* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
+    const C* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
+    const C* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
     for (; b != e; ++b) {
       const size_t i = (size_t)y * W + *b, k = ((size_t)(y - lb.y0) * W + *b) * 4;
       float c[3];
@@ -1044,8 +1046,8 @@ void Renderer<T>::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
 
 // Sizes the layer's grid-row buffers (all zero between layers) and resets the
 // touched ranges; the writer deposits into them.
-template <typename T>
-SplatWriter Renderer<T>::begin_layer(const LayerBand& lb, BandScratch& sc) const {
+template <typename T, typename C>
+SplatWriter Renderer<T, C>::begin_layer(const LayerBand& lb, BandScratch& sc) const {
   const size_t need = (size_t)lb.nrows * (lb.gw + 1) * 4;
   if (sc.buf.size() < need) sc.buf.assign(need, 0.0f);  // invariant: buf and pbuf are all zero here
   if (sc.pbuf.size() < need / 4) sc.pbuf.assign(need / 4, 0.0f);
@@ -1061,14 +1063,14 @@ SplatWriter Renderer<T>::begin_layer(const LayerBand& lb, BandScratch& sc) const
 
 // Light and coverage: every level-0 pixel with its own radius, energy-
 // normalised at its integer centre; a coarse layer's cell records.
-template <typename T>
-void Renderer<T>::splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const {
+template <typename T, typename C>
+void Renderer<T, C>::splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0) {
     const StampTable& table = stamps[lb.l];
     for (int y = lb.src0; y <= lb.src1; ++y) {
-      const int* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
-      const int* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
+      const C* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
+      const C* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
       for (; b != e; ++b) {
         const size_t i = (size_t)y * W + *b;
         const float r = std::fabs(coc[i]);
@@ -1112,8 +1114,8 @@ void Renderer<T>::splat_layer(const LayerBand& lb, const float* coc, const Splat
 
 // Coverage of one radius (see coverage_radius) of the layer's pixels and the
 // next nearer layer's.
-template <typename T>
-void Renderer<T>::cover_layer(const LayerBand& lb, const SplatWriter& write) const {
+template <typename T, typename C>
+void Renderer<T, C>::cover_layer(const LayerBand& lb, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
   const float cr = L.cover_r / lb.s;
   if (L.level == 0) {
@@ -1122,8 +1124,8 @@ void Renderer<T>::cover_layer(const LayerBand& lb, const SplatWriter& write) con
     const int last = L.has_next ? lb.l + 1 : lb.l;
     for (int src = lb.l; src <= last; ++src) {
       for (int y = lb.src0; y <= lb.src1; ++y) {
-        const int* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
-        const int* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
+        const C* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
+        const C* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
         while (b != e) {
           const int x = *b;
           if (x < L.stamp_x0 || x > L.stamp_x1) {
@@ -1151,8 +1153,8 @@ void Renderer<T>::cover_layer(const LayerBand& lb, const SplatWriter& write) con
 
 // Fine highlights of a coarse layer: light-only splats on the image grid,
 // integrated along their rows here.  Returns whether the layer has any.
-template <typename T>
-bool Renderer<T>::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const {
+template <typename T, typename C>
+bool Renderer<T, C>::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0 || L.fine_x.empty()) return false;
   const int frows = lb.y1 - lb.y0;
@@ -1190,8 +1192,8 @@ bool Renderer<T>::splat_fine(const LayerBand& lb, const float* coc, BandScratch&
 
 // Integrate the markers along each touched row (double running sums; the run
 // markers of cover_run are differenced once more).
-template <typename T>
-void Renderer<T>::scan_rows(const LayerBand& lb, BandScratch& sc) const {
+template <typename T, typename C>
+void Renderer<T, C>::scan_rows(const LayerBand& lb, BandScratch& sc) const {
   for (int k = 0; k < lb.nrows; ++k) {
     int c0 = sc.touched[2 * k], c1 = sc.touched[2 * k + 1];
     if (c1 < c0) continue;
@@ -1211,8 +1213,8 @@ void Renderer<T>::scan_rows(const LayerBand& lb, BandScratch& sc) const {
 
 // Composite the layer over the band: level 0 cell by pixel, coarse layers
 // upsampled bilinearly (plus their fine lights).
-template <typename T>
-void Renderer<T>::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+template <typename T, typename C>
+void Renderer<T, C>::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
   const Layer& L = layers[lb.l];
   const int gw = lb.gw, row0 = lb.row0;
   if (L.level == 0) {
@@ -1274,8 +1276,8 @@ void Renderer<T>::composite_layer(const LayerBand& lb, BandScratch& sc, bool has
 }
 
 // Restore the all-zero invariant of buf, pbuf and fbuf (dbuf is cleared by scan_rows).
-template <typename T>
-void Renderer<T>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+template <typename T, typename C>
+void Renderer<T, C>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
   if (has_fine) {
     for (int k = 0; k < lb.y1 - lb.y0; ++k) {
       const int c0 = sc.ftouched[2 * k], c1 = sc.ftouched[2 * k + 1];
@@ -1292,8 +1294,8 @@ void Renderer<T>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fin
 
 // What no layer covers is what the photo never showed: light from behind
 // the blurred objects in front (see resolve_pixel).  Then encode.
-template <typename T>
-void Renderer<T>::finish_band(int y0, int y1, const float* coc, T* out, BandScratch& sc) const {
+template <typename T, typename C>
+void Renderer<T, C>::finish_band(int y0, int y1, const float* coc, T* out, BandScratch& sc) const {
   FarPyramid band_far = far;  // with level 0's rows once a pixel needs them
   bool have_rows = false;
   for (int y = y0; y < y1; ++y) {
@@ -1329,8 +1331,13 @@ void Renderer<T>::finish_band(int y0, int y1, const float* coc, T* out, BandScra
 template <typename T>
 void render_cpu(const T* image, const float* coc, T* out, int height, int width, const RenderParams& p) {
   if (height <= 0 || width <= 0) return;
-  Renderer<T> r(height, width, p);
-  r.run(image, coc, out);
+  if (width <= 65536) {
+    Renderer<T, uint16_t> r(height, width, p);
+    r.run(image, coc, out);
+  } else {
+    Renderer<T, int> r(height, width, p);
+    r.run(image, coc, out);
+  }
 }
 
 template void render_cpu<uint8_t>(const uint8_t*, const float*, uint8_t*, int, int, const RenderParams&);

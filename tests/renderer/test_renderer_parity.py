@@ -112,3 +112,19 @@ def test_backends_agree_when_highlights_exceed_the_fine_budget(blades, rng):
     expected = render_reference(image, coc, aperture, gain)
     for backend in CPU_BACKENDS:
         assert _diff(get_backend(backend)[1](image, coc, aperture, gain, 2), expected) <= 1.0, backend
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("width", [65536, 65600])
+def test_columns_beyond_16_bits(backend, width, rng):
+    # The per-layer pixel lists keep 16-bit columns up to 65536 px wide and wider
+    # ones beyond: a wide strip's right end must render as the same end cropped
+    # (one layer of one radius: nothing depends on what lies more than a few px away),
+    # up to the rounding of float markers summed along 65,000 columns (one level).
+    _, kernel = get_backend(backend)
+    aperture = Aperture(0, 0.0)
+    image = random_image(rng, (5, width))
+    coc = np.full((5, width), -4.0, np.float32)
+    wide = kernel(image, coc, aperture, None, 2)
+    end = kernel(np.ascontiguousarray(image[:, -600:]), np.ascontiguousarray(coc[:, -600:]), aperture, None, 2)
+    assert _diff(wide[:, -580:], end[:, -580:]) <= 1.0
