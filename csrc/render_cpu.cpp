@@ -474,6 +474,15 @@ class Renderer {
   }
   std::vector<StampTable> stamps;  // by layer (see StampTable)
   std::vector<uint8_t> layer_of;   // H x W
+  std::vector<uint8_t> bin_of_step;  // radius_bin of k / kCocStepsPerPx
+  // layer_index(coc, nbins), through bin_of_step where the radius is on its grid.
+  int layer_of_coc(float coc) const {
+    const float a = std::fabs(coc);
+    if (!(a >= kInFocusRadius)) return nbins;
+    const float k = a * kCocStepsPerPx;
+    const int j = k < (float)bin_of_step.size() && (float)(int)k == k ? bin_of_step[(int)k] : radius_bin(a, nbins);
+    return coc < 0.0f ? nbins - 1 - j : nbins + 1 + j;
+  }
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
   std::vector<C> xs;             // column of every pixel, grouped by (layer, row)
   std::vector<Layer> layers;
@@ -543,6 +552,11 @@ void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
   // Pass 1: layer of every pixel, bucket sizes per (layer, row).
   image_ = image;
   coc_ = coc;
+  // The radius bin of every radius on the kCocStepsPerPx grid up to the largest
+  // (the CoC render() hands over lies on it): a lookup instead of log2f.
+  bin_of_step.resize(nbins ? (size_t)std::min(max_r, kMaxCocRadius) * (size_t)kCocStepsPerPx + 2 : 0);
+  for (size_t k = 0; k < bin_of_step.size(); ++k)
+    bin_of_step[k] = (uint8_t)radius_bin(std::max((float)k / kCocStepsPerPx, kInFocusRadius), nbins);
   layer_of.resize(N);
   std::vector<int> counts((size_t)nlayers * H, 0);
   std::vector<long long> units((size_t)nlayers * H, 0);
@@ -550,7 +564,7 @@ void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       float r = coc[i];
-      int l = layer_index(r, nbins);
+      const int l = layer_of_coc(r);
       layer_of[i] = (uint8_t)l;
       counts[(size_t)l * H + y]++;
       units[(size_t)l * H + y] += coc_units(std::fabs(r));
@@ -764,7 +778,7 @@ FarCell Renderer<T, C>::far_cell0(int cx, int cy) const {
       float lin[3], c[3];
       colour(j, lin);
       far_colour(lin, c);
-      const int l = layer_of.empty() ? layer_index(coc_[j], nbins) : layer_of[j];
+      const int l = layer_of.empty() ? layer_of_coc(coc_[j]) : layer_of[j];
       far_accumulate(l, 1.0, c, depth_position(coc_[j]), &best, sum, &n);
     }
   }
