@@ -475,6 +475,14 @@ class Renderer {
   std::vector<StampTable> stamps;  // by layer (see StampTable)
   std::vector<uint8_t> layer_of;   // H x W
   std::vector<uint8_t> bin_of_step;  // radius_bin of k / kCocStepsPerPx
+  std::vector<float> depth_of_step;  // depth_position of k / kCocStepsPerPx
+  // depth_position(coc), through depth_of_step where the radius is on its grid.
+  float depth_of_coc(float coc) const {
+    const float k = std::fabs(coc) * kCocStepsPerPx;
+    if (!(k < (float)depth_of_step.size() && (float)(int)k == k)) return depth_position(coc);
+    const float d = depth_of_step[(int)k];
+    return coc < 0.0f && d > 0.0f ? -d : d;  // (in focus: +0, as depth_position)
+  }
   // layer_index(coc, nbins), through bin_of_step where the radius is on its grid.
   int layer_of_coc(float coc) const {
     const float a = std::fabs(coc);
@@ -555,8 +563,11 @@ void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
   // The radius bin of every radius on the kCocStepsPerPx grid up to the largest
   // (the CoC render() hands over lies on it): a lookup instead of log2f.
   bin_of_step.resize(nbins ? (size_t)std::min(max_r, kMaxCocRadius) * (size_t)kCocStepsPerPx + 2 : 0);
-  for (size_t k = 0; k < bin_of_step.size(); ++k)
+  depth_of_step.resize(bin_of_step.size());
+  for (size_t k = 0; k < bin_of_step.size(); ++k) {
     bin_of_step[k] = (uint8_t)radius_bin(std::max((float)k / kCocStepsPerPx, kInFocusRadius), nbins);
+    depth_of_step[k] = depth_position((float)k / kCocStepsPerPx);
+  }
   layer_of.resize(N);
   std::vector<int> counts((size_t)nlayers * H, 0);
   std::vector<long long> units((size_t)nlayers * H, 0);
@@ -779,7 +790,7 @@ FarCell Renderer<T, C>::far_cell0(int cx, int cy) const {
       colour(j, lin);
       far_colour(lin, c);
       const int l = layer_of.empty() ? layer_of_coc(coc_[j]) : layer_of[j];
-      far_accumulate(l, 1.0, c, depth_position(coc_[j]), &best, sum, &n);
+      far_accumulate(l, 1.0, c, depth_of_coc(coc_[j]), &best, sum, &n);
     }
   }
   return far_cell_from(best, sum, n);
@@ -1326,7 +1337,7 @@ void Renderer<T, C>::finish_band(int y0, int y1, const float* coc, T* out, BandS
           have_rows = true;
         }
         far_cells(x, y, sc);
-        far_w = far_content(band_far, x, y, depth_position(coc[i]), std::fabs(coc[i]), far_px);
+        far_w = far_content(band_far, x, y, depth_of_coc(coc[i]), std::fabs(coc[i]), far_px);
       }
       float c[3];
       colour(i, c);
