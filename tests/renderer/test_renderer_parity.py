@@ -112,3 +112,21 @@ def test_backends_agree_when_highlights_exceed_the_fine_budget(blades, rng):
     expected = render_reference(image, coc, aperture, gain)
     for backend in CPU_BACKENDS:
         assert _diff(get_backend(backend)[1](image, coc, aperture, gain, 2), expected) <= 1.0, backend
+
+
+def test_numba_column_buckets_narrow_and_wide_agree(rng, monkeypatch):
+    # Numba keeps the columns of its pixel buckets as uint16 up to 65536 columns and as int32
+    # beyond; on a strip of 65536 columns both types render the same image, bit for bit.
+    from pybokeh.renderer import numba_backend as nb
+
+    width = 1 << 16
+    assert nb._column_dtype(width) == np.uint16 and nb._column_dtype(width + 1) == np.int32
+    shape = (5, width)
+    image = random_image(rng, shape, np.uint8)
+    image[rng.random(shape) < 0.03] = 255
+    coc = np.linspace(-12.0, 12.0, width, dtype=np.float32)[None, :].repeat(5, axis=0)
+    coc[:, -400:] = rng.uniform(-12.0, 12.0, (5, 400)).astype(np.float32)
+    gain = highlight_gain_map(image, 4.0, coc)
+    narrow = get_backend("numba")[1](image, coc, Aperture(6), gain, 2)
+    monkeypatch.setattr(nb, "_column_dtype", lambda w: np.dtype(np.int32))
+    assert np.array_equal(get_backend("numba")[1](image, coc, Aperture(6), gain, 2), narrow)
