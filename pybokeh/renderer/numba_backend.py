@@ -24,19 +24,26 @@ from numba import prange
 from ..aperture import Aperture
 from . import kernel_math as km
 
-BAND_ROWS = 16
+BAND_ROWS = 32
 ENCODE_LUT_SIZE = 4096
 DECODE_LUT_SIZE = 4096
 
 
-def _jit(fn=None, *, parallel=False):
-    """``numba.njit`` with on-disk caching where a cache directory is writable."""
+def _jit(fn=None, *, parallel=False, inline=False):
+    """``numba.njit`` with on-disk caching where a cache directory is writable.
+
+    ``inline``: inlined into its callers by Numba.  For the small helpers called
+    per pixel or per splat row: a call of a compiled function that takes arrays
+    is not inlined by LLVM and increments and decrements every array's reference
+    count, which made reading one pixel's colour (``_colour``) 7x slower.
+    """
+    options = dict(parallel=parallel, error_model="numpy", inline="always" if inline else "never")
 
     def wrap(f):
         try:
-            return numba.njit(cache=True, parallel=parallel, error_model="numpy")(f)
+            return numba.njit(cache=True, **options)(f)
         except RuntimeError:  # no writable cache locator: compile per process
-            return numba.njit(cache=False, parallel=parallel, error_model="numpy")(f)
+            return numba.njit(cache=False, **options)(f)
 
     return wrap(fn) if fn is not None else wrap
 
@@ -64,7 +71,7 @@ def _jit_kernel_math():
  fine_light_threshold, far_level_weight, depth_position, far_depth_weight) = _jit_kernel_math()
 
 
-@_jit
+@_jit(inline=True)
 def _lut_lerp(lut, n, t):
     t = min(max(t, 0.0), 1.0) * n
     i = int(t)
@@ -74,7 +81,7 @@ def _lut_lerp(lut, n, t):
     return lut[i] + f * (lut[i + 1] - lut[i])
 
 
-@_jit
+@_jit(inline=True)
 def _decode(lut, v):
     """sRGB code value ``v`` to linear light: the exact table of an integer dtype (256 or 65536 entries), or the
     float table (DECODE_LUT_SIZE + 1 samples) interpolated in float32 (``Decoder`` in render_cpu.cpp)."""
@@ -88,7 +95,7 @@ def _decode(lut, v):
     return lut[i] + f * (lut[i + 1] - lut[i])
 
 
-@_jit
+@_jit(inline=True)
 def _colour(image, lut, gain, coc, y, x):
     """Linear colour of pixel (y, x), highlight boost applied (``Renderer::colour`` in render_cpu.cpp): decoded
     where it is read, so no H×W×3 float copy exists.  ``gain``: H×W, or 0×0 for no boost."""
@@ -131,7 +138,7 @@ def _fill_buckets(layer_of, offsets, xs):
             cursor[layer] += 1
 
 
-@_jit
+@_jit(inline=True)
 def _is_fine(c0, c1, c2, fine_bin):
     """Whether a pixel of colour (c0, c1, c2) is a fine highlight of a layer whose threshold bin is ``fine_bin``
     (FINE_LIGHT_BINS: none; unboosted colour is at most 1, bin 0, never fine)."""
@@ -433,11 +440,15 @@ def _build_stamp(r, scale, gw, edge_x, blades, lut, ext_lo, ext_hi, m_out, idx_o
 
 
 @_jit
-def _build_radii(key0, blades, lut, ext_lo, ext_hi, r_out, total_out, r0_out, nrows_out, lo_out, hi_out, m_out,
-                 idx_out, w_out):
+def _build_radii(key0, blades, lut, ext_lo, ext_hi, r_out, total_out, r0_out, nrows_out, lo_out, hi_out, idx_out,
+                 w_out):
     """The energy-normalised splats of radii ``(key0 + k) / COC_STEPS_PER_PX`` (grid units) at an integer centre,
-    k = 0, 1, ...: radius, total, first row and row count, marker columns [lo, hi] relative to the centre, and the
-    rows' markers (see :class:`Radii`; ``StampTable::build`` in render_cpu.cpp)."""
+    k = 0, 1, ...: radius, total, first row and row count (rows that miss the shape left out at both ends), marker
+    columns [lo, hi] relative to the centre, and the rows' markers (see :class:`Radii`; ``StampTable::build`` in
+    render_cpu.cpp).  Every row gets four markers, a two-marker row (the span within one cell) two of weight 0 at
+    its last column, so that ``_stamp`` copies rows without branches."""
+    idx = np.zeros(4, np.int64)
+    w = np.zeros(4, np.float32)
     for k in range(r_out.shape[0]):
         r = np.float32(key0 + k) / np.float32(km.COC_STEPS_PER_PX)
         total = np.float32(_splat_total(0.0, 0.0, r, blades, lut, ext_lo, ext_hi))
@@ -445,21 +456,32 @@ def _build_radii(key0, blades, lut, ext_lo, ext_hi, r_out, total_out, r0_out, nr
         r0, r1 = splat_rows(0.0, r, ext_lo, ext_hi)
         r_out[k] = r
         total_out[k] = total
-        r0_out[k] = r0
-        nrows_out[k] = r1 - r0 + 1
+        first = -1
+        last = -1
         lo = 0
         hi = 0
+        idx_out[k] = 0
+        w_out[k] = 0.0
         for j in range(r1 - r0 + 1):
-            m = _stamp_row(blades, lut, ext_lo, ext_hi, r, r0 + j, inv, idx_out[k, j], w_out[k, j])
-            m_out[k, j] = m
-            if m:
-                lo = min(lo, idx_out[k, j, 0])
-                hi = max(hi, idx_out[k, j, m - 1])
+            m = _stamp_row(blades, lut, ext_lo, ext_hi, r, r0 + j, inv, idx, w)
+            if m == 0:
+                continue
+            if first < 0:
+                first = j
+            last = j
+            q = j - first
+            for c in range(4):
+                idx_out[k, q, c] = idx[c] if c < m else idx[m - 1]
+                w_out[k, q, c] = w[c] if c < m else 0.0
+            lo = min(lo, idx[0])
+            hi = max(hi, idx[m - 1])
+        r0_out[k] = r0 + max(first, 0)
+        nrows_out[k] = last - first + 1 if first >= 0 else 0
         lo_out[k] = lo
         hi_out[k] = hi
 
 
-@_jit
+@_jit(inline=True)
 def _find_radius(key0, n, r):
     """Index (from the layer's first) of the splat of radius ``r`` (grid units) in a layer's table of ``n`` from
     ``key0``; -1 when ``r`` is off the grid or outside the table (``StampTable::find``)."""
@@ -470,7 +492,7 @@ def _find_radius(key0, n, r):
     return ik - key0 if np.float32(ik) == k else -1
 
 
-@_jit
+@_jit(inline=True)
 def _inside(x, y, r, lo, hi, ext_lo, ext_hi, edge_x, edge_y, gw):
     """Whether the splat of radius ``r`` at the grid point (x, y), markers in [lo, hi] of it, stays inside the grid:
     no mirror images (the test of ``_splat_mirrored``) and every marker in its row (``SplatWriter::inside``)."""
@@ -480,30 +502,39 @@ def _inside(x, y, r, lo, hi, ext_lo, ext_hi, edge_x, edge_y, gw):
         x + lo >= 0 and x + hi <= gw
 
 
-@_jit
-def _stamp(si, x, y, v0, v1, v2, v3, r0s, nrows, ms, idxs, ws, buf, row0, row1, touched):
+@_jit(inline=True)
+def _stamp(si, x, y, v0, v1, v2, v3, r0s, nrows, idxs, ws, buf, row0, row1, touched):
     """Splat ``si`` of a :class:`Radii` table with value (v0, v1, v2: premultiplied rgb, v3: coverage) at the grid
     point (x, y), inside the grid: its precomputed markers shifted there (``SplatWriter::stamp``)."""
     r0 = r0s[si]
     k0 = max(0, row0 - y - r0)
     k1 = min(nrows[si] - 1, row1 - y - r0)
     for k in range(k0, k1 + 1):
-        m = ms[si, k]
-        if m == 0:
-            continue
         row = y + r0 + k - row0
-        for q in range(m):
-            i = x + idxs[si, k, q]
-            f = ws[si, k, q]
-            buf[row, i, 0] += f * v0
-            buf[row, i, 1] += f * v1
-            buf[row, i, 2] += f * v2
-            buf[row, i, 3] += f * v3
-        touched[row, 0] = min(touched[row, 0], x + idxs[si, k, 0])
-        touched[row, 1] = max(touched[row, 1], x + idxs[si, k, m - 1])
+        # Markers read before the stores: the buffers might alias the table as far as the compiler knows.
+        i0, i1, i2, i3 = x + idxs[si, k, 0], x + idxs[si, k, 1], x + idxs[si, k, 2], x + idxs[si, k, 3]
+        f0, f1, f2, f3 = ws[si, k, 0], ws[si, k, 1], ws[si, k, 2], ws[si, k, 3]
+        buf[row, i0, 0] += f0 * v0
+        buf[row, i0, 1] += f0 * v1
+        buf[row, i0, 2] += f0 * v2
+        buf[row, i0, 3] += f0 * v3
+        buf[row, i1, 0] += f1 * v0
+        buf[row, i1, 1] += f1 * v1
+        buf[row, i1, 2] += f1 * v2
+        buf[row, i1, 3] += f1 * v3
+        buf[row, i2, 0] += f2 * v0
+        buf[row, i2, 1] += f2 * v1
+        buf[row, i2, 2] += f2 * v2
+        buf[row, i2, 3] += f2 * v3
+        buf[row, i3, 0] += f3 * v0
+        buf[row, i3, 1] += f3 * v1
+        buf[row, i3, 2] += f3 * v2
+        buf[row, i3, 3] += f3 * v3
+        touched[row, 0] = min(touched[row, 0], i0)
+        touched[row, 1] = max(touched[row, 1], i3)
 
 
-@_jit
+@_jit(inline=True)
 def _stamp_run(x0, n, cy, r0, m, idx, w, dbuf, row0, row1, gw, touched):
     """Coverage splats of the run ``[x0, x0 + n)`` of grid row ``cy`` with a stamp: each marker becomes the two ends
     of a box over the run in ``dbuf`` (differenced once more than ``pbuf``)."""
@@ -547,7 +578,7 @@ def _splat_total(cx, cy, r, blades, lut, ext_lo, ext_hi):
     return total
 
 
-@_jit
+@_jit(inline=True)
 def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw, touched,
            total):
     """Splat one aperture (see SplatWriter in C++).
@@ -670,8 +701,7 @@ class Radii(NamedTuple):
     nrows: np.ndarray  # int64
     lo: np.ndarray     # int64: first and last marker column, relative to the centre
     hi: np.ndarray
-    m: np.ndarray      # int64 (n, STAMP_ROWS): markers per row
-    idx: np.ndarray    # int64 (n, STAMP_ROWS, 4): their columns, relative to the centre
+    idx: np.ndarray    # int64 (n, STAMP_ROWS, 4): four markers per row: their columns, relative to the centre
     w: np.ndarray      # float32 (n, STAMP_ROWS, 4): their weights, energy-normalised (1 / total)
 
 
@@ -706,9 +736,10 @@ class BandScratch(NamedTuple):
 
     acc: np.ndarray       # float32 rows x W x 4: accumulator (premultiplied rgb, alpha)
     behind: np.ndarray    # float32 rows x W x 4: what lies behind the visible layers
-    buf: np.ndarray       # float32 (BAND_ROWS + 2) x (W + 2) x 4: a layer's grid rows, RGBA cells
-    pbuf: np.ndarray      # float32: their coverage of one radius
-    dbuf: np.ndarray      # float64: run markers of that coverage (see _stamp_run)
+    buf: np.ndarray       # float32, (BAND_ROWS + 2) x (W + 2) x 4 values: a layer's grid rows, RGBA cells
+    pbuf: np.ndarray      # float32, (BAND_ROWS + 2) x (W + 2): their coverage of one radius
+    dbuf: np.ndarray      # float64, as pbuf: run markers of that coverage (see _stamp_run)
+    # (flat: each layer views them as contiguous rows of its own width, see _begin_layer)
     touched: np.ndarray   # int64 (BAND_ROWS + 2) x 2: per grid row, first and last cell written
     fbuf: np.ndarray      # float32 BAND_ROWS x (W + 1) x 4: a coarse layer's fine highlights
     fpbuf: np.ndarray     # float32 1 x 1: their (unused) coverage buffer
@@ -762,7 +793,7 @@ class SplatWriter(NamedTuple):
     edge_y: float
 
 
-@_jit
+@_jit(inline=True)
 def _far_content(far, sc, f0, layer_of, image, lut, gain, coc, x, y, depth, abs_coc, fill):
     """The farthest content near pixel (x, y), premultiplied by its weight, into ``fill``; returns the weight
     (see ``far_content`` in bokeh_math.h).  ``far``: a :class:`FarPyramid`; its level 0 comes from the band's
@@ -831,7 +862,7 @@ def _far_content(far, sc, f0, layer_of, image, lut, gain, coc, x, y, depth, abs_
     return 1.0 - left
 
 
-@_jit
+@_jit(inline=True)
 def _resolve_pixel(acc, behind, far_w, far, own0, own1, own2, rgb):
     """Final linear colour of a pixel (see ``resolve_pixel`` in bokeh_math.h); ``own``: its own colour."""
     if acc[3] > 1e-12:
@@ -850,7 +881,7 @@ def _resolve_pixel(acc, behind, far_w, far, own0, own1, own2, rgb):
         rgb[c] = acc[c] + hole * (behind[c] * kb + rest * (far[c] + (1.0 - far_w) * rgb[c]))
 
 
-@_jit
+@_jit(inline=True)
 def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
     """Cell (cy, cx) of the farthest-content pyramid's level 0 from its pixels, as stored: (layer, pixels of it,
     their mean colour as ``far_colour`` in bokeh_math.h (the highlight boost undone), their mean depth position)."""
@@ -960,7 +991,7 @@ def _far_pyramid(layer_of: np.ndarray, image: np.ndarray, lut: np.ndarray, gain:
     return FarPyramid(counts, rgb, depths, heights, widths, offsets[:-1])
 
 
-@_jit
+@_jit(inline=True)
 def _composite(c0, c1, c2, a, p, acc, behind):
     """Back-to-front "over" with the coverage ``p`` of one radius; ``behind`` accumulates what lies behind the
     visible layers (see ``composite_over`` in bokeh_math.h)."""
@@ -1032,9 +1063,9 @@ def _band_scratch(rows, width):
     """The :class:`BandScratch` of a band of ``rows`` rows of ``width`` pixels."""
     w0 = (width + 1) // 2
     return BandScratch(np.zeros((rows, width, 4), np.float32), np.zeros((rows, width, 4), np.float32),
-                       np.zeros((BAND_ROWS + 2, width + 2, 4), np.float32),
-                       np.zeros((BAND_ROWS + 2, width + 2), np.float32),
-                       np.zeros((BAND_ROWS + 2, width + 2), np.float64),
+                       np.zeros((BAND_ROWS + 2) * (width + 2) * 4, np.float32),
+                       np.zeros((BAND_ROWS + 2) * (width + 2), np.float32),
+                       np.zeros((BAND_ROWS + 2) * (width + 2), np.float64),
                        np.empty((BAND_ROWS + 2, 2), np.int64),
                        np.zeros((BAND_ROWS, width + 1, 4), np.float32), np.zeros((1, 1), np.float32),
                        np.empty((BAND_ROWS, 2), np.int64),
@@ -1090,7 +1121,9 @@ def _begin_layer(t, lb, sc):
     touched[:, 0] = 1 << 30
     touched[:, 1] = -1
     return SplatWriter(t.blades, t.luts[lb.side], t.extents[lb.side, 0], t.extents[lb.side, 1],
-                       sc.buf[:nrows, :cells], sc.pbuf[:nrows, :cells], sc.dbuf[:nrows, :cells], touched,
+                       sc.buf[:nrows * cells * 4].reshape((nrows, cells, 4)),
+                       sc.pbuf[:nrows * cells].reshape((nrows, cells)), sc.dbuf[:nrows * cells].reshape((nrows, cells)),
+                       touched,
                        lb.row0, lb.row1, lb.gw, np.float32(width / lb.s - 0.5), np.float32(height / lb.s - 0.5))
 
 
@@ -1103,8 +1136,8 @@ def _splat_layer(t, radii, lb, write):
     by row."""
     blades, lut, ext_lo, ext_hi, buf, pbuf, dbuf, touched, row0, row1, gw, edge_x, edge_y = write
     image, dlut, gain, coc, offsets, xs, splats = t.image, t.dlut, t.gain, t.coc, t.offsets, t.xs, t.splats
-    r_total, r_r0, r_nrows, r_lo, r_hi, r_m, r_idx, r_w = (radii.total, radii.r0, radii.nrows, radii.lo, radii.hi,
-                                                           radii.m, radii.idx, radii.w)
+    r_total, r_r0, r_nrows, r_lo, r_hi, r_idx, r_w = (radii.total, radii.r0, radii.nrows, radii.lo, radii.hi,
+                                                      radii.idx, radii.w)
     layer = lb.layer
     key0, base, n = radii.key0[layer], radii.base[layer], radii.count[layer]
     one = np.float32(1.0)
@@ -1118,7 +1151,7 @@ def _splat_layer(t, radii, lb, write):
                 if si >= 0:
                     si += base
                     if _inside(x, y, r, r_lo[si], r_hi[si], ext_lo, ext_hi, edge_x, edge_y, gw):
-                        _stamp(si, x, y, c0, c1, c2, one, r_r0, r_nrows, r_m, r_idx, r_w, buf, row0, row1, touched)
+                        _stamp(si, x, y, c0, c1, c2, one, r_r0, r_nrows, r_idx, r_w, buf, row0, row1, touched)
                         continue
                     total = r_total[si]
                 else:
@@ -1140,7 +1173,7 @@ def _splat_layer(t, radii, lb, write):
                 si = -1
         if lx == x_ and ly == y_:
             if si >= 0:
-                _stamp(si, ix, iy, w_ * c0, w_ * c1, w_ * c2, w_, r_r0, r_nrows, r_m, r_idx, r_w, buf, row0, row1,
+                _stamp(si, ix, iy, w_ * c0, w_ * c1, w_ * c2, w_, r_r0, r_nrows, r_idx, r_w, buf, row0, row1,
                        touched)
             else:
                 _splat_mirrored(x_, y_, r_, w_, c0, c1, c2, 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
@@ -1149,7 +1182,7 @@ def _splat_layer(t, radii, lb, write):
             _splat_mirrored(lx, ly, r_, w_, c0, c1, c2, 1, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
                             touched, edge_x, edge_y, 0.0)
             if si >= 0:
-                _stamp(si, ix, iy, zero, zero, zero, w_, r_r0, r_nrows, r_m, r_idx, r_w, buf, row0, row1, touched)
+                _stamp(si, ix, iy, zero, zero, zero, w_, r_r0, r_nrows, r_idx, r_w, buf, row0, row1, touched)
             else:
                 _splat_mirrored(x_, y_, r_, w_, c0, c1, c2, 2, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
                                 touched, edge_x, edge_y, 0.0)
@@ -1406,15 +1439,14 @@ def _radii(nlayers, nbins, layer_count, levels, sides, blades, luts, extents) ->
     n = int(count.sum())
     tables = Radii(key0, base, count, np.zeros(n, np.float32), np.zeros(n, np.float32), np.zeros(n, np.int64),
                    np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64),
-                   np.zeros((n, STAMP_ROWS), np.int64), np.zeros((n, STAMP_ROWS, 4), np.int64),
-                   np.zeros((n, STAMP_ROWS, 4), np.float32))
+                   np.zeros((n, STAMP_ROWS, 4), np.int64), np.zeros((n, STAMP_ROWS, 4), np.float32))
     for layer in range(nlayers):
         if count[layer]:
             side = sides[layer]
             sl = slice(base[layer], base[layer] + count[layer])
             _build_radii(key0[layer], blades, luts[side], extents[side, 0], extents[side, 1], tables.r[sl],
                          tables.total[sl], tables.r0[sl], tables.nrows[sl], tables.lo[sl], tables.hi[sl],
-                         tables.m[sl], tables.idx[sl], tables.w[sl])
+                         tables.idx[sl], tables.w[sl])
     return tables
 
 
