@@ -73,11 +73,12 @@ def _jit_kernel_math():
 
 @_jit(inline=True)
 def _lut_lerp(lut, n, t):
-    t = min(max(t, 0.0), 1.0) * n
+    """``lut_lerp`` of bokeh_math.h, in float32 as there: a function sampled at n + 1 points on [0, 1] at t, clamped."""
+    t = min(max(np.float32(t), np.float32(0.0)), np.float32(1.0)) * np.float32(n)
     i = int(t)
     if i >= n:
         return lut[n]
-    f = t - i
+    f = t - np.float32(i)
     return lut[i] + f * (lut[i + 1] - lut[i])
 
 
@@ -87,12 +88,7 @@ def _decode(lut, v):
     float table (DECODE_LUT_SIZE + 1 samples) interpolated in float32 (``Decoder`` in render_cpu.cpp)."""
     if lut.shape[0] != DECODE_LUT_SIZE + 1:
         return lut[int(v)]
-    t = min(max(np.float32(v), np.float32(0.0)), np.float32(1.0)) * np.float32(DECODE_LUT_SIZE)
-    i = int(t)
-    if i >= DECODE_LUT_SIZE:
-        return lut[DECODE_LUT_SIZE]
-    f = t - np.float32(i)
-    return lut[i] + f * (lut[i + 1] - lut[i])
+    return _lut_lerp(lut, DECODE_LUT_SIZE, v)
 
 
 @_jit(inline=True)
@@ -147,34 +143,33 @@ def _is_fine(c0, c1, c2, fine_bin):
 
 @_jit
 def _aggregate_row(layer, gy, s, image, lut, gain, coc, fine_bin, offsets, xs, acc):
-    """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (10 values per cell).
+    """Sum the layer's pixels of grid row ``gy`` per cell into ``acc`` (10 values per cell; all zero on entry).
 
     Fine highlights count with no light: theirs is splatted on the image grid.
     """
     height, width = coc.shape
-    acc[:] = 0.0
     y0, y1 = gy * s, min(height, gy * s + s)
     inv_s = 1.0 / s
     for y in range(y0, y1):
         for k in range(offsets[layer, y], offsets[layer, y + 1]):
             x = np.int64(xs[k])
-            a = acc[x // s]
+            g = x // s
             c0, c1, c2 = _colour(image, lut, gain, coc, y, x)
             if _is_fine(c0, c1, c2, fine_bin):
                 c0, c1, c2 = np.float32(0.0), np.float32(0.0), np.float32(0.0)
-            a[0] += c0
-            a[1] += c1
-            a[2] += c2
-            a[3] += 1.0
-            a[4] += abs(coc[y, x])
+            acc[g, 0] += c0
+            acc[g, 1] += c1
+            acc[g, 2] += c2
+            acc[g, 3] += 1.0
+            acc[g, 4] += abs(coc[y, x])
             u = np.float32((x + 0.5) * inv_s - 0.5)
             v = np.float32((y + 0.5) * inv_s - 0.5)
             wgt = centroid_weight(c0, c1, c2)
-            a[5] += u
-            a[6] += v
-            a[7] += wgt * u
-            a[8] += wgt * v
-            a[9] += wgt
+            acc[g, 5] += u
+            acc[g, 6] += v
+            acc[g, 7] += wgt * u
+            acc[g, 8] += wgt * v
+            acc[g, 9] += wgt
 
 
 @_jit(parallel=True)
@@ -259,41 +254,52 @@ def _build_coarse(coarse_layers, levels, image, lut, gain, coc, fine_bin, offset
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
         acc = np.zeros((gw, 10))
         for gy in range(gh):
+            if _rows_empty(offsets, layer, layer, gy * s, min(height, gy * s + s)):
+                continue
             _aggregate_row(layer, gy, s, image, lut, gain, coc, fine_bin[layer], offsets, xs, acc)
             k = grid_start[layer, gy]
             for gx in range(gw):
-                a = acc[gx]
-                cnt = a[3]
+                cnt = acc[gx, 3]
                 if cnt > 0:
                     cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
-                    splats[k, 0] = a[5] / cnt
-                    splats[k, 1] = a[6] / cnt
-                    splats[k, 2] = on_radius_grid(np.float32(a[4] / cnt) * np.float32(1.0 / s))
+                    splats[k, 0] = acc[gx, 5] / cnt
+                    splats[k, 1] = acc[gx, 6] / cnt
+                    splats[k, 2] = on_radius_grid(np.float32(acc[gx, 4] / cnt) * np.float32(1.0 / s))
                     splats[k, 3] = cnt / cell
-                    splats[k, 4] = a[0] / cnt
-                    splats[k, 5] = a[1] / cnt
-                    splats[k, 6] = a[2] / cnt
-                    splats[k, 7] = a[7] / a[9]
-                    splats[k, 8] = a[8] / a[9]
+                    splats[k, 4] = acc[gx, 0] / cnt
+                    splats[k, 5] = acc[gx, 1] / cnt
+                    splats[k, 6] = acc[gx, 2] / cnt
+                    splats[k, 7] = acc[gx, 7] / acc[gx, 9]
+                    splats[k, 8] = acc[gx, 8] / acc[gx, 9]
                     if not light_centroid_moves(splats[k, 0], splats[k, 1], splats[k, 7], splats[k, 8]):
                         splats[k, 7] = splats[k, 0]
                         splats[k, 8] = splats[k, 1]
                     k += 1
+                    acc[gx, :] = 0.0
+
+
+@_jit(inline=True)
+def _rows_empty(offsets, first, last, y0, y1):
+    """Whether layers ``first..last`` have no pixels in rows [y0, y1) (skipped grid rows cost nothing)."""
+    for layer in range(first, last + 1):
+        if offsets[layer, y1] > offsets[layer, y0]:
+            return False
+    return True
 
 
 @_jit
 def _cover_row(layer, last, gy, s, offsets, xs, height, acc):
-    """Count and centroid sums of the pixels of layers ``layer..last`` per cell of grid row ``gy``."""
-    acc[:] = 0.0
+    """Count and centroid sums of the pixels of layers ``layer..last`` per cell of grid row ``gy`` (``acc``: all zero
+    on entry, and again after ``_cover_cells``)."""
     inv_s = 1.0 / s
     for y in range(gy * s, min(height, gy * s + s)):
         for src in range(layer, last + 1):
             for k in range(offsets[src, y], offsets[src, y + 1]):
                 x = np.int64(xs[k])
-                a = acc[x // s]
-                a[0] += 1.0
-                a[1] += np.float32((x + 0.5) * inv_s - 0.5)
-                a[2] += np.float32((y + 0.5) * inv_s - 0.5)
+                g = x // s
+                acc[g, 0] += 1.0
+                acc[g, 1] += np.float32((x + 0.5) * inv_s - 0.5)
+                acc[g, 2] += np.float32((y + 0.5) * inv_s - 0.5)
 
 
 @_jit
@@ -309,10 +315,11 @@ def _cover_cells(layer, acc, gy, s, width, height, stamp_x0, stamp_x1, bottom_ok
     count = 0
     run_open = False
     for gx in range(gw):
-        n = acc[gx, 0]
+        n, sx, sy = acc[gx, 0], acc[gx, 1], acc[gx, 2]
         if not n > 0:
             run_open = False
             continue
+        acc[gx, 0] = acc[gx, 1] = acc[gx, 2] = 0.0
         cell_w = min(s, width - gx * s)
         cell_h = min(height, gy * s + s) - gy * s
         if cell_w == s and cell_h == s and n == s * s and stamp_x0 <= gx <= stamp_x1 and bottom_ok:
@@ -331,8 +338,8 @@ def _cover_cells(layer, acc, gy, s, width, height, stamp_x0, stamp_x1, bottom_ok
             continue
         run_open = False
         if write:
-            out[k + count, 0] = acc[gx, 1] / n
-            out[k + count, 1] = acc[gx, 2] / n
+            out[k + count, 0] = sx / n
+            out[k + count, 1] = sy / n
             out[k + count, 2] = n / (cell_w * cell_h)
             out[k + count, 3] = 0.0
             out[k + count, 4] = 0.0
@@ -357,6 +364,8 @@ def _count_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_
         gh, gw = (height + s - 1) // s, (width + s - 1) // s
         acc = np.zeros((gw, 3))
         for gy in range(gh):
+            if _rows_empty(offsets, layer, lasts[layer], gy * s, min(height, gy * s + s)):
+                continue
             _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
             ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[sides[layer], 1])
             counts[layer, gy] = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok,
@@ -373,6 +382,8 @@ def _build_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_
         side = sides[layer]
         acc = np.zeros((gw, 3))
         for gy in range(gh):
+            if _rows_empty(offsets, layer, lasts[layer], gy * s, min(height, gy * s + s)):
+                continue
             _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
             ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[side, 1])
             k = start[layer, gy]
@@ -683,6 +694,9 @@ class Tables(NamedTuple):
     luts: np.ndarray         # float32 (2, LUT_SIZE + 1, 2): aperture edges behind (0) and in front of (1) focus
     extents: np.ndarray      # float32 (2, 2): vertical extent of the unit aperture, same sides
     encode_lut: np.ndarray   # float32: sRGB encoding of sqrt(linear)
+    xtap_a: np.ndarray       # int64 (levels, W): bilinear upsampling of each grid level along x: left and right
+    xtap_b: np.ndarray       #   grid column of image column x (the same for every row) ...
+    xtap_f: np.ndarray       # float32 (levels, W): ... and the right one's weight (_x_taps)
     top: float               # float32: largest code value of an integer output, 0 for float32 output
 
 
@@ -863,22 +877,23 @@ def _far_content(far, sc, f0, layer_of, image, lut, gain, coc, x, y, depth, abs_
 
 
 @_jit(inline=True)
-def _resolve_pixel(acc, behind, far_w, far, own0, own1, own2, rgb):
-    """Final linear colour of a pixel (see ``resolve_pixel`` in bokeh_math.h); ``own``: its own colour."""
-    if acc[3] > 1e-12:
-        for c in range(3):
-            rgb[c] = acc[c] / acc[3]
+def _resolve_pixel(acc, behind, k, x, far_w, far, own0, own1, own2):
+    """Final linear colour (float32 r, g, b) of pixel ``x`` of band row ``k`` (see ``resolve_pixel`` in
+    bokeh_math.h); ``own``: its own colour."""
+    a3 = acc[k, x, 3]
+    if a3 > 1e-12:
+        n0, n1, n2 = acc[k, x, 0] / a3, acc[k, x, 1] / a3, acc[k, x, 2] / a3
     else:
-        rgb[0] = own0
-        rgb[1] = own1
-        rgb[2] = own2
-    hole = 1.0 - acc[3]
+        n0, n1, n2 = own0, own1, own2
+    hole = 1.0 - a3
     if not hole > 1e-4:
-        return
-    kb = np.float32(1.0) / acc[3] if acc[3] > 1e-12 else np.float32(0.0)
-    rest = 1.0 - min(max(behind[3] * kb, 0.0), 1.0)
-    for c in range(3):
-        rgb[c] = acc[c] + hole * (behind[c] * kb + rest * (far[c] + (1.0 - far_w) * rgb[c]))
+        return n0, n1, n2
+    kb = np.float32(1.0) / a3 if a3 > 1e-12 else np.float32(0.0)
+    rest = 1.0 - min(max(behind[k, x, 3] * kb, 0.0), 1.0)
+    keep = 1.0 - far_w
+    return (np.float32(acc[k, x, 0] + hole * (behind[k, x, 0] * kb + rest * (far[0] + keep * n0))),
+            np.float32(acc[k, x, 1] + hole * (behind[k, x, 1] * kb + rest * (far[1] + keep * n1))),
+            np.float32(acc[k, x, 2] + hole * (behind[k, x, 2] * kb + rest * (far[2] + keep * n2))))
 
 
 @_jit(inline=True)
@@ -992,24 +1007,23 @@ def _far_pyramid(layer_of: np.ndarray, image: np.ndarray, lut: np.ndarray, gain:
 
 
 @_jit(inline=True)
-def _composite(c0, c1, c2, a, p, acc, behind):
-    """Back-to-front "over" with the coverage ``p`` of one radius; ``behind`` accumulates what lies behind the
-    visible layers (see ``composite_over`` in bokeh_math.h)."""
-    if not a > 1e-7:
+def _composite(c0, c1, c2, a, p, acc, behind, k, x):
+    """Back-to-front "over" of a layer sample (float32) onto cell (k, x) of the band's accumulator, with the coverage
+    ``p`` of one radius; ``behind`` accumulates what lies behind the visible layers (``composite_over`` in
+    bokeh_math.h, in float32 as there)."""
+    if not a > np.float32(1e-7):
         return
-    if a >= 1.0:
-        alpha = 1.0
-    else:
-        trust = min(a / km.COVER_TRUST, 1.0)
-        alpha = max(a, trust * min(max(p, 0.0), 1.0))
-    k = alpha / a
-    t = 1.0 - alpha
+    zero, one = np.float32(0.0), np.float32(1.0)
+    trust = min(a * np.float32(1.0 / km.COVER_TRUST), one)
+    alpha = one if a >= one else max(a, trust * min(max(p, zero), one))
+    kk = alpha / a
+    t = one - alpha
     for q in range(4):
-        behind[q] = alpha * acc[q] + t * behind[q]
-    acc[0] = k * c0 + t * acc[0]
-    acc[1] = k * c1 + t * acc[1]
-    acc[2] = k * c2 + t * acc[2]
-    acc[3] = alpha + t * acc[3]
+        behind[k, x, q] = alpha * acc[k, x, q] + t * behind[k, x, q]
+    acc[k, x, 0] = kk * c0 + t * acc[k, x, 0]
+    acc[k, x, 1] = kk * c1 + t * acc[k, x, 1]
+    acc[k, x, 2] = kk * c2 + t * acc[k, x, 2]
+    acc[k, x, 3] = alpha + t * acc[k, x, 3]
 
 
 # The band renderer, in the stages of Renderer::render_band in render_cpu.cpp
@@ -1050,7 +1064,7 @@ def _render_band(t, stamps, radii, far, layer_of, band, out):
         _cover_layer(t, stamps, lb, write)
         has_fine = _splat_fine(t, lb, sc)
         _scan_rows(lb, write)
-        _composite_layer(lb, sc, write, has_fine)
+        _composite_layer(t, lb, sc, write, has_fine)
         _clear_layer(lb, write)
     _finish_band(t, far, layer_of, y0, y1, sc, out)
 
@@ -1282,31 +1296,32 @@ def _scan_rows(lb, write):
 
 
 @_jit
-def _composite_layer(lb, sc, write, has_fine):
+def _composite_layer(t, lb, sc, write, has_fine):
     """Composite the layer over the band: level 0 cell by pixel, coarse layers upsampled bilinearly, row by row."""
     if lb.level > 0:
         for y in range(lb.y0, lb.y1):
-            _composite_row(lb, sc, write, has_fine, y)
+            _composite_row(t, lb, sc, write, has_fine, y)
         return
     buf, pbuf, touched, acc, behind = write.buf, write.pbuf, write.touched, sc.acc, sc.behind
     width = acc.shape[1]
     for k in range(lb.nrows):
         for x in range(touched[k, 0], min(touched[k, 1], width - 1) + 1):
-            _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], pbuf[k, x], acc[k, x], behind[k, x])
+            _composite(buf[k, x, 0], buf[k, x, 1], buf[k, x, 2], buf[k, x, 3], pbuf[k, x], acc, behind, k, x)
 
 
 @_jit
-def _composite_row(lb, sc, write, has_fine, y):
+def _composite_row(t, lb, sc, write, has_fine, y):
     """Image row ``y`` of a coarse layer: its grid upsampled bilinearly, plus its fine highlights, whose markers are
     integrated here (running sums from the first touched column, as ``splat_fine`` in C++ does) and cleared on the
     way (``clear_layer`` in C++)."""
     buf, pbuf, touched, fbuf, acc, behind = write.buf, write.pbuf, write.touched, sc.fbuf, sc.acc, sc.behind
+    txa, txb, tfx = t.xtap_a[lb.level], t.xtap_b[lb.level], t.xtap_f[lb.level]
     s, gw, gh, row0, y0 = lb.s, lb.gw, lb.gh, lb.row0, lb.y0
     width = acc.shape[1]
-    inv_s = np.float32(1.0 / s)
-    v = (y + 0.5) * inv_s - 0.5
+    one = np.float32(1.0)
+    v = (np.float32(y) + np.float32(0.5)) * np.float32(1.0 / s) - np.float32(0.5)
     iy = int(math.floor(v))
-    fy = v - iy
+    fy = v - np.float32(iy)
     ka = min(max(iy, 0), gh - 1) - row0
     kb = min(max(iy + 1, 0), gh - 1) - row0
     c0 = min(touched[ka, 0], touched[kb, 0])
@@ -1328,19 +1343,15 @@ def _composite_row(lb, sc, write, has_fine, y):
             fbuf[y - y0, x, 1] = 0.0
             fbuf[y - y0, x, 2] = 0.0
     for x in range(x0, x1 + 1):
-        u = (x + 0.5) * inv_s - 0.5
-        ix = int(math.floor(u))
-        fx = u - ix
-        xa_ = min(max(ix, 0), gw - 1)
-        xb_ = min(max(ix + 1, 0), gw - 1)
-        w00 = (1 - fx) * (1 - fy)
-        w01 = fx * (1 - fy)
-        w10 = (1 - fx) * fy
+        fx, xa_, xb_ = tfx[x], txa[x], txb[x]
+        w00 = (one - fx) * (one - fy)
+        w01 = fx * (one - fy)
+        w10 = (one - fx) * fy
         w11 = fx * fy
-        r0 = np.float32(w00 * buf[ka, xa_, 0] + w01 * buf[ka, xb_, 0] + w10 * buf[kb, xa_, 0] + w11 * buf[kb, xb_, 0])
-        r1 = np.float32(w00 * buf[ka, xa_, 1] + w01 * buf[ka, xb_, 1] + w10 * buf[kb, xa_, 1] + w11 * buf[kb, xb_, 1])
-        r2 = np.float32(w00 * buf[ka, xa_, 2] + w01 * buf[ka, xb_, 2] + w10 * buf[kb, xa_, 2] + w11 * buf[kb, xb_, 2])
-        r3 = np.float32(w00 * buf[ka, xa_, 3] + w01 * buf[ka, xb_, 3] + w10 * buf[kb, xa_, 3] + w11 * buf[kb, xb_, 3])
+        r0 = w00 * buf[ka, xa_, 0] + w01 * buf[ka, xb_, 0] + w10 * buf[kb, xa_, 0] + w11 * buf[kb, xb_, 0]
+        r1 = w00 * buf[ka, xa_, 1] + w01 * buf[ka, xb_, 1] + w10 * buf[kb, xa_, 1] + w11 * buf[kb, xb_, 1]
+        r2 = w00 * buf[ka, xa_, 2] + w01 * buf[ka, xb_, 2] + w10 * buf[kb, xa_, 2] + w11 * buf[kb, xb_, 2]
+        r3 = w00 * buf[ka, xa_, 3] + w01 * buf[ka, xb_, 3] + w10 * buf[kb, xa_, 3] + w11 * buf[kb, xb_, 3]
         ph = w00 * pbuf[ka, xa_] + w01 * pbuf[ka, xb_] + w10 * pbuf[kb, xa_] + w11 * pbuf[kb, xb_]
         if fa <= x <= fb:
             f0 += fbuf[y - y0, x, 0]
@@ -1352,7 +1363,7 @@ def _composite_row(lb, sc, write, has_fine, y):
             r0 += np.float32(f0)
             r1 += np.float32(f1)
             r2 += np.float32(f2)
-        _composite(r0, r1, r2, r3, ph, acc[y - y0, x], behind[y - y0, x])
+        _composite(r0, r1, r2, r3, ph, acc, behind, y - y0, x)
     for x in range(max(fa, x1 + 1), fb + 1):
         fbuf[y - y0, x, 0] = 0.0
         fbuf[y - y0, x, 1] = 0.0
@@ -1379,32 +1390,38 @@ def _finish_band(t, far, layer_of, y0, y1, sc, out):
                                                             sc.behind, t.top)
     height, width = coc.shape
     far_rgb = np.zeros(3, np.float32)
-    rgb = np.zeros(3, np.float32)
     f0 = max(0, int(math.floor((y0 + 0.5) / 2.0 - 0.5)))   # the band's first level-0 far row
     sc.far0_ok[:] = False
-    half = np.float32(0.5)
     for y in range(y0, y1):
+        k = y - y0
         for x in range(width):
-            a = acc[y - y0, x]
-            bh = behind[y - y0, x]
             far_w = 0.0
             far_rgb[:] = 0.0
-            kb = np.float32(1.0) / a[3] if a[3] > 1e-12 else np.float32(0.0)
-            if 1.0 - a[3] > 1e-4 and 1.0 - bh[3] * kb > 1e-4:
+            a3 = acc[k, x, 3]
+            kb = np.float32(1.0) / a3 if a3 > 1e-12 else np.float32(0.0)
+            if 1.0 - a3 > 1e-4 and 1.0 - behind[k, x, 3] * kb > 1e-4:
                 far_w = _far_content(far, sc, f0, layer_of, image, dlut, gain, coc, x, y, depth_position(coc[y, x]),
                                      abs(coc[y, x]), far_rgb)
             own0 = own1 = own2 = np.float32(0.0)
-            if not a[3] > 1e-12:   # only read then
+            if not a3 > 1e-12:   # only read then
                 own0, own1, own2 = _colour(image, dlut, gain, coc, y, x)
-            _resolve_pixel(a, bh, far_w, far_rgb, own0, own1, own2, rgb)
-            for c in range(3):
-                v = min(max(rgb[c], 0.0), 1.0)
-                e = _lut_lerp(encode_lut, ENCODE_LUT_SIZE, math.sqrt(v))
-                u = np.float32(min(max(e, 0.0), 1.0))
-                if top > 0:
-                    out[y, x, c] = int(u * top + half)
-                else:
-                    out[y, x, c] = u
+            r0, r1, r2 = _resolve_pixel(acc, behind, k, x, far_w, far_rgb, own0, own1, own2)
+            _encode(r0, encode_lut, top, out, y, x, 0)
+            _encode(r1, encode_lut, top, out, y, x, 1)
+            _encode(r2, encode_lut, top, out, y, x, 2)
+
+
+@_jit(inline=True)
+def _encode(v, encode_lut, top, out, y, x, c):
+    """Linear ``v`` (float32) to sRGB into ``out[y, x, c]``, in float32 as the C++ ``finish_band``: a code value
+    rounded half up as ``from_unit`` (``top`` > 0: the largest), or a [0, 1] float."""
+    zero, one = np.float32(0.0), np.float32(1.0)
+    e = _lut_lerp(encode_lut, ENCODE_LUT_SIZE, math.sqrt(min(max(v, zero), one)))
+    u = min(max(e, zero), one)
+    if top > 0:
+        out[y, x, c] = int(u * top + np.float32(0.5))
+    else:
+        out[y, x, c] = u
 
 
 def _decode_table(dtype: np.dtype) -> np.ndarray:
@@ -1473,6 +1490,24 @@ def _stamps(nlayers, nbins, layer_count, levels, cover_rs, sides, height, width,
             r, scale, gw, np.float32(width / s - 0.5), blades, luts[side], extents[side, 0], extents[side, 1],
             stamp_m[layer], stamp_idx[layer], stamp_w[layer])
     return Stamps(stamp_r, stamp_r0, stamp_x0, stamp_x1, stamp_m, stamp_idx, stamp_w)
+
+
+def _x_taps(max_level: int, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear upsampling taps of grid levels 0..max_level along x (``XTaps`` in render_cpu.cpp): left and right
+    grid column of each image column and the right one's weight, in float32 as there."""
+    x = np.arange(width, dtype=np.float32)
+    xa = np.zeros((max_level + 1, width), np.int64)
+    xb = np.zeros((max_level + 1, width), np.int64)
+    fx = np.zeros((max_level + 1, width), np.float32)
+    for level in range(1, max_level + 1):
+        s = 1 << level
+        gw = (width + s - 1) // s
+        u = (x + np.float32(0.5)) * np.float32(1.0 / s) - np.float32(0.5)
+        ix = np.floor(u)
+        fx[level] = u - ix
+        xa[level] = np.clip(ix, 0, gw - 1)
+        xb[level] = np.clip(ix + 1, 0, gw - 1)
+    return xa, xb, fx
 
 
 def _column_dtype(width: int) -> np.dtype:
@@ -1607,7 +1642,7 @@ def _render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: 
         top = np.float32(np.iinfo(image.dtype).max if image.dtype != np.float32 else 0.0)
         tables = Tables(image, dlut, gain_map, coc, nbins, layer_count, layer_ymin, layer_ymax, levels, r_his, offsets,
                         xs, grid_start, splats, cover_last, cover_start, covers, fine_start, fine_x, fine_total,
-                        aperture.blades, luts, extents, encode_lut, top)
+                        aperture.blades, luts, extents, encode_lut, *_x_taps(int(levels.max()), width), top)
         out = np.empty(image.shape, image.dtype)
         _render_bands(tables, stamps, radii, far, layer_of, out)
     finally:
