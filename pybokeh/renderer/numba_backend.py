@@ -178,27 +178,35 @@ def _fine_lights(coarse_layers, r_his, image, lut, gain, coc, offsets, xs, fine_
     how many each (layer, row) has.  Only boosted pixels (gain > 0) can pass it."""
     height, width = coc.shape
     for i in prange(coarse_layers.shape[0]):
-        layer = coarse_layers[i]
-        hist = np.zeros(km.FINE_LIGHT_BINS, np.int64)
-        for y in range(height):
-            for k in range(offsets[layer, y], offsets[layer, y + 1]):
-                x = np.int64(xs[k])
-                if not gain[y, x] > 0.0:
-                    hist[0] += 1
-                    continue
+        _fine_lights_item(i, coarse_layers, r_his, image, lut, gain, coc, offsets, xs, fine_bin, fine_counts)
+
+
+@_jit
+def _fine_lights_item(i, coarse_layers, r_his, image, lut, gain, coc, offsets, xs, fine_bin, fine_counts):
+    """One item of ``_fine_lights``.  (A parallel loop's body calls only functions Numba does not inline: helpers
+    inlined into it made bounds-checked builds, NUMBA_BOUNDSCHECK=1, report out-of-bounds indices.)"""
+    height, width = coc.shape
+    layer = coarse_layers[i]
+    hist = np.zeros(km.FINE_LIGHT_BINS, np.int64)
+    for y in range(height):
+        for k in range(offsets[layer, y], offsets[layer, y + 1]):
+            x = np.int64(xs[k])
+            if not gain[y, x] > 0.0:
+                hist[0] += 1
+                continue
+            c0, c1, c2 = _colour(image, lut, gain, coc, y, x)
+            hist[fine_light_bin(max(c0, c1, c2))] += 1
+    j = fine_light_threshold(hist, fine_light_capacity(height, width, r_his[layer]))
+    fine_bin[layer] = j
+    if j >= km.FINE_LIGHT_BINS:
+        return
+    for y in range(height):
+        for k in range(offsets[layer, y], offsets[layer, y + 1]):
+            x = np.int64(xs[k])
+            if gain[y, x] > 0.0:
                 c0, c1, c2 = _colour(image, lut, gain, coc, y, x)
-                hist[fine_light_bin(max(c0, c1, c2))] += 1
-        j = fine_light_threshold(hist, fine_light_capacity(height, width, r_his[layer]))
-        fine_bin[layer] = j
-        if j >= km.FINE_LIGHT_BINS:
-            continue
-        for y in range(height):
-            for k in range(offsets[layer, y], offsets[layer, y + 1]):
-                x = np.int64(xs[k])
-                if gain[y, x] > 0.0:
-                    c0, c1, c2 = _colour(image, lut, gain, coc, y, x)
-                    if _is_fine(c0, c1, c2, j):
-                        fine_counts[layer, y] += 1
+                if _is_fine(c0, c1, c2, j):
+                    fine_counts[layer, y] += 1
 
 
 @_jit(parallel=True)
@@ -208,22 +216,31 @@ def _fill_fine(coarse_layers, sides, image, lut, gain, coc, offsets, xs, fine_bi
     (layer, row) from ``fine_start``."""
     height, width = coc.shape
     for i in prange(coarse_layers.shape[0]):
-        layer = coarse_layers[i]
-        j = fine_bin[layer]
-        if j >= km.FINE_LIGHT_BINS:
-            continue
-        side = sides[layer]
-        for y in range(height):
-            q = fine_start[layer, y]
-            for k in range(offsets[layer, y], offsets[layer, y + 1]):
-                x = np.int64(xs[k])
-                if gain[y, x] > 0.0:
-                    c0, c1, c2 = _colour(image, lut, gain, coc, y, x)
-                    if _is_fine(c0, c1, c2, j):
-                        fine_x[q] = x
-                        fine_total[q] = _splat_total(0.0, 0.0, abs(coc[y, x]), blades, luts[side], extents[side, 0],
-                                                     extents[side, 1])
-                        q += 1
+        _fill_fine_item(i, coarse_layers, sides, image, lut, gain, coc, offsets, xs, fine_bin, blades, luts, extents,
+                        fine_start, fine_x, fine_total)
+
+
+@_jit
+def _fill_fine_item(i, coarse_layers, sides, image, lut, gain, coc, offsets, xs, fine_bin, blades, luts, extents,
+                    fine_start, fine_x, fine_total):
+    """One item of ``_fill_fine``."""
+    height, width = coc.shape
+    layer = coarse_layers[i]
+    j = fine_bin[layer]
+    if j >= km.FINE_LIGHT_BINS:
+        return
+    side = sides[layer]
+    for y in range(height):
+        q = fine_start[layer, y]
+        for k in range(offsets[layer, y], offsets[layer, y + 1]):
+            x = np.int64(xs[k])
+            if gain[y, x] > 0.0:
+                c0, c1, c2 = _colour(image, lut, gain, coc, y, x)
+                if _is_fine(c0, c1, c2, j):
+                    fine_x[q] = x
+                    fine_total[q] = _splat_total(0.0, 0.0, abs(coc[y, x]), blades, luts[side], extents[side, 0],
+                                                 extents[side, 1])
+                    q += 1
 
 
 @_jit(parallel=True)
@@ -249,33 +266,40 @@ def _count_coarse(coarse_layers, levels, offsets, xs, height, width, grid_counts
 def _build_coarse(coarse_layers, levels, image, lut, gain, coc, fine_bin, offsets, xs, grid_start, splats):
     height, width = coc.shape
     for i in prange(coarse_layers.shape[0]):
-        layer = coarse_layers[i]
-        s = 1 << levels[layer]
-        gh, gw = (height + s - 1) // s, (width + s - 1) // s
-        acc = np.zeros((gw, 10))
-        for gy in range(gh):
-            if _rows_empty(offsets, layer, layer, gy * s, min(height, gy * s + s)):
-                continue
-            _aggregate_row(layer, gy, s, image, lut, gain, coc, fine_bin[layer], offsets, xs, acc)
-            k = grid_start[layer, gy]
-            for gx in range(gw):
-                cnt = acc[gx, 3]
-                if cnt > 0:
-                    cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
-                    splats[k, 0] = acc[gx, 5] / cnt
-                    splats[k, 1] = acc[gx, 6] / cnt
-                    splats[k, 2] = on_radius_grid(np.float32(acc[gx, 4] / cnt) * np.float32(1.0 / s))
-                    splats[k, 3] = cnt / cell
-                    splats[k, 4] = acc[gx, 0] / cnt
-                    splats[k, 5] = acc[gx, 1] / cnt
-                    splats[k, 6] = acc[gx, 2] / cnt
-                    splats[k, 7] = acc[gx, 7] / acc[gx, 9]
-                    splats[k, 8] = acc[gx, 8] / acc[gx, 9]
-                    if not light_centroid_moves(splats[k, 0], splats[k, 1], splats[k, 7], splats[k, 8]):
-                        splats[k, 7] = splats[k, 0]
-                        splats[k, 8] = splats[k, 1]
-                    k += 1
-                    acc[gx, :] = 0.0
+        _build_coarse_item(i, coarse_layers, levels, image, lut, gain, coc, fine_bin, offsets, xs, grid_start, splats)
+
+
+@_jit
+def _build_coarse_item(i, coarse_layers, levels, image, lut, gain, coc, fine_bin, offsets, xs, grid_start, splats):
+    """One item of ``_build_coarse``."""
+    height, width = coc.shape
+    layer = coarse_layers[i]
+    s = 1 << levels[layer]
+    gh, gw = (height + s - 1) // s, (width + s - 1) // s
+    acc = np.zeros((gw, 10))
+    for gy in range(gh):
+        if _rows_empty(offsets, layer, layer, gy * s, min(height, gy * s + s)):
+            continue
+        _aggregate_row(layer, gy, s, image, lut, gain, coc, fine_bin[layer], offsets, xs, acc)
+        k = grid_start[layer, gy]
+        for gx in range(gw):
+            cnt = acc[gx, 3]
+            if cnt > 0:
+                cell = min(s, width - gx * s) * (min(height, gy * s + s) - gy * s)
+                splats[k, 0] = acc[gx, 5] / cnt
+                splats[k, 1] = acc[gx, 6] / cnt
+                splats[k, 2] = on_radius_grid(np.float32(acc[gx, 4] / cnt) * np.float32(1.0 / s))
+                splats[k, 3] = cnt / cell
+                splats[k, 4] = acc[gx, 0] / cnt
+                splats[k, 5] = acc[gx, 1] / cnt
+                splats[k, 6] = acc[gx, 2] / cnt
+                splats[k, 7] = acc[gx, 7] / acc[gx, 9]
+                splats[k, 8] = acc[gx, 8] / acc[gx, 9]
+                if not light_centroid_moves(splats[k, 0], splats[k, 1], splats[k, 7], splats[k, 8]):
+                    splats[k, 7] = splats[k, 0]
+                    splats[k, 8] = splats[k, 1]
+                k += 1
+                acc[gx, :] = 0.0
 
 
 @_jit(inline=True)
@@ -357,41 +381,57 @@ def _bottom_ok(gy, s, height, r, ext_hi):
 @_jit(parallel=True)
 def _count_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, extents,
                   sides, counts):
-    dummy = np.zeros((1, 5), np.float32)
     for i in prange(layers_with.shape[0]):
-        layer = layers_with[i]
-        s = 1 << levels[layer]
-        gh, gw = (height + s - 1) // s, (width + s - 1) // s
-        acc = np.zeros((gw, 3))
-        for gy in range(gh):
-            if _rows_empty(offsets, layer, lasts[layer], gy * s, min(height, gy * s + s)):
-                continue
-            _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
-            ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[sides[layer], 1])
-            counts[layer, gy] = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok,
-                                             dummy, 0, False)
+        _count_covers_item(i, layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1,
+                           extents, sides, counts)
+
+
+@_jit
+def _count_covers_item(i, layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, extents,
+                       sides, counts):
+    """One item of ``_count_covers``."""
+    dummy = np.zeros((1, 5), np.float32)
+    layer = layers_with[i]
+    s = 1 << levels[layer]
+    gh, gw = (height + s - 1) // s, (width + s - 1) // s
+    acc = np.zeros((gw, 3))
+    for gy in range(gh):
+        if _rows_empty(offsets, layer, lasts[layer], gy * s, min(height, gy * s + s)):
+            continue
+        _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
+        ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[sides[layer], 1])
+        counts[layer, gy] = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok,
+                                         dummy, 0, False)
 
 
 @_jit(parallel=True)
 def _build_covers(layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, sides, blades,
                   luts, extents, start, out):
     for i in prange(layers_with.shape[0]):
-        layer = layers_with[i]
-        s = 1 << levels[layer]
-        gh, gw = (height + s - 1) // s, (width + s - 1) // s
-        side = sides[layer]
-        acc = np.zeros((gw, 3))
-        for gy in range(gh):
-            if _rows_empty(offsets, layer, lasts[layer], gy * s, min(height, gy * s + s)):
-                continue
-            _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
-            ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[side, 1])
-            k = start[layer, gy]
-            n = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok, out, k, True)
-            for q in range(k, k + n):
-                if out[q, 3] == 0.0:
-                    out[q, 4] = _splat_total(out[q, 0], out[q, 1], stamp_r[layer], blades, luts[side],
-                                             extents[side, 0], extents[side, 1])
+        _build_covers_item(i, layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1,
+                           sides, blades, luts, extents, start, out)
+
+
+@_jit
+def _build_covers_item(i, layers_with, lasts, levels, offsets, xs, height, width, stamp_r, stamp_x0, stamp_x1, sides,
+                       blades, luts, extents, start, out):
+    """One item of ``_build_covers``."""
+    layer = layers_with[i]
+    s = 1 << levels[layer]
+    gh, gw = (height + s - 1) // s, (width + s - 1) // s
+    side = sides[layer]
+    acc = np.zeros((gw, 3))
+    for gy in range(gh):
+        if _rows_empty(offsets, layer, lasts[layer], gy * s, min(height, gy * s + s)):
+            continue
+        _cover_row(layer, lasts[layer], gy, s, offsets, xs, height, acc)
+        ok = _bottom_ok(gy, s, height, stamp_r[layer], extents[side, 1])
+        k = start[layer, gy]
+        n = _cover_cells(layer, acc, gy, s, width, height, stamp_x0[layer], stamp_x1[layer], ok, out, k, True)
+        for q in range(k, k + n):
+            if out[q, 3] == 0.0:
+                out[q, 4] = _splat_total(out[q, 0], out[q, 1], stamp_r[layer], blades, luts[side],
+                                         extents[side, 0], extents[side, 1])
 
 
 @_jit
@@ -596,7 +636,7 @@ def _splat(cx, cy, r, w, c0, c1, c2, channels, blades, lut, ext_lo, ext_hi, buf,
 
     ``channels``: 1 light (RGB into ``buf``), 2 coverage (``buf``), 3 both,
     4 coverage of one radius (into ``pbuf``).  ``total``: the splat total when
-    known (level-0 pixels), else <= 0 to compute it here.
+    known (pixels on the image grid: at their integer centre), else <= 0 to compute it here.
     """
     r0, r1 = splat_rows(cy, r, ext_lo, ext_hi)
     if r1 < row0 or r0 > row1:
@@ -941,44 +981,53 @@ def _far_level(k, layer_of, image, lut, gain, coc, heights, widths, offsets, lay
     pw = widths[k - 1]
     h, w = heights[k], widths[k]
     for cy in prange(h):
-        for cx in range(w):
-            best = 1 << 30
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            n = 0.0
-            for dy in range(2):
-                for dx in range(2):
-                    yy = 2 * cy + dy
-                    xx = 2 * cx + dx
-                    if yy >= ph or xx >= pw:
-                        continue
-                    if k > 1:
-                        o = offsets[k - 1] + yy * pw + xx
-                        lay = np.int64(layers[o])
-                        m = float(counts[o])
-                        c0, c1, c2 = rgb[o, 0], rgb[o, 1], rgb[o, 2]
-                        d = depths[o]
-                    else:
-                        lay, m32, c0, c1, c2, d = _far_cell0(layer_of, image, lut, gain, coc, yy, xx)
-                        m = float(m32)
-                    if lay < best:
-                        best = lay
-                        s0 = s1 = s2 = s3 = n = 0.0
-                    if lay == best:
-                        s0 += m * c0
-                        s1 += m * c1
-                        s2 += m * c2
-                        s3 += m * d
-                        n += m
-            o = offsets[k] + cy * w + cx
-            layers[o] = best
-            counts[o] = n
-            depths[o] = s3 / n
-            rgb[o, 0] = s0 / n
-            rgb[o, 1] = s1 / n
-            rgb[o, 2] = s2 / n
+        _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, offsets, layers, counts, rgb, depths)
+
+
+@_jit
+def _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, offsets, layers, counts, rgb, depths):
+    """One row of ``_far_level``."""
+    ph = heights[k - 1]
+    pw = widths[k - 1]
+    h, w = heights[k], widths[k]
+    for cx in range(w):
+        best = 1 << 30
+        s0 = 0.0
+        s1 = 0.0
+        s2 = 0.0
+        s3 = 0.0
+        n = 0.0
+        for dy in range(2):
+            for dx in range(2):
+                yy = 2 * cy + dy
+                xx = 2 * cx + dx
+                if yy >= ph or xx >= pw:
+                    continue
+                if k > 1:
+                    o = offsets[k - 1] + yy * pw + xx
+                    lay = np.int64(layers[o])
+                    m = float(counts[o])
+                    c0, c1, c2 = rgb[o, 0], rgb[o, 1], rgb[o, 2]
+                    d = depths[o]
+                else:
+                    lay, m32, c0, c1, c2, d = _far_cell0(layer_of, image, lut, gain, coc, yy, xx)
+                    m = float(m32)
+                if lay < best:
+                    best = lay
+                    s0 = s1 = s2 = s3 = n = 0.0
+                if lay == best:
+                    s0 += m * c0
+                    s1 += m * c1
+                    s2 += m * c2
+                    s3 += m * d
+                    n += m
+        o = offsets[k] + cy * w + cx
+        layers[o] = best
+        counts[o] = n
+        depths[o] = s3 / n
+        rgb[o, 0] = s0 / n
+        rgb[o, 1] = s1 / n
+        rgb[o, 2] = s2 / n
 
 
 def _far_pyramid(layer_of: np.ndarray, image: np.ndarray, lut: np.ndarray, gain: np.ndarray,
@@ -1112,7 +1161,8 @@ def _layer_band(t, layer, y0, y1):
 @_jit
 def _copy_in_focus(t, lb, sc):
     """The in-focus layer: copied through with full coverage (nothing behind it bleeds in)."""
-    image, dlut, gain, coc, offsets, xs, acc, behind = t.image, t.dlut, t.gain, t.coc, t.offsets, t.xs, sc.acc, sc.behind
+    image, dlut, gain, coc, offsets, xs = t.image, t.dlut, t.gain, t.coc, t.offsets, t.xs
+    acc, behind = sc.acc, sc.behind
     y0 = lb.y0
     for y in range(y0, lb.y1):
         for k in range(offsets[lb.layer, y], offsets[lb.layer, y + 1]):
