@@ -128,3 +128,21 @@ def test_columns_beyond_16_bits(backend, width, rng):
     wide = kernel(image, coc, aperture, None, 2)
     end = kernel(np.ascontiguousarray(image[:, -600:]), np.ascontiguousarray(coc[:, -600:]), aperture, None, 2)
     assert _diff(wide[:, -580:], end[:, -580:]) <= 1.0
+
+
+def test_numba_column_buckets_narrow_and_wide_agree(rng, monkeypatch):
+    # Numba keeps the columns of its pixel buckets as uint16 up to 65536 columns and as int32
+    # beyond; on a strip of 65536 columns both types render the same image, bit for bit.
+    from pybokeh.renderer import numba_backend as nb
+
+    width = 1 << 16
+    assert nb._column_dtype(width) == np.uint16 and nb._column_dtype(width + 1) == np.int32
+    shape = (5, width)
+    image = random_image(rng, shape, np.uint8)
+    image[rng.random(shape) < 0.03] = 255
+    coc = np.linspace(-12.0, 12.0, width, dtype=np.float32)[None, :].repeat(5, axis=0)
+    coc[:, -400:] = rng.uniform(-12.0, 12.0, (5, 400)).astype(np.float32)
+    gain = highlight_gain_map(image, 4.0, coc)
+    narrow = get_backend("numba")[1](image, coc, Aperture(6), gain, 2)
+    monkeypatch.setattr(nb, "_column_dtype", lambda w: np.dtype(np.int32))
+    assert np.array_equal(get_backend("numba")[1](image, coc, Aperture(6), gain, 2), narrow)
