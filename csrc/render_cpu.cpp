@@ -562,7 +562,7 @@ void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
   coc_ = coc;
   // The radius bin of every radius on the kCocStepsPerPx grid up to the largest
   // (the CoC render() hands over lies on it): a lookup instead of log2f.
-  bin_of_step.resize(nbins ? (size_t)std::min(max_r, kMaxCocRadius) * (size_t)kCocStepsPerPx + 2 : 0);
+  bin_of_step.resize(nbins ? (size_t)(std::min(max_r, kMaxCocRadius) * kCocStepsPerPx) + 2 : 0);
   depth_of_step.resize(bin_of_step.size());
   for (size_t k = 0; k < bin_of_step.size(); ++k) {
     bin_of_step[k] = (uint8_t)radius_bin(std::max((float)k / kCocStepsPerPx, kInFocusRadius), nbins);
