@@ -885,7 +885,8 @@ void Renderer<T, C>::far_cells(int x, int y, BandScratch& sc) const {
 }
 
 template <typename T, typename C>
-void Renderer<T, C>::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const {
+void Renderer<T, C>::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw,
+                                 float edge_x) const {
   L.stamp_r = r;
   int r0, r1;
   splat_rows(shape, 0.0f, r, &r0, &r1);

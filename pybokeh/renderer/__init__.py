@@ -67,10 +67,12 @@ def render(image: Any, depth: Any, focus: float | Sequence[float], *, depth_kind
     Blur happens in linear light; pixels with |CoC| below 0.5 px that no blurred foreground
     covers come out unchanged.  The CoC map is rounded to multiples of 1/64 px before the kernel
     runs (:func:`pybokeh.lens.round_to_kernel_grid`: at most 1/128 px off, so that the kernels
-    reuse one precomputed splat per radius); :func:`pybokeh.coc_map` returns it unrounded.  An image on a GPU stays there: the depth, CoC and highlight maps
-    are computed on its device by the host's code (in torch; CuPy without torch goes through the
-    host), and the ``cuda`` kernel runs on the current stream and has finished on return.  This
-    needs pybokeh built with CUDA (nvcc at install time) and a GPU of compute capability 7.5+.
+    reuse one precomputed splat per radius); :func:`pybokeh.coc_map` returns it unrounded.
+
+    An image on a GPU stays there: the depth, CoC and highlight maps are computed on its device
+    by the host's code (in torch; CuPy without torch goes through the host), and the ``cuda``
+    kernel runs on the current stream and has finished on return.  This needs pybokeh built with
+    CUDA (nvcc at install time) and a GPU of compute capability 7.5+.
     """
     lens = Lens(depth_kind, max_blur, f_number, focal_length_mm, sensor_width_mm, focus_range)
     aperture = Aperture(blades, rotation_deg)

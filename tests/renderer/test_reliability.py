@@ -66,6 +66,8 @@ def test_limits_agree_between_python_and_the_compiled_module():
     assert _core.MAX_HIGHLIGHT_GAIN == MAX_HIGHLIGHT_BOOST
     assert _core.MAX_COC_RADIUS == MAX_COC_RADIUS
     assert _core.COC_STEPS_PER_PX == COC_STEPS_PER_PX
+    from pybokeh.renderer import kernel_math
+    assert kernel_math.COC_STEPS_PER_PX == COC_STEPS_PER_PX  # the Numba/NumPy transcription's copy
     assert _core.MAX_THREADS == MAX_THREADS
     assert _core.MAX_PIXELS == 2**31 - 1
 
