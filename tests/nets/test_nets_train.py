@@ -136,8 +136,11 @@ def test_torchrun_two_gloo_processes_keep_replicas_identical(data, tmp_path):
         run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path,
                              env=dict(os.environ, OMP_NUM_THREADS="1"))
         # --standalone binds a free port that another process on this shared machine may take
-        # first; that is the launcher's race, not ours: retry once, then fail.
-        if run.returncode == 0 or "already in use" not in run.stderr:
+        # first; that is the launcher's race, not ours: retry once, then fail.  Likewise torch's
+        # gloo teardown, which once aborted a rank after training had finished and written its
+        # outputs ("terminate called without an active exception", CI of 2026-12-05).
+        teardown = "done:" in run.stderr and "terminate called without an active exception" in run.stderr
+        if run.returncode == 0 or not ("already in use" in run.stderr or teardown):
             break
         shutil.rmtree(out, ignore_errors=True)
     assert run.returncode == 0, run.stderr[-3000:]
