@@ -937,6 +937,22 @@ def _resolve_pixel(acc, behind, k, x, far_w, far, own0, own1, own2):
 
 
 @_jit(inline=True)
+def _far_accumulate(best, s0, s1, s2, s3, n, lay, m, c0, c1, c2, d):
+    """``far_accumulate`` of bokeh_math.h: one child (layer ``lay``, ``m`` pixels, mean colour, mean depth
+    position) added to a pyramid cell's sums, which keep only the farthest layer seen (smallest index)."""
+    if lay < best:
+        best = lay
+        s0 = s1 = s2 = s3 = n = 0.0
+    if lay == best:
+        s0 += m * c0
+        s1 += m * c1
+        s2 += m * c2
+        s3 += m * d
+        n += m
+    return best, s0, s1, s2, s3, n
+
+
+@_jit(inline=True)
 def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
     """Cell (cy, cx) of the farthest-content pyramid's level 0 from its pixels, as stored: (layer, pixels of it,
     their mean colour as ``far_colour`` in bokeh_math.h (the highlight boost undone), their mean depth position)."""
@@ -960,15 +976,7 @@ def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
             if top > 1.0:
                 inv = np.float32(1.0) / top
                 c0, c1, c2 = c0 * inv, c1 * inv, c2 * inv
-            if lay < best:
-                best = lay
-                s0 = s1 = s2 = s3 = n = 0.0
-            if lay == best:
-                s0 += c0
-                s1 += c1
-                s2 += c2
-                s3 += d
-                n += 1.0
+            best, s0, s1, s2, s3, n = _far_accumulate(best, s0, s1, s2, s3, n, lay, 1.0, c0, c1, c2, d)
     return (best, np.float32(n), np.float32(s0 / n), np.float32(s1 / n), np.float32(s2 / n),
             np.float32(s3 / n))
 
@@ -977,10 +985,7 @@ def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
 def _far_level(k, layer_of, image, lut, gain, coc, heights, widths, offsets, layers, counts, rgb, depths):
     """Level ``k >= 1`` of the farthest-content pyramid from the level below (level 0 from the pixels,
     ``_far_cell0``)."""
-    ph = heights[k - 1]
-    pw = widths[k - 1]
-    h, w = heights[k], widths[k]
-    for cy in prange(h):
+    for cy in prange(heights[k]):
         _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, offsets, layers, counts, rgb, depths)
 
 
@@ -989,7 +994,7 @@ def _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, off
     """One row of ``_far_level``."""
     ph = heights[k - 1]
     pw = widths[k - 1]
-    h, w = heights[k], widths[k]
+    w = widths[k]
     for cx in range(w):
         best = 1 << 30
         s0 = 0.0
@@ -1012,15 +1017,7 @@ def _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, off
                 else:
                     lay, m32, c0, c1, c2, d = _far_cell0(layer_of, image, lut, gain, coc, yy, xx)
                     m = float(m32)
-                if lay < best:
-                    best = lay
-                    s0 = s1 = s2 = s3 = n = 0.0
-                if lay == best:
-                    s0 += m * c0
-                    s1 += m * c1
-                    s2 += m * c2
-                    s3 += m * d
-                    n += m
+                best, s0, s1, s2, s3, n = _far_accumulate(best, s0, s1, s2, s3, n, lay, m, c0, c1, c2, d)
         o = offsets[k] + cy * w + cx
         layers[o] = best
         counts[o] = n
