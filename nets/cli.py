@@ -57,6 +57,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default 0 = real frames only)")
     s.add_argument("--synth-frames", type=_positive_int, default=2000, help="size of the synthetic pool (default 2000)")
     s.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic pool (default 0)")
+    s.add_argument("--synth-kinds", default=None, metavar="KIND=W,...",
+                   help="share of each scene kind in the pool (outdoor, street, room, tabletop), e.g. "
+                        "'tabletop=0.4,room=0.25,outdoor=0.2,street=0.15' (default 0.3/0.25/0.3/0.15)")
     s.add_argument("--synth-cache", default=None,
                    help="directory to keep the synthetic pool in (reused by later runs with the same settings)")
     r = parser.add_argument_group("runtime")
@@ -83,6 +86,7 @@ def run_train(args: argparse.Namespace) -> int:
                           lambda_l1=args.lambda_l1, lambda_ssi=args.lambda_ssi,
                           ssi_grad_weight=args.ssi_grad_weight, synth_ratio=args.synth_ratio,
                           synth_frames=args.synth_frames, synth_seed=args.synth_seed, synth_cache=args.synth_cache,
+                          synth_kinds=args.synth_kinds,
                           lr=args.lr, decay_start=args.decay_start, seed=args.seed,
                           val_every=args.val_every, val_limit=args.val_limit, ckpt_every=args.ckpt_every,
                           keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, workers=args.workers,

@@ -82,6 +82,7 @@ class TrainConfig:
     synth_frames: int = 2000
     synth_seed: int = 0
     synth_cache: str | None = None
+    synth_kinds: str | None = None
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -132,6 +133,10 @@ class TrainConfig:
             raise ValueError(f"synth_ratio must be in [0, 1), got {self.synth_ratio!r}")
         if self.synth_ratio > 0:
             positive("synth_frames")
+        if self.synth_kinds is not None:
+            from .synth.scenes import parse_kind_weights
+
+            parse_kind_weights(self.synth_kinds)  # validates
         if self.workers < 0:
             raise ValueError(f"workers must be >= 0, got {self.workers!r}")
         if self.cache_short_side is None:
@@ -207,7 +212,7 @@ def _check_resume_config(saved: dict[str, Any], cfg: TrainConfig, log) -> None:
             raise ValueError(f"--resume: {name} is {getattr(cfg, name)!r} but the run was started with "
                              f"{saved.get(name)!r}; use the run's settings or a new --out")
     changed = [k for k in ("steps", "batch_size", "lambda_l1", "lambda_ssi", "ssi_grad_weight", "lr", "decay_start",
-                           "seed", "source_weight_power", "synth_ratio", "synth_frames", "synth_seed")
+                           "seed", "source_weight_power", "synth_ratio", "synth_frames", "synth_seed", "synth_kinds")
                if saved.get(k, getattr(TrainConfig, k, None)) != getattr(cfg, k)]
     if changed:
         log(f"warning: resuming with changed {', '.join(changed)}: the run will not match an uninterrupted one")
@@ -260,10 +265,12 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
     pool_cache = train_cache
     if cfg.synth_ratio > 0:
         from .synth import SynthPool
+        from .synth.scenes import parse_kind_weights
 
         t0 = time.perf_counter()
         pool = SynthPool.build(cfg.synth_frames, seed=cfg.synth_seed, short_side=cfg.cache_short_side,
-                               texture_photos=train_cache.rgb, cache_dir=cfg.synth_cache, log=log)
+                               texture_photos=train_cache.rgb, cache_dir=cfg.synth_cache, log=log,
+                               kind_weights=parse_kind_weights(cfg.synth_kinds) if cfg.synth_kinds else None)
         log(f"synthetic pool: {len(pool)} frames ({pool.nbytes() / 2**20:.0f} MiB) in "
             f"{time.perf_counter() - t0:.1f} s, {cfg.synth_ratio:.0%} of every batch")
         pool_cache = ConcatCache([train_cache, pool])
@@ -322,6 +329,7 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
                              "lambda_l1": cfg.lambda_l1, "lambda_ssi": cfg.lambda_ssi,
                              "ssi_grad_weight": cfg.ssi_grad_weight, "synth_ratio": cfg.synth_ratio,
                              "synth_frames": cfg.synth_frames if cfg.synth_ratio > 0 else 0,
+                             **({"synth_kinds": cfg.synth_kinds} if cfg.synth_ratio > 0 and cfg.synth_kinds else {}),
                              "batch_size": cfg.batch_size * info.world_size,
                              "sources": sorted(set(train_cache.sources))}}
 

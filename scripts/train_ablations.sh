@@ -13,6 +13,8 @@
 #   synth_ssi_8k    synth_ssi at the v1 model's 8000 steps (the candidate for shipping; shipped as v2)
 #   synth25_ssi_8k  synth_ssi_8k with a 25 % synthetic share (more batch slots for the real frames)
 #   synth25_ngf24   synth25_ssi_8k with a wider generator (--ngf 24, ~2.25x the parameters)
+#   synth_table_8k  synth_ssi_8k with a table-top-heavy pool (tabletop 40 %, room 25 %, outdoor 20 %,
+#                   street 15 %; the default is 15/30/30/25): close-range scenes like the unseen indoor sensors'
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
 #        RESUME=1 scripts/train_ablations.sh NAME ...      continues interrupted runs (--resume)
@@ -41,6 +43,8 @@ for name in "$@"; do
     synth_ssi_8k)  extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000) ;;
     synth25_ssi_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --synth-ratio 0.25 --steps 8000) ;;
     synth25_ngf24)  extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --synth-ratio 0.25 --steps 8000 --ngf 24) ;;
+    synth_table_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
+                           --synth-kinds tabletop=0.4,room=0.25,outdoor=0.2,street=0.15) ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
   esac
   [ "${RESUME:-0}" = 1 ] && extra+=(--resume)

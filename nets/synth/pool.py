@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .render import render
-from .scenes import random_scene
+from .scenes import KIND_WEIGHTS, random_scene
 from .textures import TextureBank
 
 __all__ = ["synth_frame", "SynthPool", "ASPECTS", "GENERATOR_VERSION"]
@@ -37,7 +37,8 @@ def frame_shape(rng: np.random.Generator, short_side: int) -> tuple[int, int]:
 
 
 def synth_frame(rng: np.random.Generator, bank: TextureBank, short_side: int = 256, kind: str | None = None,
-                shape: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
+                shape: tuple[int, int] | None = None,
+                kind_weights: tuple[float, ...] | None = None) -> tuple[np.ndarray, np.ndarray, str]:
     """One synthetic RGB-D frame.
 
     Parameters
@@ -51,6 +52,9 @@ def synth_frame(rng: np.random.Generator, bank: TextureBank, short_side: int = 2
         Scene kind (:data:`~pybokeh.nets.synth.scenes.KINDS`); drawn when omitted.
     shape : (int, int), optional
         ``(height, width)`` instead of ``short_side`` and a drawn aspect.
+    kind_weights : tuple of float, optional
+        Probability of each of :data:`~pybokeh.nets.synth.scenes.KINDS` when ``kind`` is drawn
+        (default :data:`~pybokeh.nets.synth.scenes.KIND_WEIGHTS`).
 
     Returns
     -------
@@ -61,7 +65,7 @@ def synth_frame(rng: np.random.Generator, bank: TextureBank, short_side: int = 2
     kind : str
     """
     h, w = shape if shape is not None else frame_shape(rng, short_side)
-    scene = random_scene(rng, bank, h, w, kind)
+    scene = random_scene(rng, bank, h, w, kind, kind_weights)
     rgb, depth = render(scene, bank, rng)
     return rgb, depth, scene.kind
 
@@ -94,14 +98,16 @@ class SynthPool:
 
     @classmethod
     def generate(cls, n: int, seed: int, short_side: int, texture_photos: Sequence[np.ndarray],
-                 progress: Callable[[int], None] | None = None) -> "SynthPool":
-        """Render ``n`` frames (textures: :data:`N_TEXTURES` crops of ``texture_photos``)."""
+                 progress: Callable[[int], None] | None = None,
+                 kind_weights: tuple[float, ...] | None = None) -> "SynthPool":
+        """Render ``n`` frames (textures: :data:`N_TEXTURES` crops of ``texture_photos``; scene
+        kinds drawn with ``kind_weights``, default :data:`~pybokeh.nets.synth.scenes.KIND_WEIGHTS`)."""
         if n < 1 or short_side < 16:
             raise ValueError(f"n must be >= 1 and short_side >= 16, got {n!r}, {short_side!r}")
         bank = TextureBank(texture_photos, N_TEXTURES, np.random.default_rng([seed, 0x7E47]))
         rgb, depth, kinds = [], [], []
         for i in range(n):
-            c, d, k = synth_frame(np.random.default_rng([seed, i]), bank, short_side)
+            c, d, k = synth_frame(np.random.default_rng([seed, i]), bank, short_side, kind_weights=kind_weights)
             rgb.append(c)
             depth.append(np.where(np.isfinite(d), np.minimum(d, _F16_MAX), np.inf).astype(np.float16))
             kinds.append(k)
@@ -111,11 +117,14 @@ class SynthPool:
 
     @classmethod
     def build(cls, n: int, *, seed: int, short_side: int, texture_photos: Sequence[np.ndarray],
-              cache_dir: str | os.PathLike | None = None, log: Callable[[str], None] | None = None) -> "SynthPool":
+              cache_dir: str | os.PathLike | None = None, log: Callable[[str], None] | None = None,
+              kind_weights: tuple[float, ...] | None = None) -> "SynthPool":
         """:meth:`generate`, or load the identical pool from ``cache_dir`` (and save it there)."""
         path = None
         if cache_dir is not None:
-            key = _digest(texture_photos, n, seed, short_side)
+            # The default kind mix keeps its old key, so pools cached before kind_weights existed stay valid.
+            mix = () if kind_weights is None or tuple(kind_weights) == KIND_WEIGHTS else (tuple(kind_weights),)
+            key = _digest(texture_photos, n, seed, short_side, *mix)
             path = Path(cache_dir) / f"synth_{n}_{seed}_{short_side}_{key}.npz"
             if path.is_file():
                 return cls.load(path)
@@ -125,7 +134,7 @@ class SynthPool:
             if log is not None and (i % 250 == 0 or i == n):
                 log(f"synthetic pool: {i}/{n} frames ({i / (time.perf_counter() - t0):.1f} frames/s)")
 
-        pool = cls.generate(n, seed, short_side, texture_photos, progress)
+        pool = cls.generate(n, seed, short_side, texture_photos, progress, kind_weights)
         if path is not None:
             pool.save(path)
         return pool

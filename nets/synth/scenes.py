@@ -27,10 +27,44 @@ from .primitives import AxisPlane, Box, Cylinder, Sphere
 from .render import Material, PointLight, Scene, Sky, Sun
 from .textures import TextureBank
 
-__all__ = ["KINDS", "KIND_WEIGHTS", "random_scene", "figure"]
+__all__ = ["KINDS", "KIND_WEIGHTS", "parse_kind_weights", "random_scene", "figure"]
 
 KINDS = ("outdoor", "street", "room", "tabletop")
+#: Default share of each of :data:`KINDS` in a pool.
 KIND_WEIGHTS = (0.3, 0.25, 0.3, 0.15)
+
+
+def parse_kind_weights(spec: str) -> tuple[float, ...]:
+    """Kind shares from ``"kind=w,kind=w,..."`` (e.g. ``"tabletop=2,room=1"``), normalised to sum 1,
+    in the order of :data:`KINDS`; kinds not named get 0.
+
+    Raises
+    ------
+    ValueError
+        Naming ``synth_kinds`` for an unknown kind, a repeated kind, a weight that is not a finite
+        number >= 0, or weights that sum to 0.
+    """
+    if not isinstance(spec, str):
+        raise TypeError(f"synth_kinds must be a str like 'tabletop=2,room=1', got {type(spec).__name__}")
+    weights = dict.fromkeys(KINDS, 0.0)
+    seen = set()
+    for item in spec.split(","):
+        name, sep, value = item.partition("=")
+        name = name.strip()
+        if not sep or name not in weights or name in seen:
+            raise ValueError(f"synth_kinds: {item.strip()!r} is not kind=weight with a kind of {KINDS} named once "
+                             f"(got {spec!r})")
+        try:
+            w = float(value)
+        except ValueError:
+            w = float("nan")
+        if not math.isfinite(w) or w < 0:
+            raise ValueError(f"synth_kinds: the weight of {name!r} must be a finite number >= 0, got {value.strip()!r}")
+        weights[name], seen = w, seen | {name}
+    total = sum(weights.values())
+    if total <= 0:
+        raise ValueError(f"synth_kinds: the weights sum to 0 ({spec!r})")
+    return tuple(weights[k] / total for k in KINDS)
 
 
 class _Mats:
@@ -408,11 +442,12 @@ def _room(rng, bank, h, w, *, tabletop: bool = False) -> Scene:
                  kind="tabletop" if tabletop else "room")
 
 
-def random_scene(rng: np.random.Generator, bank: TextureBank, height: int, width: int, kind: str | None = None) -> Scene:
-    """A random scene of ``kind`` (default: drawn with :data:`KIND_WEIGHTS`) for an
-    ``height`` × ``width`` image."""
+def random_scene(rng: np.random.Generator, bank: TextureBank, height: int, width: int, kind: str | None = None,
+                 kind_weights: tuple[float, ...] | None = None) -> Scene:
+    """A random scene of ``kind`` (default: drawn with ``kind_weights``, one per :data:`KINDS`,
+    default :data:`KIND_WEIGHTS`) for an ``height`` × ``width`` image."""
     if kind is None:
-        kind = KINDS[int(rng.choice(len(KINDS), p=KIND_WEIGHTS))]
+        kind = KINDS[int(rng.choice(len(KINDS), p=KIND_WEIGHTS if kind_weights is None else kind_weights))]
     if kind == "outdoor":
         return _outdoor(rng, bank, height, width)
     if kind == "street":

@@ -202,6 +202,13 @@ def test_cli_train_with_synthetic_share_and_ssi_loss(data, tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--out", str(tmp_path / "c"), "--synth-ratio", "1.0"]) == 2
     assert "synth_ratio" in capsys.readouterr().err
+    # A table-top-only pool is another pool file, recorded in the weights' metadata.
+    assert main([*args, "--out", str(tmp_path / "d"), "--synth-kinds", "tabletop=1"]) == 0
+    assert len(list(cache.glob("synth_6_0_64_*.npz"))) == 2
+    assert load_generator(tmp_path / "d" / "generator.safetensors")[1]["training"]["synth_kinds"] == "tabletop=1"
+    capsys.readouterr()
+    assert main([*args, "--out", str(tmp_path / "e"), "--synth-kinds", "tabletop=1,lake=2"]) == 2
+    assert "synth_kinds" in capsys.readouterr().err
 
 
 @pytest.mark.gpu

@@ -9,7 +9,7 @@ import pytest
 from pybokeh.nets.synth import Camera, SynthPool, TextureBank, render, synth_frame
 from pybokeh.nets.synth.primitives import AxisPlane, Box, Cylinder, Sphere
 from pybokeh.nets.synth.render import Material, PointLight, Scene, Sky, Sun
-from pybokeh.nets.synth.scenes import KINDS, figure, _Mats
+from pybokeh.nets.synth.scenes import KIND_WEIGHTS, KINDS, _Mats, figure, parse_kind_weights
 
 
 @pytest.fixture(scope="module")
@@ -172,3 +172,25 @@ def test_pool_is_a_pure_function_of_its_settings_and_caches(tmp_path, bank):
     other = SynthPool.build(5, seed=2, short_side=24, texture_photos=photos[:2], cache_dir=tmp_path)
     assert len(list(tmp_path.glob("synth_*.npz"))) == 2  # other texture photos: another pool, another file
     assert any(not np.array_equal(x, y) for x, y in zip(pool.rgb, other.rgb))
+
+
+def test_kind_weights_choose_the_pool_mix_and_its_cache_file(tmp_path):
+    rng = np.random.default_rng(0)
+    photos = [rng.integers(0, 255, (40, 60, 3), dtype=np.uint8) for _ in range(3)]
+    table = parse_kind_weights("tabletop=1")
+    assert table == (0.0, 0.0, 0.0, 1.0) and parse_kind_weights("room=3, tabletop=1")[2:] == (0.75, 0.25)
+    pool = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path, kind_weights=table)
+    assert pool.kinds == ["tabletop"] * 6
+    default = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path)
+    assert len(set(default.kinds)) > 1 and len(list(tmp_path.glob("synth_*.npz"))) == 2
+    # The default mix spelled out is the default pool (same cache file, same frames).
+    same = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path,
+                           kind_weights=KIND_WEIGHTS)
+    assert same.kinds == default.kinds and len(list(tmp_path.glob("synth_*.npz"))) == 2
+
+
+@pytest.mark.parametrize("spec", ["tabletop", "lake=1", "room=-1", "room=nan", "room=x", "room=0",
+                                  "room=1,room=2"])
+def test_kind_weights_reject_bad_specs(spec):
+    with pytest.raises(ValueError, match="synth_kinds"):
+        parse_kind_weights(spec)
