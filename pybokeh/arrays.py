@@ -10,10 +10,16 @@ directly through ``ops.xp``.
 """
 from __future__ import annotations
 
+import mmap
 import sys
 from typing import Any
 
 import numpy as np
+
+#: Arrays of at least this many bytes come from :meth:`NumpyOps.sparse_zeros`'s own mapping.
+SPARSE_ZEROS_MIN_BYTES = 1 << 20
+#: Row block of :meth:`NumpyOps.subtract_clip` (its only temporary), in elements.
+_BLOCK_ELEMENTS = 1 << 18
 
 
 class NumpyOps:
@@ -36,6 +42,32 @@ class NumpyOps:
 
     def zeros(self, shape, dtype, like=None):
         return np.zeros(shape, dtype)
+
+    @staticmethod
+    def sparse_zeros(shape, dtype, like=None):
+        """Zeros for a map that will be written at few pixels: memory is only committed for the
+        4 KiB pages written to.
+
+        NumPy asks for transparent huge pages on large arrays, so one write commits 2 MiB and a
+        map with a few thousand scattered entries (a highlight gain) becomes fully resident; a
+        private anonymous mapping of its own keeps the kernel's zero page behind unwritten
+        pages, which reads do not commit either.
+        """
+        dtype = np.dtype(dtype)
+        n = int(np.prod(shape)) * dtype.itemsize
+        if n < SPARSE_ZEROS_MIN_BYTES or not hasattr(mmap, "MAP_ANONYMOUS"):
+            return np.zeros(shape, dtype)
+        buf = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        return np.frombuffer(buf, dtype).reshape(shape)  # the array keeps the mapping alive
+
+    @staticmethod
+    def subtract_clip(a, lo: float, hi: float):
+        """``a -= clip(a, lo, hi)`` in place, in row blocks (no full-size temporary); returns ``a``."""
+        flat = a.reshape(-1)
+        for start in range(0, flat.size, _BLOCK_ELEMENTS):
+            block = flat[start:start + _BLOCK_ELEMENTS]
+            block -= np.clip(block, lo, hi)
+        return a
 
     def arange(self, n, like=None):
         return np.arange(n)
@@ -100,6 +132,11 @@ class TorchOps:
 
     def zeros(self, shape, dtype, like=None):
         return self.xp.zeros(shape, dtype=dtype, device=None if like is None else like.device)
+
+    sparse_zeros = zeros
+
+    def subtract_clip(self, a, lo: float, hi: float):
+        return a.sub_(self.xp.clamp(a, lo, hi))
 
     def arange(self, n, like=None):
         return self.xp.arange(n, device=None if like is None else like.device)

@@ -132,7 +132,7 @@ def _checked(arr: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=kind)
 
 
-def as_depth(depth: Any, name: str = "depth", like: Any = None) -> Any:
+def as_depth(depth: Any, name: str = "depth", like: Any = None, copy: bool = True) -> Any:
     """Validate a depth or disparity map and return it as a float32 H×W copy.
 
     Accepts NumPy arrays, PIL images (modes ``L``, ``I;16``, ``I``, ``F``),
@@ -144,6 +144,9 @@ def as_depth(depth: Any, name: str = "depth", like: Any = None) -> Any:
     like : torch.Tensor, optional
         Return a contiguous tensor on ``like``'s device instead of a NumPy
         array (a map already on that device stays there).
+    copy : bool
+        False: a NumPy result may be ``depth`` itself when that is already a
+        C-contiguous float32 array (for callers that only read it).
     """
     if is_torch(like) and (is_torch(depth) or is_cupy(depth)):
         torch = sys.modules["torch"]
@@ -165,7 +168,7 @@ def as_depth(depth: Any, name: str = "depth", like: Any = None) -> Any:
     else:
         raise TypeError(f"{name} must be a numpy array, PIL image or torch tensor, got {type(depth).__name__}")
     _check_depth(arr.dtype, arr.shape, name)
-    arr = np.array(arr, dtype=np.float32, order="C", copy=True)
+    arr = np.array(arr, dtype=np.float32, order="C", copy=True if copy or is_torch(like) else None)
     return sys.modules["torch"].from_numpy(arr).to(like.device) if is_torch(like) else arr
 
 

@@ -211,6 +211,7 @@ class Lens:
         if self.depth_kind == "disparity":
             valid = ops.xp.isfinite(depth) & (depth >= 0)
             values = resample(fill_invalid(depth, valid, "depth"), shape, "depth")
+            del valid  # the peak memory of a render is here or in the kernel
             lo, hi = ops.minmax(values)
             pixel_value = focus_value(focus, values, shape) if _is_pixel(focus) else None
             coc = self._disparity_coc(values, lo, hi, normalised_focus(focus, pixel_value, lo, hi), shape, ops)
@@ -239,11 +240,11 @@ class Lens:
         span = hi - lo if hi > lo else 1.0
         half = 0.5 * self.focus_range
         # k * (d - clip(d, ...)) with d = (values - lo) / span, computed in place on
-        # one new array (values may be the caller's): the same roundings, two full-size
-        # arrays instead of five.
+        # one new array (values may be the caller's): the same roundings, one full-size
+        # array instead of five.
         d = values - lo
         d /= span
-        d -= ops.clip(d, focus - half, focus + half)
+        ops.subtract_clip(d, focus - half, focus + half)
         d *= self.blur_per_disparity(shape)
         return d
 

@@ -83,5 +83,6 @@ def render(image: Any, depth: Any, focus: float | Sequence[float], *, depth_kind
     else:
         kernel = get_backend(backend)[1]
         array, restore = as_image(image)
-    coc = round_to_kernel_grid(lens.coc_map(as_depth(depth, like=array), focus, array.shape[:2]))
+    # coc_map only reads the map: no copy of a float32 one.
+    coc = round_to_kernel_grid(lens.coc_map(as_depth(depth, like=array, copy=False), focus, array.shape[:2]))
     return restore(kernel(array, coc, aperture, highlight_gain_map(array, strength, coc), threads))

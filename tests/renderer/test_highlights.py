@@ -278,3 +278,37 @@ def test_gain_is_the_documented_formula(library):
     q = (252 / 255 - 0.98) / 0.02
     s_ramp = (24 * s + ((252 / 255 + 0.055) / 1.055) ** 2.4) / 25   # it lights its own surroundings
     assert want[40, 12] == pytest.approx(strength * q * math.sqrt(1.0 - s_ramp) * 0.5, rel=1e-9)
+
+
+def _resident_bytes(array) -> int:
+    """Resident memory of the mappings that hold ``array``'s data (Linux /proc/self/smaps; NumPy's
+    huge-page advice splits a large array's mapping in two)."""
+    lo_a = array.ctypes.data
+    hi_a = lo_a + array.nbytes
+    total, overlaps, seen = 0, False, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0] if line.split() else ""
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):
+                lo, hi = (int(x, 16) for x in head.split("-"))
+                overlaps = lo < hi_a and lo_a < hi
+                seen |= overlaps
+            elif overlaps and line.startswith("Rss:"):
+                total += int(line.split()[1]) * 1024
+    assert seen, "no mapping holds the array"
+    return total
+
+
+@pytest.mark.skipif(not __import__("os").path.exists("/proc/self/smaps"), reason="needs Linux /proc/self/smaps")
+def test_gain_map_commits_memory_only_around_its_lights():
+    # A 12 MP gain map is 48 MB of float32 zeros with a few thousand entries; only the pages holding
+    # those entries may be resident (NumPy's huge pages made the whole map resident after ~24 writes).
+    h, w = 3000, 4000
+    image = np.full((h, w, 3), 20, np.uint8)
+    rng = np.random.default_rng(0)
+    ys, xs = rng.integers(0, h, 500), rng.integers(0, w, 500)
+    image[ys, xs] = 255
+    gain = highlight_gain_map(image, G, np.full((h, w), -12.0, np.float32))
+    assert gain.shape == (h, w) and gain.dtype == np.float32 and np.count_nonzero(gain) == len(set(zip(ys, xs)))
+    assert gain.sum() > 0 and float(gain[ys[0], xs[0]]) > 0
+    assert _resident_bytes(gain) <= 500 * 4096 + (1 << 20)

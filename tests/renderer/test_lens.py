@@ -154,5 +154,25 @@ def test_depth_map_of_another_size_is_resampled():
     np.testing.assert_allclose(coc, coc_map(big, 0.5, max_blur=10), atol=0.35)
 
 
+@pytest.mark.parametrize("library", ["numpy", "torch"])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (700, 600)])  # the last spans several row blocks
+def test_subtract_clip_in_place_is_the_plain_formula(library, shape):
+    from pybokeh.arrays import namespace
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 2, shape).astype(np.float32)
+    a.reshape(-1)[:: 97] = np.nan
+    expected = a - np.clip(a, -0.25, 0.5)
+    if library == "torch":
+        torch = pytest.importorskip("torch")
+        t = torch.from_numpy(a.copy())
+        assert namespace(t).subtract_clip(t, -0.25, 0.5) is t
+        got = t.numpy()
+    else:
+        got = a.copy()
+        assert namespace(got).subtract_clip(got, -0.25, 0.5) is got
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_public_coc_map_is_the_renderers():
     assert pybokeh.coc_map is coc_map

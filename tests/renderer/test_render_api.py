@@ -56,10 +56,13 @@ def test_torch_in_torch_out(scene):
 
 def test_inputs_are_never_modified(scene):
     image, disparity = scene
-    image_copy, disparity_copy = image.copy(), disparity.copy()
-    pybokeh.render(image, disparity, (10, 10), max_blur=8)
-    np.testing.assert_array_equal(image, image_copy)
-    np.testing.assert_array_equal(disparity, disparity_copy)
+    holed = disparity.copy()  # float32 maps are read in place (no copy): holes must be filled elsewhere
+    holed[5:9, 7:30], holed[0, 0], holed[-1, -1] = np.nan, np.inf, -1.0
+    for focus, depth in (((10, 10), disparity), (0.5, holed)):
+        image_copy, depth_copy = image.copy(), depth.copy()
+        pybokeh.render(image, depth, focus, max_blur=8)
+        np.testing.assert_array_equal(image, image_copy)
+        np.testing.assert_array_equal(depth, depth_copy)
 
 
 def test_awkward_memory_layouts_are_accepted(scene):
