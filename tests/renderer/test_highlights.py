@@ -160,9 +160,10 @@ def test_sparse_and_dense_window_counts_agree(library, shape, density):
         candidates, mask = torch.from_numpy(candidates), torch.from_numpy(mask)
     ops = namespace(mask)
     ys, xs = ops.nonzero(candidates)
+    inside = mask[ys, xs]
     for k in (POINT_RADIUS, CLUSTER_RADIUS, 0):
-        sparse = _window_counter(mask, ys, xs, ops, sparse=True)(ys, xs, k)
-        dense = _window_counter(mask, ys, xs, ops, sparse=False)(ys, xs, k)
+        sparse = _window_counter(inside, ys, xs, shape, ops, sparse=True)(ys, xs, k)
+        dense = _window_counter(inside, ys, xs, shape, ops, sparse=False)(ys, xs, k)
         sparse, dense = (np.asarray(a) for a in (sparse, dense))
         m = np.asarray(mask).astype(int)
         brute = [m[max(0, y - k):y + k + 1, max(0, x - k):x + k + 1].sum()
@@ -312,3 +313,23 @@ def test_gain_map_commits_memory_only_around_its_lights():
     assert gain.shape == (h, w) and gain.dtype == np.float32 and np.count_nonzero(gain) == len(set(zip(ys, xs)))
     assert gain.sum() > 0 and float(gain[ys[0], xs[0]]) > 0
     assert _resident_bytes(gain) <= 500 * 4096 + (1 << 20)
+
+
+@pytest.mark.parametrize("dtype,top", [(np.uint8, 255), (np.uint16, 65535), (np.float32, 1.0)])
+@pytest.mark.parametrize("hits", [0, 1, 7, 300, 20000])  # a few lights (packed words) to blown-out areas
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_pixels_above_a_threshold_are_the_plain_nonzero(dtype, top, hits, order):
+    from pybokeh.arrays import namespace
+    from pybokeh.highlights import _pixels_above
+
+    rng = np.random.default_rng(hits)
+    shape = (173, 229, 3)
+    image = (rng.random(shape) * 0.9 * top).astype(dtype)
+    pixels = rng.integers(0, shape[0] * shape[1], hits)
+    image.reshape(-1, 3)[pixels, rng.integers(0, 3, hits)] = top  # one channel of each hit clipped
+    image = np.asarray(image, order=order)
+    threshold = 0.95 * top
+    ys, xs = _pixels_above(image, threshold, namespace(image))
+    expect = np.nonzero(image.max(axis=2) > threshold)
+    np.testing.assert_array_equal(ys, expect[0])
+    np.testing.assert_array_equal(xs, expect[1])
