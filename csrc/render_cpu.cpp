@@ -504,6 +504,7 @@ class Renderer {
   std::vector<XTaps> xtaps;  // by level
 
   void build_coarse(int l, const float* coc);
+  void keep_band_pixel_lists();
   // The stamp of a coarse cell of layer l: its centroid on a grid point, its
   // radius in the layer's table and its splat inside the grid; else nullptr.
   const Stamp* cell_stamp(int l, const Splat& sp) const {
@@ -674,9 +675,42 @@ void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
   const int nbands = (H + kBandRows - 1) / kBandRows;
   build_far_pyramid(threads);
   std::vector<uint8_t>().swap(layer_of);  // its last use: not held through the bands
+  keep_band_pixel_lists();
   const int nt = std::min(threads, nbands);
   std::vector<BandScratch> scratch(nt);
   parallel_for_t(nbands, nt, [&](int b, int t) { render_band(b, coc, out, scratch[t]); });
+}
+
+// Drops the pixel lists the bands do not read: a coarse layer's pixels live on
+// as its cells, covers and fine lights, except where a level-0 layer's coverage
+// also spans them (cover_layer).  Kept: the in-focus layer, the level-0 layers
+// and those.  (At r = 16 px on the 12 MP bench frame 60 % of the pixels stay.)
+template <typename T, typename C>
+void Renderer<T, C>::keep_band_pixel_lists() {
+  std::vector<char> keep(nlayers, 0);
+  for (int l = 0; l < nlayers; ++l) {
+    if (!layers[l].count || !(l == focus || layers[l].level == 0)) continue;
+    keep[l] = 1;
+    if (l != focus && layers[l].has_next) keep[l + 1] = 1;
+  }
+  size_t kept = 0;
+  for (int l = 0; l < nlayers; ++l)
+    if (keep[l]) kept += (size_t)layers[l].count;
+  if (kept == xs.size()) return;
+  std::vector<C> compact(kept);
+  int at = 0;
+  for (int l = 0; l < nlayers; ++l) {
+    int* off = offsets.data() + (size_t)l * (H + 1);
+    if (!keep[l]) {
+      std::fill(off, off + H + 1, at);  // empty rows, should anything ask
+      continue;
+    }
+    const int first = off[0];
+    std::copy(xs.begin() + first, xs.begin() + off[H], compact.begin() + at);
+    for (int y = 0; y <= H; ++y) off[y] += at - first;
+    at = off[H];
+  }
+  xs.swap(compact);
 }
 
 template <typename T, typename C>
