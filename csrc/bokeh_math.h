@@ -495,6 +495,7 @@ struct FarRows {  // (far_content does not read the layers)
   const float* depth;
   int first;
 };
+constexpr int kFarApartLevels = 2;
 struct FarPyramid {
   int levels;
   int height, width;  // the image's
@@ -504,7 +505,9 @@ struct FarPyramid {
   const float* count;  // pixels (float: a weight, exact up to 2^24)
   const float* rgb;  // 3 per cell
   const float* depth;
-  const FarRows* level0;  // level 0's cells when stored apart, else null (in the arrays above)
+  // Levels 0 and 1's cells when stored apart (the CPU keeps only a band's rows
+  // of them), else null: in the arrays above.
+  const FarRows* apart[kFarApartLevels];
 };
 
 // Fills in the level sizes for an image (each level half the last, rounded
@@ -514,7 +517,7 @@ inline long long far_pyramid_shape(int height, int width, FarPyramid* p) {
   long long cells = 0;
   p->height = height;
   p->width = width;
-  p->level0 = nullptr;
+  for (int k = 0; k < kFarApartLevels; ++k) p->apart[k] = nullptr;
   while (h > 1 || w > 1) {
     if (k == kMaxFarLevels) return -1;
     h = (h + 1) / 2;
@@ -597,7 +600,7 @@ PB_HD float far_content(const FarPyramid& p, int x, int y, float depth, float ab
     const float g = far_level_weight(max_cell, s);
     if (!(g > 0.0f)) break;
     const int h = p.h[k], w = p.w[k];
-    const FarRows* apart = k == 0 ? p.level0 : nullptr;
+    const FarRows* apart = k < kFarApartLevels ? p.apart[k] : nullptr;
     const float* cell_count = apart ? apart->count : p.count;
     const float* cell_rgb = apart ? apart->rgb : p.rgb;
     const float* cell_depth = apart ? apart->depth : p.depth;

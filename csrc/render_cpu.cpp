@@ -423,9 +423,12 @@ struct BandScratch {
   std::vector<int> touched;        // per grid row: first and last cell written
   std::vector<float> fbuf;         // a coarse layer's fine lights, image rows x (W + 1) x 4
   std::vector<int> ftouched;
-  std::vector<float> far_count, far_rgb, far_depth;  // the band's rows of far pyramid level 0 (far_rows)
-  std::vector<uint8_t> far_made;                     // which of them are made (far_cells)
-  FarRows far0{};
+  // The band's rows of far pyramid levels 0 and 1 (far_rows), cells made on demand (far_cells).
+  struct FarLevelRows {
+    std::vector<float> count, rgb, depth;
+    std::vector<uint8_t> made;
+    FarRows rows{};
+  } far_apart[kFarApartLevels];
 };
 
 // A cell of the farthest-content pyramid, as stored (floats).
@@ -537,6 +540,7 @@ class Renderer {
   std::vector<float> far_rgb, far_depth;
   void build_far_pyramid(int threads);
   FarCell far_cell0(int cx, int cy) const;
+  FarCell far_cell1(int cx, int cy) const;
   FarPyramid far_rows(int y0, int y1, BandScratch& sc) const;
   void far_cells(int x, int y, BandScratch& sc) const;
 };
@@ -830,20 +834,41 @@ FarCell Renderer<T, C>::far_cell0(int cx, int cy) const {
   return far_cell_from(best, sum, n);
 }
 
-// Levels 1 and up of the farthest-content pyramid; level 0 is made per band of
-// rows where some pixel needs it (far_rows), never for the whole image.
+// One cell of level 1 (4 x 4 pixels) from its level-0 cells, as the pyramid
+// stores it.
+template <typename T, typename C>
+FarCell Renderer<T, C>::far_cell1(int cx, int cy) const {
+  int best = 255;
+  double sum[4] = {0, 0, 0, 0}, n = 0;
+  for (int dy = 0; dy < 2; ++dy) {
+    for (int dx = 0; dx < 2; ++dx) {
+      const int yy = 2 * cy + dy, xx = 2 * cx + dx;
+      if (yy >= far.h[0] || xx >= far.w[0]) continue;
+      const FarCell c = far_cell0(xx, yy);
+      far_accumulate(c.layer, (double)c.count, c.rgb, c.depth, &best, sum, &n);
+    }
+  }
+  return far_cell_from(best, sum, n);
+}
+
+// Levels 2 and up of the farthest-content pyramid; levels 0 and 1 (4/5 of its
+// cells) are made per band of rows where some pixel needs them (far_rows),
+// never for the whole image.
 template <typename T, typename C>
 void Renderer<T, C>::build_far_pyramid(int threads) {
   const long long all = far_pyramid_shape(H, W, &far);
   if (all < 0) throw std::invalid_argument("image is too large");
-  const long long skip = far.levels ? (long long)far.h[0] * far.w[0] : 0;  // level 0
+  const int apart = std::min(far.levels, kFarApartLevels);
+  long long skip = 0;  // the levels kept apart
+  for (int k = 0; k < apart; ++k) skip += (long long)far.h[k] * far.w[k];
   for (int k = 0; k < far.levels; ++k) far.off[k] -= skip;
   const size_t cells = (size_t)(all - skip);
   far_layer.resize(cells);
   far_count.resize(cells);
   far_rgb.resize(cells * 3);
   far_depth.resize(cells);
-  for (int k = 1; k < far.levels; ++k) {
+  static_assert(kFarApartLevels == 2, "level 2 is built from far_cell1");
+  for (int k = apart; k < far.levels; ++k) {
     const int ph = far.h[k - 1], pw = far.w[k - 1], w = far.w[k];
     parallel_for(far.h[k], threads, [&](int cy) {
       for (int cx = 0; cx < w; ++cx) {
@@ -853,8 +878,8 @@ void Renderer<T, C>::build_far_pyramid(int threads) {
           for (int dx = 0; dx < 2; ++dx) {
             const int yy = 2 * cy + dy, xx = 2 * cx + dx;
             if (yy >= ph || xx >= pw) continue;
-            if (k == 1) {
-              const FarCell c = far_cell0(xx, yy);
+            if (k == kFarApartLevels) {
+              const FarCell c = far_cell1(xx, yy);
               far_accumulate(c.layer, (double)c.count, c.rgb, c.depth, &best, sum, &n);
             } else {
               const size_t o = (size_t)far.off[k - 1] + (size_t)yy * pw + xx;
@@ -877,43 +902,49 @@ void Renderer<T, C>::build_far_pyramid(int threads) {
   far.depth = far_depth.data();
 }
 
-// Level 0's rows that far_content reads for pixels of rows [y0, y1), held in
-// the band's scratch, cells made on demand (far_cells); returns the pyramid
-// that reads them.
+// The rows of levels 0 and 1 that far_content reads for pixels of rows
+// [y0, y1), held in the band's scratch, cells made on demand (far_cells);
+// returns the pyramid that reads them.
 template <typename T, typename C>
 FarPyramid Renderer<T, C>::far_rows(int y0, int y1, BandScratch& sc) const {
   FarPyramid p = far;
-  if (!far.levels) return p;  // a 1 x 1 image has no pyramid
-  const int h = far.h[0], w = far.w[0];
-  const int r0 = std::max(0, floor_i((y0 + 0.5f) / 2.0f - 0.5f));
-  const int r1 = std::min(h - 1, floor_i((y1 - 0.5f) / 2.0f - 0.5f) + 1);
-  const size_t n = (size_t)(r1 - r0 + 1) * w;
-  sc.far_count.resize(n);
-  sc.far_rgb.resize(3 * n);
-  sc.far_depth.resize(n);
-  sc.far_made.assign(n, 0);
-  sc.far0 = FarRows{sc.far_count.data(), sc.far_rgb.data(), sc.far_depth.data(), r0};
-  p.level0 = &sc.far0;
+  for (int k = 0; k < std::min(far.levels, kFarApartLevels); ++k) {  // a 1 x 1 image has no pyramid
+    const float s = (float)(2 << k);
+    const int h = far.h[k], w = far.w[k];
+    const int r0 = std::max(0, floor_i((y0 + 0.5f) / s - 0.5f));
+    const int r1 = std::min(h - 1, floor_i((y1 - 0.5f) / s - 0.5f) + 1);
+    const size_t n = (size_t)(r1 - r0 + 1) * w;
+    BandScratch::FarLevelRows& L = sc.far_apart[k];
+    L.count.resize(n);
+    L.rgb.resize(3 * n);
+    L.depth.resize(n);
+    L.made.assign(n, 0);
+    L.rows = FarRows{L.count.data(), L.rgb.data(), L.depth.data(), r0};
+    p.apart[k] = &L.rows;
+  }
   return p;
 }
 
-// Makes the level-0 cells far_content reads at pixel (x, y) (its 2 x 2
-// bilinear neighbourhood, clamped as far_content clamps it).
+// Makes the cells of levels 0 and 1 that far_content reads at pixel (x, y)
+// (their 2 x 2 bilinear neighbourhoods, clamped as far_content clamps them).
 template <typename T, typename C>
 void Renderer<T, C>::far_cells(int x, int y, BandScratch& sc) const {
-  if (!far.levels) return;
-  const int h = far.h[0], w = far.w[0];
-  const int ix = floor_i((x + 0.5f) / 2.0f - 0.5f), iy = floor_i((y + 0.5f) / 2.0f - 0.5f);
-  for (int dy = 0; dy < 2; ++dy) {
-    for (int dx = 0; dx < 2; ++dx) {
-      const int cx = std::min(std::max(ix + dx, 0), w - 1), cy = std::min(std::max(iy + dy, 0), h - 1);
-      const size_t o = (size_t)(cy - sc.far0.first) * w + cx;
-      if (sc.far_made[o]) continue;
-      const FarCell c = far_cell0(cx, cy);
-      sc.far_count[o] = c.count;
-      for (int q = 0; q < 3; ++q) sc.far_rgb[3 * o + q] = c.rgb[q];
-      sc.far_depth[o] = c.depth;
-      sc.far_made[o] = 1;
+  for (int k = 0; k < std::min(far.levels, kFarApartLevels); ++k) {
+    const float s = (float)(2 << k);
+    const int h = far.h[k], w = far.w[k];
+    BandScratch::FarLevelRows& L = sc.far_apart[k];
+    const int ix = floor_i((x + 0.5f) / s - 0.5f), iy = floor_i((y + 0.5f) / s - 0.5f);
+    for (int dy = 0; dy < 2; ++dy) {
+      for (int dx = 0; dx < 2; ++dx) {
+        const int cx = std::min(std::max(ix + dx, 0), w - 1), cy = std::min(std::max(iy + dy, 0), h - 1);
+        const size_t o = (size_t)(cy - L.rows.first) * w + cx;
+        if (L.made[o]) continue;
+        const FarCell c = k == 0 ? far_cell0(cx, cy) : far_cell1(cx, cy);
+        L.count[o] = c.count;
+        for (int q = 0; q < 3; ++q) L.rgb[3 * o + q] = c.rgb[q];
+        L.depth[o] = c.depth;
+        L.made[o] = 1;
+      }
     }
   }
 }
@@ -1356,7 +1387,7 @@ void Renderer<T, C>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_
 // the blurred objects in front (see resolve_pixel).  Then encode.
 template <typename T, typename C>
 void Renderer<T, C>::finish_band(int y0, int y1, const float* coc, T* out, BandScratch& sc) const {
-  FarPyramid band_far = far;  // with level 0's rows once a pixel needs them
+  FarPyramid band_far = far;  // with the rows of levels 0 and 1 once a pixel needs them
   bool have_rows = false;
   for (int y = y0; y < y1; ++y) {
     const float* a = sc.acc.data() + (size_t)(y - y0) * W * 4;
