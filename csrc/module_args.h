@@ -28,18 +28,23 @@ inline void check_values(const py::array& a, float lo, float hi, const std::stri
 }
 
 // image: C-contiguous H x W x 3 with at most kMaxPixels pixels; coc:
-// C-contiguous H x W float32, finite, |coc| <= kMaxCocRadius.
-inline void check_image_and_coc(const py::array& image, const py::array& coc) {
+// C-contiguous H x W float32, finite, |coc| <= kMaxCocRadius (or, where
+// steps_allowed, int16 counts of 1 / kCocStepsPerPx px: any value is valid).
+inline void check_image_and_coc(const py::array& image, const py::array& coc, bool steps_allowed = false) {
   if (image.ndim() != 3 || image.shape(2) != 3) throw std::invalid_argument("image must be an H x W x 3 array");
   if (coc.ndim() != 2 || coc.shape(0) != image.shape(0) || coc.shape(1) != image.shape(1))
     throw std::invalid_argument("coc must be an H x W array matching the image");
-  if (!py::isinstance<py::array_t<float>>(coc) || !(coc.flags() & py::array::c_style))
-    throw std::invalid_argument("coc must be a C-contiguous float32 array");
+  const bool steps = steps_allowed && py::isinstance<py::array_t<int16_t>>(coc);
+  if (!(steps || py::isinstance<py::array_t<float>>(coc)) || !(coc.flags() & py::array::c_style))
+    throw std::invalid_argument(steps_allowed ? "coc must be a C-contiguous float32 (px) or int16 (1/" +
+                                                    std::to_string(kCocStepsPerPx) + " px steps) array"
+                                              : "coc must be a C-contiguous float32 array");
   if (!(image.flags() & py::array::c_style)) throw std::invalid_argument("image must be C-contiguous");
   if ((long long)image.shape(0) * (long long)image.shape(1) > kMaxPixels)
     throw std::invalid_argument("image is too large: at most " + std::to_string(kMaxPixels) + " pixels");
-  check_values(coc, -kMaxCocRadius, kMaxCocRadius,
-               "coc must be finite with |coc| <= " + std::to_string((int)kMaxCocRadius) + " px");
+  if (!steps)
+    check_values(coc, -kMaxCocRadius, kMaxCocRadius,
+                 "coc must be finite with |coc| <= " + std::to_string((int)kMaxCocRadius) + " px");
 }
 
 // The CPU threads argument: a Python int (or NumPy integer) in [1, kMaxThreads].

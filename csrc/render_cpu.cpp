@@ -451,14 +451,30 @@ struct LayerBand {
   int src0 = 0, src1 = -1;            // grid rows whose splats reach them
 };
 
+// The CoC map read as radii in px, from float32 px or int16 grid steps (see
+// CocMap): a type each, so the hot loops carry no branch on the storage.
+template <typename K>
+struct CocView;
+template <>
+struct CocView<float> {
+  const float* p;
+  float operator[](size_t i) const { return p[i]; }
+};
+template <>
+struct CocView<int16_t> {
+  const int16_t* p;
+  float operator[](size_t i) const { return (float)p[i] * (1.0f / kCocStepsPerPx); }
+};
+
 // C: the column type of the per-layer pixel lists (uint16_t where the width
-// allows: half the memory of int).
-template <typename T, typename C>
+// allows: half the memory of int); K: the CoC map's storage (float or int16_t).
+template <typename T, typename C, typename K>
 class Renderer {
  public:
+  using CocMap = CocView<K>;
   Renderer(int h, int w, const RenderParams& p) : H(h), W(w), P(p) {}
 
-  void run(const T* image, const float* coc, T* out);
+  void run(const T* image, CocMap coc, T* out);
 
  private:
   int H, W;
@@ -467,7 +483,7 @@ class Renderer {
   // The photo and its CoC map.  Linear colour is decoded where it is read
   // (colour), not stored: a linear float copy would be 12 bytes per pixel.
   const T* image_ = nullptr;
-  const float* coc_ = nullptr;
+  CocMap coc_{};
   Decoder<T> decode;
   // Linear colour of pixel i, highlight boost applied.
   void colour(size_t i, float* c) const {
@@ -506,7 +522,7 @@ class Renderer {
   };
   std::vector<XTaps> xtaps;  // by level
 
-  void build_coarse(int l, const float* coc);
+  void build_coarse(int l, CocMap coc);
   void keep_band_pixel_lists();
   // The stamp of a coarse cell of layer l: its centroid on a grid point, its
   // radius in the layer's table and its splat inside the grid; else nullptr.
@@ -521,17 +537,17 @@ class Renderer {
   void build_covers(int l);
   void build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const;
   // Band stages (see render_band).
-  void render_band(int band, const float* coc, T* out, BandScratch& sc) const;
+  void render_band(int band, CocMap coc, T* out, BandScratch& sc) const;
   bool layer_band(int l, int y0, int y1, LayerBand* lb) const;
   void copy_in_focus(const LayerBand& lb, BandScratch& sc) const;
   SplatWriter begin_layer(const LayerBand& lb, BandScratch& sc) const;
-  void splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const;
+  void splat_layer(const LayerBand& lb, CocMap coc, const SplatWriter& write) const;
   void cover_layer(const LayerBand& lb, const SplatWriter& write) const;
-  bool splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const;
+  bool splat_fine(const LayerBand& lb, CocMap coc, BandScratch& sc) const;
   void scan_rows(const LayerBand& lb, BandScratch& sc) const;
   void composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
   void clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
-  void finish_band(int y0, int y1, const float* coc, T* out, BandScratch& sc) const;
+  void finish_band(int y0, int y1, CocMap coc, T* out, BandScratch& sc) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
@@ -545,8 +561,8 @@ class Renderer {
   void far_cells(int x, int y, BandScratch& sc) const;
 };
 
-template <typename T, typename C>
-void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::run(const T* image, CocMap coc, T* out) {
   const int threads = std::max(1, P.threads);
   const size_t N = (size_t)H * W;
 
@@ -689,8 +705,8 @@ void Renderer<T, C>::run(const T* image, const float* coc, T* out) {
 // as its cells, covers and fine lights, except where a level-0 layer's coverage
 // also spans them (cover_layer).  Kept: the in-focus layer, the level-0 layers
 // and those.  (At r = 16 px on the 12 MP bench frame 60 % of the pixels stay.)
-template <typename T, typename C>
-void Renderer<T, C>::keep_band_pixel_lists() {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::keep_band_pixel_lists() {
   std::vector<char> keep(nlayers, 0);
   for (int l = 0; l < nlayers; ++l) {
     if (!layers[l].count || !(l == focus || layers[l].level == 0)) continue;
@@ -717,8 +733,8 @@ void Renderer<T, C>::keep_band_pixel_lists() {
   xs.swap(compact);
 }
 
-template <typename T, typename C>
-void Renderer<T, C>::build_coarse(int l, const float* coc) {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
@@ -815,8 +831,8 @@ void Renderer<T, C>::build_coarse(int l, const float* coc) {
 
 // One cell of level 0 (2 x 2 pixels) from its pixels, as the pyramid stores it
 // (the pixels' layers from layer_of while it is held, else recomputed).
-template <typename T, typename C>
-FarCell Renderer<T, C>::far_cell0(int cx, int cy) const {
+template <typename T, typename C, typename K>
+FarCell Renderer<T, C, K>::far_cell0(int cx, int cy) const {
   int best = 255;
   double sum[4] = {0, 0, 0, 0}, n = 0;
   for (int dy = 0; dy < 2; ++dy) {
@@ -836,8 +852,8 @@ FarCell Renderer<T, C>::far_cell0(int cx, int cy) const {
 
 // One cell of level 1 (4 x 4 pixels) from its level-0 cells, as the pyramid
 // stores it.
-template <typename T, typename C>
-FarCell Renderer<T, C>::far_cell1(int cx, int cy) const {
+template <typename T, typename C, typename K>
+FarCell Renderer<T, C, K>::far_cell1(int cx, int cy) const {
   int best = 255;
   double sum[4] = {0, 0, 0, 0}, n = 0;
   for (int dy = 0; dy < 2; ++dy) {
@@ -854,8 +870,8 @@ FarCell Renderer<T, C>::far_cell1(int cx, int cy) const {
 // Levels 2 and up of the farthest-content pyramid; levels 0 and 1 (4/5 of its
 // cells) are made per band of rows where some pixel needs them (far_rows),
 // never for the whole image.
-template <typename T, typename C>
-void Renderer<T, C>::build_far_pyramid(int threads) {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::build_far_pyramid(int threads) {
   const long long all = far_pyramid_shape(H, W, &far);
   if (all < 0) throw std::invalid_argument("image is too large");
   const int apart = std::min(far.levels, kFarApartLevels);
@@ -905,8 +921,8 @@ void Renderer<T, C>::build_far_pyramid(int threads) {
 // The rows of levels 0 and 1 that far_content reads for pixels of rows
 // [y0, y1), held in the band's scratch, cells made on demand (far_cells);
 // returns the pyramid that reads them.
-template <typename T, typename C>
-FarPyramid Renderer<T, C>::far_rows(int y0, int y1, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+FarPyramid Renderer<T, C, K>::far_rows(int y0, int y1, BandScratch& sc) const {
   FarPyramid p = far;
   for (int k = 0; k < std::min(far.levels, kFarApartLevels); ++k) {  // a 1 x 1 image has no pyramid
     const float s = (float)(2 << k);
@@ -927,8 +943,8 @@ FarPyramid Renderer<T, C>::far_rows(int y0, int y1, BandScratch& sc) const {
 
 // Makes the cells of levels 0 and 1 that far_content reads at pixel (x, y)
 // (their 2 x 2 bilinear neighbourhoods, clamped as far_content clamps them).
-template <typename T, typename C>
-void Renderer<T, C>::far_cells(int x, int y, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::far_cells(int x, int y, BandScratch& sc) const {
   for (int k = 0; k < std::min(far.levels, kFarApartLevels); ++k) {
     const float s = (float)(2 << k);
     const int h = far.h[k], w = far.w[k];
@@ -949,8 +965,8 @@ void Renderer<T, C>::far_cells(int x, int y, BandScratch& sc) const {
   }
 }
 
-template <typename T, typename C>
-void Renderer<T, C>::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw,
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw,
                                  float edge_x) const {
   L.stamp_r = r;
   int r0, r1;
@@ -988,8 +1004,8 @@ void Renderer<T, C>::build_stamp(Layer& L, const ApertureShape& shape, float r, 
   L.stamp_x1 = std::min(L.stamp_x1, gw - hi);
 }
 
-template <typename T, typename C>
-void Renderer<T, C>::build_covers(int l) {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::build_covers(int l) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
@@ -1067,8 +1083,8 @@ void Renderer<T, C>::build_covers(int l) {
 // (composite_layer: composite_pixel) and its buffers cleared; finally what
 // stays uncovered is filled and the band encoded (finish_band: finish_pixel).
 
-template <typename T, typename C>
-void Renderer<T, C>::render_band(int band, const float* coc, T* out, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::render_band(int band, CocMap coc, T* out, BandScratch& sc) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   sc.acc.assign((size_t)(y1 - y0) * W * 4, 0.0f);
   sc.behind.assign((size_t)(y1 - y0) * W * 4, 0.0f);
@@ -1091,8 +1107,8 @@ void Renderer<T, C>::render_band(int band, const float* coc, T* out, BandScratch
 }
 
 // Where layer l meets the band [y0, y1): false when none of its splats reaches it.
-template <typename T, typename C>
-bool Renderer<T, C>::layer_band(int l, int y0, int y1, LayerBand* lb) const {
+template <typename T, typename C, typename K>
+bool Renderer<T, C, K>::layer_band(int l, int y0, int y1, LayerBand* lb) const {
   const Layer& L = layers[l];
   if (!L.count) return false;
   const ApertureShape& shape = P.shape[l > focus];
@@ -1121,8 +1137,8 @@ bool Renderer<T, C>::layer_band(int l, int y0, int y1, LayerBand* lb) const {
 }
 
 // The in-focus layer: copied through with full coverage (nothing behind it bleeds in).
-template <typename T, typename C>
-void Renderer<T, C>::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
   for (int y = lb.y0; y < lb.y1; ++y) {
     const C* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
     const C* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
@@ -1137,8 +1153,8 @@ void Renderer<T, C>::copy_in_focus(const LayerBand& lb, BandScratch& sc) const {
 
 // Sizes the layer's grid-row buffers (all zero between layers) and resets the
 // touched ranges; the writer deposits into them.
-template <typename T, typename C>
-SplatWriter Renderer<T, C>::begin_layer(const LayerBand& lb, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+SplatWriter Renderer<T, C, K>::begin_layer(const LayerBand& lb, BandScratch& sc) const {
   const size_t need = (size_t)lb.nrows * (lb.gw + 1) * 4;
   if (sc.buf.size() < need) sc.buf.assign(need, 0.0f);  // invariant: buf and pbuf are all zero here
   if (sc.pbuf.size() < need / 4) sc.pbuf.assign(need / 4, 0.0f);
@@ -1154,8 +1170,8 @@ SplatWriter Renderer<T, C>::begin_layer(const LayerBand& lb, BandScratch& sc) co
 
 // Light and coverage: every level-0 pixel with its own radius, energy-
 // normalised at its integer centre; a coarse layer's cell records.
-template <typename T, typename C>
-void Renderer<T, C>::splat_layer(const LayerBand& lb, const float* coc, const SplatWriter& write) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::splat_layer(const LayerBand& lb, CocMap coc, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0) {
     const StampTable& table = stamps[lb.l];
@@ -1205,8 +1221,8 @@ void Renderer<T, C>::splat_layer(const LayerBand& lb, const float* coc, const Sp
 
 // Coverage of one radius (see coverage_radius) of the layer's pixels and the
 // next nearer layer's.
-template <typename T, typename C>
-void Renderer<T, C>::cover_layer(const LayerBand& lb, const SplatWriter& write) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::cover_layer(const LayerBand& lb, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
   const float cr = L.cover_r / lb.s;
   if (L.level == 0) {
@@ -1244,8 +1260,8 @@ void Renderer<T, C>::cover_layer(const LayerBand& lb, const SplatWriter& write) 
 
 // Fine highlights of a coarse layer: light-only splats on the image grid,
 // integrated along their rows here.  Returns whether the layer has any.
-template <typename T, typename C>
-bool Renderer<T, C>::splat_fine(const LayerBand& lb, const float* coc, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+bool Renderer<T, C, K>::splat_fine(const LayerBand& lb, CocMap coc, BandScratch& sc) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0 || L.fine_x.empty()) return false;
   const int frows = lb.y1 - lb.y0;
@@ -1283,8 +1299,8 @@ bool Renderer<T, C>::splat_fine(const LayerBand& lb, const float* coc, BandScrat
 
 // Integrate the markers along each touched row (double running sums; the run
 // markers of cover_run are differenced once more).
-template <typename T, typename C>
-void Renderer<T, C>::scan_rows(const LayerBand& lb, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::scan_rows(const LayerBand& lb, BandScratch& sc) const {
   for (int k = 0; k < lb.nrows; ++k) {
     int c0 = sc.touched[2 * k], c1 = sc.touched[2 * k + 1];
     if (c1 < c0) continue;
@@ -1304,8 +1320,8 @@ void Renderer<T, C>::scan_rows(const LayerBand& lb, BandScratch& sc) const {
 
 // Composite the layer over the band: level 0 cell by pixel, coarse layers
 // upsampled bilinearly (plus their fine lights).
-template <typename T, typename C>
-void Renderer<T, C>::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
   const Layer& L = layers[lb.l];
   const int gw = lb.gw, row0 = lb.row0;
   if (L.level == 0) {
@@ -1367,8 +1383,8 @@ void Renderer<T, C>::composite_layer(const LayerBand& lb, BandScratch& sc, bool 
 }
 
 // Restore the all-zero invariant of buf, pbuf and fbuf (dbuf is cleared by scan_rows).
-template <typename T, typename C>
-void Renderer<T, C>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const {
   if (has_fine) {
     for (int k = 0; k < lb.y1 - lb.y0; ++k) {
       const int c0 = sc.ftouched[2 * k], c1 = sc.ftouched[2 * k + 1];
@@ -1385,8 +1401,8 @@ void Renderer<T, C>::clear_layer(const LayerBand& lb, BandScratch& sc, bool has_
 
 // What no layer covers is what the photo never showed: light from behind
 // the blurred objects in front (see resolve_pixel).  Then encode.
-template <typename T, typename C>
-void Renderer<T, C>::finish_band(int y0, int y1, const float* coc, T* out, BandScratch& sc) const {
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::finish_band(int y0, int y1, CocMap coc, T* out, BandScratch& sc) const {
   FarPyramid band_far = far;  // with the rows of levels 0 and 1 once a pixel needs them
   bool have_rows = false;
   for (int y = y0; y < y1; ++y) {
@@ -1417,22 +1433,30 @@ void Renderer<T, C>::finish_band(int y0, int y1, const float* coc, T* out, BandS
   }
 }
 
-}  // namespace
-
-template <typename T>
-void render_cpu(const T* image, const float* coc, T* out, int height, int width, const RenderParams& p) {
-  if (height <= 0 || width <= 0) return;
+template <typename T, typename K>
+void render_with(const T* image, const K* coc, T* out, int height, int width, const RenderParams& p) {
   if (width <= 65536) {
-    Renderer<T, uint16_t> r(height, width, p);
-    r.run(image, coc, out);
+    Renderer<T, uint16_t, K> r(height, width, p);
+    r.run(image, CocView<K>{coc}, out);
   } else {
-    Renderer<T, int> r(height, width, p);
-    r.run(image, coc, out);
+    Renderer<T, int, K> r(height, width, p);
+    r.run(image, CocView<K>{coc}, out);
   }
 }
 
-template void render_cpu<uint8_t>(const uint8_t*, const float*, uint8_t*, int, int, const RenderParams&);
-template void render_cpu<uint16_t>(const uint16_t*, const float*, uint16_t*, int, int, const RenderParams&);
-template void render_cpu<float>(const float*, const float*, float*, int, int, const RenderParams&);
+}  // namespace
+
+template <typename T>
+void render_cpu(const T* image, CocMap coc, T* out, int height, int width, const RenderParams& p) {
+  if (height <= 0 || width <= 0) return;
+  if (coc.steps)
+    render_with(image, coc.steps, out, height, width, p);
+  else
+    render_with(image, coc.px, out, height, width, p);
+}
+
+template void render_cpu<uint8_t>(const uint8_t*, CocMap, uint8_t*, int, int, const RenderParams&);
+template void render_cpu<uint16_t>(const uint16_t*, CocMap, uint16_t*, int, int, const RenderParams&);
+template void render_cpu<float>(const float*, CocMap, float*, int, int, const RenderParams&);
 
 }  // namespace pybokeh

@@ -17,9 +17,19 @@ struct RenderParams {
   int threads = 1;
 };
 
-// image: H x W x 3 (sRGB; uint8, uint16 or float in [0, 1]), coc: H x W signed
-// CoC radius in px (finite), out: H x W x 3 of the image's type.
+// An H x W signed CoC map (px) as the renderer reads it: float32 radii, or
+// int16 counts of 1 / kCocStepsPerPx px (half the memory; what render() hands
+// over when every radius fits, |CoC| < 512 px).  The two give the same radii
+// for a map on the grid (k / 64 is exact in float).
+struct CocMap {
+  const float* px = nullptr;
+  const int16_t* steps = nullptr;
+  float operator[](size_t i) const { return steps ? (float)steps[i] * (1.0f / kCocStepsPerPx) : px[i]; }
+};
+
+// image: H x W x 3 (sRGB; uint8, uint16 or float in [0, 1]), coc: finite,
+// out: H x W x 3 of the image's type.
 template <typename T>
-void render_cpu(const T* image, const float* coc, T* out, int height, int width, const RenderParams& p);
+void render_cpu(const T* image, CocMap coc, T* out, int height, int width, const RenderParams& p);
 
 }  // namespace pybokeh

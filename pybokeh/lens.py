@@ -74,6 +74,39 @@ def round_to_kernel_grid(coc: Any) -> Any:
     return coc.mul_(COC_STEPS_PER_PX).round_().mul_(1.0 / COC_STEPS_PER_PX)
 
 
+#: Largest |CoC| (px) whose grid step count fits in int16 (:func:`grid_steps`).
+MAX_STEP_RADIUS = 32767 / COC_STEPS_PER_PX
+_STEP_BLOCK = 1 << 18  # elements per block of grid_steps' conversion
+
+
+def grid_steps(coc: np.ndarray) -> np.ndarray:
+    """A CoC map on the kernel grid as int16 counts of ``1 / COC_STEPS_PER_PX`` px (half its
+    memory), or ``coc`` itself where a radius reaches :data:`MAX_STEP_RADIUS` or more.
+
+    Parameters
+    ----------
+    coc : numpy.ndarray
+        Float32 signed CoC radii in px, every one a multiple of ``1 / COC_STEPS_PER_PX``
+        (:func:`round_to_kernel_grid`).
+
+    Returns
+    -------
+    numpy.ndarray
+        Same shape: int16 steps ``k`` with ``k / COC_STEPS_PER_PX == coc`` exactly, or the
+        float32 map unchanged.
+    """
+    steps = np.empty(coc.shape, np.int16)
+    flat_in, flat_out = coc.reshape(-1), steps.reshape(-1)
+    block = np.empty(min(flat_in.size, _STEP_BLOCK), np.float32)
+    for start in range(0, flat_in.size, _STEP_BLOCK):  # in blocks: no full-size float temporary
+        part = block[:min(_STEP_BLOCK, flat_in.size - start)]
+        np.multiply(flat_in[start:start + part.size], COC_STEPS_PER_PX, out=part)  # exact: a power of two
+        if not np.abs(part).max() <= 32767:
+            return coc
+        flat_out[start:start + part.size] = part
+    return steps
+
+
 def coc_map(
     depth: Any,
     focus: float | Sequence[float],

@@ -14,9 +14,9 @@ from typing import Any, Sequence
 from ..aperture import Aperture
 from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
 from ..inputs import as_depth, as_image
-from ..lens import Lens, round_to_kernel_grid
+from ..lens import Lens, grid_steps, round_to_kernel_grid
 from .device_inputs import device_image, is_device_array
-from .dispatch import backends, check_threads, get_backend
+from .dispatch import GRID_STEP_BACKENDS, backends, check_threads, get_backend
 from .errors import BackendUnavailableError
 
 __all__ = ["render", "backends", "BackendUnavailableError", "DEFAULT_HIGHLIGHT_BOOST"]
@@ -80,9 +80,13 @@ def render(image: Any, depth: Any, focus: float | Sequence[float], *, depth_kind
     threads = check_threads(threads)
     if is_device_array(image):  # a torch CUDA tensor / CuPy array: every step runs on its GPU
         array, restore, kernel = device_image(image, backend)
+        name = "device"
     else:
-        kernel = get_backend(backend)[1]
+        name, kernel = get_backend(backend)
         array, restore = as_image(image)
     # coc_map only reads the map: no copy of a float32 one.
     coc = round_to_kernel_grid(lens.coc_map(as_depth(depth, like=array, copy=False), focus, array.shape[:2]))
-    return restore(kernel(array, coc, aperture, highlight_gain_map(array, strength, coc), threads))
+    gain = highlight_gain_map(array, strength, coc)
+    if name in GRID_STEP_BACKENDS:
+        coc = grid_steps(coc)  # the float map is freed here, before the kernel: half its memory
+    return restore(kernel(array, coc, aperture, gain, threads))

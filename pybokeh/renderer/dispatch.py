@@ -19,10 +19,14 @@ from ..aperture import Aperture
 from ..validate import integer, text
 from .errors import BackendUnavailableError
 
-#: Signature of a backend: (image, coc, aperture, highlight_gain (H×W float32 or None), threads) -> image
+#: Signature of a backend: (image, coc, aperture, highlight_gain (H×W float32 or None), threads) -> image;
+#: coc is H×W float32 px, or for :data:`GRID_STEP_BACKENDS` int16 steps of 1/COC_STEPS_PER_PX px
+#: (:func:`pybokeh.lens.grid_steps`).
 Backend = Callable[[np.ndarray, np.ndarray, Aperture, "np.ndarray | None", int], np.ndarray]
 
 ORDER = ("cuda", "cpp", "numba", "numpy")
+#: Backends that read a CoC map on the kernel grid as int16 steps (half the memory of float32).
+GRID_STEP_BACKENDS = frozenset({"cpp"})
 
 
 @functools.lru_cache(maxsize=None)

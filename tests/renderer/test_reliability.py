@@ -88,6 +88,34 @@ def test_core_rejects_coc_the_bins_cannot_hold(bad):
         _core.render(img, coc, blades, luts, extents, None, 1)
 
 
+@pytest.mark.parametrize("coc_kind", ["int32", "float64", "int16 strided", "int16 wrong shape"])
+def test_core_accepts_float32_or_int16_coc_only(coc_kind):
+    img, coc, blades, luts, extents = core_args()
+    bad = {"int32": lambda: np.zeros(coc.shape, np.int32), "float64": lambda: coc.astype(np.float64),
+           "int16 strided": lambda: np.zeros((16, 32), np.int16)[:, ::2],
+           "int16 wrong shape": lambda: np.zeros((16, 15), np.int16)}[coc_kind]()
+    with pytest.raises(ValueError, match="coc must be"):
+        _core.render(img, bad, blades, luts, extents, None, 1)
+    extreme = np.full(coc.shape, -32768, np.int16)  # -512 px: every int16 is a valid radius
+    extreme[::2] = 32767
+    assert _core.render(img, extreme, blades, luts, extents, None, 2).shape == img.shape
+
+
+def test_grid_steps_are_exact_and_keep_radii_int16_cannot_hold():
+    from pybokeh.lens import MAX_STEP_RADIUS, grid_steps, round_to_kernel_grid
+
+    rng = np.random.default_rng(4)
+    coc = round_to_kernel_grid(rng.uniform(-MAX_STEP_RADIUS, MAX_STEP_RADIUS, (300, 1000)).astype(np.float32))
+    steps = grid_steps(coc)
+    assert steps.dtype == np.int16 and steps.shape == coc.shape
+    np.testing.assert_array_equal(steps.astype(np.float32) / COC_STEPS_PER_PX, coc)
+    for big in (512.0, -512.015625, 4000.0):  # beyond int16 steps: the float map comes back
+        wide = coc.copy()
+        wide[-1, -1] = big
+        assert grid_steps(wide) is wide
+    assert grid_steps(np.zeros((0, 5), np.float32)).shape == (0, 5)
+
+
 @pytest.mark.parametrize("bad", [np.inf, np.nan, -0.5, 1000.5, 1e38])
 def test_core_rejects_gains_outside_its_range(bad):
     img, coc, blades, luts, extents = core_args()

@@ -130,6 +130,31 @@ def test_columns_beyond_16_bits(backend, width, rng):
     assert _diff(wide[:, -580:], end[:, -580:]) <= 1.0
 
 
+@pytest.mark.skipif("cpp" not in CPU_BACKENDS, reason="needs the compiled module")
+@pytest.mark.parametrize("seed", range(6))
+def test_cpp_reads_int16_grid_steps_as_the_float_map(seed):
+    # render() hands the C++ kernel its CoC map as int16 grid steps (half the memory): the same
+    # radii, so the same image bit for bit, for every dtype, aperture, gain and width (the last
+    # case takes the int column path, beyond 65536 px).
+    from pybokeh.lens import grid_steps
+
+    rng = np.random.default_rng(seed)
+    shapes = [(1, 1), (1, 9), (37, 1), (41, 57), (90, 120), (3, 65600)]
+    shape = shapes[seed]
+    dtype = (np.uint8, np.uint16, np.float32)[seed % 3]
+    image = random_image(rng, shape, dtype)
+    image[rng.random(shape) < 0.02] = np.iinfo(dtype).max if dtype != np.float32 else 1.0
+    coc = blocky_coc(rng, shape, float(rng.uniform(1, 70)))
+    steps = grid_steps(coc)
+    assert steps.dtype == np.int16
+    _, kernel = get_backend("cpp")
+    aperture = Aperture(int(rng.choice([0, 5, 6])), float(rng.uniform(0, 90)))
+    gain = highlight_gain_map(image, 4.0, coc)
+    threads = int(rng.integers(1, 4))
+    np.testing.assert_array_equal(kernel(image, steps, aperture, gain, threads),
+                                  kernel(image, coc, aperture, gain, threads))
+
+
 def test_numba_column_buckets_narrow_and_wide_agree(rng, monkeypatch):
     # Numba keeps the columns of its pixel buckets as uint16 up to 65536 columns and as int32
     # beyond; on a strip of 65536 columns both types render the same image, bit for bit.
