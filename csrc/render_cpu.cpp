@@ -205,7 +205,7 @@ bool stamp_fits(const ApertureShape& shape, const Stamp& S, int x, int y, float 
 // grid of its bin (in grid units): a pixel's or a whole cell's splat is then
 // a copy of precomputed row markers instead of its geometry row by row.
 struct StampTable {
-  static constexpr int kMaxStamps = 4096;
+  static constexpr int kMaxStamps = 4096;  // (< 2^16: WholeCell's index)
   int key0 = 0;  // stamps[k] has radius (key0 + k) / kCocStepsPerPx
   std::vector<Stamp> stamps;
   std::vector<StampRow> rows;
@@ -244,12 +244,17 @@ struct StampTable {
   }
 };
 
-// A coarse cell whose splat is one of its layer's stamps (cell_stamp): half
-// the size of a CellSplat, which most cells of a smooth layer would otherwise take.
+// A coarse cell whose splat is one of its layer's stamps (cell_stamp): under
+// half the size of a CellSplat, which most cells of a smooth layer would
+// otherwise take.  C: the grid column's type (as the pixel lists'): 20 bytes
+// where the image is at most 65536 px wide.
+template <typename C>
 struct WholeCell {
-  int gx, stamp;  // grid column; index in the layer's StampTable
-  float v[4];     // what the stamp deposits: premultiplied colour, coverage (the cell's covered fraction)
+  C gx;            // grid column
+  uint16_t stamp;  // index in the layer's StampTable
+  float v[4];      // what the stamp deposits: premultiplied colour, coverage (the cell's covered fraction)
 };
+static_assert(sizeof(WholeCell<uint16_t>) == 20, "a whole cell of a narrow image packs into 20 bytes");
 
 struct Layer {
   int count = 0;
@@ -260,8 +265,7 @@ struct Layer {
   int grid_h = 0, grid_w = 0;
   std::vector<Splat> splats;   // cells splatted with their own geometry
   std::vector<int> row_start;  // grid_h + 1
-  std::vector<WholeCell> whole;      // cells splatted from the layer's stamps
-  std::vector<int> whole_row_start;  // grid_h + 1
+  std::vector<int> whole_row_start;  // grid_h + 1: rows of Renderer::whole[layer]
   // Coverage of the layer's and the next nearer layer's pixels, radius
   // cover_r (see coverage_radius).
   long long units = 0;      // sum of coc_units(|CoC|) of the layer's pixels
@@ -513,6 +517,7 @@ class Renderer {
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
   std::vector<C> xs;             // column of every pixel, grouped by (layer, row)
   std::vector<Layer> layers;
+  std::vector<std::vector<WholeCell<C>>> whole;  // by layer: cells splatted from its stamps, by grid row
   std::vector<float> encode_lut;
   // Bilinear upsampling taps of each grid level along x (same for every row):
   // left and right grid column and the right weight of image column x.
@@ -606,6 +611,7 @@ void Renderer<T, C, K>::run(const T* image, CocMap coc, T* out) {
   // Bucket offsets, layer-major so each layer's pixels are sorted by row.
   offsets.assign((size_t)nlayers * (H + 1), 0);
   layers.assign(nlayers, Layer());
+  whole.assign(nlayers, {});
   int total = 0;
   for (int l = 0; l < nlayers; ++l) {
     Layer& L = layers[l];
@@ -786,7 +792,7 @@ void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
   }
   for (int gy = 0; gy < L.grid_h; ++gy) {
     L.row_start[gy] = (int)L.splats.size();
-    L.whole_row_start[gy] = (int)L.whole.size();
+    L.whole_row_start[gy] = (int)whole[l].size();
     int y0 = gy * s, y1 = std::min(H, y0 + s);
     if (y1 <= L.ymin || y0 > L.ymax) continue;
     std::fill(acc.begin(), acc.end(), 0.0);
@@ -817,8 +823,8 @@ void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
       // Light and coverage at a grid point: one stamp (its centroid is then gx, gy).
       const Stamp* S = sp.lx == sp.x && sp.ly == sp.y ? cell_stamp(l, sp) : nullptr;
       if (S) {
-        L.whole.push_back(WholeCell{gx, (int)(S - stamps[l].stamps.data()),
-                                    {sp.w * sp.c[0], sp.w * sp.c[1], sp.w * sp.c[2], sp.w}});
+        whole[l].push_back(WholeCell<C>{(C)gx, (uint16_t)(S - stamps[l].stamps.data()),
+                                        {sp.w * sp.c[0], sp.w * sp.c[1], sp.w * sp.c[2], sp.w}});
         continue;
       }
       cell_splat_scales(shape, &sp);
@@ -826,7 +832,7 @@ void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
     }
   }
   L.row_start[L.grid_h] = (int)L.splats.size();
-  L.whole_row_start[L.grid_h] = (int)L.whole.size();
+  L.whole_row_start[L.grid_h] = (int)whole[l].size();
 }
 
 // One cell of level 0 (2 x 2 pixels) from its pixels, as the pyramid stores it
@@ -1200,7 +1206,7 @@ void Renderer<T, C, K>::splat_layer(const LayerBand& lb, CocMap coc, const Splat
   const StampTable& table = stamps[lb.l];
   for (int gy = lb.src0; gy <= lb.src1; ++gy) {
     for (int k = L.whole_row_start[gy]; k < L.whole_row_start[gy + 1]; ++k) {
-      const WholeCell& wc = L.whole[k];
+      const WholeCell<C>& wc = whole[lb.l][k];
       write.stamp(table.stamps[wc.stamp], table.rows.data(), wc.gx, gy, v4f{wc.v[0], wc.v[1], wc.v[2], wc.v[3]});
     }
   }
