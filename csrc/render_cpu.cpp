@@ -113,6 +113,19 @@ void parallel_for(int n, int threads, F&& body) {
   parallel_for_t(n, threads, [&](int i, int) { body(i); });
 }
 
+// body(y) for the rows [0, h), handed out in blocks of kRowBlock rows: the
+// per-row tables the first passes fill (bucket sizes, pixel lists) then never
+// have two threads writing next to each other (one row at a time, adjacent
+// rows on different cores shared cache lines and the first pass took longer on
+// two threads than on one).
+constexpr int kRowBlock = 16;
+template <typename F>
+void parallel_rows(int h, int threads, F&& body) {
+  parallel_for((h + kRowBlock - 1) / kRowBlock, threads, [&](int b) {
+    for (int y = b * kRowBlock; y < std::min(h, (b + 1) * kRowBlock); ++y) body(y);
+  });
+}
+
 // Pixel type traits: decoding to [0, 1] sRGB float and quantising back.
 template <typename T>
 struct Pixel {  // the conversions are shared with the CUDA backend (bokeh_math.h)
@@ -573,7 +586,7 @@ void Renderer<T, C, K>::run(const T* image, CocMap coc, T* out) {
 
   // Largest radius -> number of bins per side.
   std::vector<float> row_max(H, 0.0f);
-  parallel_for(H, threads, [&](int y) {
+  parallel_rows(H, threads, [&](int y) {
     float m = 0.0f;
     for (int x = 0; x < W; ++x) m = std::max(m, std::fabs(coc[(size_t)y * W + x]));
     row_max[y] = m;
@@ -597,14 +610,20 @@ void Renderer<T, C, K>::run(const T* image, CocMap coc, T* out) {
   layer_of.resize(N);
   std::vector<int> counts((size_t)nlayers * H, 0);
   std::vector<long long> units((size_t)nlayers * H, 0);
-  parallel_for(H, threads, [&](int y) {
+  parallel_rows(H, threads, [&](int y) {
+    int count[2 * kMaxBinsPerSide + 1] = {0};  // this row's, written out once
+    long long unit[2 * kMaxBinsPerSide + 1] = {0};
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       float r = coc[i];
       const int l = layer_of_coc(r);
       layer_of[i] = (uint8_t)l;
-      counts[(size_t)l * H + y]++;
-      units[(size_t)l * H + y] += coc_units(std::fabs(r));
+      count[l]++;
+      unit[l] += coc_units(std::fabs(r));
+    }
+    for (int l = 0; l < nlayers; ++l) {
+      counts[(size_t)l * H + y] = count[l];
+      units[(size_t)l * H + y] = unit[l];
     }
   });
 
@@ -631,7 +650,7 @@ void Renderer<T, C, K>::run(const T* image, CocMap coc, T* out) {
     L.r_hi = l == focus ? 0.0f : layer_edge((l < nbins ? nbins - 1 - l : l - nbins - 1) + 1);
   }
   xs.resize(N);
-  parallel_for(H, threads, [&](int y) {
+  parallel_rows(H, threads, [&](int y) {
     std::vector<int> cursor(nlayers);
     for (int l = 0; l < nlayers; ++l) cursor[l] = offsets[(size_t)l * (H + 1) + y];
     for (int x = 0; x < W; ++x) xs[cursor[layer_of[(size_t)y * W + x]]++] = (C)x;
@@ -892,7 +911,7 @@ void Renderer<T, C, K>::build_far_pyramid(int threads) {
   static_assert(kFarApartLevels == 2, "level 2 is built from far_cell1");
   for (int k = apart; k < far.levels; ++k) {
     const int ph = far.h[k - 1], pw = far.w[k - 1], w = far.w[k];
-    parallel_for(far.h[k], threads, [&](int cy) {
+    parallel_rows(far.h[k], threads, [&](int cy) {
       for (int cx = 0; cx < w; ++cx) {
         int best = 255;
         double sum[4] = {0, 0, 0, 0}, n = 0;
