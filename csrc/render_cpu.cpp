@@ -814,16 +814,16 @@ void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
     L.whole_row_start[gy] = (int)whole[l].size();
     int y0 = gy * s, y1 = std::min(H, y0 + s);
     if (y1 <= L.ymin || y0 > L.ymax) continue;
-    std::fill(acc.begin(), acc.end(), 0.0);
-    used.clear();
+    used.clear();  // (acc is all zero here: the cells a row uses are cleared after it)
     for (int y = y0; y < y1; ++y) {
       const C* b = xs.data() + offsets[(size_t)l * (H + 1) + y];
       const C* e = xs.data() + offsets[(size_t)l * (H + 1) + y + 1];
       for (; b != e; ++b) {
         int x = *b;
         size_t i = (size_t)y * W + x;
-        double* a = acc.data() + (kCellSums + 1) * (x / s);
-        if (a[kCellSums] == 0.0) used.push_back(x / s);
+        const int gx = x >> L.level;
+        double* a = acc.data() + (kCellSums + 1) * gx;
+        if (a[kCellSums] == 0.0) used.push_back(gx);
         float c[3];
         colour(i, c);
         const bool fine = fine_light_bin(max_channel(c)) >= L.fine_bin;
@@ -849,6 +849,7 @@ void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
       cell_splat_scales(shape, &sp);
       L.splats.push_back(sp);
     }
+    for (int gx : used) std::fill_n(acc.data() + (kCellSums + 1) * gx, kCellSums + 1, 0.0);
   }
   L.row_start[L.grid_h] = (int)L.splats.size();
   L.whole_row_start[L.grid_h] = (int)whole[l].size();
@@ -1052,15 +1053,15 @@ void Renderer<T, C, K>::build_covers(int l) {
     L.cover_row_start[gy] = (int)L.covers.size();
     L.cover_run_row_start[gy] = (int)L.cover_runs.size() / 2;
     const int y0 = gy * s, y1 = std::min(H, y0 + s);
-    std::fill(acc.begin(), acc.end(), 0.0);
-    used.clear();
+    used.clear();  // (acc is all zero here: the cells a row uses are cleared after it)
     for (int y = y0; y < y1; ++y) {
       for (int src = l; src <= last; ++src) {
         const C* b = xs.data() + offsets[(size_t)src * (H + 1) + y];
         const C* e = xs.data() + offsets[(size_t)src * (H + 1) + y + 1];
         for (; b != e; ++b) {
-          double* a = acc.data() + 3 * (*b / s);
-          if (a[0] == 0.0) used.push_back(*b / s);
+          const int gx = *b >> L.level;
+          double* a = acc.data() + 3 * gx;
+          if (a[0] == 0.0) used.push_back(gx);
           a[0] += 1.0;
           a[1] += ((float)*b + 0.5f) * inv_s - 0.5f;
           a[2] += ((float)y + 0.5f) * inv_s - 0.5f;
@@ -1090,6 +1091,7 @@ void Renderer<T, C, K>::build_covers(int l) {
       cv.scale = t > 0.0f ? (float)(a[0] / ((double)cell_w * cell_h)) / t : 0.0f;
       L.covers.push_back(cv);
     }
+    for (int gx : used) std::fill_n(acc.data() + 3 * gx, 3, 0.0);
   }
   L.cover_row_start[L.grid_h] = (int)L.covers.size();
   L.cover_run_row_start[L.grid_h] = (int)L.cover_runs.size() / 2;
