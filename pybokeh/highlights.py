@@ -49,13 +49,14 @@ tensors (:mod:`pybokeh.arrays`): the GPU path computes it next to the image.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .arrays import is_torch, namespace
 from .color import srgb_to_linear
 from .inputs import KERNEL_DTYPES, dtype_name
+from .lens import COC_STEPS_PER_PX
 from .validate import in_range
 
 #: Default ``highlight_boost`` of :func:`pybokeh.render` (see the module doc and the README's sweep).
@@ -112,14 +113,40 @@ def highlight_gain_map(image: Any, strength: float, coc: Any) -> Any | None:
     strength : float
         ``highlight_boost`` ``G`` in [0, 1000] (see the module doc).
     coc : numpy.ndarray or torch.Tensor
-        H×W signed circle of confusion (px) of the same library and device.
+        H×W signed circle of confusion of the same library and device: float px,
+        or int16 steps of ``1 / COC_STEPS_PER_PX`` px (:func:`pybokeh.lens.grid_steps`).
 
     Returns
     -------
     numpy.ndarray or torch.Tensor or None
         H×W float32 gains in [0, G] (zero where nothing clips), of the image's
         library and device; None when ``strength`` is 0 or nothing clips.
+
+    Notes
+    -----
+    In two steps, :func:`highlight_candidates` (the image alone) and
+    :func:`highlight_gains` (with the CoC), so that :func:`pybokeh.render` can find
+    the candidates while it computes the CoC map.
     """
+    return highlight_gains(highlight_candidates(image, strength), coc)
+
+
+class HighlightCandidates(NamedTuple):
+    """The pixels that may be boosted and their gain terms before the blur is known
+    (:func:`highlight_candidates`); every array holds one value per candidate."""
+
+    ys: Any
+    xs: Any
+    shape: tuple[int, int]
+    like: Any        # the image (the gain map's library and device)
+    scale: Any       # q · G
+    point_term: Any  # light · point · dark ** LIGHT_DARKNESS (times the spread of the blur)
+    area_term: Any   # AREA_SHARE · n⁴ · (1 - point) · dark ** AREA_DARKNESS
+
+
+def highlight_candidates(image: Any, strength: float) -> HighlightCandidates | None:
+    """The first step of :func:`highlight_gain_map`: what the image alone decides (None when
+    ``strength`` is 0 or nothing clips)."""
     if not strength > 0:
         return None
     ops = namespace(image)
@@ -157,14 +184,26 @@ def highlight_gain_map(image: Any, strength: float, coc: Any) -> Any | None:
     radius = max(2, int(round(WINDOW_FRACTION * math.hypot(h, w))))
     step, mean = surround_luminance(codes, top, radius)
     dark = 1.0 - ops.clip(ops.cast(mean[ys // step, xs // step], ops.float32), 0.0, 1.0)
+    return HighlightCandidates(ys, xs, (h, w), image, q * float(strength), light * point * dark ** LIGHT_DARKNESS,
+                               AREA_SHARE * n ** 4 * (1.0 - point) * dark ** AREA_DARKNESS)
 
-    r = xp.abs(ops.cast(coc[ys, xs], ops.float32))
+
+def highlight_gains(candidates: HighlightCandidates | None, coc: Any) -> Any | None:
+    """The second step of :func:`highlight_gain_map`: the gain map from the candidates and the
+    CoC map (float px, or int16 grid steps), or None when there are no candidates."""
+    if candidates is None:
+        return None
+    c = candidates
+    ops = namespace(c.like)
+    xp = ops.xp
+    r = xp.abs(ops.cast(coc[c.ys, c.xs], ops.float32))
+    if coc.dtype == (xp.int16 if is_torch(coc) else np.int16):
+        r = r * (1.0 / COC_STEPS_PER_PX)  # exact: a power of two
     spread = ops.clip((r - SPREAD_RAMP[0]) / (SPREAD_RAMP[1] - SPREAD_RAMP[0]), 0.0, 1.0)
-    g = q * float(strength) * (light * point * dark ** LIGHT_DARKNESS * spread
-                               + AREA_SHARE * n ** 4 * (1.0 - point) * dark ** AREA_DARKNESS)
+    g = c.scale * (c.point_term * spread + c.area_term)
     g = xp.minimum(g, ops.clip(math.pi * r * r - 1.0, 0.0, None))
-    gain = ops.sparse_zeros((h, w), ops.float32, like=image)  # a few thousand pixels of a 12 MP map
-    gain[ys, xs] = ops.cast(g, ops.float32)
+    gain = ops.sparse_zeros(c.shape, ops.float32, like=c.like)  # a few thousand pixels of a 12 MP map
+    gain[c.ys, c.xs] = ops.cast(g, ops.float32)
     return gain
 
 

@@ -80,20 +80,20 @@ _STEP_BLOCK = 1 << 18  # elements per block of grid_steps' conversion
 
 
 def grid_steps(coc: np.ndarray) -> np.ndarray:
-    """A CoC map on the kernel grid as int16 counts of ``1 / COC_STEPS_PER_PX`` px (half its
-    memory), or ``coc`` itself where a radius reaches :data:`MAX_STEP_RADIUS` or more.
+    """A CoC map rounded to the kernel grid as int16 counts of ``1 / COC_STEPS_PER_PX`` px (half
+    its memory); where a radius rounds to :data:`MAX_STEP_RADIUS` or more, the map rounded in
+    place (:func:`round_to_kernel_grid`) instead.
 
     Parameters
     ----------
     coc : numpy.ndarray
-        Float32 signed CoC radii in px, every one a multiple of ``1 / COC_STEPS_PER_PX``
-        (:func:`round_to_kernel_grid`).
+        Float32 signed CoC radii in px (a map this library made: it may be overwritten).
 
     Returns
     -------
     numpy.ndarray
-        Same shape: int16 steps ``k`` with ``k / COC_STEPS_PER_PX == coc`` exactly, or the
-        float32 map unchanged.
+        Same shape: int16 steps ``k``, ``k / COC_STEPS_PER_PX`` being exactly what
+        :func:`round_to_kernel_grid` gives; or that float32 map.
     """
     steps = np.empty(coc.shape, np.int16)
     flat_in, flat_out = coc.reshape(-1), steps.reshape(-1)
@@ -101,8 +101,9 @@ def grid_steps(coc: np.ndarray) -> np.ndarray:
     for start in range(0, flat_in.size, _STEP_BLOCK):  # in blocks: no full-size float temporary
         part = block[:min(_STEP_BLOCK, flat_in.size - start)]
         np.multiply(flat_in[start:start + part.size], COC_STEPS_PER_PX, out=part)  # exact: a power of two
+        np.rint(part, out=part)
         if not np.abs(part).max() <= 32767:
-            return coc
+            return round_to_kernel_grid(coc)
         flat_out[start:start + part.size] = part
     return steps
 
@@ -242,12 +243,8 @@ class Lens:
         ops = namespace(depth)
         shape = tuple(depth.shape) if image_shape is None else shape2d(image_shape, "image_shape")
         if self.depth_kind == "disparity":
-            valid = ops.xp.isfinite(depth) & (depth >= 0)
-            values = resample(fill_invalid(depth, valid, "depth"), shape, "depth")
-            del valid  # the peak memory of a render is here or in the kernel
-            lo, hi = ops.minmax(values)
-            pixel_value = focus_value(focus, values, shape) if _is_pixel(focus) else None
-            coc = self._disparity_coc(values, lo, hi, normalised_focus(focus, pixel_value, lo, hi), shape, ops)
+            values, lo, hi, f = self._disparity_inputs(depth, focus, shape, ops)
+            coc = self._disparity_coc(values, lo, hi, f, shape, ops)
         else:
             # Work in inverse depth q = 1/z (1/m): +inf depth is exactly q = 0, and
             # the CoC is linear in q.
@@ -263,6 +260,65 @@ class Lens:
             raise ValueError(f"the lens settings give a circle of confusion over {MAX_COC_RADIUS:g} px; "
                              f"check max_blur, f_number, focal_length_mm and the depth units")
         return coc if ops.xp is np else coc.contiguous()
+
+    def kernel_coc(self, depth: Any, focus: float | Sequence[float], image_shape: tuple[int, int], *,
+                   steps: bool = False):
+        """The CoC map as the kernels read it: :meth:`coc_map` on the radius grid.
+
+        Parameters
+        ----------
+        depth, focus, image_shape
+            As in :meth:`coc_map`.
+        steps : bool
+            Int16 steps of ``1 / COC_STEPS_PER_PX`` px (:func:`grid_steps`) where the radii fit,
+            for the kernels that read them.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            ``(H, W)``: int16 steps (``steps``, NumPy, every radius under
+            :data:`MAX_STEP_RADIUS`) or float32 px rounded to the grid
+            (:func:`round_to_kernel_grid`).
+        """
+        ops = namespace(depth)
+        if steps and ops.xp is np and self.depth_kind == "disparity":
+            shape = shape2d(image_shape, "image_shape")
+            values, lo, hi, f = self._disparity_inputs(depth, focus, shape, ops)
+            span = hi - lo if hi > lo else 1.0
+            k = self.blur_per_disparity(shape)
+            if math.isfinite(span) and k * COC_STEPS_PER_PX <= 32767:  # |CoC| <= k: every radius fits
+                return self._disparity_steps(values, lo, span, f - 0.5 * self.focus_range,
+                                             f + 0.5 * self.focus_range, k)
+        coc = self.coc_map(depth, focus, image_shape)
+        return grid_steps(coc) if steps and ops.xp is np else round_to_kernel_grid(coc)
+
+    def _disparity_inputs(self, depth, focus, shape: tuple[int, int], ops):
+        """The disparity map filled and resampled to ``shape``, its range and the normalised focus."""
+        valid = ops.xp.isfinite(depth) & (depth >= 0)
+        values = resample(fill_invalid(depth, valid, "depth"), shape, "depth")
+        del valid  # the peak memory of a render is here or in the kernel
+        lo, hi = ops.minmax(values)
+        pixel_value = focus_value(focus, values, shape) if _is_pixel(focus) else None
+        return values, lo, hi, normalised_focus(focus, pixel_value, lo, hi)
+
+    @staticmethod
+    def _disparity_steps(values: np.ndarray, lo: float, span: float, band_lo: float, band_hi: float,
+                         k: float) -> np.ndarray:
+        """:meth:`_disparity_coc` rounded to the grid as int16 steps, in blocks: the same float32
+        operations in the same order (so the same radii), without a full-size float map."""
+        out = np.empty(values.shape, np.int16)
+        flat_in, flat_out = values.reshape(-1), out.reshape(-1)
+        block = np.empty(min(flat_in.size, _STEP_BLOCK), np.float32)
+        for start in range(0, flat_in.size, _STEP_BLOCK):
+            d = block[:min(_STEP_BLOCK, flat_in.size - start)]
+            np.subtract(flat_in[start:start + d.size], lo, out=d)
+            d /= span
+            d -= np.clip(d, band_lo, band_hi)
+            d *= k
+            d *= COC_STEPS_PER_PX  # round_to_kernel_grid's steps (exact: a power of two)
+            np.rint(d, out=d)
+            flat_out[start:start + d.size] = d
+        return out
 
     def _disparity_coc(self, values, lo: float, hi: float, focus: float, shape: tuple[int, int], ops):
         """``K * (d - clip(d, f - h, f + h))`` on the min–max normalised disparity ``d``.

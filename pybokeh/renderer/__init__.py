@@ -9,12 +9,15 @@ algorithm, described in ``csrc/render_cpu.cpp``.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Sequence
 
+import numpy as np
+
 from ..aperture import Aperture
-from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_gain_map
+from ..highlights import DEFAULT_HIGHLIGHT_BOOST, check_highlight_boost, highlight_candidates, highlight_gains
 from ..inputs import as_depth, as_image
-from ..lens import Lens, grid_steps, round_to_kernel_grid
+from ..lens import Lens
 from .device_inputs import device_image, is_device_array
 from .dispatch import GRID_STEP_BACKENDS, backends, check_threads, get_backend
 from .errors import BackendUnavailableError
@@ -84,9 +87,17 @@ def render(image: Any, depth: Any, focus: float | Sequence[float], *, depth_kind
     else:
         name, kernel = get_backend(backend)
         array, restore = as_image(image)
-    # coc_map only reads the map: no copy of a float32 one.
-    coc = round_to_kernel_grid(lens.coc_map(as_depth(depth, like=array, copy=False), focus, array.shape[:2]))
-    gain = highlight_gain_map(array, strength, coc)
-    if name in GRID_STEP_BACKENDS:
-        coc = grid_steps(coc)  # the float map is freed here, before the kernel: half its memory
-    return restore(kernel(array, coc, aperture, gain, threads))
+    depth = as_depth(depth, like=array, copy=False)  # only read: no copy of a float32 map
+    # The CoC map on the kernels' radius grid; the C++ kernel reads it as int16 steps (half the memory).
+    steps = name in GRID_STEP_BACKENDS
+    if threads > 1 and isinstance(array, np.ndarray) and strength > 0:
+        # The highlight candidates depend on the image alone: found on a second core meanwhile.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(highlight_candidates, array, strength)
+            coc = lens.kernel_coc(depth, focus, array.shape[:2], steps=steps)
+            candidates = pending.result()
+    else:
+        candidates = highlight_candidates(array, strength)
+        coc = lens.kernel_coc(depth, focus, array.shape[:2], steps=steps)
+    del depth
+    return restore(kernel(array, coc, aperture, highlight_gains(candidates, coc), threads))

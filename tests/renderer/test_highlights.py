@@ -333,3 +333,22 @@ def test_pixels_above_a_threshold_are_the_plain_nonzero(dtype, top, hits, order)
     expect = np.nonzero(image.max(axis=2) > threshold)
     np.testing.assert_array_equal(ys, expect[0])
     np.testing.assert_array_equal(xs, expect[1])
+
+
+def test_gains_from_grid_steps_are_the_gains_from_the_rounded_map():
+    # render() finds the candidates while it computes the CoC map, then reads the radii from the
+    # int16 steps the C++ kernel takes: the same gains as the one-step map of the float radii.
+    from pybokeh.highlights import highlight_candidates, highlight_gains
+    from pybokeh.lens import grid_steps, round_to_kernel_grid
+
+    rng = np.random.default_rng(5)
+    image = (rng.random((90, 130, 3)) * 200).astype(np.uint8)
+    image[rng.random((90, 130)) < 0.03] = 255
+    coc = round_to_kernel_grid(rng.uniform(-12, 12, (90, 130)).astype(np.float32))
+    expected = highlight_gain_map(image, G, coc)
+    candidates = highlight_candidates(image, G)
+    np.testing.assert_array_equal(highlight_gains(candidates, coc), expected)
+    steps = grid_steps(coc.copy())
+    assert steps.dtype == np.int16
+    np.testing.assert_array_equal(highlight_gains(candidates, steps), expected)
+    assert highlight_candidates(image, 0.0) is None and highlight_gains(None, coc) is None

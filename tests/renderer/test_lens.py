@@ -174,5 +174,27 @@ def test_subtract_clip_in_place_is_the_plain_formula(library, shape):
     np.testing.assert_array_equal(got, expected)
 
 
+@pytest.mark.parametrize("trial", range(12))
+def test_kernel_coc_is_the_coc_map_on_the_grid(trial):
+    # render() asks the lens for the kernels' map directly: int16 steps computed block by block for
+    # the C++ kernel, float32 rounded for the others; the same radii as coc_map then rounding.
+    from pybokeh.lens import Lens, grid_steps, round_to_kernel_grid
+
+    rng = np.random.default_rng(trial)
+    h, w = (int(v) for v in rng.integers(1, 200, 2))
+    d = (rng.normal(0, 1, (h, w)) * rng.choice([1e-3, 1, 300])).astype(np.float32)
+    if trial % 3 == 0:
+        d[rng.random((h, w)) < 0.1] = np.nan
+    scale = int(rng.choice([1, 2]))
+    focus = float(rng.uniform(0, 1)) if trial % 2 else (int(rng.integers(0, w)) * scale, int(rng.integers(0, h)) * scale)
+    lens = Lens("disparity", float(rng.choice([3.0, 60.0, 800.0])), None, 50.0, 36.0, float(rng.choice([0, 0.2])))
+    shape = (h * scale, w * scale)
+    steps = lens.kernel_coc(d, focus, shape, steps=True)
+    expected = grid_steps(lens.coc_map(d, focus, shape))
+    assert steps.dtype == expected.dtype and np.array_equal(steps, expected)
+    assert steps.dtype == (np.float32 if lens.max_blur * 64 > 32767 else np.int16)
+    np.testing.assert_array_equal(lens.kernel_coc(d, focus, shape), round_to_kernel_grid(lens.coc_map(d, focus, shape)))
+
+
 def test_public_coc_map_is_the_renderers():
     assert pybokeh.coc_map is coc_map
