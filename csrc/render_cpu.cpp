@@ -527,6 +527,28 @@ class Renderer {
     const int j = k < (float)bin_of_step.size() && (float)(int)k == k ? bin_of_step[(int)k] : radius_bin(a, nbins);
     return coc < 0.0f ? nbins - 1 - j : nbins + 1 + j;
   }
+  // layer_of_coc and depth_of_coc of pixel i; from its grid step straight
+  // where the map holds steps (the same tables, without the float round trip).
+  int layer_at(size_t i) const {
+    if constexpr (std::is_same_v<K, int16_t>) {
+      const int k = coc_.p[i], a = k < 0 ? -k : k;
+      if (a < (int)(kInFocusRadius * kCocStepsPerPx)) return nbins;  // (then a <= the largest radius)
+      const int j = bin_of_step[a];
+      return k < 0 ? nbins - 1 - j : nbins + 1 + j;
+    } else {
+      return layer_of_coc(coc_[i]);
+    }
+  }
+  float depth_at(size_t i) const {
+    if constexpr (std::is_same_v<K, int16_t>) {
+      const int k = coc_.p[i], a = k < 0 ? -k : k;
+      if (!(a < (int)depth_of_step.size())) return depth_position(coc_[i]);  // (no table: all in focus)
+      const float d = depth_of_step[a];
+      return k < 0 && d > 0.0f ? -d : d;
+    } else {
+      return depth_of_coc(coc_[i]);
+    }
+  }
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
   std::vector<C> xs;             // column of every pixel, grouped by (layer, row)
   std::vector<Layer> layers;
@@ -616,7 +638,7 @@ void Renderer<T, C, K>::run(const T* image, CocMap coc, T* out) {
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       float r = coc[i];
-      const int l = layer_of_coc(r);
+      const int l = layer_at(i);
       layer_of[i] = (uint8_t)l;
       count[l]++;
       unit[l] += coc_units(std::fabs(r));
@@ -869,8 +891,8 @@ FarCell Renderer<T, C, K>::far_cell0(int cx, int cy) const {
       float lin[3], c[3];
       colour(j, lin);
       far_colour(lin, c);
-      const int l = layer_of.empty() ? layer_of_coc(coc_[j]) : layer_of[j];
-      far_accumulate(l, 1.0, c, depth_of_coc(coc_[j]), &best, sum, &n);
+      const int l = layer_of.empty() ? layer_at(j) : layer_of[j];
+      far_accumulate(l, 1.0, c, depth_at(j), &best, sum, &n);
     }
   }
   return far_cell_from(best, sum, n);
@@ -1446,7 +1468,7 @@ void Renderer<T, C, K>::finish_band(int y0, int y1, CocMap coc, T* out, BandScra
           have_rows = true;
         }
         far_cells(x, y, sc);
-        far_w = far_content(band_far, x, y, depth_of_coc(coc[i]), std::fabs(coc[i]), far_px);
+        far_w = far_content(band_far, x, y, depth_at(i), std::fabs(coc[i]), far_px);
       }
       float c[3];
       colour(i, c);
