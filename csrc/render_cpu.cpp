@@ -877,42 +877,44 @@ void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
   L.whole_row_start[L.grid_h] = (int)whole[l].size();
 }
 
-// One cell of level 0 (2 x 2 pixels) from its pixels, as the pyramid stores it
-// (the pixels' layers from layer_of while it is held, else recomputed).
-template <typename T, typename C, typename K>
-FarCell Renderer<T, C, K>::far_cell0(int cx, int cy) const {
+// A cell of the farthest-content pyramid from its (up to) 2 x 2 children in
+// a ph x pw grid; child(x, y, best, sum, n) adds child (x, y) with
+// far_accumulate.  The one loop of every level, so that all make a cell alike.
+template <typename F>
+FarCell far_parent(int cx, int cy, int ph, int pw, F&& child) {
   int best = 255;
   double sum[4] = {0, 0, 0, 0}, n = 0;
   for (int dy = 0; dy < 2; ++dy) {
     for (int dx = 0; dx < 2; ++dx) {
       const int yy = 2 * cy + dy, xx = 2 * cx + dx;
-      if (yy >= H || xx >= W) continue;
-      const size_t j = (size_t)yy * W + xx;
-      float lin[3], c[3];
-      colour(j, lin);
-      far_colour(lin, c);
-      const int l = layer_of.empty() ? layer_at(j) : layer_of[j];
-      far_accumulate(l, 1.0, c, depth_at(j), &best, sum, &n);
+      if (yy < ph && xx < pw) child(xx, yy, &best, sum, &n);
     }
   }
   return far_cell_from(best, sum, n);
+}
+
+// One cell of level 0 (2 x 2 pixels) from its pixels, as the pyramid stores it
+// (the pixels' layers from layer_of while it is held, else recomputed).
+template <typename T, typename C, typename K>
+FarCell Renderer<T, C, K>::far_cell0(int cx, int cy) const {
+  return far_parent(cx, cy, H, W, [&](int x, int y, int* best, double* sum, double* n) {
+    const size_t j = (size_t)y * W + x;
+    float lin[3], c[3];
+    colour(j, lin);
+    far_colour(lin, c);
+    const int l = layer_of.empty() ? layer_at(j) : layer_of[j];
+    far_accumulate(l, 1.0, c, depth_at(j), best, sum, n);
+  });
 }
 
 // One cell of level 1 (4 x 4 pixels) from its level-0 cells, as the pyramid
 // stores it.
 template <typename T, typename C, typename K>
 FarCell Renderer<T, C, K>::far_cell1(int cx, int cy) const {
-  int best = 255;
-  double sum[4] = {0, 0, 0, 0}, n = 0;
-  for (int dy = 0; dy < 2; ++dy) {
-    for (int dx = 0; dx < 2; ++dx) {
-      const int yy = 2 * cy + dy, xx = 2 * cx + dx;
-      if (yy >= far.h[0] || xx >= far.w[0]) continue;
-      const FarCell c = far_cell0(xx, yy);
-      far_accumulate(c.layer, (double)c.count, c.rgb, c.depth, &best, sum, &n);
-    }
-  }
-  return far_cell_from(best, sum, n);
+  return far_parent(cx, cy, far.h[0], far.w[0], [&](int x, int y, int* best, double* sum, double* n) {
+    const FarCell c = far_cell0(x, y);
+    far_accumulate(c.layer, (double)c.count, c.rgb, c.depth, best, sum, n);
+  });
 }
 
 // Levels 2 and up of the farthest-content pyramid; levels 0 and 1 (4/5 of its
@@ -936,22 +938,15 @@ void Renderer<T, C, K>::build_far_pyramid(int threads) {
     const int ph = far.h[k - 1], pw = far.w[k - 1], w = far.w[k];
     parallel_rows(far.h[k], threads, [&](int cy) {
       for (int cx = 0; cx < w; ++cx) {
-        int best = 255;
-        double sum[4] = {0, 0, 0, 0}, n = 0;
-        for (int dy = 0; dy < 2; ++dy) {
-          for (int dx = 0; dx < 2; ++dx) {
-            const int yy = 2 * cy + dy, xx = 2 * cx + dx;
-            if (yy >= ph || xx >= pw) continue;
-            if (k == kFarApartLevels) {
-              const FarCell c = far_cell1(xx, yy);
-              far_accumulate(c.layer, (double)c.count, c.rgb, c.depth, &best, sum, &n);
-            } else {
-              const size_t o = (size_t)far.off[k - 1] + (size_t)yy * pw + xx;
-              far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], &best, sum, &n);
-            }
+        const FarCell c = far_parent(cx, cy, ph, pw, [&](int x, int y, int* best, double* sum, double* n) {
+          if (k == kFarApartLevels) {
+            const FarCell child = far_cell1(x, y);
+            far_accumulate(child.layer, (double)child.count, child.rgb, child.depth, best, sum, n);
+          } else {
+            const size_t o = (size_t)far.off[k - 1] + (size_t)y * pw + x;
+            far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], best, sum, n);
           }
-        }
-        const FarCell c = far_cell_from(best, sum, n);
+        });
         const size_t o = (size_t)far.off[k] + (size_t)cy * w + cx;
         far_layer[o] = (uint8_t)c.layer;
         far_count[o] = c.count;
