@@ -281,15 +281,13 @@ class Lens:
             (:func:`round_to_kernel_grid`).
         """
         ops = namespace(depth)
-        if steps and ops.xp is np and self.depth_kind == "disparity":
-            shape = shape2d(image_shape, "image_shape")
+        shape = shape2d(image_shape, "image_shape")
+        if (steps and ops.xp is np and self.depth_kind == "disparity"
+                and self.blur_per_disparity(shape) * COC_STEPS_PER_PX <= 32767):  # |CoC| <= K: every radius fits
             values, lo, hi, f = self._disparity_inputs(depth, focus, shape, ops)
-            span = hi - lo if hi > lo else 1.0
-            k = self.blur_per_disparity(shape)
-            if math.isfinite(span) and k * COC_STEPS_PER_PX <= 32767:  # |CoC| <= k: every radius fits
-                return self._disparity_steps(values, lo, span, f - 0.5 * self.focus_range,
-                                             f + 0.5 * self.focus_range, k)
-        coc = self.coc_map(depth, focus, image_shape)
+            if math.isfinite(hi - lo):  # (else coc_map raises, naming the lens settings)
+                return self._disparity_steps(values, lo, hi, f, shape, ops)
+        coc = self.coc_map(depth, focus, shape)
         return grid_steps(coc) if steps and ops.xp is np else round_to_kernel_grid(coc)
 
     def _disparity_inputs(self, depth, focus, shape: tuple[int, int], ops):
@@ -301,23 +299,15 @@ class Lens:
         pixel_value = focus_value(focus, values, shape) if _is_pixel(focus) else None
         return values, lo, hi, normalised_focus(focus, pixel_value, lo, hi)
 
-    @staticmethod
-    def _disparity_steps(values: np.ndarray, lo: float, span: float, band_lo: float, band_hi: float,
-                         k: float) -> np.ndarray:
-        """:meth:`_disparity_coc` rounded to the grid as int16 steps, in blocks: the same float32
-        operations in the same order (so the same radii), without a full-size float map."""
+    def _disparity_steps(self, values: np.ndarray, lo: float, hi: float, focus: float, shape: tuple[int, int],
+                         ops) -> np.ndarray:
+        """:meth:`_disparity_coc` as :func:`grid_steps`, block by block: the same radii without a
+        full-size float map."""
         out = np.empty(values.shape, np.int16)
         flat_in, flat_out = values.reshape(-1), out.reshape(-1)
-        block = np.empty(min(flat_in.size, _STEP_BLOCK), np.float32)
         for start in range(0, flat_in.size, _STEP_BLOCK):
-            d = block[:min(_STEP_BLOCK, flat_in.size - start)]
-            np.subtract(flat_in[start:start + d.size], lo, out=d)
-            d /= span
-            d -= np.clip(d, band_lo, band_hi)
-            d *= k
-            d *= COC_STEPS_PER_PX  # round_to_kernel_grid's steps (exact: a power of two)
-            np.rint(d, out=d)
-            flat_out[start:start + d.size] = d
+            block = slice(start, start + _STEP_BLOCK)
+            flat_out[block] = grid_steps(self._disparity_coc(flat_in[block], lo, hi, focus, shape, ops))
         return out
 
     def _disparity_coc(self, values, lo: float, hi: float, focus: float, shape: tuple[int, int], ops):
