@@ -4,9 +4,9 @@
 
 Prints, per max CoC radius: the single-threaded CPU time (``time.process_time``,
 which other jobs on a shared machine inflate far less than wall time) and the
-wall time with all available threads; the CoC map (rounded to the kernels'
-radius grid, as ``render`` hands it over) and the highlight map are computed
-once beforehand and not counted.
+wall time with all available threads; the CoC map (int16 steps of the
+kernels' radius grid, as ``render`` hands it over) and the highlight map are
+computed once beforehand and not counted.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from bench_render import frame  # noqa: E402
 import pybokeh  # noqa: E402
 from pybokeh.aperture import Aperture  # noqa: E402
 from pybokeh.highlights import highlight_gain_map  # noqa: E402
-from pybokeh.lens import round_to_kernel_grid  # noqa: E402
+from pybokeh.lens import Lens  # noqa: E402
 from pybokeh.renderer.dispatch import default_threads, get_backend  # noqa: E402
 
 
@@ -37,7 +37,7 @@ def main() -> None:
     print(f"| max radius | cpp kernel CPU time, 1 thread (s) | cpp kernel wall time, {threads} threads (s) |")
     print("|---|---|---|")
     for radius in args.radii:
-        coc = round_to_kernel_grid(pybokeh.coc_map(disparity, 0.5, max_blur=2.0 * radius))
+        coc = Lens("disparity", 2.0 * radius).kernel_coc(disparity, 0.5, disparity.shape, steps=True)
         gain = highlight_gain_map(image, pybokeh.DEFAULT_HIGHLIGHT_BOOST, coc)
         cpu, wall = [], []
         for _ in range(args.rounds):
