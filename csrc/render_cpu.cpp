@@ -488,10 +488,10 @@ struct CocView<int16_t> {
 template <typename T, typename C, typename K>
 class Renderer {
  public:
-  using CocMap = CocView<K>;
+  using Coc = CocView<K>;  // (pybokeh::CocMap is the storage-agnostic form render_cpu takes)
   Renderer(int h, int w, const RenderParams& p) : H(h), W(w), P(p) {}
 
-  void run(const T* image, CocMap coc, T* out);
+  void run(const T* image, Coc coc, T* out);
 
  private:
   int H, W;
@@ -500,7 +500,7 @@ class Renderer {
   // The photo and its CoC map.  Linear colour is decoded where it is read
   // (colour), not stored: a linear float copy would be 12 bytes per pixel.
   const T* image_ = nullptr;
-  CocMap coc_{};
+  Coc coc_{};
   Decoder<T> decode;
   // Linear colour of pixel i, highlight boost applied.
   void colour(size_t i, float* c) const {
@@ -562,7 +562,7 @@ class Renderer {
   };
   std::vector<XTaps> xtaps;  // by level
 
-  void build_coarse(int l, CocMap coc);
+  void build_coarse(int l, Coc coc);
   void keep_band_pixel_lists();
   // The stamp of a coarse cell of layer l: its centroid on a grid point, its
   // radius in the layer's table and its splat inside the grid; else nullptr.
@@ -577,17 +577,17 @@ class Renderer {
   void build_covers(int l);
   void build_stamp(Layer& L, const ApertureShape& shape, float r, float scale, int gw, float edge_x) const;
   // Band stages (see render_band).
-  void render_band(int band, CocMap coc, T* out, BandScratch& sc) const;
+  void render_band(int band, Coc coc, T* out, BandScratch& sc) const;
   bool layer_band(int l, int y0, int y1, LayerBand* lb) const;
   void copy_in_focus(const LayerBand& lb, BandScratch& sc) const;
   SplatWriter begin_layer(const LayerBand& lb, BandScratch& sc) const;
-  void splat_layer(const LayerBand& lb, CocMap coc, const SplatWriter& write) const;
+  void splat_layer(const LayerBand& lb, Coc coc, const SplatWriter& write) const;
   void cover_layer(const LayerBand& lb, const SplatWriter& write) const;
-  bool splat_fine(const LayerBand& lb, CocMap coc, BandScratch& sc) const;
+  bool splat_fine(const LayerBand& lb, Coc coc, BandScratch& sc) const;
   void scan_rows(const LayerBand& lb, BandScratch& sc) const;
   void composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
   void clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
-  void finish_band(int y0, int y1, CocMap coc, T* out, BandScratch& sc) const;
+  void finish_band(int y0, int y1, Coc coc, T* out, BandScratch& sc) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
@@ -602,7 +602,7 @@ class Renderer {
 };
 
 template <typename T, typename C, typename K>
-void Renderer<T, C, K>::run(const T* image, CocMap coc, T* out) {
+void Renderer<T, C, K>::run(const T* image, Coc coc, T* out) {
   const int threads = std::max(1, P.threads);
   const size_t N = (size_t)H * W;
 
@@ -781,7 +781,7 @@ void Renderer<T, C, K>::keep_band_pixel_lists() {
 }
 
 template <typename T, typename C, typename K>
-void Renderer<T, C, K>::build_coarse(int l, CocMap coc) {
+void Renderer<T, C, K>::build_coarse(int l, Coc coc) {
   Layer& L = layers[l];
   const int s = 1 << L.level;
   const ApertureShape& shape = P.shape[l > focus];
@@ -1128,7 +1128,7 @@ void Renderer<T, C, K>::build_covers(int l) {
 // stays uncovered is filled and the band encoded (finish_band: finish_pixel).
 
 template <typename T, typename C, typename K>
-void Renderer<T, C, K>::render_band(int band, CocMap coc, T* out, BandScratch& sc) const {
+void Renderer<T, C, K>::render_band(int band, Coc coc, T* out, BandScratch& sc) const {
   const int y0 = band * kBandRows, y1 = std::min(H, y0 + kBandRows);
   sc.acc.assign((size_t)(y1 - y0) * W * 4, 0.0f);
   sc.behind.assign((size_t)(y1 - y0) * W * 4, 0.0f);
@@ -1215,7 +1215,7 @@ SplatWriter Renderer<T, C, K>::begin_layer(const LayerBand& lb, BandScratch& sc)
 // Light and coverage: every level-0 pixel with its own radius, energy-
 // normalised at its integer centre; a coarse layer's cell records.
 template <typename T, typename C, typename K>
-void Renderer<T, C, K>::splat_layer(const LayerBand& lb, CocMap coc, const SplatWriter& write) const {
+void Renderer<T, C, K>::splat_layer(const LayerBand& lb, Coc coc, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0) {
     const StampTable& table = stamps[lb.l];
@@ -1305,7 +1305,7 @@ void Renderer<T, C, K>::cover_layer(const LayerBand& lb, const SplatWriter& writ
 // Fine highlights of a coarse layer: light-only splats on the image grid,
 // integrated along their rows here.  Returns whether the layer has any.
 template <typename T, typename C, typename K>
-bool Renderer<T, C, K>::splat_fine(const LayerBand& lb, CocMap coc, BandScratch& sc) const {
+bool Renderer<T, C, K>::splat_fine(const LayerBand& lb, Coc coc, BandScratch& sc) const {
   const Layer& L = layers[lb.l];
   if (L.level == 0 || L.fine_x.empty()) return false;
   const int frows = lb.y1 - lb.y0;
@@ -1446,7 +1446,7 @@ void Renderer<T, C, K>::clear_layer(const LayerBand& lb, BandScratch& sc, bool h
 // What no layer covers is what the photo never showed: light from behind
 // the blurred objects in front (see resolve_pixel).  Then encode.
 template <typename T, typename C, typename K>
-void Renderer<T, C, K>::finish_band(int y0, int y1, CocMap coc, T* out, BandScratch& sc) const {
+void Renderer<T, C, K>::finish_band(int y0, int y1, Coc coc, T* out, BandScratch& sc) const {
   FarPyramid band_far = far;  // with the rows of levels 0 and 1 once a pixel needs them
   bool have_rows = false;
   for (int y = y0; y < y1; ++y) {
