@@ -48,6 +48,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--lr", type=float, default=2e-4, help="Adam learning rate (default 2e-4; betas 0.5, 0.999)")
     o.add_argument("--decay-start", type=float, default=0.5,
                    help="fraction of steps at constant lr before the linear decay to 0 (default 0.5)")
+    o.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
+                   help="keep an exponential moving average of the generator's weights with this decay per step "
+                        "(e.g. 0.999), validate and write it (default 0 = off)")
     o.add_argument("--source-weight-power", type=float, default=0.5,
                    help="a source with n frames is drawn with total weight n**p: 1 = uniform frames, "
                         "0 = uniform sources (default 0.5)")
@@ -87,7 +90,7 @@ def run_train(args: argparse.Namespace) -> int:
                           ssi_grad_weight=args.ssi_grad_weight, synth_ratio=args.synth_ratio,
                           synth_frames=args.synth_frames, synth_seed=args.synth_seed, synth_cache=args.synth_cache,
                           synth_kinds=args.synth_kinds,
-                          lr=args.lr, decay_start=args.decay_start, seed=args.seed,
+                          lr=args.lr, decay_start=args.decay_start, ema=args.ema, seed=args.seed,
                           val_every=args.val_every, val_limit=args.val_limit, ckpt_every=args.ckpt_every,
                           keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, workers=args.workers,
                           source_weight_power=args.source_weight_power, layout=args.layout,

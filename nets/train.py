@@ -19,7 +19,9 @@ RGB-D scenes (:mod:`pybokeh.nets.synth`) textured with crops of the training fra
 the pool is a pure function of ``(synth_frames, synth_seed, cache size, train frames)``
 and can be kept on disk (``--synth-cache``) for the next run.  Adam (lr 2e-4, β = (0.5, 0.999)) for both nets;
 the learning rate is constant for the first ``decay_start`` fraction of the steps, then
-decays linearly to zero.
+decays linearly to zero.  ``--ema d`` keeps an exponential moving average of the
+generator's weights (``w_ema = d·w_ema + (1 - d)·w`` after every step); validation and the
+written generator use the average, which smooths the last steps' noise.
 
 Determinism: the data of step ``k`` is a function of ``(seed, k)``
 (:class:`~pybokeh.nets.sampler.StepBatchSampler`), and the global torch RNG (dropout) is
@@ -28,6 +30,7 @@ what an uninterrupted one computes; checkpoints need no RNG state.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import multiprocessing
@@ -87,6 +90,7 @@ class TrainConfig:
     beta1: float = 0.5
     beta2: float = 0.999
     decay_start: float = 0.5
+    ema: float = 0.0
     seed: int = 0
     val_every: int = 1000
     val_limit: int | None = None
@@ -120,6 +124,8 @@ class TrainConfig:
         elif not isinstance(self.levels, int) or not 2 <= self.levels or self.size % 2 ** self.levels:
             raise ValueError(f"levels must be an integer >= 2 with size divisible by 2**levels, "
                              f"got levels={self.levels!r} for size {self.size}")
+        if not (isinstance(self.ema, (int, float)) and 0.0 <= self.ema < 1.0):
+            raise ValueError(f"ema must be a decay in [0, 1) (0 = off), got {self.ema!r}")
         if not 0.0 <= self.decay_start <= 1.0:
             raise ValueError(f"decay_start must be in [0, 1], got {self.decay_start!r}")
         if not self.lr > 0 or not self.lambda_l1 >= 0:
@@ -212,7 +218,8 @@ def _check_resume_config(saved: dict[str, Any], cfg: TrainConfig, log) -> None:
             raise ValueError(f"--resume: {name} is {getattr(cfg, name)!r} but the run was started with "
                              f"{saved.get(name)!r}; use the run's settings or a new --out")
     changed = [k for k in ("steps", "batch_size", "lambda_l1", "lambda_ssi", "ssi_grad_weight", "lr", "decay_start",
-                           "seed", "source_weight_power", "synth_ratio", "synth_frames", "synth_seed", "synth_kinds")
+                           "seed", "source_weight_power", "synth_ratio", "synth_frames", "synth_seed", "synth_kinds",
+                           "ema")
                if saved.get(k, getattr(TrainConfig, k, None)) != getattr(cfg, k)]
     if changed:
         log(f"warning: resuming with changed {', '.join(changed)}: the run will not match an uninterrupted one")
@@ -304,6 +311,15 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
         if opt_D is not None:
             opt_D.load_state_dict(state["opt_D"])
     G_core, D_core = G, D
+    # The weight average (--ema): a frozen copy updated after every step; validated and written.
+    G_ema = None
+    if cfg.ema > 0:
+        G_ema = copy.deepcopy(G_core).requires_grad_(False)
+        if state is not None and "ema" in state:
+            G_ema.load_state_dict(state["ema"], strict=True)
+        elif state is not None:
+            log("warning: the checkpoint holds no weight average; --ema starts it from the resumed weights")
+    G_out = G_ema if G_ema is not None else G_core
     if info.enabled:
         ids = [info.local_rank] if info.device.type == "cuda" else None
         G = DDP(G, device_ids=ids)
@@ -330,6 +346,7 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
                              "ssi_grad_weight": cfg.ssi_grad_weight, "synth_ratio": cfg.synth_ratio,
                              "synth_frames": cfg.synth_frames if cfg.synth_ratio > 0 else 0,
                              **({"synth_kinds": cfg.synth_kinds} if cfg.synth_ratio > 0 and cfg.synth_kinds else {}),
+                             **({"ema": cfg.ema} if cfg.ema > 0 else {}),
                              "batch_size": cfg.batch_size * info.world_size,
                              "sources": sorted(set(train_cache.sources))}}
 
@@ -341,6 +358,8 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
                   "rng": {"seed": cfg.seed, "scheme": "torch.manual_seed(blake2b(seed:step:rank)) per step"}}
             if opt_D is not None:
                 st["opt_D"] = opt_D.state_dict()
+            if G_ema is not None:
+                st["ema"] = {k: v.detach().cpu() for k, v in G_ema.state_dict().items()}
             save_checkpoint(out, step, G_core, D_core, st, dict(gen_meta, step=step), keep=cfg.keep_checkpoints)
         barrier()
 
@@ -370,6 +389,8 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
         losses = _step(G, D, D_core, opt_G, opt_D, photo, target, valid, cfg.lambda_l1,
                        lambda_ssi=cfg.lambda_ssi, ssi_grad_weight=cfg.ssi_grad_weight)
         step += 1
+        if G_ema is not None:
+            _ema_update(G_ema, G_core, cfg.ema)
 
         if step % cfg.log_every == 0 or step == cfg.steps:
             vec = torch.tensor([v.item() for v in losses.values()], dtype=torch.float64, device=info.device)
@@ -383,7 +404,7 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
         if bar is not None:
             bar.update(1)
         if (step % cfg.val_every == 0 or step == cfg.steps) and len(val_cache):
-            val = _validate(G_core, val_cache, cfg, info)
+            val = _validate(G_out, val_cache, cfg, info)
             logger.write({"event": "val", "step": step, **val})
             log(f"\nstep {step}: eval AbsRel {val['abs_rel']:.4f}  RMSE {val['rmse']:.4f}  "
                 f"δ1 {val['delta1']:.4f}  ({val['count']} images)")
@@ -407,11 +428,20 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
             raise RuntimeError("DDP replicas diverged: parameter digests differ across ranks")
     final = out / "generator.safetensors"
     if main:
-        save_generator(final, G_core, dict(gen_meta, step=step))
+        save_generator(final, G_out, dict(gen_meta, step=step))
         log(f"done: {step} steps; generator written to {final}")
     barrier()
     return {"step": step, "losses": last, "val": val, "generator": str(final), "digests": digests,
             "replicas_in_sync": in_sync}
+
+
+@torch.no_grad()
+def _ema_update(avg: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """``avg = decay·avg + (1 - decay)·model``, parameter by parameter (buffers copied)."""
+    for a, p in zip(avg.parameters(), model.parameters()):
+        a.lerp_(p.detach(), 1.0 - decay)
+    for a, b in zip(avg.buffers(), model.buffers()):
+        a.copy_(b)
 
 
 def _objective(cfg: TrainConfig) -> str:
@@ -420,7 +450,7 @@ def _objective(cfg: TrainConfig) -> str:
         terms.append(f"{cfg.lambda_l1:g}·L1")
     if cfg.lambda_ssi > 0:
         terms.append(f"{cfg.lambda_ssi:g}·SSI(grad {cfg.ssi_grad_weight:g})")
-    return " + ".join(terms)
+    return " + ".join(terms) + (f"; weight average (EMA {cfg.ema:g})" if cfg.ema > 0 else "")
 
 
 def _depth_loss(fake, target, valid, lambda_l1: float, lambda_ssi: float, ssi_grad_weight: float):

@@ -222,3 +222,28 @@ def test_cuda_training_and_inference_match_cpu(data, tmp_path):
     on_cpu = predict_disparity(model, rgb)
     on_gpu = predict_disparity(model.cuda(), rgb)
     np.testing.assert_allclose(on_gpu, on_cpu, atol=2e-3)
+
+
+def test_ema_run_writes_the_weight_average_and_resumes_exactly(data, tmp_path):
+    common = ["--data", str(data), "--steps", "6", "--ckpt-every", "1", "--keep-checkpoints", "10",
+              "--val-every", "3", "--ema", "0.5", "--l1-only", *TINY]
+    a = _cli("train", "--out", str(tmp_path / "a"), *common, cwd=tmp_path)
+    assert a.returncode == 0, a.stderr
+    assert "EMA 0.5" in a.stderr
+    final = _weights(tmp_path / "a" / "generator.safetensors")
+    ckpts = tmp_path / "a" / "checkpoints"
+    w6 = _weights(ckpts / "step_00000006" / "generator.safetensors")  # the trained weights of step 6
+    ema5 = torch.load(ckpts / "step_00000005" / "train_state.pt", weights_only=True)["ema"]
+    # The file holds the average: 0.5 * (average after step 5) + 0.5 * (weights of step 6).
+    for k in final:
+        assert torch.allclose(final[k], 0.5 * ema5[k] + 0.5 * w6[k], atol=1e-6), k
+    assert any(not torch.equal(final[k], w6[k]) for k in final)
+    # Killed after step 4 and resumed from checkpoint 4: the same average.
+    b = _cli("train", "--out", str(tmp_path / "b"), *common, cwd=tmp_path, env_extra={KILL_ENV: "4"})
+    assert b.returncode == -signal.SIGKILL, b.stderr
+    b2 = _cli("train", "--out", str(tmp_path / "b"), *common, "--resume", cwd=tmp_path)
+    assert b2.returncode == 0, b2.stderr
+    wb = _weights(tmp_path / "b" / "generator.safetensors")
+    assert all(torch.equal(final[k], wb[k]) for k in final)
+    bad = _cli("train", "--out", str(tmp_path / "c"), *common[:-len(TINY) - 2], "--ema", "1", *TINY, cwd=tmp_path)
+    assert bad.returncode == 2 and "ema" in bad.stderr and "Traceback" not in bad.stderr
