@@ -440,6 +440,7 @@ struct BandScratch {
   std::vector<int> touched;        // per grid row: first and last cell written
   std::vector<float> fbuf;         // a coarse layer's fine lights, image rows x (W + 1) x 4
   std::vector<int> ftouched;
+  std::vector<float> rgb;          // one output row's linear rgb (finish_band)
   // The band's rows of far pyramid levels 0 and 1 (far_rows), cells made on demand (far_cells).
   struct FarLevelRows {
     std::vector<float> count, rgb, depth;
@@ -588,6 +589,7 @@ class Renderer {
   void composite_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
   void clear_layer(const LayerBand& lb, BandScratch& sc, bool has_fine) const;
   void finish_band(int y0, int y1, Coc coc, T* out, BandScratch& sc) const;
+  void encode_row(const float* v, int n, T* out) const;
 
   // Farthest-content pyramid (see FarPyramid in bokeh_math.h).
   FarPyramid far{};
@@ -735,8 +737,9 @@ void Renderer<T, C, K>::run(const T* image, Coc coc, T* out) {
   }
 
   // Encoding table.
-  encode_lut.resize(kEncodeLutSize + 1);
+  encode_lut.resize(kEncodeLutSize + 2);
   for (int i = 0; i <= kEncodeLutSize; ++i) encode_lut[i] = encode_lut_value(i, kEncodeLutSize);
+  encode_lut[kEncodeLutSize + 1] = encode_lut[kEncodeLutSize];  // see encode_row
 
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
@@ -1449,13 +1452,15 @@ template <typename T, typename C, typename K>
 void Renderer<T, C, K>::finish_band(int y0, int y1, Coc coc, T* out, BandScratch& sc) const {
   FarPyramid band_far = far;  // with the rows of levels 0 and 1 once a pixel needs them
   bool have_rows = false;
+  sc.rgb.resize((size_t)3 * W);
+  float* rgb = sc.rgb.data();
   for (int y = y0; y < y1; ++y) {
     const float* a = sc.acc.data() + (size_t)(y - y0) * W * 4;
     const float* bh = sc.behind.data() + (size_t)(y - y0) * W * 4;
     for (int x = 0; x < W; ++x) {
       size_t i = (size_t)y * W + x;
       const float* p = a + 4 * x;
-      float rgb[3], far_px[3] = {0.0f, 0.0f, 0.0f};
+      float far_px[3] = {0.0f, 0.0f, 0.0f}, own[3] = {0.0f, 0.0f, 0.0f};
       float far_w = 0.0f;
       if (needs_far_content(p, bh + 4 * x)) {
         if (!have_rows) {
@@ -1465,15 +1470,24 @@ void Renderer<T, C, K>::finish_band(int y0, int y1, Coc coc, T* out, BandScratch
         far_cells(x, y, sc);
         far_w = far_content(band_far, x, y, depth_at(i), std::fabs(coc[i]), far_px);
       }
-      float c[3];
-      colour(i, c);
-      resolve_pixel(p, bh + 4 * x, far_w, far_px, c, rgb);
-      for (int c = 0; c < 3; ++c) {
-        float xl = std::min(std::max(rgb[c], 0.0f), 1.0f);
-        float e = lut_lerp(encode_lut.data(), kEncodeLutSize, std::sqrt(xl));
-        out[3 * i + c] = Pixel<T>::from_unit(std::min(std::max(e, 0.0f), 1.0f));
-      }
+      if (!(p[3] > 1e-12f)) colour(i, own);  // resolve_pixel reads it only then
+      resolve_pixel(p, bh + 4 * x, far_w, far_px, own, rgb + 3 * x);
     }
+    encode_row(rgb, 3 * W, out + (size_t)3 * y * W);
+  }
+}
+
+// sRGB code values of n linear values: lut_lerp(encode table, sqrt(clamp(v, 0, 1)))
+// clamped and rounded by from_unit, in one loop without branches (the table
+// carries a copy of its last entry, so t = n needs no special case).
+template <typename T, typename C, typename K>
+void Renderer<T, C, K>::encode_row(const float* v, int n, T* out) const {
+  const float* lut = encode_lut.data();
+  for (int k = 0; k < n; ++k) {
+    const float t = std::sqrt(clamp_f(v[k], 0.0f, 1.0f)) * (float)kEncodeLutSize;
+    const int i = (int)t;
+    const float f = t - (float)i;
+    from_unit(clamp_f(lut[i] + f * (lut[i + 1] - lut[i]), 0.0f, 1.0f), out + k);
   }
 }
 
