@@ -44,10 +44,18 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
 #include <vector>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+#if defined(__unix__)
+#include <sys/mman.h>
+#endif
 
 #include "bokeh_math.h"
 
@@ -167,6 +175,45 @@ struct Cover {
 // One row of a splat centred on the origin: up to four difference markers
 // (see span_markers), weights times the splat's scale and the row's vertical
 // coverage.  m = 0: the row misses the shape.
+// Allocator of vectors reserved for an upper bound of their size: blocks of
+// 1 MiB or more are private anonymous mappings, whose pages become resident
+// only when written (malloc may hand out recycled, resident memory), so that
+// reserving the bound costs address space, not memory, and growing copies
+// nothing.  Elsewhere than on Unix, operator new.
+template <typename T>
+struct ReserveAllocator {
+  using value_type = T;
+  static constexpr size_t kMapBytes = size_t(1) << 20;
+  ReserveAllocator() = default;
+  template <typename U>
+  ReserveAllocator(const ReserveAllocator<U>&) {}
+  T* allocate(size_t n) {
+#if defined(__unix__)
+    if (n * sizeof(T) >= kMapBytes) {
+      void* p = mmap(nullptr, n * sizeof(T), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+      if (p == MAP_FAILED) throw std::bad_alloc();
+      return static_cast<T*>(p);
+    }
+#endif
+    return static_cast<T*>(::operator new(n * sizeof(T)));
+  }
+  void deallocate(T* p, size_t n) {
+#if defined(__unix__)
+    if (n * sizeof(T) >= kMapBytes) {
+      munmap(p, n * sizeof(T));
+      return;
+    }
+#endif
+    ::operator delete(p);
+  }
+  template <typename U>
+  bool operator==(const ReserveAllocator<U>&) const { return true; }
+  template <typename U>
+  bool operator!=(const ReserveAllocator<U>&) const { return false; }
+};
+template <typename T>
+using ReservedVector = std::vector<T, ReserveAllocator<T>>;
+
 struct StampRow {
   int m = 0;
   int idx[4] = {0, 0, 0, 0};
@@ -276,7 +323,7 @@ struct Layer {
   float r_hi = 0.0f;  // largest radius of the layer's bin (fine px)
   // Coarse layers only: splats grouped by grid row.
   int grid_h = 0, grid_w = 0;
-  std::vector<Splat> splats;   // cells splatted with their own geometry
+  ReservedVector<Splat> splats;   // cells splatted with their own geometry
   std::vector<int> row_start;  // grid_h + 1
   std::vector<int> whole_row_start;  // grid_h + 1: rows of Renderer::whole[layer]
   // Coverage of the layer's and the next nearer layer's pixels, radius
@@ -553,7 +600,7 @@ class Renderer {
   std::vector<int> offsets;        // nlayers x (H + 1): start of bucket (layer, row)
   std::vector<C> xs;             // column of every pixel, grouped by (layer, row)
   std::vector<Layer> layers;
-  std::vector<std::vector<WholeCell<C>>> whole;  // by layer: cells splatted from its stamps, by grid row
+  std::vector<ReservedVector<WholeCell<C>>> whole;  // by layer: cells splatted from its stamps, by grid row
   std::vector<float> encode_lut;
   // Bilinear upsampling taps of each grid level along x (same for every row):
   // left and right grid column and the right weight of image column x.
@@ -834,6 +881,11 @@ void Renderer<T, C, K>::build_coarse(int l, Coc coc) {
     L.fine_row_start[H] = (int)L.fine_x.size();
     if (L.fine_x.empty()) L.fine_row_start.clear();
   }
+  // At most one record per cell with pixels: reserved (address space; only
+  // what is written becomes resident) so that growing copies nothing.
+  const size_t max_cells = std::min((size_t)L.count, (size_t)L.grid_w * L.grid_h);
+  whole[l].reserve(max_cells);
+  L.splats.reserve(max_cells);
   for (int gy = 0; gy < L.grid_h; ++gy) {
     L.row_start[gy] = (int)L.splats.size();
     L.whole_row_start[gy] = (int)whole[l].size();
@@ -1478,12 +1530,33 @@ void Renderer<T, C, K>::finish_band(int y0, int y1, Coc coc, T* out, BandScratch
 }
 
 // sRGB code values of n linear values: lut_lerp(encode table, sqrt(clamp(v, 0, 1)))
-// clamped and rounded by from_unit, in one loop without branches (the table
-// carries a copy of its last entry, so t = n needs no special case).
+// clamped and rounded by from_unit.  The table carries a copy of its last
+// entry, so t = n needs no special case.  On x86-64 four values at a time
+// with SSE2: the same operations in the same order (MAXPS/MINPS are max_f and
+// min_f exactly, NaN included), so the code values are identical; the scalar
+// compiler turns the clamps into unpredictable branches.
 template <typename T, typename C, typename K>
 void Renderer<T, C, K>::encode_row(const float* v, int n, T* out) const {
   const float* lut = encode_lut.data();
-  for (int k = 0; k < n; ++k) {
+  int k = 0;
+#if defined(__SSE2__)
+  const __m128 zero = _mm_setzero_ps(), one = _mm_set1_ps(1.0f), size = _mm_set1_ps((float)kEncodeLutSize);
+  for (; k + 4 <= n; k += 4) {
+    const __m128 x = _mm_min_ps(_mm_max_ps(_mm_loadu_ps(v + k), zero), one);
+    const __m128 t = _mm_mul_ps(_mm_sqrt_ps(x), size);
+    const __m128i i = _mm_cvttps_epi32(t);
+    const __m128 f = _mm_sub_ps(t, _mm_cvtepi32_ps(i));
+    alignas(16) int idx[4];
+    _mm_store_si128(reinterpret_cast<__m128i*>(idx), i);
+    const __m128 lo = _mm_setr_ps(lut[idx[0]], lut[idx[1]], lut[idx[2]], lut[idx[3]]);
+    const __m128 hi = _mm_setr_ps(lut[idx[0] + 1], lut[idx[1] + 1], lut[idx[2] + 1], lut[idx[3] + 1]);
+    const __m128 e = _mm_min_ps(_mm_max_ps(_mm_add_ps(lo, _mm_mul_ps(f, _mm_sub_ps(hi, lo))), zero), one);
+    alignas(16) float ev[4];
+    _mm_store_ps(ev, e);
+    for (int q = 0; q < 4; ++q) from_unit(ev[q], out + k + q);
+  }
+#endif
+  for (; k < n; ++k) {
     const float t = std::sqrt(clamp_f(v[k], 0.0f, 1.0f)) * (float)kEncodeLutSize;
     const int i = (int)t;
     const float f = t - (float)i;
