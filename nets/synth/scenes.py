@@ -18,6 +18,7 @@ network can learn from them is the monocular cues of real photos:
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -29,9 +30,10 @@ from .textures import TextureBank
 
 __all__ = ["KINDS", "KIND_WEIGHTS", "parse_kind_weights", "random_scene", "figure"]
 
-KINDS = ("outdoor", "street", "room", "tabletop")
-#: Default share of each of :data:`KINDS` in a pool.
-KIND_WEIGHTS = (0.3, 0.25, 0.3, 0.15)
+KINDS = ("outdoor", "street", "room", "tabletop", "closeup")
+#: Default share of each of :data:`KINDS` in a pool (``closeup`` came later: 0 keeps the pools
+#: drawn before it frame for frame; ask for it with ``--synth-kinds``).
+KIND_WEIGHTS = (0.3, 0.25, 0.3, 0.15, 0.0)
 
 
 def parse_kind_weights(spec: str) -> tuple[float, ...]:
@@ -442,6 +444,46 @@ def _room(rng, bank, h, w, *, tabletop: bool = False) -> Scene:
                  kind="tabletop" if tabletop else "room")
 
 
+def _closeup(rng, bank, h, w) -> Scene:
+    """A portrait-mode photo: one subject 0.4-3 m from a camera with a narrow field of view
+    (25-55 degrees: a phone's 2x lens, a short telephoto) near the subject's height, in front of
+    an outdoor scene (70 %) or a room: a person from 1 m, else a thing on a stand or a plant
+    (sphere, box or cylinder) filling a fifth to two thirds of the frame width."""
+    base = _outdoor(rng, bank, h, w) if rng.random() < 0.7 else _room(rng, bank, h, w)
+    mats = _Mats(rng, bank)
+    mats.list = base.materials
+    hfov = _deg(rng, 25, 55)
+    dist = math.exp(rng.uniform(math.log(0.4), math.log(3.0)))
+    person = dist >= 1.0 and rng.random() < 0.5
+    height = rng.uniform(1.3, 1.7) if person else float(np.clip(base.camera.position[1], 0.3, 1.8))
+    cam = dataclasses.replace(base.camera, hfov=hfov, pitch=math.radians(_clipped_normal(rng, -3, 5, -20, 12)),
+                              position=(base.camera.position[0], height, base.camera.position[2]))
+    x, z = _ahead(cam, rng, dist, 0.3)
+    prims, footprints = list(base.prims), list(base.footprints)
+    if person:
+        H = rng.uniform(1.5, 1.95)
+        prims += figure(x, z, H, cam.yaw + math.pi + rng.normal(0, 0.4), mats, rng)
+        footprints.append((x, z, 0.15 * H))
+    else:
+        size = dist * math.tan(0.5 * hfov) * rng.uniform(0.1, 0.33)  # half-width
+        top = max(size, height + rng.normal(0, 0.5 * size))          # its centre, near the lens's height
+        m = mats.add(scale=size * rng.uniform(0.3, 1.5), plain=0.2, colourful=0.5)
+        kind = rng.random()
+        if kind < 0.4:   # a plant or a flower: stem and crown
+            prims.append(Cylinder(mats.add(scale=0.3, tint=np.array([0.4, 0.7, 0.3])), cx=x, cz=z,
+                                  radius=0.08 * size, y0=0.0, y1=top))
+            prims.append(Sphere(m, center=(x, top, z), radius=size))
+        elif kind < 0.7:  # a thing on a stand
+            prims.append(Cylinder(mats.add(scale=0.5, plain=0.5), cx=x, cz=z, radius=0.15 * size, y0=0.0, y1=top - size))
+            prims.append(Box(m, center=(x, top, z), half=(size, size * rng.uniform(0.5, 1.5), size * rng.uniform(0.5, 1.0)),
+                             yaw=rng.uniform(0, math.pi)))
+        else:             # a bottle, a cup, a post
+            prims.append(Cylinder(m, cx=x, cz=z, radius=size * rng.uniform(0.3, 1.0), y0=0.0, y1=top + size))
+        footprints.append((x, z, 0.5 * size))
+    return dataclasses.replace(base, camera=cam, prims=prims, materials=mats.list, footprints=footprints,
+                               kind="closeup")
+
+
 def random_scene(rng: np.random.Generator, bank: TextureBank, height: int, width: int, kind: str | None = None,
                  kind_weights: tuple[float, ...] | None = None) -> Scene:
     """A random scene of ``kind`` (default: drawn with ``kind_weights``, one per :data:`KINDS`,
@@ -456,4 +498,6 @@ def random_scene(rng: np.random.Generator, bank: TextureBank, height: int, width
         return _room(rng, bank, height, width)
     if kind == "tabletop":
         return _room(rng, bank, height, width, tabletop=True)
+    if kind == "closeup":
+        return _closeup(rng, bank, height, width)
     raise ValueError(f"kind must be one of {KINDS} or None, got {kind!r}")

@@ -9,7 +9,7 @@ import pytest
 from pybokeh.nets.synth import Camera, SynthPool, TextureBank, render, synth_frame
 from pybokeh.nets.synth.primitives import AxisPlane, Box, Cylinder, Sphere
 from pybokeh.nets.synth.render import Material, PointLight, Scene, Sky, Sun
-from pybokeh.nets.synth.scenes import KIND_WEIGHTS, KINDS, _Mats, figure, parse_kind_weights
+from pybokeh.nets.synth.scenes import KIND_WEIGHTS, KINDS, _Mats, figure, parse_kind_weights, random_scene
 
 
 @pytest.fixture(scope="module")
@@ -178,7 +178,7 @@ def test_kind_weights_choose_the_pool_mix_and_its_cache_file(tmp_path):
     rng = np.random.default_rng(0)
     photos = [rng.integers(0, 255, (40, 60, 3), dtype=np.uint8) for _ in range(3)]
     table = parse_kind_weights("tabletop=1")
-    assert table == (0.0, 0.0, 0.0, 1.0) and parse_kind_weights("room=3, tabletop=1")[2:] == (0.75, 0.25)
+    assert table == (0.0, 0.0, 0.0, 1.0, 0.0) and parse_kind_weights("room=3, tabletop=1")[2:] == (0.75, 0.25, 0.0)
     pool = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path, kind_weights=table)
     assert pool.kinds == ["tabletop"] * 6
     default = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path)
@@ -187,6 +187,18 @@ def test_kind_weights_choose_the_pool_mix_and_its_cache_file(tmp_path):
     same = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path,
                            kind_weights=KIND_WEIGHTS)
     assert same.kinds == default.kinds and len(list(tmp_path.glob("synth_*.npz"))) == 2
+    assert "closeup" not in default.kinds  # added later with weight 0: the default pools did not change
+
+
+def test_closeups_put_one_subject_near_a_narrow_lens(bank):
+    near = 0
+    for seed in range(10):
+        scene = random_scene(np.random.default_rng([5, seed]), bank, 60, 80, "closeup")
+        assert scene.kind == "closeup" and 25 <= math.degrees(scene.camera.hfov) <= 55  # a 2x lens, a telephoto
+        rgb, depth, kind = synth_frame(np.random.default_rng([5, seed]), bank, shape=(60, 80), kind="closeup")
+        # The subject (0.4-3 m away, plus its size) fills part of the centre.
+        near += bool(np.percentile(depth[15:45, 25:55], 10) < 3.6)
+    assert near >= 8, near
 
 
 @pytest.mark.parametrize("spec", ["tabletop", "lake=1", "room=-1", "room=nan", "room=x", "room=0",
