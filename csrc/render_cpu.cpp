@@ -175,6 +175,23 @@ struct Cover {
 // One row of a splat centred on the origin: up to four difference markers
 // (see span_markers), weights times the splat's scale and the row's vertical
 // coverage.  m = 0: the row misses the shape.
+// Puts the distinct grid columns of `used` in increasing order, where column g
+// is in use exactly when counts[g * stride] != 0: a scan of the counts over
+// the columns' span where it is short (a layer covering most of the row),
+// else a sort.
+void sort_used_cells(std::vector<int>& used, const double* counts, int stride) {
+  if (used.size() < 2) return;
+  const auto [lo, hi] = std::minmax_element(used.begin(), used.end());
+  const int g0 = *lo, g1 = *hi;
+  if ((size_t)(g1 - g0 + 1) > 4 * used.size()) {
+    std::sort(used.begin(), used.end());
+    return;
+  }
+  size_t k = 0;
+  for (int g = g0; g <= g1; ++g)
+    if (counts[(size_t)g * stride] != 0.0) used[k++] = g;
+}
+
 // Allocator of vectors reserved for an upper bound of their size: blocks of
 // 1 MiB or more are private anonymous mappings, whose pages become resident
 // only when written (malloc may hand out recycled, resident memory), so that
@@ -911,7 +928,7 @@ void Renderer<T, C, K>::build_coarse(int l, Coc coc) {
         a[kCellSums] += 1.0;
       }
     }
-    std::sort(used.begin(), used.end());
+    sort_used_cells(used, acc.data() + kCellSums, kCellSums + 1);
     for (int gx : used) {
       const double* a = acc.data() + (kCellSums + 1) * gx;
       const int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
@@ -1140,7 +1157,7 @@ void Renderer<T, C, K>::build_covers(int l) {
         }
       }
     }
-    std::sort(used.begin(), used.end());
+    sort_used_cells(used, acc.data(), 3);
     for (int gx : used) {
       const double* a = acc.data() + 3 * gx;
       const int cell_w = std::min(s, W - gx * s), cell_h = y1 - y0;
