@@ -134,18 +134,8 @@ void parallel_rows(int h, int threads, F&& body) {
   });
 }
 
-// Pixel type traits: decoding to [0, 1] sRGB float and quantising back.
-template <typename T>
-struct Pixel {  // the conversions are shared with the CUDA backend (bokeh_math.h)
-  static float to_unit(T v) { return pybokeh::to_unit(v); }
-  static T from_unit(float v) {
-    T out;
-    pybokeh::from_unit(v, &out);
-    return out;
-  }
-};
-
-// sRGB -> linear: an exact table for integer input, an interpolated one for float.
+// sRGB -> linear: an exact table for integer input, an interpolated one for float
+// (to_unit and srgb_to_linear: bokeh_math.h, shared with the CUDA backend).
 template <typename T>
 struct Decoder {
   std::vector<float> lut;
@@ -153,7 +143,7 @@ struct Decoder {
     const int n = std::is_same<T, float>::value ? kDecodeLutSize + 1 : (1 << (8 * sizeof(T)));
     lut.resize(n);
     for (int i = 0; i < n; ++i) {
-      float v = std::is_same<T, float>::value ? (float)i / kDecodeLutSize : Pixel<T>::to_unit((T)i);
+      float v = std::is_same<T, float>::value ? (float)i / kDecodeLutSize : to_unit((T)i);
       lut[i] = srgb_to_linear(v);
     }
   }
@@ -172,9 +162,6 @@ struct Cover {
   float x, y, scale;
 };
 
-// One row of a splat centred on the origin: up to four difference markers
-// (see span_markers), weights times the splat's scale and the row's vertical
-// coverage.  m = 0: the row misses the shape.
 // Puts the distinct grid columns of `used` in increasing order, where column g
 // is in use exactly when counts[g * stride] != 0: a scan of the counts over
 // the columns' span where it is short (a layer covering most of the row),
@@ -231,6 +218,9 @@ struct ReserveAllocator {
 template <typename T>
 using ReservedVector = std::vector<T, ReserveAllocator<T>>;
 
+// One row of a splat centred on the origin: up to four difference markers
+// (see span_markers), weights times the splat's scale and the row's vertical
+// coverage.  m = 0: the row misses the shape.
 struct StampRow {
   int m = 0;
   int idx[4] = {0, 0, 0, 0};
