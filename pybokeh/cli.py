@@ -100,8 +100,9 @@ def add_render_arguments(p: argparse.ArgumentParser) -> None:
                         "(iPhone Portrait HEIC/JPEG, Google GDepth, XDM, Dynamic Depth) and estimates it "
                         "when there is none; embedded requires it; estimate ignores it")
     p.add_argument("--depth-model", default="pix2pix",
-                   help="estimator when depth is estimated: pix2pix (packaged, default), "
-                        "hf:<repo id or folder> (transformers; pybokeh[hf]) or a .onnx file (pybokeh[onnx])")
+                   help="estimator when depth is estimated: pix2pix (packaged, default), a generator "
+                        ".safetensors from pybokeh train, hf:<repo id or folder> (transformers; pybokeh[hf]) "
+                        "or a .onnx file (pybokeh[onnx])")
     p.add_argument("--save-depth", metavar="FILE",
                    help="one photo, without a depth map file: also write the disparity used, normalised to [0, 1] "
                         "(16-bit PNG, float TIFF or .npy)")
@@ -275,8 +276,8 @@ def add_depth_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--upsample", choices=("guided", "bilinear"), default="guided",
                    help="edge-aware guided upsampling (default) or plain bilinear")
     p.add_argument("--model", default="pix2pix",
-                   help="pix2pix (packaged, default), hf:<repo id or folder> (transformers; pybokeh[hf]) "
-                        "or a .onnx file (pybokeh[onnx])")
+                   help="pix2pix (packaged, default), a generator .safetensors from pybokeh train, "
+                        "hf:<repo id or folder> (transformers; pybokeh[hf]) or a .onnx file (pybokeh[onnx])")
     p.add_argument("--weights", help="pix2pix: generator .safetensors from pybokeh train (default: the packaged model)")
     p.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when available)")
     add_max_pixels_argument(p)

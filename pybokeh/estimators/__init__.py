@@ -8,6 +8,9 @@ with the guided filter.  Choices for ``model``:
 
 ``"pix2pix"`` (default)
     The packaged Pix2Pix model (:mod:`.pix2pix`; needs the ``depth`` extra).
+a path ending in ``.safetensors``
+    A Pix2Pix generator written by ``pybokeh train`` (the same as ``"pix2pix"`` with
+    ``weights=`` that file), so that ``--depth-model`` can name one.
 ``"hf:<repo id or folder>"``, a local folder with a ``config.json``, or a bare ``owner/name`` repo id
     A Hugging Face ``transformers`` depth-estimation model (:mod:`.hf`; needs the
     ``hf`` extra).  A repo id makes transformers download the weights on first use.
@@ -51,13 +54,14 @@ def resolve(model: Any, weights: str | Path | None = None) -> Estimator:
     if isinstance(model, Path):
         model = str(model)
     if not isinstance(model, str) or not model:
-        raise TypeError(f"model must be 'pix2pix', 'hf:<repo id or folder>' or a path to a .onnx file, got {model!r}")
+        raise TypeError(f"model must be 'pix2pix', 'hf:<repo id or folder>' or a path to a .safetensors or .onnx file, "
+                        f"got {model!r}")
     if weights is not None and model != PIX2PIX:
         raise ValueError("weights applies to model='pix2pix' only (the packaged architecture)")
-    if model == PIX2PIX:
+    if model == PIX2PIX or model.lower().endswith(".safetensors"):
         from .pix2pix import Pix2PixEstimator
 
-        return Pix2PixEstimator(weights)
+        return Pix2PixEstimator(weights if model == PIX2PIX else model)
     if model.lower().endswith(".onnx"):
         from .onnx import OnnxEstimator
 
@@ -68,5 +72,5 @@ def resolve(model: Any, weights: str | Path | None = None) -> Estimator:
         from .hf import HFEstimator
 
         return HFEstimator(source)
-    raise ValueError(f"model {model!r} is neither 'pix2pix', a .onnx file, a transformers model folder "
-                     f"(with config.json) nor a Hugging Face repo id ('hf:owner/name')")
+    raise ValueError(f"model {model!r} is neither 'pix2pix', a generator .safetensors from pybokeh train, a .onnx "
+                     f"file, a transformers model folder (with config.json) nor a Hugging Face repo id ('hf:owner/name')")

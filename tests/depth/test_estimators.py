@@ -62,6 +62,28 @@ def test_model_names_resolve(tmp_path):
         resolve("x.onnx", weights="g.safetensors")
     assert type(resolve("hf:some-org/some-model")).__name__ == "HFEstimator"   # resolved, nothing fetched
     assert type(resolve("some-org/some-model")).__name__ == "HFEstimator"
+    own = resolve(str(tmp_path / "run" / "generator.safetensors"))  # a generator from pybokeh train
+    assert type(own).__name__ == "Pix2PixEstimator" and not own.packaged
+    assert own.path == tmp_path / "run" / "generator.safetensors"
+
+
+def test_render_cli_with_a_trained_generator_file(photo, tmp_path, capsys):
+    # --depth-model names a generator file from `pybokeh train` (here: a copy of the packaged one).
+    from pybokeh.estimators.pix2pix import default_weights
+
+    own = tmp_path / "generator.safetensors"
+    own.write_bytes(default_weights().read_bytes())
+    small = np.ascontiguousarray(photo[:120, :160])
+    Image.fromarray(small).save(tmp_path / "p.png")
+    assert main(["render", str(tmp_path / "p.png"), "--depth-model", str(own), "-o", str(tmp_path / "o.png"),
+                 "--save-depth", str(tmp_path / "d.npy")]) == 0
+    assert f"Pix2Pix generator {own}" in capsys.readouterr().err
+    np.testing.assert_allclose(np.load(tmp_path / "d.npy"), pybokeh.estimate_depth(small), atol=1e-6)
+    assert main(["render", str(tmp_path / "p.png"), "--depth-model", str(tmp_path / "missing.safetensors"),
+                 "-o", str(tmp_path / "o2.png")]) == 1  # as a missing .onnx file
+    err = capsys.readouterr().err
+    assert "missing.safetensors not found" in err and "Traceback" not in err
+    assert not (tmp_path / "o2.png").exists()
 
 
 # ------------------------------------------------------------------ ONNX
