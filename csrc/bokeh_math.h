@@ -111,6 +111,13 @@ PB_HD float encode_lut_value(int i, int n) {
   return linear_to_srgb(u * u);
 }
 
+// The code value of linear value v through that table (kEncodeLutSize + 1
+// entries): clamped to [0, 1], looked up at sqrt(v), clamped, rounded.
+template <typename T>
+PB_HD_HOT void encode_linear(const float* lut, float v, T* out) {
+  from_unit(clamp_f(lut_lerp(lut, kEncodeLutSize, sqrtf(clamp_f(v, 0.0f, 1.0f))), 0.0f, 1.0f), out);
+}
+
 // --------------------------------------------------------- highlight boost
 
 // Clipped highlights lost their energy in the photo.  The linear colour of

@@ -725,7 +725,7 @@ PB_HD void far_cell(const T* image, const float* coc, const uint8_t* keys, const
 // Fill what stays uncovered with the content behind (resolve_pixel), encode,
 // quantise: the CPU's finish_band.
 template <typename T>
-PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, const Params& p, int x, int y,
+PB_HD void finish_pixel(const T* image, const float* coc, const Params& p, int x, int y,
                         const float acc[4], const float behind[4], T* out) {
   const size_t i = (size_t)y * p.width + x;
   float rgb[3], own[3] = {0.0f, 0.0f, 0.0f}, far[3] = {0.0f, 0.0f, 0.0f};
@@ -733,11 +733,7 @@ PB_HD void finish_pixel(const T* image, const float* coc, const uint8_t* keys, c
       needs_far_content(acc, behind) ? far_content(p.far, x, y, depth_position(coc[i]), fabsf(coc[i]), far) : 0.0f;
   if (!(acc[3] > 1e-12f)) pixel_linear(image, coc, i, p, own);  // resolve_pixel reads it only then
   resolve_pixel(acc, behind, far_w, far, own, rgb);
-  for (int c = 0; c < 3; ++c) {
-    float xl = min_f(max_f(rgb[c], 0.0f), 1.0f);
-    float e = lut_lerp(p.encode_lut, kEncodeLutSize, sqrtf(xl));
-    from_unit(min_f(max_f(e, 0.0f), 1.0f), out + 3 * i + c);
-  }
+  for (int c = 0; c < 3; ++c) encode_linear(p.encode_lut, rgb[c], out + 3 * i + c);
 }
 
 }  // namespace gpu

@@ -793,7 +793,7 @@ void Renderer<T, C, K>::run(const T* image, Coc coc, T* out) {
   // Encoding table.
   encode_lut.resize(kEncodeLutSize + 2);
   for (int i = 0; i <= kEncodeLutSize; ++i) encode_lut[i] = encode_lut_value(i, kEncodeLutSize);
-  encode_lut[kEncodeLutSize + 1] = encode_lut[kEncodeLutSize];  // see encode_row
+  encode_lut[kEncodeLutSize + 1] = encode_lut[kEncodeLutSize];  // for encode_row's SSE2 loop
 
   // Pass 3: bands of output rows.
   const int nbands = (H + kBandRows - 1) / kBandRows;
@@ -1536,12 +1536,11 @@ void Renderer<T, C, K>::finish_band(int y0, int y1, Coc coc, T* out, BandScratch
   }
 }
 
-// sRGB code values of n linear values: lut_lerp(encode table, sqrt(clamp(v, 0, 1)))
-// clamped and rounded by from_unit.  The table carries a copy of its last
-// entry, so t = n needs no special case.  On x86-64 four values at a time
-// with SSE2: the same operations in the same order (MAXPS/MINPS are max_f and
-// min_f exactly, NaN included), so the code values are identical; the scalar
-// compiler turns the clamps into unpredictable branches.
+// encode_linear (bokeh_math.h) of n values.  On x86-64 four at a time with
+// SSE2: the same operations in the same order (MAXPS/MINPS are max_f and
+// min_f exactly, NaN included, and the table carries a copy of its last entry,
+// so t = kEncodeLutSize needs no branch), so the code values are identical;
+// the scalar compiler turns the clamps into unpredictable branches.
 template <typename T, typename C, typename K>
 void Renderer<T, C, K>::encode_row(const float* v, int n, T* out) const {
   const float* lut = encode_lut.data();
@@ -1563,12 +1562,7 @@ void Renderer<T, C, K>::encode_row(const float* v, int n, T* out) const {
     for (int q = 0; q < 4; ++q) from_unit(ev[q], out + k + q);
   }
 #endif
-  for (; k < n; ++k) {
-    const float t = std::sqrt(clamp_f(v[k], 0.0f, 1.0f)) * (float)kEncodeLutSize;
-    const int i = (int)t;
-    const float f = t - (float)i;
-    from_unit(clamp_f(lut[i] + f * (lut[i + 1] - lut[i]), 0.0f, 1.0f), out + k);
-  }
+  for (; k < n; ++k) encode_linear(lut, v[k], out + k);
 }
 
 template <typename T, typename K>

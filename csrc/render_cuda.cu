@@ -453,7 +453,7 @@ __global__ void __launch_bounds__(kThreads) k_composite(const T* __restrict__ im
     }
     composite_pixel(image, coc, keys, p, s_layers, g, buf, x, y, a, bh);
     if (g.last) {
-      finish_pixel(image, coc, keys, p, x, y, a, bh, out);
+      finish_pixel(image, coc, p, x, y, a, bh, out);
     } else {
       acc[t] = make_float4(a[0], a[1], a[2], a[3]);
       behind[t] = make_float4(bh[0], bh[1], bh[2], bh[3]);

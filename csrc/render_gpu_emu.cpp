@@ -139,7 +139,7 @@ void run(const GpuRenderArgs& a) {
         float* ac = acc.data() + 4 * i;
         float* bh = behind.data() + 4 * i;
         composite_pixel(image, coc, keys.data(), p, plan.layers.data() + g.l0, g, buf.data(), x, y, ac, bh);
-        if (g.last) finish_pixel(image, coc, keys.data(), p, x, y, ac, bh, out);
+        if (g.last) finish_pixel(image, coc, p, x, y, ac, bh, out);
       }
     }
   }
