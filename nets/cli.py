@@ -171,7 +171,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from .data.photos import read_photo_pairs
     from .depth_target import disparity_to_depth
     from .evaluate import format_table, summarize
-    from .groups import GROUPS, evaluate_grouped, format_grouped, group_of
+    from .groups import GROUPS, eval_items, evaluate_grouped, format_grouped
     from .inference import predict_disparity
 
     try:
@@ -202,9 +202,7 @@ def run_eval(args: argparse.Namespace) -> int:
             return disparity_to_depth(estimate_depth(rgb, device=args.device, weights=weights))
     from tqdm import tqdm
 
-    train_sources = {f.source for f in all_frames if f.split == "train"}
-    items = [(group_of(f.source, train_sources), f.source, f.name, f.load) for f in frames]
-    items += [("photos", p.source, p.name, p.load) for p in photos]
+    items = eval_items(frames, all_frames, photos)
     bar = tqdm(total=len(items), desc="eval", unit="img", disable=args.json or not sys.stderr.isatty())
     overrides = None
     if args.max_depth is not None:

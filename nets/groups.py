@@ -34,7 +34,7 @@ import numpy as np
 from .baselines import BASELINES
 from .metrics import depth_metrics, mean_metrics
 
-__all__ = ["GROUPS", "SOURCE_GROUPS", "group_of", "evaluate_grouped", "format_grouped", "EVAL_ALIGNMENTS"]
+__all__ = ["GROUPS", "SOURCE_GROUPS", "group_of", "eval_items", "evaluate_grouped", "format_grouped", "EVAL_ALIGNMENTS"]
 
 #: name → (max depth scored in metres or relative units, note printed with the group)
 GROUPS = {
@@ -63,6 +63,14 @@ def group_of(source: str, train_sources: Iterable[str] = ()) -> str:
     if source in SOURCE_GROUPS:
         return SOURCE_GROUPS[source]
     return "in-domain" if source in set(train_sources) else "other"
+
+
+def eval_items(frames: Iterable, all_frames: Iterable, photos: Iterable = ()) -> list[tuple]:
+    """The ``items`` of :func:`evaluate_grouped`: eval ``frames`` (grouped with :func:`group_of`,
+    the training sources taken from ``all_frames``), then the ``photos`` (group ``photos``)."""
+    train_sources = {f.source for f in all_frames if f.split == "train"}
+    items = [(group_of(f.source, train_sources), f.source, f.name, f.load) for f in frames]
+    return items + [("photos", p.source, p.name, p.load) for p in photos]
 
 
 def evaluate_grouped(predict: Callable[[np.ndarray], np.ndarray],
