@@ -61,8 +61,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--synth-frames", type=_positive_int, default=2000, help="size of the synthetic pool (default 2000)")
     s.add_argument("--synth-seed", type=int, default=0, help="seed of the synthetic pool (default 0)")
     s.add_argument("--synth-kinds", default=None, metavar="KIND=W,...",
-                   help="share of each scene kind in the pool (outdoor, street, room, tabletop, closeup), e.g. "
-                        "'tabletop=0.4,room=0.25,outdoor=0.2,street=0.15' (default 0.3/0.25/0.3/0.15/0)")
+                   help="share of each scene kind in the pool (outdoor, street, room, tabletop, closeup, desk), e.g. "
+                        "'tabletop=0.4,room=0.25,outdoor=0.2,street=0.15' (default 0.3/0.25/0.3/0.15/0/0)")
     s.add_argument("--synth-cache", default=None,
                    help="directory to keep the synthetic pool in (reused by later runs with the same settings)")
     r = parser.add_argument_group("runtime")

@@ -30,10 +30,10 @@ from .textures import TextureBank
 
 __all__ = ["KINDS", "KIND_WEIGHTS", "parse_kind_weights", "random_scene", "figure"]
 
-KINDS = ("outdoor", "street", "room", "tabletop", "closeup")
-#: Default share of each of :data:`KINDS` in a pool (``closeup`` came later: 0 keeps the pools
-#: drawn before it frame for frame; ask for it with ``--synth-kinds``).
-KIND_WEIGHTS = (0.3, 0.25, 0.3, 0.15, 0.0)
+KINDS = ("outdoor", "street", "room", "tabletop", "closeup", "desk")
+#: Default share of each of :data:`KINDS` in a pool (``closeup`` and ``desk`` came later: 0 keeps
+#: the pools drawn before them frame for frame; ask for them with ``--synth-kinds``).
+KIND_WEIGHTS = (0.3, 0.25, 0.3, 0.15, 0.0, 0.0)
 
 
 def parse_kind_weights(spec: str) -> tuple[float, ...]:
@@ -484,6 +484,66 @@ def _closeup(rng, bank, h, w) -> Scene:
                                kind="closeup")
 
 
+def _desk(rng, bank, h, w) -> Scene:
+    """A table seen from above in a room: a top 0.4-0.8 m high on legs, 0.5-1.5 m from the
+    lens, with a few small things on it (cups, boxes, fruit), the floor visible past its edges.
+
+    Unlike ``tabletop`` (where the table is the whole floor), the table's edge is a depth step:
+    the floor just below it in the frame is farther than the top, against "lower is nearer"."""
+    base = _room(rng, bank, h, w)
+    mats = _Mats(rng, bank)
+    mats.list = base.materials
+    top_h = rng.uniform(0.4, 0.8)
+    cam_h = top_h + rng.uniform(0.3, 1.0)                      # sitting or standing over it
+    pitch = _deg(rng, -65, -25)
+    cam = dataclasses.replace(base.camera, hfov=_deg(rng, 45, 75), pitch=pitch,
+                              position=(base.camera.position[0], cam_h, base.camera.position[2]))
+    # Centre the table near or past where the optical axis meets its top, so its near edge shows.
+    reach = float(np.clip((cam_h - top_h) / math.tan(-pitch), 0.35, 1.5)) * rng.uniform(0.9, 1.8)
+    x, z = _ahead(cam, rng, reach, 0.25)
+    hx, hz, thick = rng.uniform(0.25, 0.8), rng.uniform(0.2, 0.5), rng.uniform(0.01, 0.03)
+    yaw = cam.yaw + rng.normal(0, 0.35) + (math.pi / 2 if rng.random() < 0.5 else 0.0)
+    c, s = math.cos(yaw), math.sin(yaw)
+
+    def world(lx, lz):  # table-local (x, z) to world, as Box turns by yaw
+        return x + c * lx + s * lz, z - s * lx + c * lz
+
+    wood = mats.add(scale=rng.uniform(0.3, 1.2), plain=0.3, colourful=0.15)
+    prims = [p for p in base.prims if not _overlaps(p, x, z, max(hx, hz) + 0.1, top_h + 0.1)]
+    prims.append(Box(wood, center=(x, top_h - thick, z), half=(hx, thick, hz), yaw=yaw))
+    for sxn, szn in ((-1, -1), (-1, 1), (1, -1), (1, 1)):
+        lx, lz = world(sxn * hx * 0.9, szn * hz * 0.9)
+        prims.append(Cylinder(wood, cx=lx, cz=lz, radius=rng.uniform(0.015, 0.035), y0=0.0, y1=top_h - 2 * thick))
+    # Floor shadows: the table's own (objects on its top cast none on the floor).
+    footprints = [f for f in base.footprints if math.hypot(f[0] - x, f[1] - z) > max(hx, hz) + 0.1]
+    footprints.append((x, z, 0.8 * min(hx, hz)))
+    for _ in range(int(rng.integers(2, 9))):
+        ox, oz = world(rng.uniform(-0.85, 0.85) * hx, rng.uniform(-0.85, 0.85) * hz)
+        size = rng.uniform(0.025, 0.12)
+        m = mats.add(scale=rng.uniform(0.05, 0.3), colourful=0.5)
+        kind = rng.random()
+        if kind < 0.4:    # cup, bottle, can
+            prims.append(Cylinder(m, cx=ox, cz=oz, radius=size * rng.uniform(0.4, 0.8), y0=top_h,
+                                  y1=top_h + size * rng.uniform(1.0, 3.5)))
+        elif kind < 0.75:  # box, book, phone
+            hy = size * rng.uniform(0.1, 1.0)
+            prims.append(Box(m, center=(ox, top_h + hy, oz), half=(size, hy, size * rng.uniform(0.4, 1.2)),
+                             yaw=rng.uniform(0, math.pi)))
+        else:             # fruit, ball
+            prims.append(Sphere(m, center=(ox, top_h + size * 0.6, oz), radius=size * 0.6))
+    return dataclasses.replace(base, camera=cam, prims=prims, materials=mats.list, footprints=footprints,
+                               kind="desk")
+
+
+def _overlaps(prim, x: float, z: float, r: float, below: float) -> bool:
+    """Whether ``prim`` (a room's object, not its floor, walls or ceiling) reaches within ``r``
+    of ``(x, z)`` lower than ``below`` metres: it would stand inside the table."""
+    if isinstance(prim, AxisPlane):
+        return False
+    lo, hi = prim.bounds()
+    return lo[1] < below and lo[0] < x + r and hi[0] > x - r and lo[2] < z + r and hi[2] > z - r
+
+
 def random_scene(rng: np.random.Generator, bank: TextureBank, height: int, width: int, kind: str | None = None,
                  kind_weights: tuple[float, ...] | None = None) -> Scene:
     """A random scene of ``kind`` (default: drawn with ``kind_weights``, one per :data:`KINDS`,
@@ -500,4 +560,6 @@ def random_scene(rng: np.random.Generator, bank: TextureBank, height: int, width
         return _room(rng, bank, height, width, tabletop=True)
     if kind == "closeup":
         return _closeup(rng, bank, height, width)
+    if kind == "desk":
+        return _desk(rng, bank, height, width)
     raise ValueError(f"kind must be one of {KINDS} or None, got {kind!r}")

@@ -7,18 +7,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
+from conftest import REPO, shared_data_dir
 
-
-def _shared_data() -> Path:
-    """``../shared/data`` beside the checkout (CI clones the repository the same way)."""
-    for base in (REPO.parent, REPO.parent.parent):
-        if (base / "shared" / "data").is_dir():
-            return (base / "shared" / "data").resolve()
-    return (REPO.parent / "shared" / "data").resolve()
-
-
-SHARED_DATA = _shared_data()
+#: ``../shared/data`` beside the checkout, or where it would be (the tests that need it skip).
+SHARED_DATA = (shared_data_dir() or REPO.parent / "shared" / "data").resolve()
 
 
 def synthetic_frame(rng: np.random.Generator, h: int, w: int, holes: bool = True) -> tuple[np.ndarray, np.ndarray]:

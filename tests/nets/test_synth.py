@@ -178,7 +178,8 @@ def test_kind_weights_choose_the_pool_mix_and_its_cache_file(tmp_path):
     rng = np.random.default_rng(0)
     photos = [rng.integers(0, 255, (40, 60, 3), dtype=np.uint8) for _ in range(3)]
     table = parse_kind_weights("tabletop=1")
-    assert table == (0.0, 0.0, 0.0, 1.0, 0.0) and parse_kind_weights("room=3, tabletop=1")[2:] == (0.75, 0.25, 0.0)
+    assert table == (0.0, 0.0, 0.0, 1.0, 0.0, 0.0)
+    assert parse_kind_weights("room=3, tabletop=1")[2:] == (0.75, 0.25, 0.0, 0.0)
     pool = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path, kind_weights=table)
     assert pool.kinds == ["tabletop"] * 6
     default = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path)
@@ -187,7 +188,8 @@ def test_kind_weights_choose_the_pool_mix_and_its_cache_file(tmp_path):
     same = SynthPool.build(6, seed=2, short_side=24, texture_photos=photos, cache_dir=tmp_path,
                            kind_weights=KIND_WEIGHTS)
     assert same.kinds == default.kinds and len(list(tmp_path.glob("synth_*.npz"))) == 2
-    assert "closeup" not in default.kinds  # added later with weight 0: the default pools did not change
+    # closeup and desk were added later with weight 0: the default pools did not change.
+    assert "closeup" not in default.kinds and "desk" not in default.kinds
 
 
 def test_closeups_put_one_subject_near_a_narrow_lens(bank):
@@ -199,6 +201,20 @@ def test_closeups_put_one_subject_near_a_narrow_lens(bank):
         # The subject (0.4-3 m away, plus its size) fills part of the centre.
         near += bool(np.percentile(depth[15:45, 25:55], 10) < 3.6)
     assert near >= 8, near
+
+
+def test_desks_show_the_floor_farther_below_the_table_edge(bank):
+    """The cue "lower is nearer" gets wrong: past a table's near edge the floor, lower in the
+    frame, is farther than the top just above it."""
+    steps = 0
+    for seed in range(10):
+        scene = random_scene(np.random.default_rng([6, seed]), bank, 60, 80, "desk")
+        assert scene.kind == "desk" and -65 <= math.degrees(scene.camera.pitch) <= -25  # looking down at it
+        _, depth, _ = synth_frame(np.random.default_rng([6, seed]), bank, shape=(60, 80), kind="desk")
+        assert np.all(np.isfinite(depth)) and np.percentile(depth, 10) < 2.0  # indoors, the top close
+        # An edge across a third of the width, not an object's underside (table-tops: 1 frame of 10).
+        steps += bool(np.mean((depth[1:] > 1.3 * depth[:-1]).any(axis=0)) > 1 / 3)
+    assert steps >= 7, steps
 
 
 @pytest.mark.parametrize("spec", ["tabletop", "lake=1", "room=-1", "room=nan", "room=x", "room=0",
