@@ -263,20 +263,12 @@ def render_photo(photo: np.ndarray, depth: np.ndarray, settings: RenderSettings,
             progress(f"focus: main subject at pixel {subject.xy[0]},{subject.xy[1]} "
                      f"(choose with --focus-xy X,Y or --focus)")
     progress(f"rendering {w}×{h} ({w * h / 1e6:.1f} MP), depth {depth.shape[1]}×{depth.shape[0]} {depth.dtype}")
-    prepared = icc.to_render(photo, curve)
-    out = render(prepared, depth, focus, depth_kind=s.depth_kind, max_blur=s.max_blur,
-                 f_number=s.f_number, focal_length_mm=s.focal_length, sensor_width_mm=s.sensor_width,
-                 blades=s.blades, rotation_deg=s.rotation,
-                 highlight_boost=DEFAULT_HIGHLIGHT_BOOST if s.highlight_boost is None else s.highlight_boost,
-                 focus_range=focus_range or 0.0, backend=s.backend, threads=s.threads)
-    if prepared is photo:
-        return out
-    # Pixels the renderer left as they were (its float path within ~1e-7) keep their exact codes: a
-    # profile's table may be flat near black, where codes differ by less light than float32 holds.
-    unchanged = np.all(np.abs(out - prepared) <= 1e-6, axis=-1)
-    out = icc.from_render(out, curve, photo.dtype)
-    out[unchanged] = photo[unchanged]
-    return out
+    return icc.render_in_own_light(photo, curve, lambda prepared: render(
+        prepared, depth, focus, depth_kind=s.depth_kind, max_blur=s.max_blur,
+        f_number=s.f_number, focal_length_mm=s.focal_length, sensor_width_mm=s.sensor_width,
+        blades=s.blades, rotation_deg=s.rotation,
+        highlight_boost=DEFAULT_HIGHLIGHT_BOOST if s.highlight_boost is None else s.highlight_boost,
+        focus_range=focus_range or 0.0, backend=s.backend, threads=s.threads))
 
 
 def _focus_units(depth_kind: str, value: float) -> str:

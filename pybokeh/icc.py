@@ -24,9 +24,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from typing import Callable
+
 from .color import linear_to_srgb, srgb_to_linear
 
-__all__ = ["TransferCurve", "transfer_curve", "to_render", "from_render", "SRGB_TOLERANCE"]
+__all__ = ["TransferCurve", "transfer_curve", "to_render", "from_render", "render_in_own_light", "SRGB_TOLERANCE"]
 
 #: Largest difference in linear light (values in [0, 1]) from the sRGB curve for
 #: which a profile's curve counts as sRGB (sRGB's own 1024-entry tables differ
@@ -198,3 +200,34 @@ def from_render(rendered: np.ndarray, curve: TransferCurve | None, dtype: np.dty
         top = np.iinfo(dtype).max
         return np.round(code * top).astype(dtype)
     return code.astype(dtype)
+
+
+def render_in_own_light(photo: np.ndarray, curve: TransferCurve | None,
+                        render: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """``render`` applied to the photo in its profile's linear light: :func:`to_render`, then
+    ``render`` (e.g. :func:`pybokeh.render` with its other arguments bound), then :func:`from_render`.
+
+    Parameters
+    ----------
+    photo : numpy.ndarray
+        H×W×3 photo encoded with ``curve`` (uint8, uint16 or float32 in [0, 1]).
+    curve : TransferCurve or None
+        From :func:`transfer_curve`; None or an sRGB curve: ``render(photo)`` itself.
+    render : callable
+        Takes the prepared H×W×3 image and returns the rendered one, same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        The rendered photo in ``photo``'s dtype and curve.  Pixels the renderer left as they
+        were (its float path within ~1e-7) keep their exact codes: a profile's table may be
+        flat near black, where codes differ by less light than float32 holds.
+    """
+    prepared = to_render(photo, curve)
+    out = render(prepared)
+    if prepared is photo:
+        return out
+    unchanged = np.all(np.abs(out - prepared) <= 1e-6, axis=-1)
+    out = from_render(out, curve, photo.dtype)
+    out[unchanged] = photo[unchanged]
+    return out

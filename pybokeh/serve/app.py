@@ -45,7 +45,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .. import io, phone
+from .. import icc, io, phone
 from ..io import ImageFileError
 from ..metadata import ImageMetadata
 from .preview import DEFAULT_PREVIEW_TARGET_S, F_NUMBER_RANGE, MAX_HIGHLIGHT_BOOST, PROXY_MAX_PIXELS, Pace, \
@@ -259,13 +259,17 @@ def create_app(*, max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES, max_pixels: 
             image = found.image
         orientation = read_as(path, name, lambda p: io.photo_orientation(p, max_pixels))
         metadata = read_as(path, name, lambda p: io.read_metadata(p, max_pixels))  # carried to the download
+        try:  # blur in the linear light of the profile's curve, as `pybokeh render` does
+            curve = icc.transfer_curve(metadata.icc_profile)
+        except icc.ProfileError as exc:
+            curve, note = None, note + f"The colour profile is unreadable ({exc}): blurring with the sRGB curve. "
         if found is not None and found.depth is not None:
             disparity = normalised_disparity(found.disparity(), image.shape[:2])
             info = {"source": "embedded", "text": f"Depth embedded in the photo: {found.describe()}."}
         else:
             disparity, info = estimate(image)
-            info["text"] = note + info["text"]
-        return Scene(image, disparity, proxy_pixels), info, orientation, metadata
+        info["text"] = note + info["text"]
+        return Scene(image, disparity, proxy_pixels, curve), info, orientation, metadata
 
     def describe(sid: str, sess: Session) -> dict[str, Any]:
         scene = sess.scene

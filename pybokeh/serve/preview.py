@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from .. import render
+from .. import icc, render
 from ..focus import subject_focus
 from ..lens import Lens, fill_invalid, focus_value, resample
 from ..renderer import DEFAULT_HIGHLIGHT_BOOST
@@ -211,11 +211,16 @@ class Scene:
         or None while the photo has no depth yet.
     proxy_pixels : int
         Largest proxy (level 0), in pixels.
+    curve : pybokeh.icc.TransferCurve or None
+        The tone curve of the photo's ICC profile (:func:`pybokeh.icc.transfer_curve`):
+        previews and the full render blur in its linear light, as ``pybokeh render`` does.
+        None: the sRGB curve.
     """
 
     def __init__(self, image: np.ndarray, disparity: np.ndarray | None = None,
-                 proxy_pixels: int = PROXY_MAX_PIXELS) -> None:
+                 proxy_pixels: int = PROXY_MAX_PIXELS, curve: icc.TransferCurve | None = None) -> None:
         self.image = image
+        self.curve = curve
         self.shape = image.shape[:2]
         self.level = 0
         h0, w0 = proxy_size(self.shape, proxy_pixels)
@@ -304,17 +309,19 @@ class Scene:
         self._need_depth()
         focus, band, k = self.proxy_lens(self.focus_of(settings), settings.focus_range,
                                          self.strength(settings.f_number))
-        return render(self.proxy, self.proxy_disparity, focus, max_blur=k, focus_range=band,
-                      blades=settings.blades, rotation_deg=settings.rotation_deg,
-                      highlight_boost=settings.highlight_boost, backend=backend, threads=threads)
+        return icc.render_in_own_light(self.proxy, self.curve, lambda proxy: render(
+            proxy, self.proxy_disparity, focus, max_blur=k, focus_range=band,
+            blades=settings.blades, rotation_deg=settings.rotation_deg,
+            highlight_boost=settings.highlight_boost, backend=backend, threads=threads))
 
     def render_full(self, settings: Settings, backend: str = "auto", threads: int | None = None) -> np.ndarray:
         """The full-resolution photo rendered with these settings (the photo's dtype)."""
         disparity = self._need_depth()
-        return render(self.image, disparity, self.focus_of(settings),
-                      max_blur=self.strength(settings.f_number), focus_range=settings.focus_range,
-                      blades=settings.blades, rotation_deg=settings.rotation_deg,
-                      highlight_boost=settings.highlight_boost, backend=backend, threads=threads)
+        return icc.render_in_own_light(self.image, self.curve, lambda image: render(
+            image, disparity, self.focus_of(settings),
+            max_blur=self.strength(settings.f_number), focus_range=settings.focus_range,
+            blades=settings.blades, rotation_deg=settings.rotation_deg,
+            highlight_boost=settings.highlight_boost, backend=backend, threads=threads))
 
     def depth_view(self) -> np.ndarray:
         """The level-0 proxy's disparity as uint8 grey (brighter = nearer), for the page's depth view."""

@@ -375,3 +375,37 @@ def test_download_keeps_the_photos_exif_and_colour_profile(tmp_path):
     got = out.getexif()
     assert got[0x010F] == "PyBokehCam" and got[0x0110] == "Model 7" and got.get(0x0112, 1) == 1
     assert out.info.get("icc_profile") == icc
+
+
+def test_previews_and_downloads_blur_in_the_linear_light_of_the_photos_profile(tmp_path):
+    """As `pybokeh render` does (tests/io/test_fidelity.py): a 1-px black/white checkerboard far
+    out of focus averages to half the light, code 0.5 ** (1 / 1.8) = 0.680 under a gamma-1.8
+    profile, where sRGB's curve would give 0.735."""
+    from _batch_files import gamma_curve, icc_profile
+
+    from pybokeh.serve.preview import F_NUMBER_RANGE
+
+    h, w = 160, 160
+    checker = ((np.indices((h, w)).sum(0) % 2) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(np.repeat(checker[..., None], 3, axis=2)).save(buf, "PNG", icc_profile=icc_profile(gamma_curve(1.8)))
+    c = client(tmp_path)
+    sid = upload(c, buf.getvalue(), "gamma.png").json()["id"]
+    disparity = np.zeros((h, w), np.uint8)
+    disparity[:, :12] = 255                      # a near strip to focus on; the rest far behind
+    depth = io.BytesIO()
+    Image.fromarray(disparity).save(depth, "PNG")
+    r = c.post(f"/api/photos/{sid}/depth", content=depth.getvalue(), headers={**OCTET, "X-Filename": "d.png"})
+    assert r.status_code == 200, r.text
+    settings = {"x": 4, "y": 80, "f_number": F_NUMBER_RANGE[0], "highlight_boost": 0}
+    middle = (slice(60, 100), slice(80, 120))
+    preview = c.post(f"/api/photos/{sid}/preview", json=settings)
+    assert preview.status_code == 200, preview.text
+    r = c.post(f"/api/photos/{sid}/render", json={**settings, "format": "png"})
+    assert r.status_code == 200, r.text
+    job = r.json()["job"]
+    finished(c, job)
+    full = np.asarray(Image.open(io.BytesIO(c.get(f"/api/jobs/{job}/download").content)).convert("RGB"))
+    for got in (decode(preview), full):
+        assert abs(got[middle].mean() / 255 - 0.5 ** (1 / 1.8)) < 0.015, got[middle].mean() / 255
+    np.testing.assert_array_equal(full[:, :4, 0], checker[:, :4])  # in focus: unchanged through the curve
