@@ -45,7 +45,8 @@ def local_ray(tmp_path_factory):
     here = os.getcwd()
     os.chdir(tmp_path_factory.mktemp("ray_driver"))
     try:
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+        # One GPU declared (a logical resource: nothing here uses CUDA), so --ray-gpus can be scheduled.
+        ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level=logging.WARNING)
     finally:
         os.chdir(here)
     yield ray
@@ -101,6 +102,18 @@ def test_ray_renders_a_folder_to_the_bytes_one_process_writes(local_ray, shoot, 
     with capsys.disabled():
         print(f"\n[ray] 10 photos on a local 2-CPU Ray instance: {on_ray:.1f} s wall "
               f"(one process: {single:.1f} s)", file=sys.stderr)
+
+
+def test_ray_gpus_reserve_a_share_of_a_gpu_per_worker(local_ray, tmp_path, rng, capsys):
+    folder = tmp_path / "shoot"
+    make_shoot(folder, rng, n=2, size=(40, 56))
+    _render(folder, tmp_path / "single")
+    out = tmp_path / "ray"
+    out.mkdir()
+    assert main(["render", str(folder), "--out-dir", str(out), *DEPTH, "--ray", "--ray-gpus", "0.5"]) == 0
+    assert "0.5 GPU each" in capsys.readouterr().err  # each worker's actor asked Ray for half the GPU
+    for path in (tmp_path / "single").iterdir():
+        assert path.read_bytes() == (out / path.name).read_bytes()
 
 
 def test_ray_workers_estimate_depth_like_one_process(local_ray, tmp_path, rng):
