@@ -36,6 +36,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         "the step time of small generators)")
     m.add_argument("--levels", type=_positive_int, default=None,
                    help="U-Net levels (default: from --size, 8 at 256 = 1x1 bottleneck)")
+    m.add_argument("--init", default=None, metavar="FILE.safetensors",
+                   help="start the generator from this generator file (the packaged model, "
+                        "pybokeh/models/pix2pix_depth.safetensors, or a run's generator.safetensors) to fine-tune it; "
+                        "--size, --ngf and --levels must match it (default: random weights)")
     m.add_argument("--l1-only", "--no-gan", dest="l1_only", action="store_true",
                    help="no discriminator: the same generator on its depth loss alone (lambda*L1 [+ SSI]; ablation)")
     o = parser.add_argument_group("optimisation")
@@ -89,7 +93,7 @@ def run_train(args: argparse.Namespace) -> int:
                           lambda_l1=args.lambda_l1, lambda_ssi=args.lambda_ssi,
                           ssi_grad_weight=args.ssi_grad_weight, synth_ratio=args.synth_ratio,
                           synth_frames=args.synth_frames, synth_seed=args.synth_seed, synth_cache=args.synth_cache,
-                          synth_kinds=args.synth_kinds,
+                          synth_kinds=args.synth_kinds, init=args.init,
                           lr=args.lr, decay_start=args.decay_start, ema=args.ema, seed=args.seed,
                           val_every=args.val_every, val_limit=args.val_limit, ckpt_every=args.ckpt_every,
                           keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, workers=args.workers,

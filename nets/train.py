@@ -86,6 +86,7 @@ class TrainConfig:
     synth_seed: int = 0
     synth_cache: str | None = None
     synth_kinds: str | None = None
+    init: str | None = None
     lr: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -219,10 +220,40 @@ def _check_resume_config(saved: dict[str, Any], cfg: TrainConfig, log) -> None:
                              f"{saved.get(name)!r}; use the run's settings or a new --out")
     changed = [k for k in ("steps", "batch_size", "lambda_l1", "lambda_ssi", "ssi_grad_weight", "lr", "decay_start",
                            "seed", "source_weight_power", "synth_ratio", "synth_frames", "synth_seed", "synth_kinds",
-                           "ema")
+                           "ema", "init")
                if saved.get(k, getattr(TrainConfig, k, None)) != getattr(cfg, k)]
     if changed:
         log(f"warning: resuming with changed {', '.join(changed)}: the run will not match an uninterrupted one")
+
+
+def _check_init(cfg: TrainConfig) -> None:
+    """Fail before any data is read when ``cfg.init`` is missing, not a generator file, or a generator
+    of another architecture than this run's: a one-line error naming ``--init``."""
+    from .checkpoint import read_generator_meta
+
+    path = Path(cfg.init)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init {cfg.init}: no such file")
+    try:
+        meta = read_generator_meta(path)
+    except ValueError as exc:
+        raise ValueError(f"--init {exc}") from None
+    arch = meta.get("architecture") if isinstance(meta.get("architecture"), dict) else {}
+    theirs = (arch.get("ngf"), arch.get("levels"), meta.get("input_size"))
+    ours = (cfg.ngf, cfg.levels, cfg.size)
+    if theirs != ours:
+        raise ValueError(f"--init {cfg.init}: its generator has ngf, levels, size = {theirs}, this run {ours}; "
+                         f"pass the file's --ngf, --levels and --size")
+
+
+def _init_generator(G: UNetGenerator, cfg: TrainConfig) -> None:
+    """Copy the weights of the generator file ``cfg.init`` (checked by :func:`_check_init`) into ``G``:
+    fine-tuning starts there.  A float16 file (the packaged model) is widened to ``G``'s float32."""
+    from .checkpoint import load_generator
+
+    source, _ = load_generator(cfg.init)
+    with torch.no_grad():
+        G.load_state_dict(source.state_dict(), strict=True)
 
 
 def train_model(cfg: TrainConfig) -> dict[str, Any]:
@@ -253,6 +284,8 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
     if ckpt is not None and not cfg.resume:
         raise FileExistsError(f"{out} already holds a checkpoint ({ckpt.name}); pass --resume to continue it "
                               f"or choose another --out")
+    if ckpt is None and cfg.init is not None:
+        _check_init(cfg)
     if main:
         out.mkdir(parents=True, exist_ok=True)
     barrier()
@@ -297,8 +330,12 @@ def _train(cfg: TrainConfig, info: DistInfo) -> dict[str, Any]:
             log(f"warning: resuming with {info.world_size} processes, the run used {state.get('world_size')}")
         start_step = int(state["step"])
         log(f"resuming from {ckpt} at step {start_step}")
-    elif cfg.resume:
-        log(f"--resume: no checkpoint in {out} yet, starting at step 0")
+    else:
+        if cfg.resume:
+            log(f"--resume: no checkpoint in {out} yet, starting at step 0")
+        if cfg.init is not None:
+            _init_generator(G, cfg)
+            log(f"generator initialised from {cfg.init}")
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     G.to(info.device, memory_format=memory_format)
     if D is not None:

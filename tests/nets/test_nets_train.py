@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from _nets_helpers import make_rgbd_layout
 torch = pytest.importorskip("torch")
 from safetensors.torch import load_file  # noqa: E402
 
+import pybokeh  # noqa: E402
 from pybokeh.cli import main  # noqa: E402
 from pybokeh.nets import PatchDiscriminator, UNetGenerator, load_generator, predict_disparity  # noqa: E402
 from pybokeh.nets.augment import AugmentConfig  # noqa: E402
@@ -247,3 +249,27 @@ def test_ema_run_writes_the_weight_average_and_resumes_exactly(data, tmp_path):
     assert all(torch.equal(final[k], wb[k]) for k in final)
     bad = _cli("train", "--out", str(tmp_path / "c"), *common[:-len(TINY) - 2], "--ema", "1", *TINY, cwd=tmp_path)
     assert bad.returncode == 2 and "ema" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_init_starts_from_a_generator_file_and_refuses_another_architecture(data, tmp_path):
+    common = ["--data", str(data), "--val-every", "10", "--l1-only", *TINY]
+    a = _cli("train", "--out", str(tmp_path / "a"), "--steps", "3", *common, cwd=tmp_path)
+    assert a.returncode == 0, a.stderr
+    start = _weights(tmp_path / "a" / "generator.safetensors")
+    # One step at a negligible learning rate: the weights stay those of the file (Adam moves each by ~lr).
+    tiny_lr = ["--steps", "1", "--lr", "1e-12", "--seed", "5"]
+    b = _cli("train", "--out", str(tmp_path / "b"), *tiny_lr, "--init", str(tmp_path / "a" / "generator.safetensors"),
+             *common, cwd=tmp_path)
+    assert b.returncode == 0, b.stderr
+    assert "generator initialised from" in b.stderr
+    tuned = _weights(tmp_path / "b" / "generator.safetensors")
+    assert all(torch.allclose(tuned[k], start[k], atol=1e-9) for k in start)
+    c = _cli("train", "--out", str(tmp_path / "c"), *tiny_lr, *common, cwd=tmp_path)  # the same without --init
+    fresh = _weights(tmp_path / "c" / "generator.safetensors")
+    assert any(not torch.allclose(fresh[k], start[k], atol=1e-3) for k in start)
+    # The packaged model (ngf 16, 128 px) into this 32-px ngf-4 run: one line naming --init.
+    packaged = pathlib.Path(pybokeh.__file__).parent / "models" / "pix2pix_depth.safetensors"
+    for init in (packaged, tmp_path / "missing.safetensors"):
+        bad = _cli("train", "--out", str(tmp_path / "d"), *tiny_lr, "--init", str(init), *common, cwd=tmp_path)
+        assert bad.returncode == 2 and str(init.name) in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+        assert len(bad.stderr.strip().splitlines()) <= 3, bad.stderr
