@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
-
-from typing import Callable
 
 from .color import linear_to_srgb, srgb_to_linear
 
