@@ -409,3 +409,21 @@ def test_previews_and_downloads_blur_in_the_linear_light_of_the_photos_profile(t
     for got in (decode(preview), full):
         assert abs(got[middle].mean() / 255 - 0.5 ** (1 / 1.8)) < 0.015, got[middle].mean() / 255
     np.testing.assert_array_equal(full[:, :4, 0], checker[:, :4])  # in focus: unchanged through the curve
+
+
+def test_a_malformed_colour_profile_is_named_on_the_page_and_the_photo_still_renders(tmp_path):
+    from _batch_files import gamma_curve, icc_profile
+
+    photo, disparity = scene()
+    buf = io.BytesIO()
+    Image.fromarray(photo).save(buf, "PNG", icc_profile=icc_profile(gamma_curve(1.8))[:-4])  # curve past the end
+    c = client(tmp_path)
+    r = upload(c, buf.getvalue(), "broken.png")
+    assert r.status_code == 200, r.text
+    assert "colour profile is unreadable" in r.json()["depth"]["text"] and "sRGB curve" in r.json()["depth"]["text"]
+    depth = io.BytesIO()
+    Image.fromarray(disparity).save(depth, "PNG")
+    sid = r.json()["id"]
+    assert c.post(f"/api/photos/{sid}/depth", content=depth.getvalue(),
+                  headers={**OCTET, "X-Filename": "d.png"}).status_code == 200
+    assert c.post(f"/api/photos/{sid}/preview", json={"x": 10, "y": 10}).status_code == 200
