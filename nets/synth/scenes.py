@@ -1,4 +1,4 @@
-"""Random scene layouts: open ground, streets, rooms and table-tops, with people.
+"""Random scene layouts: open ground, streets, rooms, table-tops, close-ups and desks, with people.
 
 Every layout is drawn from a ``numpy.random.Generator``, so a scene is a pure function
 of its seed.  Sizes are physical (metres) and drawn around real ones: people 1.5-1.95 m
@@ -485,7 +485,7 @@ def _closeup(rng, bank, h, w) -> Scene:
 
 
 def _desk(rng, bank, h, w) -> Scene:
-    """A table seen from above in a room: a top 0.4-0.8 m high on legs, 0.5-1.5 m from the
+    """A table seen from above in a room: a top 0.4-0.8 m high on legs, its centre 0.3-2.7 m ahead of the
     lens, with a few small things on it (cups, boxes, fruit), the floor visible past its edges.
 
     Unlike ``tabletop`` (where the table is the whole floor), the table's edge is a depth step:
