@@ -196,3 +196,22 @@ def test_levels_halve_the_pixels_and_keep_the_aspect():
     s.set_level(7)
     assert s.level == s.levels - 1
     assert s.largest_proxy().shape[0] * s.largest_proxy().shape[1] == areas[0]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("gamma", [None, 1.8])
+def test_proxies_keep_the_light_of_detail_finer_than_their_pixels(dtype, gamma):
+    """A 1-px black/white checkerboard shrunk to the proxy is half the light, as the full render's
+    blur sees it: code 0.5 ** (1 / 1.8) under a gamma-1.8 profile, sRGB's 0.735 without one; not
+    the 0.5 of averaged code values (which would dim the preview's small lights)."""
+    from _batch_files import gamma_curve, icc_profile
+
+    from pybokeh import icc
+
+    curve = None if gamma is None else icc.transfer_curve(icc_profile(gamma_curve(gamma)))
+    top = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
+    photo = np.repeat((np.indices((600, 800)).sum(0) % 2)[..., None], 3, axis=2) * top
+    s = Scene(photo.astype(dtype), proxy_pixels=60_000, curve=curve)
+    proxy = s.largest_proxy().astype(np.float64) / (255.0 if dtype == np.uint8 else 1.0)
+    expected = 0.5 ** (1 / 1.8) if gamma else float(pybokeh.color.linear_to_srgb(np.float32(0.5)))
+    assert s.proxy_shape[0] < 600 and abs(proxy.mean() - expected) < 0.01, proxy.mean()
