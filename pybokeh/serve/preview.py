@@ -168,9 +168,9 @@ def _shrink(image: np.ndarray, size: tuple[int, int], curve: icc.TransferCurve |
     """The photo at ``size`` (h, w), antialiased in linear light; uint8 stays uint8, deeper photos
     become float32 in [0, 1].
 
-    Averaging code values would darken thin bright detail (a light 2 px wide, shrunk 3.5× with
-    its dark surroundings, keeps about a third of the code value it keeps in light), so the
-    preview's lights would be dimmer than the full render's.  Decoded with the photo's tone curve
+    Averaging code values would darken thin bright detail (a white light covering a tenth of a
+    proxy pixel on black would give it 0.1 of full code instead of the 0.35 that a tenth of the
+    light encodes to in sRGB), so the preview's lights would be dimmer than the full render's.  Decoded with the photo's tone curve
     (``curve``, see :mod:`pybokeh.icc`; None: sRGB's), one channel at a time, and encoded back.
     """
     h, w = size
