@@ -63,6 +63,8 @@ namespace pybokeh {
 namespace {
 
 constexpr int kBandRows = 32;
+// Longest run of neighbouring splats on one stamp written at once (SplatWriter::stamp_span).
+constexpr int kSpanMax = 64;
 
 // A coarse splat (see CellSplat in bokeh_math.h).
 using Splat = CellSplat;
@@ -422,6 +424,29 @@ struct SplatWriter {
       int* t = touched + 2 * row;
       t[0] = std::min(t[0], x + R.idx[0]);
       t[1] = std::max(t[1], x + R.idx[R.m - 1]);
+    }
+  }
+
+  // A run of n splats of stamp S at the grid points (x0 + j, y), j < n, of
+  // values c[j] (c[-1] and c[n] must be zero).  A row's markers come in pairs
+  // on adjacent cells (stamp_row), so a pair of the whole run is one pass over
+  // the n + 1 cells it reaches: cell j takes wa * c[j] + wb * c[j - 1], one
+  // load and store where splatting pixel by pixel makes two.
+  void stamp_span(const Stamp& S, const StampRow* table, int x0, int n, int y, const v4f* c) const {
+    const int k0 = std::max(0, row0 - y - S.r0), k1 = std::min(S.nrows - 1, row1 - y - S.r0);
+    for (int k = k0; k <= k1; ++k) {
+      const StampRow& R = table[S.first + k];
+      if (!R.m) continue;
+      const int row = y + S.r0 + k - row0;
+      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4) + x0;
+      for (int q = 0; q < R.m; q += 2) {
+        v4f* d = cells + R.idx[q];
+        const float wa = R.w[q], wb = R.w[q + 1];
+        for (int j = 0; j <= n; ++j) d[j] += wa * c[j] + wb * c[j - 1];
+      }
+      int* t = touched + 2 * row;
+      t[0] = std::min(t[0], x0 + R.idx[0]);
+      t[1] = std::max(t[1], x0 + n - 1 + R.idx[R.m - 1]);
     }
   }
 
@@ -1279,35 +1304,68 @@ SplatWriter Renderer<T, C, K>::begin_layer(const LayerBand& lb, BandScratch& sc)
 template <typename T, typename C, typename K>
 void Renderer<T, C, K>::splat_layer(const LayerBand& lb, Coc coc, const SplatWriter& write) const {
   const Layer& L = layers[lb.l];
+  const StampTable& table = stamps[lb.l];
+  // Runs of neighbours on one stamp go through stamp_span: span[0] and
+  // span[n + 1] stay zero around the run's values.
+  v4f span[kSpanMax + 2];
+  span[0] = v4f{0.0f, 0.0f, 0.0f, 0.0f};
   if (L.level == 0) {
-    const StampTable& table = stamps[lb.l];
     for (int y = lb.src0; y <= lb.src1; ++y) {
       const C* b = xs.data() + offsets[(size_t)lb.l * (H + 1) + y];
       const C* e = xs.data() + offsets[(size_t)lb.l * (H + 1) + y + 1];
-      for (; b != e; ++b) {
-        const size_t i = (size_t)y * W + *b;
+      while (b != e) {
+        const int x = *b;
+        const size_t i = (size_t)y * W + x;
         const float r = std::fabs(coc[i]);
         float c[3];
         colour(i, c);
         const Stamp* S = table.find(r);
-        if (S && write.inside(*S, *b, y)) {
-          write.stamp(*S, table.rows.data(), *b, y, v4f{c[0], c[1], c[2], 1.0f});
-        } else {
+        if (!(S && write.inside(*S, x, y))) {
           // Off the radius grid, or mirrored across an edge: the geometry row by row.
           const float t = S ? 0.0f : splat_total(*lb.shape, 0.0f, 0.0f, r);
           const float inv = S ? S->inv_total : (t > 0.0f ? 1.0f / t : 0.0f);
-          write.splat_mirrored<kBoth>((float)*b, (float)y, r, inv, c);
+          write.splat_mirrored<kBoth>((float)x, (float)y, r, inv, c);
+          ++b;
+          continue;
         }
+        span[1] = v4f{c[0], c[1], c[2], 1.0f};
+        int n = 1;
+        while (n < kSpanMax && b + n != e && b[n] == x + n && std::fabs(coc[i + n]) == r &&
+               write.inside(*S, x + n, y)) {
+          colour(i + n, c);
+          span[++n] = v4f{c[0], c[1], c[2], 1.0f};
+        }
+        if (n == 1) {
+          write.stamp(*S, table.rows.data(), x, y, span[1]);
+        } else {
+          span[n + 1] = v4f{0.0f, 0.0f, 0.0f, 0.0f};
+          write.stamp_span(*S, table.rows.data(), x, n, y, span + 1);
+        }
+        b += n;
       }
     }
     return;
   }
   // Cells whose splat is a stamp (their centroid on a grid point), then the others.
-  const StampTable& table = stamps[lb.l];
   for (int gy = lb.src0; gy <= lb.src1; ++gy) {
-    for (int k = L.whole_row_start[gy]; k < L.whole_row_start[gy + 1]; ++k) {
-      const WholeCell<C>& wc = whole[lb.l][k];
-      write.stamp(table.stamps[wc.stamp], table.rows.data(), wc.gx, gy, v4f{wc.v[0], wc.v[1], wc.v[2], wc.v[3]});
+    const WholeCell<C>* cells = whole[lb.l].data();
+    const int end = L.whole_row_start[gy + 1];
+    for (int k = L.whole_row_start[gy]; k < end;) {
+      const WholeCell<C>& wc = cells[k];
+      const Stamp& S = table.stamps[wc.stamp];
+      int n = 1;
+      while (n < kSpanMax && k + n < end && cells[k + n].gx == wc.gx + n && cells[k + n].stamp == wc.stamp) ++n;
+      if (n == 1) {
+        write.stamp(S, table.rows.data(), wc.gx, gy, v4f{wc.v[0], wc.v[1], wc.v[2], wc.v[3]});
+      } else {
+        for (int j = 0; j < n; ++j) {
+          const float* v = cells[k + j].v;
+          span[1 + j] = v4f{v[0], v[1], v[2], v[3]};
+        }
+        span[n + 1] = v4f{0.0f, 0.0f, 0.0f, 0.0f};
+        write.stamp_span(S, table.rows.data(), wc.gx, n, gy, span + 1);
+      }
+      k += n;
     }
   }
   for (int k = L.row_start[lb.src0]; k < L.row_start[lb.src1 + 1]; ++k) {

@@ -32,6 +32,8 @@
 #   v3_desk_ft2        v3_desk_ft for 3000 steps at the full lr 2e-4; v3_desk_ft2_s1 with --seed 1
 #   synth_desk_cu_8k   v3's close-up share kept, desks from the rooms (tabletop 25 %, desk 15 %, closeup 25 %,
 #                      room 5 %, outdoor 18 %, street 12 %); synth_desk_cu_8k_s1 with --seed 1
+#   desk_s1_cu_ft      synth_desk_8k_s1 fine-tuned for 2000 steps at lr 5e-5 on v3's pool (synth_closeup_8k's
+#                      kinds, no desks; --init); desk_s1_cu_ft_s1 the same with --seed 1
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
 #        RESUME=1 scripts/train_ablations.sh NAME ...      continues interrupted runs (--resume)
@@ -96,6 +98,12 @@ for name in "$@"; do
                              --synth-kinds tabletop=0.25,desk=0.15,closeup=0.25,room=0.05,outdoor=0.18,street=0.12) ;;
     synth_desk_cu_8k_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --seed 1
                                 --synth-kinds tabletop=0.25,desk=0.15,closeup=0.25,room=0.05,outdoor=0.18,street=0.12) ;;
+    desk_s1_cu_ft) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 2000 --lr 5e-5 --val-every 500
+                          --init runs/synth_desk_8k_s1/generator.safetensors
+                          --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
+    desk_s1_cu_ft_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 2000 --lr 5e-5 --val-every 500 --seed 1
+                             --init runs/synth_desk_8k_s1/generator.safetensors
+                             --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
   esac
   [ "${RESUME:-0}" = 1 ] && extra+=(--resume)

@@ -25,6 +25,7 @@ from ..aperture import Aperture
 from . import kernel_math as km
 
 BAND_ROWS = 32
+SPAN_MAX = 64     # longest run of neighbouring splats on one stamp written at once (_stamp_span)
 ENCODE_LUT_SIZE = 4096
 DECODE_LUT_SIZE = 4096
 
@@ -583,6 +584,29 @@ def _stamp(si, x, y, v0, v1, v2, v3, r0s, nrows, idxs, ws, buf, row0, row1, touc
         buf[row, i3, 3] += f3 * v3
         touched[row, 0] = min(touched[row, 0], i0)
         touched[row, 1] = max(touched[row, 1], i3)
+
+
+@_jit(inline=True)
+def _stamp_span(si, x0, n, y, span, r0s, nrows, idxs, ws, buf, row0, row1, touched):
+    """A run of ``n`` splats ``si`` at the grid points (x0 + j, y), j < n, of values ``span[1 + j]`` (``span[0]`` and
+    ``span[n + 1]`` zero).  A row's markers come in pairs on adjacent cells, so a pair of the whole run is one pass
+    over the n + 1 cells it reaches: cell j takes wa * c[j] + wb * c[j - 1] (``SplatWriter::stamp_span``; a padded
+    pair of weight 0 is skipped)."""
+    r0 = r0s[si]
+    k0 = max(0, row0 - y - r0)
+    k1 = min(nrows[si] - 1, row1 - y - r0)
+    for k in range(k0, k1 + 1):
+        row = y + r0 + k - row0
+        for p in range(0, 4, 2):
+            wa, wb = ws[si, k, p], ws[si, k, p + 1]
+            if wa == 0.0 and wb == 0.0:
+                continue
+            i = x0 + idxs[si, k, p]
+            for j in range(n + 1):
+                for ch in range(4):
+                    buf[row, i + j, ch] += wa * span[j + 1, ch] + wb * span[j, ch]
+        touched[row, 0] = min(touched[row, 0], x0 + idxs[si, k, 0])
+        touched[row, 1] = max(touched[row, 1], x0 + n - 1 + idxs[si, k, 3])
 
 
 @_jit(inline=True)
@@ -1193,8 +1217,8 @@ def _splat_layer(t, radii, lb, write):
     """Light and coverage: every level-0 pixel with its own radius, energy-normalised at its integer centre; a
     coarse layer's cell records, light at the light centroid when it moved.  Splats on the radius grid at a grid
     point (level-0 pixels, whole cells) that stay inside the image are copied from the layer's :class:`Radii`
-    table; the rest (off-grid radii, splats mirrored at the edges, moved light centroids) take their geometry row
-    by row."""
+    table, a run of neighbours on one splat at once (``_stamp_span``); the rest (off-grid radii, splats mirrored at
+    the edges, moved light centroids) take their geometry row by row."""
     blades, lut, ext_lo, ext_hi, buf, pbuf, dbuf, touched, row0, row1, gw, edge_x, edge_y = write
     image, dlut, gain, coc, offsets, xs, splats = t.image, t.dlut, t.gain, t.coc, t.offsets, t.xs, t.splats
     r_total, r_r0, r_nrows, r_lo, r_hi, r_idx, r_w = (radii.total, radii.r0, radii.nrows, radii.lo, radii.hi,
@@ -1202,26 +1226,47 @@ def _splat_layer(t, radii, lb, write):
     layer = lb.layer
     key0, base, n = radii.key0[layer], radii.base[layer], radii.count[layer]
     one = np.float32(1.0)
+    zero = np.float32(0.0)
+    # Runs of neighbours on one stamp go through _stamp_span; span[0] stays zero.
+    span = np.zeros((SPAN_MAX + 2, 4), np.float32)
     if lb.level == 0:
         for y in range(lb.src0, lb.src1 + 1):
-            for k in range(offsets[layer, y], offsets[layer, y + 1]):
+            k = offsets[layer, y]
+            end = offsets[layer, y + 1]
+            while k < end:
                 x = np.int64(xs[k])
                 r = abs(coc[y, x])
                 c0, c1, c2 = _colour(image, dlut, gain, coc, y, x)
                 si = _find_radius(key0, n, r)
                 if si >= 0:
                     si += base
-                    if _inside(x, y, r, r_lo[si], r_hi[si], ext_lo, ext_hi, edge_x, edge_y, gw):
-                        _stamp(si, x, y, c0, c1, c2, one, r_r0, r_nrows, r_idx, r_w, buf, row0, row1, touched)
+                    lo, hi = r_lo[si], r_hi[si]
+                    if _inside(x, y, r, lo, hi, ext_lo, ext_hi, edge_x, edge_y, gw):
+                        m = 1
+                        while (m < SPAN_MAX and k + m < end and np.int64(xs[k + m]) == x + m
+                               and abs(coc[y, x + m]) == r
+                               and _inside(x + m, y, r, lo, hi, ext_lo, ext_hi, edge_x, edge_y, gw)):
+                            d0, d1, d2 = _colour(image, dlut, gain, coc, y, x + m)
+                            m += 1
+                            span[m, 0], span[m, 1], span[m, 2], span[m, 3] = d0, d1, d2, one
+                        if m == 1:
+                            _stamp(si, x, y, c0, c1, c2, one, r_r0, r_nrows, r_idx, r_w, buf, row0, row1, touched)
+                        else:
+                            span[1, 0], span[1, 1], span[1, 2], span[1, 3] = c0, c1, c2, one
+                            span[m + 1, 0], span[m + 1, 1], span[m + 1, 2], span[m + 1, 3] = zero, zero, zero, zero
+                            _stamp_span(si, x, m, y, span, r_r0, r_nrows, r_idx, r_w, buf, row0, row1, touched)
+                        k += m
                         continue
                     total = r_total[si]
                 else:
                     total = np.float32(_splat_total(0.0, 0.0, r, blades, lut, ext_lo, ext_hi))
                 _splat_mirrored(np.float32(x), np.float32(y), r, one, c0, c1, c2, 3, blades, lut, ext_lo, ext_hi, buf,
                                 pbuf, row0, row1, gw, touched, edge_x, edge_y, total)
+                k += 1
         return
-    zero = np.float32(0.0)
-    for k in range(t.grid_start[layer, lb.src0], t.grid_start[layer, lb.src1 + 1]):
+    k = t.grid_start[layer, lb.src0]
+    end = t.grid_start[layer, lb.src1 + 1]
+    while k < end:
         x_, y_, r_, w_ = splats[k, 0], splats[k, 1], splats[k, 2], splats[k, 3]
         c0, c1, c2 = splats[k, 4], splats[k, 5], splats[k, 6]
         lx, ly = splats[k, 7], splats[k, 8]
@@ -1232,13 +1277,30 @@ def _splat_layer(t, radii, lb, write):
             si += base
             if not _inside(ix, iy, r_, r_lo[si], r_hi[si], ext_lo, ext_hi, edge_x, edge_y, gw):
                 si = -1
-        if lx == x_ and ly == y_:
-            if si >= 0:
+        if lx == x_ and ly == y_ and si >= 0:
+            # A run of whole cells on one stamp: the next records at the next grid points of the row.
+            m = 1
+            while (m < SPAN_MAX and k + m < end and splats[k + m, 1] == y_ and splats[k + m, 0] == x_ + m
+                   and splats[k + m, 2] == r_ and splats[k + m, 7] == x_ + m and splats[k + m, 8] == y_
+                   and _inside(ix + m, iy, r_, r_lo[si], r_hi[si], ext_lo, ext_hi, edge_x, edge_y, gw)):
+                q = k + m
+                m += 1
+                wq = splats[q, 3]
+                span[m, 0], span[m, 1], span[m, 2], span[m, 3] = (wq * splats[q, 4], wq * splats[q, 5],
+                                                                  wq * splats[q, 6], wq)
+            if m == 1:
                 _stamp(si, ix, iy, w_ * c0, w_ * c1, w_ * c2, w_, r_r0, r_nrows, r_idx, r_w, buf, row0, row1,
                        touched)
             else:
-                _splat_mirrored(x_, y_, r_, w_, c0, c1, c2, 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
-                                touched, edge_x, edge_y, 0.0)
+                span[1, 0], span[1, 1], span[1, 2], span[1, 3] = w_ * c0, w_ * c1, w_ * c2, w_
+                span[m + 1, 0], span[m + 1, 1], span[m + 1, 2], span[m + 1, 3] = zero, zero, zero, zero
+                _stamp_span(si, ix, m, iy, span, r_r0, r_nrows, r_idx, r_w, buf, row0, row1, touched)
+            k += m
+            continue
+        k += 1
+        if lx == x_ and ly == y_:
+            _splat_mirrored(x_, y_, r_, w_, c0, c1, c2, 3, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
+                            touched, edge_x, edge_y, 0.0)
         else:
             _splat_mirrored(lx, ly, r_, w_, c0, c1, c2, 1, blades, lut, ext_lo, ext_hi, buf, pbuf, row0, row1, gw,
                             touched, edge_x, edge_y, 0.0)
