@@ -676,8 +676,9 @@ class Renderer {
   std::vector<float> far_count;
   std::vector<float> far_rgb, far_depth;
   void build_far_pyramid(int threads);
-  FarCell far_cell0(int cx, int cy) const;
-  FarCell far_cell1(int cx, int cy) const;
+  FarCell far_block(int cx, int cy, int size) const;
+  FarCell far_cell0(int cx, int cy) const { return far_block(cx, cy, 2); }
+  FarCell far_cell1(int cx, int cy) const { return far_block(cx, cy, 4); }
   FarPyramid far_rows(int y0, int y1, BandScratch& sc) const;
   void far_cells(int x, int y, BandScratch& sc) const;
 };
@@ -966,7 +967,8 @@ void Renderer<T, C, K>::build_coarse(int l, Coc coc) {
 
 // A cell of the farthest-content pyramid from its (up to) 2 x 2 children in
 // a ph x pw grid; child(x, y, best, sum, n) adds child (x, y) with
-// far_accumulate.  The one loop of every level, so that all make a cell alike.
+// far_accumulate (levels 3 and up; the levels below are made from their
+// pixels, far_block).
 template <typename F>
 FarCell far_parent(int cx, int cy, int ph, int pw, F&& child) {
   int best = 255;
@@ -980,28 +982,29 @@ FarCell far_parent(int cx, int cy, int ph, int pw, F&& child) {
   return far_cell_from(best, sum, n);
 }
 
-// One cell of level 0 (2 x 2 pixels) from its pixels, as the pyramid stores it
-// (the pixels' layers from layer_of while it is held, else recomputed).
+// The cell (cx, cy) of the farthest-content pyramid level whose cells are
+// size x size pixels (2: level 0, 4: level 1, 8: level 2), straight from its
+// pixels (their layers from layer_of while it is held, else recomputed): the
+// mean colour and depth of the pixels of its farthest layer, which is what
+// far_parent makes of the level below (a parent keeps the farthest of its
+// children's layers, so their sums add up to its pixels'), without the
+// means of the levels between.
 template <typename T, typename C, typename K>
-FarCell Renderer<T, C, K>::far_cell0(int cx, int cy) const {
-  return far_parent(cx, cy, H, W, [&](int x, int y, int* best, double* sum, double* n) {
-    const size_t j = (size_t)y * W + x;
-    float lin[3], c[3];
-    colour(j, lin);
-    far_colour(lin, c);
-    const int l = layer_of.empty() ? layer_at(j) : layer_of[j];
-    far_accumulate(l, 1.0, c, depth_at(j), best, sum, n);
-  });
-}
-
-// One cell of level 1 (4 x 4 pixels) from its level-0 cells, as the pyramid
-// stores it.
-template <typename T, typename C, typename K>
-FarCell Renderer<T, C, K>::far_cell1(int cx, int cy) const {
-  return far_parent(cx, cy, far.h[0], far.w[0], [&](int x, int y, int* best, double* sum, double* n) {
-    const FarCell c = far_cell0(x, y);
-    far_accumulate(c.layer, (double)c.count, c.rgb, c.depth, best, sum, n);
-  });
+FarCell Renderer<T, C, K>::far_block(int cx, int cy, int size) const {
+  int best = 255;
+  double sum[4] = {0, 0, 0, 0}, n = 0;
+  const int y0 = cy * size, y1 = std::min(H, y0 + size), x0 = cx * size, x1 = std::min(W, x0 + size);
+  for (int y = y0; y < y1; ++y) {
+    for (int x = x0; x < x1; ++x) {
+      const size_t j = (size_t)y * W + x;
+      float lin[3], c[3];
+      colour(j, lin);
+      far_colour(lin, c);
+      const int l = layer_of.empty() ? layer_at(j) : layer_of[j];
+      far_accumulate(l, 1.0, c, depth_at(j), &best, sum, &n);
+    }
+  }
+  return far_cell_from(best, sum, n);
 }
 
 // Levels 2 and up of the farthest-content pyramid; levels 0 and 1 (4/5 of its
@@ -1020,19 +1023,15 @@ void Renderer<T, C, K>::build_far_pyramid(int threads) {
   far_count.resize(cells);
   far_rgb.resize(cells * 3);
   far_depth.resize(cells);
-  static_assert(kFarApartLevels == 2, "level 2 is built from far_cell1");
   for (int k = apart; k < far.levels; ++k) {
     const int ph = far.h[k - 1], pw = far.w[k - 1], w = far.w[k];
     parallel_rows(far.h[k], threads, [&](int cy) {
       for (int cx = 0; cx < w; ++cx) {
-        const FarCell c = far_parent(cx, cy, ph, pw, [&](int x, int y, int* best, double* sum, double* n) {
-          if (k == kFarApartLevels) {
-            const FarCell child = far_cell1(x, y);
-            far_accumulate(child.layer, (double)child.count, child.rgb, child.depth, best, sum, n);
-          } else {
-            const size_t o = (size_t)far.off[k - 1] + (size_t)y * pw + x;
-            far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], best, sum, n);
-          }
+        // The first level stored from its pixels (the levels kept apart are not stored), the others from it.
+        const FarCell c = k == apart ? far_block(cx, cy, 2 << k)
+                                     : far_parent(cx, cy, ph, pw, [&](int x, int y, int* best, double* sum, double* n) {
+          const size_t o = (size_t)far.off[k - 1] + (size_t)y * pw + x;
+          far_accumulate(far_layer[o], (double)far_count[o], &far_rgb[3 * o], far_depth[o], best, sum, n);
         });
         const size_t o = (size_t)far.off[k] + (size_t)cy * w + cx;
         far_layer[o] = (uint8_t)c.layer;

@@ -977,9 +977,12 @@ def _far_accumulate(best, s0, s1, s2, s3, n, lay, m, c0, c1, c2, d):
 
 
 @_jit(inline=True)
-def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
-    """Cell (cy, cx) of the farthest-content pyramid's level 0 from its pixels, as stored: (layer, pixels of it,
-    their mean colour as ``far_colour`` in bokeh_math.h (the highlight boost undone), their mean depth position)."""
+def _far_block(layer_of, image, lut, gain, coc, cy, cx, size):
+    """Cell (cy, cx) of the farthest-content pyramid level whose cells are ``size`` × ``size`` pixels (2: level 0,
+    4: level 1), straight from its pixels, as stored: (layer, pixels of it, their mean colour as ``far_colour`` in
+    bokeh_math.h (the highlight boost undone), their mean depth position).  What averaging the level below makes of
+    them (a parent keeps the farthest of its children's layers), without the means between
+    (``Renderer::far_block`` in render_cpu.cpp)."""
     height, width = coc.shape
     best = 1 << 30
     s0 = 0.0
@@ -987,12 +990,8 @@ def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
     s2 = 0.0
     s3 = 0.0
     n = 0.0
-    for dy in range(2):
-        for dx in range(2):
-            yy = 2 * cy + dy
-            xx = 2 * cx + dx
-            if yy >= height or xx >= width:
-                continue
+    for yy in range(cy * size, min(height, cy * size + size)):
+        for xx in range(cx * size, min(width, cx * size + size)):
             lay = np.int64(layer_of[yy, xx])
             c0, c1, c2 = _colour(image, lut, gain, coc, yy, xx)
             d = depth_position(coc[yy, xx])
@@ -1005,10 +1004,16 @@ def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
             np.float32(s3 / n))
 
 
+@_jit(inline=True)
+def _far_cell0(layer_of, image, lut, gain, coc, cy, cx):
+    """Cell (cy, cx) of the farthest-content pyramid's level 0 from its 2 × 2 pixels (``_far_block``)."""
+    return _far_block(layer_of, image, lut, gain, coc, cy, cx, 2)
+
+
 @_jit(parallel=True)
 def _far_level(k, layer_of, image, lut, gain, coc, heights, widths, offsets, layers, counts, rgb, depths):
-    """Level ``k >= 1`` of the farthest-content pyramid from the level below (level 0 from the pixels,
-    ``_far_cell0``)."""
+    """Level ``k >= 1`` of the farthest-content pyramid: level 1 from its pixels (``_far_block``), the others from
+    the level below."""
     for cy in prange(heights[k]):
         _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, offsets, layers, counts, rgb, depths)
 
@@ -1020,6 +1025,16 @@ def _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, off
     pw = widths[k - 1]
     w = widths[k]
     for cx in range(w):
+        o = offsets[k] + cy * w + cx
+        if k == 1:
+            lay, m32, c0, c1, c2, d = _far_block(layer_of, image, lut, gain, coc, cy, cx, 4)
+            layers[o] = lay
+            counts[o] = m32
+            depths[o] = d
+            rgb[o, 0] = c0
+            rgb[o, 1] = c1
+            rgb[o, 2] = c2
+            continue
         best = 1 << 30
         s0 = 0.0
         s1 = 0.0
@@ -1032,17 +1047,10 @@ def _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, off
                 xx = 2 * cx + dx
                 if yy >= ph or xx >= pw:
                     continue
-                if k > 1:
-                    o = offsets[k - 1] + yy * pw + xx
-                    lay = np.int64(layers[o])
-                    m = float(counts[o])
-                    c0, c1, c2 = rgb[o, 0], rgb[o, 1], rgb[o, 2]
-                    d = depths[o]
-                else:
-                    lay, m32, c0, c1, c2, d = _far_cell0(layer_of, image, lut, gain, coc, yy, xx)
-                    m = float(m32)
-                best, s0, s1, s2, s3, n = _far_accumulate(best, s0, s1, s2, s3, n, lay, m, c0, c1, c2, d)
-        o = offsets[k] + cy * w + cx
+                q = offsets[k - 1] + yy * pw + xx
+                c0, c1, c2 = rgb[q, 0], rgb[q, 1], rgb[q, 2]
+                best, s0, s1, s2, s3, n = _far_accumulate(best, s0, s1, s2, s3, n, np.int64(layers[q]),
+                                                          float(counts[q]), c0, c1, c2, depths[q])
         layers[o] = best
         counts[o] = n
         depths[o] = s3 / n
