@@ -110,15 +110,37 @@ def _coc_units(a):
 
 
 @_jit(parallel=True)
-def _prepare(coc, nbins, edges, layer_of, counts, units):
-    """Layer of each pixel; bucket sizes and |CoC| sums per (layer, row)."""
+def _prepare(coc, nbins, edges, bins, layer_of, counts, units):
+    """Layer of each pixel; bucket sizes and |CoC| sums per (layer, row).  A radius on the kernels' grid (what
+    ``render`` hands over) takes its bin from ``bins`` (``_radius_bins``), any other (NaN included) from
+    ``layer_index``."""
     height, width = coc.shape
+    nsteps = bins.shape[0]
+    steps = np.float32(km.COC_STEPS_PER_PX)
     for y in prange(height):
         for x in range(width):
-            layer = layer_index(coc[y, x], nbins, edges)
+            c = coc[y, x]
+            a = abs(c)
+            k = a * steps
+            if k >= 0.0 and k < nsteps and np.float32(int(k)) == k:
+                j = np.int64(bins[int(k)])
+                layer = nbins if j < 0 else (nbins - 1 - j if c < 0.0 else nbins + 1 + j)
+            else:
+                layer = layer_index(c, nbins, edges)
             layer_of[y, x] = layer
             counts[layer, y] += 1
-            units[layer, y] += _coc_units(abs(coc[y, x]))
+            units[layer, y] += _coc_units(a)
+
+
+@_jit
+def _radius_bins(nbins, edges, nsteps):
+    """Radius bin of |CoC| = k / COC_STEPS_PER_PX px for k < nsteps, -1 below 0.5 px (in focus): a lookup instead
+    of ``radius_bin``'s logarithm (``Renderer::run``'s bin_of_step)."""
+    bins = np.empty(nsteps, np.int8)
+    for k in range(nsteps):
+        r = np.float32(k) / np.float32(km.COC_STEPS_PER_PX)
+        bins[k] = radius_bin(r, nbins, edges) if r >= 0.5 else -1
+    return bins
 
 
 @_jit(parallel=True)
@@ -1695,7 +1717,9 @@ def _render_numba(image: np.ndarray, coc: np.ndarray, aperture: Aperture, gain: 
     previous = numba.get_num_threads()
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
     try:
-        _prepare(coc, nbins, edges, layer_of, counts, units)
+        # (the table up to the largest radius, at most 1024 px: beyond, or NaN, radius_bin itself)
+        bins = _radius_bins(nbins, edges, int((max_r if max_r < 1024.0 else 1024.0) * km.COC_STEPS_PER_PX) + 2)
+        _prepare(coc, nbins, edges, bins, layer_of, counts, units)
         starts = np.concatenate([[0], np.cumsum(counts.ravel())[:-1]]).reshape(nlayers, height)
         offsets = np.empty((nlayers, height + 1), np.int64)
         offsets[:, :height] = starts

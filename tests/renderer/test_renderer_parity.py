@@ -171,3 +171,29 @@ def test_numba_column_buckets_narrow_and_wide_agree(rng, monkeypatch):
     narrow = get_backend("numba")[1](image, coc, Aperture(6), gain, 2)
     monkeypatch.setattr(nb, "_column_dtype", lambda w: np.dtype(np.int32))
     assert np.array_equal(get_backend("numba")[1](image, coc, Aperture(6), gain, 2), narrow)
+
+
+def test_numba_layers_from_the_radius_table_match_layer_index(rng):
+    # Numba's first pass looks the layer of a radius on the kernels' grid up in a table of bins
+    # (_radius_bins) and computes the rest with layer_index: every kind of value must land where
+    # layer_index puts it, with the same counts and |CoC| sums.
+    from pybokeh.renderer import kernel_math as km
+    from pybokeh.renderer import numba_backend as nb
+
+    steps = km.COC_STEPS_PER_PX
+    grid = rng.integers(-40 * int(steps), 40 * int(steps), (30, 40)).astype(np.float32) / np.float32(steps)
+    coc = np.where(rng.random(grid.shape) < 0.3, rng.uniform(-40, 40, grid.shape).astype(np.float32), grid)
+    coc[0, :8] = [np.nan, np.inf, -np.inf, 0.5, -0.5, 0.49, 1e9, -0.0]
+    coc[1, :4] = [40.0, -40.0, 39.99, 64.5]   # at, just under and beyond the table's end (40 px here)
+    nbins = km.radius_bin(40.0, km.MAX_BINS_PER_SIDE, km.LAYER_EDGES) + 1
+    nlayers = 2 * nbins + 1
+    layer_of = np.empty(coc.shape, np.uint8)
+    counts = np.zeros((nlayers, coc.shape[0]), np.int64)
+    units = np.zeros_like(counts)
+    bins = nb._radius_bins(nbins, km.LAYER_EDGES, int(40.0 * steps) + 2)
+    nb._prepare(coc, nbins, km.LAYER_EDGES, bins, layer_of, counts, units)
+    expected = np.array([[nb.layer_index(c, nbins, km.LAYER_EDGES) for c in row] for row in coc])  # (jitted)
+    assert np.array_equal(layer_of, expected)
+    assert (layer_of != nbins).sum() > coc.size // 2   # most pixels out of focus: the table was read
+    for layer in range(nlayers):
+        assert np.array_equal(counts[layer], (expected == layer).sum(axis=1))
