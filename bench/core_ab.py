@@ -10,6 +10,7 @@ of ``--rounds``::
     cp .venv/lib/python3.11/site-packages/pybokeh/_core*.so /tmp/new_core.so   # after building B
     python bench/core_ab.py /tmp/old_core.so /tmp/new_core.so [--rounds 3] [--threads 2] [--small]
     python bench/core_ab.py A.so B.so --identical 300   # a refactor: outputs equal bit for bit?
+    python bench/core_ab.py A.so B.so --max-diff 500    # a change of rounding: how far apart?
 
 ``--identical N`` renders N seeded random scenes with both builds instead of timing
 (sizes 1-160 × 1-200, uint8/uint16/float32, random, ramp, disc and quantised CoC up
@@ -58,15 +59,15 @@ def _worker(path: str, conn) -> None:
     conn.send(core.__file__)
     inputs = {}
     while (msg := conn.recv()) is not None:
-        if msg[0] == "cases":
-            _, n, seed = msg
-            rng, digests = np.random.default_rng(seed), []
+        if msg[0] in ("cases", "outputs"):
+            kind, n, seed = msg
+            rng, results = np.random.default_rng(seed), []
             for case in range(n):
                 image, coc, blades, rotation, gain, threads = random_case(rng, case)
                 luts, extents = Aperture(blades, rotation).kernel_tables()
                 out = core.render(image, coc, blades, luts, extents, gain, threads)
-                digests.append(hashlib.sha256(out.tobytes()).hexdigest())
-            conn.send(digests)
+                results.append(hashlib.sha256(out.tobytes()).hexdigest() if kind == "cases" else out)
+            conn.send(results)
         else:
             _, radius, small, threads = msg
             if (radius, small) not in inputs:
@@ -147,6 +148,20 @@ def compare_outputs(a: Build, b: Build, n: int, seed: int) -> int:
     return 0
 
 
+def largest_differences(a: Build, b: Build, n: int, seed: int) -> None:
+    """Render ``n`` random scenes with both builds; print how many differ and the largest difference per dtype
+    (in code values for integer outputs)."""
+    oa, ob = a.ask("outputs", n, seed), b.ask("outputs", n, seed)
+    worst: dict[str, float] = {}
+    differ = 0
+    for x, y in zip(oa, ob):
+        d = float(np.abs(x.astype(np.float64) - y.astype(np.float64)).max(initial=0.0))
+        differ += d > 0
+        worst[str(x.dtype)] = max(worst.get(str(x.dtype), 0.0), d)
+    print(f"{differ} of {n} scenes differ (seed {seed}); largest difference: "
+          + ", ".join(f"{k} {v:.3g}" for k, v in worst.items()))
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("a", help="build A (_core .so), the baseline")
@@ -155,13 +170,18 @@ def main(argv=None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--small", action="store_true", help="a quarter of the frame (3 MP)")
     p.add_argument("--identical", type=int, metavar="N", help="compare outputs on N random scenes instead")
-    p.add_argument("--seed", type=int, default=0, help="first scene seed for --identical")
+    p.add_argument("--max-diff", type=int, metavar="N",
+                   help="render N random scenes instead and print the largest output difference per dtype")
+    p.add_argument("--seed", type=int, default=0, help="first scene seed for --identical / --max-diff")
     args = p.parse_args(argv)
     builds = {"A": Build(args.a), "B": Build(args.b)}
     print(f"A: {builds['A'].file}\nB: {builds['B'].file}")
     try:
         if args.identical:
             raise SystemExit(compare_outputs(builds["A"], builds["B"], args.identical, args.seed))
+        if args.max_diff:
+            largest_differences(builds["A"], builds["B"], args.max_diff, args.seed)
+            return
         size = "2016x1512" if args.small else "4032x3024"
         print(f"{size}, {args.threads} threads, best of {args.rounds}, interleaved")
         print("| max radius px | A (s) | B (s) | B / A |\n|---|---|---|---|")
