@@ -292,10 +292,17 @@ class Lens:
 
     def _disparity_inputs(self, depth, focus, shape: tuple[int, int], ops):
         """The disparity map filled and resampled to ``shape``, its range and the normalised focus."""
-        valid = ops.xp.isfinite(depth) & (depth >= 0)
-        values = resample(fill_invalid(depth, valid, "depth"), shape, "depth")
-        del valid  # the peak memory of a render is here or in the kernel
-        lo, hi = ops.minmax(values)
+        lo, hi = ops.minmax(depth)
+        if math.isfinite(lo) and math.isfinite(hi) and lo >= 0:
+            # NaN and infinities show in the range: every pixel is valid, no mask pass.
+            values = resample(ops.cast(depth, ops.float32), shape, "depth")
+            if values is not depth:
+                lo, hi = ops.minmax(values)
+        else:
+            valid = ops.xp.isfinite(depth) & (depth >= 0)
+            values = resample(fill_invalid(depth, valid, "depth"), shape, "depth")
+            del valid  # the peak memory of a render is here or in the kernel
+            lo, hi = ops.minmax(values)
         pixel_value = focus_value(focus, values, shape) if _is_pixel(focus) else None
         return values, lo, hi, normalised_focus(focus, pixel_value, lo, hi)
 

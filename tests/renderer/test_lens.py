@@ -185,6 +185,10 @@ def test_kernel_coc_is_the_coc_map_on_the_grid(trial):
     d = (rng.normal(0, 1, (h, w)) * rng.choice([1e-3, 1, 300])).astype(np.float32)
     if trial % 3 == 0:
         d[rng.random((h, w)) < 0.1] = np.nan
+    elif trial % 3 == 1:
+        d = np.abs(d)  # valid everywhere: the map's finite, non-negative range stands for the validity mask
+        if trial % 2:
+            d = d.astype(np.float64)
     scale = int(rng.choice([1, 2]))
     focus = float(rng.uniform(0, 1)) if trial % 2 else (int(rng.integers(0, w)) * scale, int(rng.integers(0, h)) * scale)
     lens = Lens("disparity", float(rng.choice([3.0, 60.0, 800.0])), None, 50.0, 36.0, float(rng.choice([0, 0.2])))
