@@ -414,17 +414,9 @@ struct SplatWriter {
   // Splat S (rows from `table`) of value v (premultiplied rgb, coverage) at
   // the grid point (x, y), inside the grid: its precomputed markers shifted there.
   void stamp(const Stamp& S, const StampRow* table, int x, int y, v4f v) const {
-    const int k0 = std::max(0, row0 - y - S.r0), k1 = std::min(S.nrows - 1, row1 - y - S.r0);
-    for (int k = k0; k <= k1; ++k) {
-      const StampRow& R = table[S.first + k];
-      if (!R.m) continue;
-      const int row = y + S.r0 + k - row0;
-      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4) + x;
+    stamp_rows(S, table, x, 1, y, [&](const StampRow& R, v4f* cells) {
       for (int q = 0; q < R.m; ++q) cells[R.idx[q]] += R.w[q] * v;
-      int* t = touched + 2 * row;
-      t[0] = std::min(t[0], x + R.idx[0]);
-      t[1] = std::max(t[1], x + R.idx[R.m - 1]);
-    }
+    });
   }
 
   // A run of n splats of stamp S at the grid points (x0 + j, y), j < n, of
@@ -433,17 +425,26 @@ struct SplatWriter {
   // the n + 1 cells it reaches: cell j takes wa * c[j] + wb * c[j - 1], one
   // load and store where splatting pixel by pixel makes two.
   void stamp_span(const Stamp& S, const StampRow* table, int x0, int n, int y, const v4f* c) const {
-    const int k0 = std::max(0, row0 - y - S.r0), k1 = std::min(S.nrows - 1, row1 - y - S.r0);
-    for (int k = k0; k <= k1; ++k) {
-      const StampRow& R = table[S.first + k];
-      if (!R.m) continue;
-      const int row = y + S.r0 + k - row0;
-      v4f* cells = reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4) + x0;
+    stamp_rows(S, table, x0, n, y, [&](const StampRow& R, v4f* cells) {
       for (int q = 0; q < R.m; q += 2) {
         v4f* d = cells + R.idx[q];
         const float wa = R.w[q], wb = R.w[q + 1];
         for (int j = 0; j <= n; ++j) d[j] += wa * c[j] + wb * c[j - 1];
       }
+    });
+  }
+
+  // The rows of stamp S inside the band for splats at (x0 + j, y), j < n:
+  // write(R, cells) deposits row R with cells at column x0 of its grid row;
+  // the touched range grows by the markers' reach.
+  template <class F>
+  void stamp_rows(const Stamp& S, const StampRow* table, int x0, int n, int y, F&& write) const {
+    const int k0 = std::max(0, row0 - y - S.r0), k1 = std::min(S.nrows - 1, row1 - y - S.r0);
+    for (int k = k0; k <= k1; ++k) {
+      const StampRow& R = table[S.first + k];
+      if (!R.m) continue;
+      const int row = y + S.r0 + k - row0;
+      write(R, reinterpret_cast<v4f*>(buf + (size_t)row * (gw + 1) * 4) + x0);
       int* t = touched + 2 * row;
       t[0] = std::min(t[0], x0 + R.idx[0]);
       t[1] = std::max(t[1], x0 + n - 1 + R.idx[R.m - 1]);

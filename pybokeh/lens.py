@@ -293,15 +293,13 @@ class Lens:
     def _disparity_inputs(self, depth, focus, shape: tuple[int, int], ops):
         """The disparity map filled and resampled to ``shape``, its range and the normalised focus."""
         lo, hi = ops.minmax(depth)
-        if math.isfinite(lo) and math.isfinite(hi) and lo >= 0:
-            # NaN and infinities show in the range: every pixel is valid, no mask pass.
-            values = resample(ops.cast(depth, ops.float32), shape, "depth")
-            if values is not depth:
-                lo, hi = ops.minmax(values)
-        else:
-            valid = ops.xp.isfinite(depth) & (depth >= 0)
-            values = resample(fill_invalid(depth, valid, "depth"), shape, "depth")
-            del valid  # the peak memory of a render is here or in the kernel
+        values = ops.cast(depth, ops.float32)
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo >= 0):
+            # Some pixel is NaN, infinite or negative (they show in the range; else no mask pass).
+            # The mask is a temporary: the peak memory of a render is here or in the kernel.
+            values = fill_invalid(depth, ops.xp.isfinite(depth) & (depth >= 0), "depth")
+        values = resample(values, shape, "depth")
+        if values is not depth:  # filled, cast or resampled: its own range
             lo, hi = ops.minmax(values)
         pixel_value = focus_value(focus, values, shape) if _is_pixel(focus) else None
         return values, lo, hi, normalised_focus(focus, pixel_value, lo, hi)
