@@ -34,6 +34,7 @@
 #                      room 5 %, outdoor 18 %, street 12 %); synth_desk_cu_8k_s1 with --seed 1
 #   desk_s1_cu_ft      synth_desk_8k_s1 fine-tuned for 2000 steps at lr 5e-5 on v3's pool (synth_closeup_8k's
 #                      kinds, no desks; --init); desk_s1_cu_ft_s1 the same with --seed 1
+#   NAME_s1            any arm above with --seed 1 (run-to-run noise)
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
 #        RESUME=1 scripts/train_ablations.sh NAME ...      continues interrupted runs (--resume)
@@ -51,7 +52,9 @@ SYNTH=(--synth-ratio 0.5 --synth-frames 2000 --synth-seed 0 --synth-cache runs/s
 SSI=(--lambda-l1 100 --lambda-ssi 10 --ssi-grad-weight 0.5)
 mkdir -p runs
 for name in "$@"; do
-  case "$name" in
+  base="$name" seed=()
+  case "$name" in *_s1) base="${name%_s1}" seed=(--seed 1) ;; esac  # NAME_s1: NAME with --seed 1
+  case "$base" in
     real_l1)       extra=(--l1-only) ;;
     synth_l1)      extra=(--l1-only "${SYNTH[@]}") ;;
     real_ssi)      extra=(--l1-only "${SSI[@]}") ;;
@@ -66,46 +69,28 @@ for name in "$@"; do
                            --synth-kinds tabletop=0.4,room=0.25,outdoor=0.2,street=0.15) ;;
     synth_table2_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                             --synth-kinds tabletop=0.35,room=0.1,outdoor=0.3,street=0.25) ;;
-    synth_table_8k_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --seed 1
-                              --synth-kinds tabletop=0.4,room=0.25,outdoor=0.2,street=0.15) ;;
     synth_table_8k_ema) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --ema 0.999
                                --synth-kinds tabletop=0.4,room=0.25,outdoor=0.2,street=0.15) ;;
     synth_closeup_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                              --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
-    synth_closeup_8k_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --seed 1
-                                --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_desk_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                           --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
-    synth_desk_8k_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --seed 1
-                             --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
     synth_desk10_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                             --synth-kinds tabletop=0.2,desk=0.1,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
-    synth_desk10_8k_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --seed 1
-                               --synth-kinds tabletop=0.2,desk=0.1,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     v3_desk_ft) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 2000 --lr 5e-5 --val-every 500
                        --init runs/synth_closeup_8k/generator.safetensors
                        --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
-    v3_desk_ft_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 2000 --lr 5e-5 --val-every 500 --seed 1
-                          --init runs/synth_closeup_8k/generator.safetensors
-                          --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
     v3_desk_ft2) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 3000 --val-every 1000
                         --init runs/synth_closeup_8k/generator.safetensors
                         --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
-    v3_desk_ft2_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 3000 --val-every 1000 --seed 1
-                           --init runs/synth_closeup_8k/generator.safetensors
-                           --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
     synth_desk_cu_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                              --synth-kinds tabletop=0.25,desk=0.15,closeup=0.25,room=0.05,outdoor=0.18,street=0.12) ;;
-    synth_desk_cu_8k_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --seed 1
-                                --synth-kinds tabletop=0.25,desk=0.15,closeup=0.25,room=0.05,outdoor=0.18,street=0.12) ;;
     desk_s1_cu_ft) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 2000 --lr 5e-5 --val-every 500
                           --init runs/synth_desk_8k_s1/generator.safetensors
                           --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
-    desk_s1_cu_ft_s1) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 2000 --lr 5e-5 --val-every 500 --seed 1
-                             --init runs/synth_desk_8k_s1/generator.safetensors
-                             --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     *) echo "unknown run $name" >&2; exit 2 ;;
   esac
+  extra+=("${seed[@]}")
   [ "${RESUME:-0}" = 1 ] && extra+=(--resume)
   start=$(date +%s)
   echo "start $(date -Is) pybokeh train --out runs/$name ${COMMON[*]} ${extra[*]}" >> "runs/$name.time"
