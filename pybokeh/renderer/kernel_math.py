@@ -23,7 +23,9 @@ LAYER_EDGES = np.array([0.5 * 2.0 ** (0.5 * j) for j in range(MAX_BINS_PER_SIDE 
 
 def radius_bin(abs_r, nbins, edges):
     """Bin of a radius ``abs_r >= 0.5``, clamped to ``[0, nbins - 1]``."""
-    j = int(math.floor(2.0 * math.log2(abs_r * 2.0)))
+    x = 2.0 * math.log2(abs_r * 2.0)
+    # inf is clamped before floor(), which raises OverflowError on it in Python (not in Numba)
+    j = MAX_BINS_PER_SIDE - 1 if x >= MAX_BINS_PER_SIDE - 1 else int(math.floor(x))
     if j < 0:
         j = 0
     if j > MAX_BINS_PER_SIDE - 1:

@@ -29,7 +29,7 @@ def test_layer_edges_are_half_pixel_times_powers_of_root_two():
 
 @pytest.mark.parametrize("radius,expected", [
     (0.5, 0), (0.7071067, 0), (0.70710677, 1), (0.9999999, 1), (1.0, 2), (1.4142134, 2), (1.4142135, 3),
-    (2.0, 4), (7.9999995, 7), (8.0, 8), (741455.2, 39), (1e30, 39),
+    (2.0, 4), (7.9999995, 7), (8.0, 8), (741455.2, 39), (1e30, 39), (float("inf"), 39),
 ])
 def test_radius_bin_takes_the_lower_edge_inclusively(radius, expected):
     assert km.radius_bin(float(np.float32(radius)), NBINS, EDGES) == expected
@@ -47,6 +47,7 @@ def test_every_edge_starts_its_own_bin():
     (0.0, 10), (0.49, 10), (-0.49, 10), (float("nan"), 10),   # in focus: the middle layer
     (0.5, 11), (-0.5, 9), (1.0, 13), (-1.0, 7),               # near side above, far side below
     (2.5, 15), (-2.5, 5), (1e6, 20), (-1e6, 0),               # clamped to the outermost layers
+    (float("inf"), 20), (float("-inf"), 0),                # as the jitted kernels place them
 ])
 def test_layer_index_orders_far_to_near(coc, expected):
     nbins = 10
