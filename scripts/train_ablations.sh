@@ -34,6 +34,8 @@
 #                      room 5 %, outdoor 18 %, street 12 %); synth_desk_cu_8k_s1 with --seed 1
 #   desk_s1_cu_ft      synth_desk_8k_s1 fine-tuned for 2000 steps at lr 5e-5 on v3's pool (synth_closeup_8k's
 #                      kinds, no desks; --init); desk_s1_cu_ft_s1 the same with --seed 1
+#   synth_closeup_192  synth_closeup_8k (v3's recipe) at a 192 px input (6 U-Net levels, 3×3 innermost; 2.25× the
+#                      compute per step; its own synthetic pool at 384 px short side)
 #   NAME_s1            any arm above with --seed 1 (run-to-run noise)
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
@@ -73,6 +75,8 @@ for name in "$@"; do
                                --synth-kinds tabletop=0.4,room=0.25,outdoor=0.2,street=0.15) ;;
     synth_closeup_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                              --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
+    synth_closeup_192) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --size 192
+                              --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_desk_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                           --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
     synth_desk10_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
