@@ -36,6 +36,9 @@
 #                      kinds, no desks; --init); desk_s1_cu_ft_s1 the same with --seed 1
 #   synth_closeup_192  synth_closeup_8k (v3's recipe) at a 192 px input (6 U-Net levels, 3×3 innermost; 2.25× the
 #                      compute per step; its own synthetic pool at 384 px short side)
+#   synth75_closeup_8k synth_closeup_8k (v3's recipe) with three quarters of every batch synthetic (--synth-ratio 0.75)
+#   synth_closeup_sw0  synth_closeup_8k (v3's recipe) with every real source given the same share of the real
+#                      samples (--source-weight-power 0; the two big rooms fall from 57 % to 25 % of them)
 #   NAME_s1            any arm above with --seed 1 (run-to-run noise)
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
@@ -76,6 +79,10 @@ for name in "$@"; do
     synth_closeup_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                              --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_closeup_192) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --size 192
+                              --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
+    synth75_closeup_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --synth-ratio 0.75
+                               --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
+    synth_closeup_sw0) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --source-weight-power 0
                               --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_desk_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                           --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
