@@ -23,13 +23,10 @@ LAYER_EDGES = np.array([0.5 * 2.0 ** (0.5 * j) for j in range(MAX_BINS_PER_SIDE 
 
 def radius_bin(abs_r, nbins, edges):
     """Bin of a radius ``abs_r >= 0.5``, clamped to ``[0, nbins - 1]``."""
-    x = 2.0 * math.log2(abs_r * 2.0)
-    # inf is clamped before floor(), which raises OverflowError on it in Python (not in Numba)
-    j = MAX_BINS_PER_SIDE - 1 if x >= MAX_BINS_PER_SIDE - 1 else int(math.floor(x))
+    # clamped before floor(), which raises OverflowError on inf in Python (not in Numba)
+    j = int(math.floor(min(2.0 * math.log2(abs_r * 2.0), MAX_BINS_PER_SIDE - 1.0)))
     if j < 0:
         j = 0
-    if j > MAX_BINS_PER_SIDE - 1:
-        j = MAX_BINS_PER_SIDE - 1
     while j > 0 and abs_r < edges[j]:
         j -= 1
     while j + 1 < MAX_BINS_PER_SIDE and abs_r >= edges[j + 1]:
@@ -42,7 +39,12 @@ def layer_index(coc, nbins, edges):
     a = abs(coc)
     if not a >= 0.5:
         return nbins
-    j = radius_bin(a, nbins, edges)
+    return side_layer(coc, radius_bin(a, nbins, edges), nbins)
+
+
+def side_layer(coc, j, nbins):
+    """Composite position of radius bin ``j`` on ``coc``'s side of the focus: far (``coc < 0``) below
+    ``nbins``, near above."""
     return nbins - 1 - j if coc < 0.0 else nbins + 1 + j
 
 

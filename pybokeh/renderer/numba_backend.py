@@ -57,7 +57,7 @@ def _jit_kernel_math():
     globals when it compiles, on first call).
     """
     namespace = dict(vars(km))
-    names = ("radius_bin", "layer_index", "layer_bin", "layer_level", "highlight_gain", "centroid_weight",
+    names = ("radius_bin", "side_layer", "layer_index", "layer_bin", "layer_level", "highlight_gain", "centroid_weight",
              "on_radius_grid", "light_centroid_moves", "aperture_span", "splat_rows", "splat_row", "span_markers",
              "fine_light_bin", "fine_light_capacity", "fine_light_threshold", "far_level_weight", "depth_position",
              "far_depth_weight")
@@ -67,7 +67,7 @@ def _jit_kernel_math():
     return [namespace[name] for name in names]
 
 
-(radius_bin, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, on_radius_grid,
+(radius_bin, side_layer, layer_index, layer_bin, layer_level, highlight_gain, centroid_weight, on_radius_grid,
  light_centroid_moves, aperture_span, splat_rows, splat_row, span_markers, fine_light_bin, fine_light_capacity,
  fine_light_threshold, far_level_weight, depth_position, far_depth_weight) = _jit_kernel_math()
 
@@ -124,7 +124,7 @@ def _prepare(coc, nbins, edges, bins, layer_of, counts, units):
             k = a * steps
             if k >= 0.0 and k < nsteps and np.float32(int(k)) == k:
                 j = np.int64(bins[int(k)])
-                layer = nbins if j < 0 else (nbins - 1 - j if c < 0.0 else nbins + 1 + j)
+                layer = nbins if j < 0 else side_layer(c, j, nbins)
             else:
                 layer = layer_index(c, nbins, edges)
             layer_of[y, x] = layer
@@ -1047,38 +1047,33 @@ def _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, off
     pw = widths[k - 1]
     w = widths[k]
     for cx in range(w):
+        if k == 1:  # level 1 from its pixels, the levels above from the level below
+            lay, m, c0, c1, c2, d = _far_block(layer_of, image, lut, gain, coc, cy, cx, 4)
+        else:
+            best = 1 << 30
+            s0 = 0.0
+            s1 = 0.0
+            s2 = 0.0
+            s3 = 0.0
+            n = 0.0
+            for dy in range(2):
+                for dx in range(2):
+                    yy = 2 * cy + dy
+                    xx = 2 * cx + dx
+                    if yy >= ph or xx >= pw:
+                        continue
+                    q = offsets[k - 1] + yy * pw + xx
+                    best, s0, s1, s2, s3, n = _far_accumulate(best, s0, s1, s2, s3, n, np.int64(layers[q]),
+                                                              float(counts[q]), rgb[q, 0], rgb[q, 1], rgb[q, 2],
+                                                              depths[q])
+            lay, m, c0, c1, c2, d = best, n, s0 / n, s1 / n, s2 / n, s3 / n
         o = offsets[k] + cy * w + cx
-        if k == 1:
-            lay, m32, c0, c1, c2, d = _far_block(layer_of, image, lut, gain, coc, cy, cx, 4)
-            layers[o] = lay
-            counts[o] = m32
-            depths[o] = d
-            rgb[o, 0] = c0
-            rgb[o, 1] = c1
-            rgb[o, 2] = c2
-            continue
-        best = 1 << 30
-        s0 = 0.0
-        s1 = 0.0
-        s2 = 0.0
-        s3 = 0.0
-        n = 0.0
-        for dy in range(2):
-            for dx in range(2):
-                yy = 2 * cy + dy
-                xx = 2 * cx + dx
-                if yy >= ph or xx >= pw:
-                    continue
-                q = offsets[k - 1] + yy * pw + xx
-                c0, c1, c2 = rgb[q, 0], rgb[q, 1], rgb[q, 2]
-                best, s0, s1, s2, s3, n = _far_accumulate(best, s0, s1, s2, s3, n, np.int64(layers[q]),
-                                                          float(counts[q]), c0, c1, c2, depths[q])
-        layers[o] = best
-        counts[o] = n
-        depths[o] = s3 / n
-        rgb[o, 0] = s0 / n
-        rgb[o, 1] = s1 / n
-        rgb[o, 2] = s2 / n
+        layers[o] = lay
+        counts[o] = m
+        depths[o] = d
+        rgb[o, 0] = c0
+        rgb[o, 1] = c1
+        rgb[o, 2] = c2
 
 
 def _far_pyramid(layer_of: np.ndarray, image: np.ndarray, lut: np.ndarray, gain: np.ndarray,
