@@ -55,6 +55,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     o.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
                    help="keep an exponential moving average of the generator's weights with this decay per step "
                         "(e.g. 0.999), validate and write it (default 0 = off)")
+    o.add_argument("--crop-aspect", type=float, default=4 / 3, metavar="A",
+                   help="training crops have width/height in [1/A, A] before they are squeezed to the square input "
+                        "(default 4/3; photos of aspect a are squeezed by a at inference, 16:9 = 1.78)")
     o.add_argument("--source-weight-power", type=float, default=0.5,
                    help="a source with n frames is drawn with total weight n**p: 1 = uniform frames, "
                         "0 = uniform sources (default 0.5)")
@@ -84,7 +87,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def _crop_ratio(aspect: float) -> tuple[float, float]:
+    if not (aspect >= 1.0 and aspect < float("inf")):
+        raise ValueError(f"--crop-aspect must be a finite number >= 1, got {aspect!r}")
+    return 1.0 / aspect, aspect
+
+
 def run_train(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .augment import AugmentConfig
     from .train import TrainConfig, train_model
 
     try:
@@ -99,7 +111,8 @@ def run_train(args: argparse.Namespace) -> int:
                           keep_checkpoints=args.keep_checkpoints, log_every=args.log_every, workers=args.workers,
                           source_weight_power=args.source_weight_power, layout=args.layout,
                           cache_short_side=args.cache_short_side, device=args.device, threads=args.threads,
-                          channels_last=args.channels_last, resume=args.resume, progress=not args.no_progress)
+                          channels_last=args.channels_last, resume=args.resume, progress=not args.no_progress,
+                          augment=asdict(AugmentConfig(ratio=_crop_ratio(args.crop_aspect))))
         train_model(cfg)
     except (ValueError, FileNotFoundError, FileExistsError, ImportError) as exc:
         print(f"pybokeh train: error: {exc}", file=sys.stderr)

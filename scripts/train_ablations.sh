@@ -39,6 +39,8 @@
 #   synth75_closeup_8k synth_closeup_8k (v3's recipe) with three quarters of every batch synthetic (--synth-ratio 0.75)
 #   synth_closeup_sw0  synth_closeup_8k (v3's recipe) with every real source given the same share of the real
 #                      samples (--source-weight-power 0; the two big rooms fall from 57 % to 25 % of them)
+#   synth_closeup_wide synth_closeup_8k (v3's recipe) with crops of width/height 9:16 to 16:9 (--crop-aspect 1.7778;
+#                      default 3:4 to 4:3) squeezed to the square input, as estimate_depth squeezes 3:2 and 16:9 photos
 #   NAME_s1            any arm above with --seed 1 (run-to-run noise)
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
@@ -84,6 +86,8 @@ for name in "$@"; do
                                --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_closeup_sw0) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --source-weight-power 0
                               --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
+    synth_closeup_wide) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --crop-aspect 1.7778
+                               --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_desk_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                           --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
     synth_desk10_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000

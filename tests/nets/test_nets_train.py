@@ -213,6 +213,24 @@ def test_cli_train_with_synthetic_share_and_ssi_loss(data, tmp_path, capsys):
     assert "synth_kinds" in capsys.readouterr().err
 
 
+def test_cli_crop_aspect_sets_the_crop_ratio_range(data, tmp_path, capsys):
+    out = tmp_path / "wide"
+    assert main(["train", "--data", str(data), "--out", str(out), "--steps", "1", "--l1-only",
+                 "--crop-aspect", "1.7778", *TINY]) == 0
+    ratio = json.loads((out / "config.json").read_text())["augment"]["ratio"]
+    assert ratio == pytest.approx([1 / 1.7778, 1.7778])
+    default = tmp_path / "default"
+    assert main(["train", "--data", str(data), "--out", str(default), "--steps", "1", "--l1-only", *TINY]) == 0
+    assert json.loads((default / "config.json").read_text())["augment"]["ratio"] == pytest.approx([3 / 4, 4 / 3])
+    for bad in ("0.5", "inf", "nan"):
+        capsys.readouterr()
+        assert main(["train", "--data", str(data), "--out", str(tmp_path / f"bad{bad}"), "--steps", "1",
+                     "--crop-aspect", bad, *TINY]) == 2
+        err = capsys.readouterr().err
+        assert "--crop-aspect" in err and err.count("\n") == 1
+        assert not (tmp_path / f"bad{bad}").exists()
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_training_and_inference_match_cpu(data, tmp_path):
