@@ -125,7 +125,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Depth metrics of a trained generator on a data set's eval split (NYU Depth v2 protocol: per image over "
         "valid pixels, aligned to the ground truth, then averaged), per source and grouped (in-domain, unseen "
-        "indoor, outdoor, people, photos) beside the constant and lower-is-nearer baselines, with median scaling "
+        "indoor, outdoor, people, photos, phone) beside the constant and lower-is-nearer baselines, with median scaling "
         "and with disparity scale-and-shift alignment.")
     parser.add_argument("--weights", required=True,
                         help="generator .safetensors file, or a training run directory (uses its final or latest generator)")
@@ -140,10 +140,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--photos", default="auto",
                         help="photos with reference disparity for the 'photos' group (default: the 'photos' folder "
                              "beside --data, if any; 'none' to skip)")
+    parser.add_argument("--phone", default="auto",
+                        help="photos with depth embedded by the device for the 'phone' group (default: the 'phone' "
+                             "folder beside --data, if any; 'none' to skip)")
     parser.add_argument("--limit", type=_positive_int, default=None, help="score the first N frames only")
     parser.add_argument("--min-depth", type=float, default=1e-3, help="metres (default 1e-3)")
     parser.add_argument("--max-depth", type=float, default=None,
-                        help="metres; default per group: 80 outdoors, 10 elsewhere (photos: 100 relative units)")
+                        help="metres; default per group: 80 outdoors, 10 elsewhere (photos, phone: 100 relative units)")
     parser.add_argument("--per-image", action="store_true", help="with --json: include every image's metrics")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -166,15 +169,17 @@ def _resolve_weights(path):
     return p
 
 
-def _photo_dir(args):
+def _beside_data(args, option: str):
+    """The folder named by ``--photos``/``--phone``: ``auto`` = the folder of that name beside ``--data``."""
     from pathlib import Path
 
-    if args.photos == "none" or args.split != "eval":
+    value = getattr(args, option)
+    if value == "none" or args.split != "eval":
         return None
-    if args.photos == "auto":
-        candidate = Path(args.data).resolve().parent / "photos"
+    if value == "auto":
+        candidate = Path(args.data).resolve().parent / option
         return candidate if candidate.is_dir() else None
-    return Path(args.photos)
+    return Path(value)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -185,6 +190,7 @@ def run_eval(args: argparse.Namespace) -> int:
         return 2
     from .checkpoint import load_generator
     from .data import open_frames
+    from .data.phone import read_phone_pairs
     from .data.photos import read_photo_pairs
     from .depth_target import disparity_to_depth
     from .evaluate import format_table, summarize
@@ -202,8 +208,10 @@ def run_eval(args: argparse.Namespace) -> int:
             frames = frames[: args.limit]
         if not frames:
             raise ValueError(f"{args.data}: no frames in the {args.split} split")
-        photo_dir = _photo_dir(args)
+        photo_dir = _beside_data(args, "photos")
         photos = read_photo_pairs(photo_dir) if photo_dir is not None else []
+        phone_dir = _beside_data(args, "phone")
+        phone = read_phone_pairs(phone_dir) if phone_dir is not None else []
         if args.max_depth is not None and not args.max_depth > args.min_depth:
             raise ValueError(f"--max-depth must exceed --min-depth, got {args.max_depth} <= {args.min_depth}")
     except (ValueError, FileNotFoundError, ImportError) as exc:
@@ -219,7 +227,7 @@ def run_eval(args: argparse.Namespace) -> int:
             return disparity_to_depth(estimate_depth(rgb, device=args.device, weights=weights))
     from tqdm import tqdm
 
-    items = eval_items(frames, all_frames, photos)
+    items = eval_items(frames, all_frames, photos, phone)
     bar = tqdm(total=len(items), desc="eval", unit="img", disable=args.json or not sys.stderr.isatty())
     overrides = None
     if args.max_depth is not None:
@@ -227,11 +235,13 @@ def run_eval(args: argparse.Namespace) -> int:
     result = evaluate_grouped(predict, items, min_depth=args.min_depth, max_depths=overrides, progress=bar)
     bar.close()
     rows = [{k: v for k, v in r.items() if k not in ("group", "method", "alignment")}
-            for r in result["per_image"] if r["method"] == "model" and r["alignment"] == "median" and r["group"] != "photos"]
+            for r in result["per_image"]
+            if r["method"] == "model" and r["alignment"] == "median" and r["group"] not in ("photos", "phone")]
     summary = summarize(rows)
     if args.json:
         out = {"weights": str(weights), "data": str(args.data), "split": args.split, "mode": args.mode,
                "predictor": args.predictor, "photos": str(photo_dir) if photo_dir else None,
+               "phone": str(phone_dir) if phone_dir else None,
                "architecture": meta.get("architecture"), "input_size": meta.get("input_size"),
                "protocol": "per-image alignment (median scaling of depth, or least-squares scale and shift of "
                            "inverse depth), valid pixels in (min_depth, max_depth), mean over images",
@@ -243,7 +253,8 @@ def run_eval(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print(f"weights: {weights}\ndata: {args.data} (split {args.split}, {len(rows)} images, predictor "
-              f"{args.predictor}, mode {args.mode})" + (f"; photos: {photo_dir} ({len(photos)})" if photos else ""))
+              f"{args.predictor}, mode {args.mode})" + (f"; photos: {photo_dir} ({len(photos)})" if photos else "")
+              + (f"; phone: {phone_dir} ({len(phone)})" if phone else ""))
         print("\nmodel per source (median scaling):")
         print(format_table(summary))
         print("\ngrouped, beside the baselines:")

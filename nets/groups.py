@@ -17,6 +17,11 @@ Groups (eval split of an rgbd-layout data set, plus optional photos):
 ``photos``
     Real photos scored against reference disparity maps that are themselves other
     models' estimates or renders: pseudo ground truth (:mod:`pybokeh.nets.data.photos`).
+``phone``
+    Phone and depth-camera photos scored against the depth their device embedded
+    (TrueDepth, dual-camera disparity, Lens Blur stereo, Intel R200): portraits, a pet,
+    flowers, tables, as users shoot them, but the maps are the devices' measurements or
+    estimates, not ground truth (:mod:`pybokeh.nets.data.phone`).
 
 Other eval sources fall into ``in-domain`` when the training split holds them, else into
 ``other``.  Every group is scored for the model and for the ``constant`` and
@@ -43,6 +48,7 @@ GROUPS = {
     "outdoor": (80.0, "driving scenes, sparse LiDAR up to 65 m"),
     "people": (10.0, "depth on the person only: judges the body's relief, not subject vs background"),
     "photos": (100.0, "pseudo ground truth: reference maps are other models' estimates"),
+    "phone": (100.0, "device depth (phone sensors and stereo), not ground truth"),
     "other": (10.0, "eval sources without a group"),
 }
 SOURCE_GROUPS = {
@@ -65,12 +71,14 @@ def group_of(source: str, train_sources: Iterable[str] = ()) -> str:
     return "in-domain" if source in set(train_sources) else "other"
 
 
-def eval_items(frames: Iterable, all_frames: Iterable, photos: Iterable = ()) -> list[tuple]:
+def eval_items(frames: Iterable, all_frames: Iterable, photos: Iterable = (), phone: Iterable = ()) -> list[tuple]:
     """The ``items`` of :func:`evaluate_grouped`: eval ``frames`` (grouped with :func:`group_of`,
-    the training sources taken from ``all_frames``), then the ``photos`` (group ``photos``)."""
+    the training sources taken from ``all_frames``), then the ``photos`` (group ``photos``) and
+    the ``phone`` captures (group ``phone``)."""
     train_sources = {f.source for f in all_frames if f.split == "train"}
     items = [(group_of(f.source, train_sources), f.source, f.name, f.load) for f in frames]
-    return items + [("photos", p.source, p.name, p.load) for p in photos]
+    return (items + [("photos", p.source, p.name, p.load) for p in photos]
+            + [("phone", p.source, p.name, p.load) for p in phone])
 
 
 def evaluate_grouped(predict: Callable[[np.ndarray], np.ndarray],

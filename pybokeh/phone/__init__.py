@@ -59,6 +59,10 @@ class PhotoDepth:
     metadata : dict
         The stored values the decoding used (``FloatMinValue``, ``Near``/``Far``,
         ``Accuracy``, stored map size, orientation, cropping, ...).
+    valid : numpy.ndarray or None
+        ``(H, W)`` bool: where ``depth`` comes mostly from samples the device stored as
+        valid (elsewhere it is filled from their neighbours); None when every stored
+        sample is valid (or there is no depth).
     """
 
     image: np.ndarray
@@ -68,6 +72,7 @@ class PhotoDepth:
     units: str | None = None
     source: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    valid: np.ndarray | None = None
 
     def disparity(self) -> np.ndarray:
         """The map as normalised disparity: ``(H, W)`` float32 in [0, 1], 1 = nearest, 0 = farthest.
@@ -163,9 +168,9 @@ def read_photo_with_depth(path: str | os.PathLike, max_pixels: int = io.DEFAULT_
     if found is None:
         return PhotoDepth(image, None)
     orientation = 1 if heif.is_heif(path) else io.photo_orientation(path, max_pixels)  # libheif turned both
-    depth, notes = register(found.values, found.kind, orientation, image.shape[:2], f"photo {str(path)!r}")
+    depth, valid, notes = register(found.values, found.kind, orientation, image.shape[:2], f"photo {str(path)!r}")
     return PhotoDepth(image, depth, found.kind, found.metric, found.units, found.source,
-                      {**found.metadata, **notes})
+                      {**found.metadata, **notes}, valid)
 
 
 def _mpf_depth(img: Image.Image, what: str, max_pixels: int) -> EmbeddedDepth | None:

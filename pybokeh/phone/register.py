@@ -15,7 +15,7 @@ MAX_CROP = 0.25
 
 
 def register(values: np.ndarray, kind: str, orientation: int, photo_hw: tuple[int, int],
-             what: str) -> tuple[np.ndarray, dict]:
+             what: str) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """The map turned like the photo, cropped to its framing and resampled to its size.
 
     Parameters
@@ -32,10 +32,12 @@ def register(values: np.ndarray, kind: str, orientation: int, photo_hw: tuple[in
 
     Returns
     -------
-    (numpy.ndarray, dict)
+    (numpy.ndarray, numpy.ndarray or None, dict)
         ``(H, W)`` float32 map in the same kind and units (invalid samples filled
-        from their neighbours, see :func:`pybokeh.lens.fill_invalid`), and notes on
-        what was done.
+        from their neighbours, see :func:`pybokeh.lens.fill_invalid`); ``(H, W)`` bool,
+        True where the map comes mostly from valid samples (their share in the
+        bilinear resampling at least one half), or None when every sample is valid;
+        and notes on what was done.
     """
     notes: dict = {"orientation": orientation}
     turned = ORIENTATIONS[orientation](values) if orientation in ORIENTATIONS else values
@@ -66,10 +68,14 @@ def register(values: np.ndarray, kind: str, orientation: int, photo_hw: tuple[in
     notes["invalid_fraction"] = float(1.0 - valid.mean())
     if not valid.any():
         raise ImageFileError(f"{what}: the embedded map has no valid sample")
+    registered_valid = None
+    if not valid.all():
+        share = resample(np.ascontiguousarray(valid, np.float32), (ph, pw), what)
+        registered_valid = np.asarray(share) >= 0.5
     inverse = fill_invalid(inverse, valid, what)
     inverse = resample(np.ascontiguousarray(inverse), (ph, pw), what)
     if kind == "depth":
         with np.errstate(divide="ignore"):
             out = np.where(inverse > 0, 1.0 / np.maximum(inverse, np.float32(1e-30)), np.inf).astype(np.float32)
-        return out, notes
-    return inverse.astype(np.float32, copy=False), notes
+        return out, registered_valid, notes
+    return inverse.astype(np.float32, copy=False), registered_valid, notes

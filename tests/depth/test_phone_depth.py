@@ -198,6 +198,14 @@ def test_xdm_sixteen_bit_depth_with_holes(tmp_path, scene):
     np.testing.assert_array_equal(got.values[1:], depth[1:].astype(np.float32))
     registered = read_photo_with_depth(path)
     assert np.isfinite(registered.depth).all() and registered.metadata["invalid_fraction"] > 0
+    # The holes, filled in `depth`, are marked in `valid` (same size as the photo here: no resampling).
+    expected = np.ones(depth.shape, bool)
+    expected[0, :5] = False
+    assert registered.valid.shape == registered.depth.shape
+    np.testing.assert_array_equal(registered.valid, expected)
+    depth[0, :5] = 7
+    path.write_bytes(F.xdm_jpeg(photo, depth))
+    assert read_photo_with_depth(path).valid is None                  # every sample valid
 
 
 def test_dynamic_depth_container_item(tmp_path, scene):

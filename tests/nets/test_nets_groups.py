@@ -1,4 +1,4 @@
-"""Grouped depth evaluation (pybokeh eval-depth): groups, baselines, alignments, photos."""
+"""Grouped depth evaluation (pybokeh eval-depth): groups, baselines, alignments, photos, phone captures."""
 from __future__ import annotations
 
 import json
@@ -7,9 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import _phone_files as F
 from _nets_helpers import make_rgbd_layout
 
 from pybokeh.nets.baselines import constant_depth, lower_nearer_depth
+from pybokeh.nets.data import phone as phone_data
+from pybokeh.nets.data.phone import read_phone_pairs
 from pybokeh.nets.data.photos import read_photo_pairs
 from pybokeh.nets.groups import GROUPS, evaluate_grouped, format_grouped, group_of
 
@@ -76,6 +79,48 @@ def test_photo_pairs_read_reference_disparity_as_pseudo_depth(tmp_path):
         read_photo_pairs(tmp_path / "missing")
 
 
+def _xdm_capture(path, h=12, w=16):
+    """A JPEG with an XDM depth map (RangeLinear, the value is the depth): rows 1000..4000 from the top,
+    its top-left 2×2 block invalid (0)."""
+    depth16 = np.repeat(np.linspace(1000, 4000, h).astype(np.uint16)[:, None], w, 1)
+    depth16[:2, :2] = 0
+    rng = np.random.default_rng(1)
+    path.write_bytes(F.xdm_jpeg(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), depth16))
+    return depth16
+
+
+def test_phone_pairs_read_device_depth_relative_to_the_nearest(tmp_path, monkeypatch):
+    depth16 = _xdm_capture(tmp_path / "b_xdm.jpg")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a_plain.jpg")   # no depth: left out
+    (tmp_path / "notes.txt").write_text("not a photo")
+    pairs = read_phone_pairs(tmp_path)
+    assert [(p.source, p.name) for p in pairs] == [("xdm", "b_xdm.jpg")]
+    photo, depth = pairs[0].load()
+    assert photo.shape == (12, 16, 3) and photo.dtype == np.uint8 and depth.dtype == np.float32
+    valid = depth16 > 0
+    assert np.array_equal(depth > 0, valid)                                 # invalid stays 0
+    assert depth[valid].min() == pytest.approx(1.0)                          # relative to the nearest
+    np.testing.assert_allclose(depth[valid], depth16[valid] / depth16[valid].min(), rtol=1e-5)
+    # Shrunk to LONG_SIDE: a box of mostly invalid pixels stays invalid, the others average inverse depth.
+    monkeypatch.setattr(phone_data, "LONG_SIDE", 8)
+    photo, depth = pairs[0].load()
+    assert photo.shape == (6, 8, 3) and depth.shape == (6, 8)
+    assert depth[0, 0] == 0 and np.all(depth.ravel()[1:] > 0)
+    inverse = np.where(valid, 1.0 / np.maximum(depth16, 1), 0.0).reshape(6, 2, 8, 2)
+    with np.errstate(divide="ignore"):
+        boxes = 1.0 / (inverse.sum(axis=(1, 3)) / np.maximum((inverse > 0).sum(axis=(1, 3)), 1))
+    boxes[0, 0] = 0
+    np.testing.assert_allclose(depth, boxes / boxes[boxes > 0].min(), rtol=1e-4)
+    assert np.all(np.diff(depth[:, 4]) > 0)                                   # farther down the frame, as stored
+    # Malformed depth metadata is a one-line ValueError naming the file, not a silent skip.
+    (tmp_path / "c_broken.jpg").write_bytes(F.gdepth_jpeg(np.zeros((8, 8, 3), np.uint8), F.png_bytes(
+        np.zeros((8, 8), np.uint8)), drop_chunk=0, chunk=40))
+    with pytest.raises(ValueError, match="c_broken.jpg"):
+        read_phone_pairs(tmp_path)
+    with pytest.raises(FileNotFoundError):
+        read_phone_pairs(tmp_path / "missing")
+
+
 def test_eval_depth_cli_prints_groups_and_photos(tmp_path, capsys):
     torch = pytest.importorskip("torch")
     from pybokeh.cli import main
@@ -92,8 +137,15 @@ def test_eval_depth_cli_prints_groups_and_photos(tmp_path, capsys):
     assert main(["eval-depth", "--weights", str(tmp_path / "g.safetensors"), "--data", str(data)]) == 0
     out = capsys.readouterr().out
     assert "photos: " in out and "grouped, beside the baselines" in out and "pseudo ground truth" in out
+    assert "phone: " not in out                                          # no phone folder beside the data yet
+    (tmp_path / "phone").mkdir()
+    _xdm_capture(tmp_path / "phone" / "x.jpg")
+    assert main(["eval-depth", "--weights", str(tmp_path / "g.safetensors"), "--data", str(data), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["groups"]) == {"other", "photos", "phone"} and report["groups"]["phone"]["count"] == 1
+    assert report["phone"] == str(tmp_path / "phone") and report["mean"]["count"] == 2  # frames only
     assert main(["eval-depth", "--weights", str(tmp_path / "g.safetensors"), "--data", str(data), "--json",
-                 "--photos", "none"]) == 0
+                 "--photos", "none", "--phone", "none"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report["groups"]) == {"other"} and report["mean"]["count"] == 2
     m = report["groups"]["other"]["methods"]
