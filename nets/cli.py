@@ -125,8 +125,8 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Depth metrics of a trained generator on a data set's eval split (NYU Depth v2 protocol: per image over "
         "valid pixels, aligned to the ground truth, then averaged), per source and grouped (in-domain, unseen "
-        "indoor, outdoor, people, photos, phone) beside the constant and lower-is-nearer baselines, with median scaling "
-        "and with disparity scale-and-shift alignment.")
+        "indoor, outdoor, people, photos, phone) beside the constant and lower-is-nearer baselines, with median "
+        "scaling and with disparity scale-and-shift alignment.")
     parser.add_argument("--weights", required=True,
                         help="generator .safetensors file, or a training run directory (uses its final or latest generator)")
     parser.add_argument("--data", required=True, help="data set directory (rgbd layout, DIML indoor or NYU Depth v2)")

@@ -45,8 +45,8 @@ class PhonePair:
         if photo.dtype != np.uint8:  # 16-bit photos: scored like the 8-bit ones
             photo = (photo.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
         values = found.depth.astype(np.float64)
-        valid = np.isfinite(values) & (values > 0)  # the reader fills holes for rendering: score only the stored
-        if found.valid is not None:
+        valid = np.isfinite(values) & (values > 0)
+        if found.valid is not None:  # holes the reader filled (for rendering) are not scored
             valid &= found.valid
         # Inverse depth: what the registration resampled in, and what shrinks without bias at edges.
         inverse = np.where(valid, values if found.kind == "disparity" else 1.0 / np.where(valid, values, 1.0), 0.0)
