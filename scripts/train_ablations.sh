@@ -41,6 +41,8 @@
 #                      samples (--source-weight-power 0; the two big rooms fall from 57 % to 25 % of them)
 #   synth_closeup_wide synth_closeup_8k (v3's recipe) with crops of width/height 9:16 to 16:9 (--crop-aspect 1.7778;
 #                      default 3:4 to 4:3) squeezed to the square input, as estimate_depth squeezes 3:2 and 16:9 photos
+#   synth_closeup_ssi  synth_closeup_8k (v3's recipe) led by the scale-and-shift-invariant term: 10·L1 + 10·SSI
+#                      (--lambda-l1 10 after the SSI flags; the L1 at 100 is ~3x the SSI term's size in the log)
 #   NAME_s1            any arm above with --seed 1 (run-to-run noise)
 # Usage: scripts/train_ablations.sh NAME [NAME ...]       runs them one after the other
 #        (scripts/train_ablations.sh real_l1 real_ssi & scripts/train_ablations.sh synth_l1 synth_ssi: two at a time)
@@ -88,6 +90,8 @@ for name in "$@"; do
                               --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_closeup_wide) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --crop-aspect 1.7778
                                --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
+    synth_closeup_ssi) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000 --lambda-l1 10
+                              --synth-kinds tabletop=0.3,closeup=0.25,room=0.2,outdoor=0.15,street=0.1) ;;
     synth_desk_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
                           --synth-kinds tabletop=0.2,desk=0.2,closeup=0.2,room=0.15,outdoor=0.15,street=0.1) ;;
     synth_desk10_8k) extra=(--l1-only "${SSI[@]}" "${SYNTH[@]}" --steps 8000
