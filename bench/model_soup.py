@@ -26,8 +26,9 @@ def main() -> int:
     args = parser.parse_args()
     if len(args.weights) < 2:
         parser.error("give at least two generator files")
-    models = [load_generator(w)[0].float() for w in args.weights]
-    first, meta = load_generator(args.weights[0])
+    loaded = [load_generator(w) for w in args.weights]
+    models = [m.float() for m, _ in loaded]
+    meta = loaded[0][1]
     arch = models[0].config.to_dict()
     for w, m in zip(args.weights, models):
         if m.config.to_dict() != arch or m.input_size != models[0].input_size:
