@@ -28,27 +28,24 @@ import torch.nn.functional as F
 
 import pybokeh.nets.inference as inference
 from pybokeh.nets.cli import add_eval_arguments, run_eval
-from pybokeh.nets.depth_target import target_to_disparity
 
 FITS = ("squeeze", "letterbox", "wide")
 _squeeze = inference.predict_disparity
-
-
-def _run(model, x: torch.Tensor) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    try:
-        return model(x.contiguous(memory_format=torch.channels_last))[:, :1].float()
-    finally:
-        model.train(was_training)
 
 
 def _resize(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=True)
 
 
+def _image(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(x[0].permute(1, 2, 0).numpy())
+
+
 def make_predictor(fit: str):
-    """A drop-in for :func:`~pybokeh.nets.inference.predict_disparity` (``"resize"`` mode) with ``fit``."""
+    """A drop-in for :func:`~pybokeh.nets.inference.predict_disparity` (``"resize"`` mode) with ``fit``.
+
+    The fitted input is a multiple of the network's ``2**levels``, so the library's ``"pad"``
+    mode runs the network on it as it is."""
     if fit == "squeeze":
         return _squeeze
 
@@ -59,19 +56,20 @@ def make_predictor(fit: str):
         img = inference._as_image(image)
         h, w = img.shape[:2]
         side = size or model.input_size
-        x = torch.from_numpy(img.transpose(2, 0, 1).copy())[None] * 2.0 - 1.0
+        x = torch.from_numpy(img.transpose(2, 0, 1).copy())[None]
         if fit == "wide":
             aspect = w / h
             hw = (side, 2 * side) if aspect >= 1.5 else (2 * side, side) if aspect <= 1 / 1.5 else (side, side)
-            y = _run(model, _resize(x, hw))
+            disparity = _squeeze(model, _image(_resize(x, hw)), mode="pad", device=device)
         else:  # letterbox
             ch, cw = (max(1, round(side * h / w)), side) if w >= h else (side, max(1, round(side * w / h)))
             top, left = (side - ch) // 2, (side - cw) // 2
             pads = (left, side - cw - left, top, side - ch - top)
             pad_mode = "reflect" if max(pads) < min(ch, cw) else "replicate"
-            y = _run(model, F.pad(_resize(x, (ch, cw)), pads, mode=pad_mode))[..., top:top + ch, left:left + cw]
-        y = F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)
-        return np.ascontiguousarray(target_to_disparity(y[0, 0]).numpy(), dtype=np.float32)
+            square = _image(F.pad(_resize(x, (ch, cw)), pads, mode=pad_mode))
+            disparity = _squeeze(model, square, mode="pad", device=device)[top:top + ch, left:left + cw]
+        y = torch.from_numpy(np.ascontiguousarray(disparity))[None, None]
+        return F.interpolate(y, size=(h, w), mode="bilinear", align_corners=False)[0, 0].numpy()
 
     return predict
 

@@ -37,13 +37,12 @@ class PhonePair:
         """``(H, W, 3)`` uint8 photo and ``(H, W)`` float32 depth relative to its nearest
         valid pixel (0 = invalid), both at the map's stored resolution or :data:`LONG_SIDE`."""
         from pybokeh.phone import read_photo_with_depth
+        from pybokeh.serve.preview import to_uint8
 
         found = read_photo_with_depth(self.path)
         if found.depth is None:
             raise ValueError(f"{self.path}: no embedded depth")
-        photo = found.image
-        if photo.dtype != np.uint8:  # 16-bit photos: scored like the 8-bit ones
-            photo = (photo.astype(np.float32) * (255.0 / 65535.0) + 0.5).astype(np.uint8)
+        photo = to_uint8(found.image)  # 16-bit photos are scored like the 8-bit ones
         values = found.depth.astype(np.float64)
         valid = np.isfinite(values) & (values > 0)
         if found.valid is not None:  # holes the reader filled (for rendering) are not scored

@@ -71,7 +71,7 @@ def register(values: np.ndarray, kind: str, orientation: int, photo_hw: tuple[in
     registered_valid = None
     if not valid.all():
         share = resample(np.ascontiguousarray(valid, np.float32), (ph, pw), what)
-        registered_valid = np.asarray(share) >= 0.5
+        registered_valid = share >= 0.5
     inverse = fill_invalid(inverse, valid, what)
     inverse = resample(np.ascontiguousarray(inverse), (ph, pw), what)
     if kind == "depth":

@@ -983,6 +983,13 @@ def _resolve_pixel(acc, behind, k, x, far_w, far, own0, own1, own2):
 
 
 @_jit(inline=True)
+def _far_empty():
+    """A pyramid cell's sums before its first child (for :func:`_far_accumulate`): no layer yet (an index
+    above any), nothing summed."""
+    return 1 << 30, 0.0, 0.0, 0.0, 0.0, 0.0
+
+
+@_jit(inline=True)
 def _far_accumulate(best, s0, s1, s2, s3, n, lay, m, c0, c1, c2, d):
     """``far_accumulate`` of bokeh_math.h: one child (layer ``lay``, ``m`` pixels, mean colour, mean depth
     position) added to a pyramid cell's sums, which keep only the farthest layer seen (smallest index)."""
@@ -1006,12 +1013,7 @@ def _far_block(layer_of, image, lut, gain, coc, cy, cx, size):
     them (a parent keeps the farthest of its children's layers), without the means between
     (``Renderer::far_block`` in render_cpu.cpp)."""
     height, width = coc.shape
-    best = 1 << 30
-    s0 = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    s3 = 0.0
-    n = 0.0
+    best, s0, s1, s2, s3, n = _far_empty()
     for yy in range(cy * size, min(height, cy * size + size)):
         for xx in range(cx * size, min(width, cx * size + size)):
             lay = np.int64(layer_of[yy, xx])
@@ -1050,12 +1052,7 @@ def _far_level_item(cy, k, layer_of, image, lut, gain, coc, heights, widths, off
         if k == 1:  # level 1 from its pixels, the levels above from the level below
             lay, m, c0, c1, c2, d = _far_block(layer_of, image, lut, gain, coc, cy, cx, 4)
         else:
-            best = 1 << 30
-            s0 = 0.0
-            s1 = 0.0
-            s2 = 0.0
-            s3 = 0.0
-            n = 0.0
+            best, s0, s1, s2, s3, n = _far_empty()
             for dy in range(2):
                 for dx in range(2):
                     yy = 2 * cy + dy
